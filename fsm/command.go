@@ -1,0 +1,455 @@
+package fsm
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// FormatVersion is the first byte of every encoded ledger entry.
+const FormatVersion byte = 1
+
+// Kind names a ledger command.
+type Kind uint8
+
+// The ledger commands (SPEC §3). Values are part of the log format: never
+// renumber them.
+const (
+	KindRegisterPrincipal Kind = 1
+	KindUpdatePrincipal   Kind = 2
+	KindSetOrg            Kind = 3
+	KindRecordSignals     Kind = 4
+	KindReportFactors     Kind = 5
+	KindAddEndorsement    Kind = 6
+	KindRevokeEndorsement Kind = 7
+	KindRecordAssessment  Kind = 8
+	KindUpsertPartner     Kind = 9
+	KindRemovePartner     Kind = 10
+	KindSetPolicy         Kind = 11
+	KindAddModifier       Kind = 12
+	KindReviewAlert       Kind = 13
+	KindCreateToken       Kind = 14
+	KindRevokeToken       Kind = 15
+	KindImportRecord      Kind = 16
+)
+
+var kindNames = map[Kind]string{
+	KindRegisterPrincipal: "register_principal",
+	KindUpdatePrincipal:   "update_principal",
+	KindSetOrg:            "set_org",
+	KindRecordSignals:     "record_signals",
+	KindReportFactors:     "report_factors",
+	KindAddEndorsement:    "add_endorsement",
+	KindRevokeEndorsement: "revoke_endorsement",
+	KindRecordAssessment:  "record_assessment",
+	KindUpsertPartner:     "upsert_partner",
+	KindRemovePartner:     "remove_partner",
+	KindSetPolicy:         "set_policy",
+	KindAddModifier:       "add_modifier",
+	KindReviewAlert:       "review_alert",
+	KindCreateToken:       "create_token",
+	KindRevokeToken:       "revoke_token",
+	KindImportRecord:      "import_record",
+}
+
+// String returns the command's name as used in the ledger API.
+func (k Kind) String() string {
+	if n, ok := kindNames[k]; ok {
+		return n
+	}
+	return fmt.Sprintf("unknown_%d", uint8(k))
+}
+
+// Command is a ledger command body. Each command type returns its Kind.
+type Command interface {
+	Kind() Kind
+}
+
+// Entry is one ledger entry as it travels through Raft.
+type Entry struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Kind     Kind
+	// Stamp is the leader's wall clock in Unix milliseconds when it proposed
+	// the entry. The ledger uses max(previous ledger time, Stamp).
+	Stamp int64
+	// Actor is the id of the token that wrote the entry (audit only).
+	Actor string
+	Body  msgpack.RawMessage
+}
+
+// Field value limits shared by validation and Apply.
+const (
+	MaxIDLen          = 128
+	MaxEventNameLen   = 128
+	MaxSignalsPerCmd  = 10_000
+	MaxJSONFieldBytes = 16 << 10
+	MaxTextLen        = 1024
+)
+
+// Categories are the five score components, in breakdown order.
+var Categories = [NumComponents]string{"authentication", "behavior", "compliance", "history", "context"}
+
+// NumComponents is the number of score components.
+const NumComponents = 5
+
+// CategoryIndex returns the component index of a category name.
+func CategoryIndex(name string) (int, bool) {
+	for i, c := range Categories {
+		if c == name {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// PrincipalTypes are the principal types, in enum order.
+var PrincipalTypes = []string{"user", "service", "device", "application", "network"}
+
+// PrincipalTypeIndex returns the index of a principal type name.
+func PrincipalTypeIndex(name string) (int, bool) {
+	for i, c := range PrincipalTypes {
+		if c == name {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// AssessmentFrequencies are the accepted assessmentFrequency values and their
+// period in milliseconds.
+var AssessmentFrequencies = []struct {
+	Name   string
+	Period int64
+}{
+	{"continuous", 5 * 60_000},
+	{"hourly", hourMS},
+	{"daily", 24 * hourMS},
+	{"weekly", 7 * 24 * hourMS},
+	{"monthly", 30 * 24 * hourMS},
+}
+
+func frequencyIndex(name string) (int, bool) {
+	for i, f := range AssessmentFrequencies {
+		if f.Name == name {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// Opt is an optional int64 (absent when Set is false).
+type Opt struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Set      bool
+	V        int64
+}
+
+// Some returns a set Opt.
+func Some(v int64) Opt { return Opt{Set: true, V: v} }
+
+// RegisterPrincipal registers a principal (SPEC §3).
+type RegisterPrincipal struct {
+	_msgpack      struct{} `msgpack:",as_array"`
+	PrincipalID   string
+	PrincipalType string
+	OrgID         string
+	Base          Opt // µpt
+	Min           Opt // µpt
+	Max           Opt // µpt
+	DecayRate     Opt // µpt per hour
+	RecoveryRate  Opt // µpt per hour
+	Frequency     string
+	Inactive      bool
+	Metadata      []byte // JSON object or empty
+}
+
+// UpdatePrincipal changes a principal's settings; unset fields are kept.
+type UpdatePrincipal struct {
+	_msgpack     struct{} `msgpack:",as_array"`
+	PrincipalID  string
+	OrgID        *string
+	Min          Opt
+	Max          Opt
+	DecayRate    Opt
+	RecoveryRate Opt
+	Frequency    string
+	Active       *bool
+	Metadata     []byte
+}
+
+// SetOrg sets an organization's baseline.
+type SetOrg struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	OrgID    string
+	Name     string
+	Base     int64 // µpt
+}
+
+// Signal is one trust signal.
+type Signal struct {
+	_msgpack    struct{} `msgpack:",as_array"`
+	EventID     string
+	PrincipalID string
+	Event       string
+	Category    uint8
+	Impact      int64 // µpt, signed
+	ObservedAt  int64 // Unix ms, 0 when absent
+	Attributes  []byte
+}
+
+// RecordSignals records a batch of signals.
+type RecordSignals struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Signals  []Signal
+}
+
+// ReportFactors replaces the factor reports that are present.
+type ReportFactors struct {
+	_msgpack              struct{} `msgpack:",as_array"`
+	PrincipalID           string
+	AuthenticationFactors []byte
+	BehaviorMetrics       []byte
+	ComplianceStatus      []byte
+	RiskIndicators        []byte
+	Context               []byte
+}
+
+// AddEndorsement has one principal vouch for another.
+type AddEndorsement struct {
+	_msgpack   struct{} `msgpack:",as_array"`
+	EndorserID string
+	EndorseeID string
+	Weight     Opt // µpt
+	Reason     string
+	ExpiresAt  int64
+}
+
+// RevokeEndorsement revokes an endorsement.
+type RevokeEndorsement struct {
+	_msgpack      struct{} `msgpack:",as_array"`
+	EndorsementID string
+}
+
+// RecordAssessment records a federated assessment from a partner.
+type RecordAssessment struct {
+	_msgpack    struct{} `msgpack:",as_array"`
+	EventID     string // the SET's jti
+	PartnerID   string
+	PrincipalID string
+	Score       int64 // µpt
+	ValidUntil  int64
+	IssuedAt    int64
+	Components  []int64 // optional, µpt each
+}
+
+// UpsertPartner creates or replaces a federation partner.
+type UpsertPartner struct {
+	_msgpack     struct{} `msgpack:",as_array"`
+	PartnerID    string
+	Issuer       string
+	Audience     string
+	JWKS         []byte
+	Weight       int64 // parts per million, 0..1,000,000
+	MaxInfluence int64 // µpt
+	Suspended    bool
+	RateLimit    int64 // SETs per second, 0 = default
+}
+
+// RemovePartner removes a federation partner.
+type RemovePartner struct {
+	_msgpack  struct{} `msgpack:",as_array"`
+	PartnerID string
+}
+
+// SetPolicy replaces the scoring and decision policy.
+type SetPolicy struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Policy   Policy
+}
+
+// AddModifier adds a temporary modifier to a principal's score.
+type AddModifier struct {
+	_msgpack    struct{} `msgpack:",as_array"`
+	PrincipalID string
+	Delta       int64 // µpt
+	Reason      string
+	ExpiresAt   int64
+}
+
+// Review actions for alerts.
+const (
+	ReviewAcknowledge        = "acknowledge"
+	ReviewDismiss            = "dismiss"
+	ReviewConfirmCompromised = "confirm-compromised"
+	ReviewConfirmSafe        = "confirm-safe"
+)
+
+// ReviewAlert records an operator's review of an alert.
+type ReviewAlert struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	AlertID  string
+	Action   string
+	Note     string
+}
+
+// Roles of API tokens (SPEC §8).
+var Roles = []string{"admin", "operator", "writer", "reader", "partner", "auditor"}
+
+// CreateToken stores a new API token (only its SHA-256 hash).
+type CreateToken struct {
+	_msgpack    struct{} `msgpack:",as_array"`
+	TokenID     string
+	Hash        []byte // SHA-256 of the secret, 32 bytes
+	Role        string
+	PartnerID   string
+	Orgs        []string
+	Description string
+}
+
+// RevokeToken revokes an API token.
+type RevokeToken struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	TokenID  string
+}
+
+// ImportRecord imports a PrincipalTrust record in the original format,
+// already normalised by the caller.
+type ImportRecord struct {
+	_msgpack         struct{} `msgpack:",as_array"`
+	TrustID          string
+	PrincipalID      string
+	PrincipalType    string
+	OrgID            string
+	Components       []int64 // µpt per component; empty = apportion Score
+	Score            int64   // µpt
+	Base             Opt
+	Min              Opt
+	Max              Opt
+	DecayRate        Opt
+	RecoveryRate     Opt
+	Frequency        string
+	Inactive         bool
+	RequiresReview   bool
+	Factors          [NumComponents][]byte
+	Positive         []ImportedSignal
+	Negative         []ImportedSignal
+	History          []ImportedPoint
+	FederatedTrust   []byte
+	Metadata         []byte
+	LastAssessmentAt int64
+}
+
+// ImportedSignal is a signal from an imported record's signal lists.
+type ImportedSignal struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Event    string
+	At       int64
+	Impact   int64
+	Category uint8
+}
+
+// ImportedPoint is one imported history point.
+type ImportedPoint struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	At       int64
+	Score    int64
+}
+
+// Kind implementations.
+func (RegisterPrincipal) Kind() Kind { return KindRegisterPrincipal }
+func (UpdatePrincipal) Kind() Kind   { return KindUpdatePrincipal }
+func (SetOrg) Kind() Kind            { return KindSetOrg }
+func (RecordSignals) Kind() Kind     { return KindRecordSignals }
+func (ReportFactors) Kind() Kind     { return KindReportFactors }
+func (AddEndorsement) Kind() Kind    { return KindAddEndorsement }
+func (RevokeEndorsement) Kind() Kind { return KindRevokeEndorsement }
+func (RecordAssessment) Kind() Kind  { return KindRecordAssessment }
+func (UpsertPartner) Kind() Kind     { return KindUpsertPartner }
+func (RemovePartner) Kind() Kind     { return KindRemovePartner }
+func (SetPolicy) Kind() Kind         { return KindSetPolicy }
+func (AddModifier) Kind() Kind       { return KindAddModifier }
+func (ReviewAlert) Kind() Kind       { return KindReviewAlert }
+func (CreateToken) Kind() Kind       { return KindCreateToken }
+func (RevokeToken) Kind() Kind       { return KindRevokeToken }
+func (ImportRecord) Kind() Kind      { return KindImportRecord }
+
+// EncodeEntry encodes a command as a ledger entry stamped with ledger time
+// stamp (Unix ms) and the writing token's id.
+func EncodeEntry(cmd Command, stamp int64, actor string) ([]byte, error) {
+	body, err := msgpack.Marshal(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", cmd.Kind(), err)
+	}
+	e := Entry{Kind: cmd.Kind(), Stamp: stamp, Actor: actor, Body: body}
+	b, err := msgpack.Marshal(&e)
+	if err != nil {
+		return nil, fmt.Errorf("encode entry: %w", err)
+	}
+	out := make([]byte, 0, len(b)+1)
+	out = append(out, FormatVersion)
+	return append(out, b...), nil
+}
+
+// ErrFormat reports an entry that cannot be decoded.
+var ErrFormat = errors.New("malformed ledger entry")
+
+// DecodeEntry decodes the envelope of a ledger entry.
+func DecodeEntry(data []byte) (Entry, error) {
+	var e Entry
+	if len(data) < 2 {
+		return e, fmt.Errorf("%w: too short", ErrFormat)
+	}
+	if data[0] != FormatVersion {
+		return e, fmt.Errorf("%w: unknown format version %d", ErrFormat, data[0])
+	}
+	if err := msgpack.Unmarshal(data[1:], &e); err != nil {
+		return e, fmt.Errorf("%w: %v", ErrFormat, err)
+	}
+	return e, nil
+}
+
+// DecodeCommand decodes the body of an entry into its command.
+func DecodeCommand(e Entry) (Command, error) {
+	var cmd Command
+	switch e.Kind {
+	case KindRegisterPrincipal:
+		cmd = &RegisterPrincipal{}
+	case KindUpdatePrincipal:
+		cmd = &UpdatePrincipal{}
+	case KindSetOrg:
+		cmd = &SetOrg{}
+	case KindRecordSignals:
+		cmd = &RecordSignals{}
+	case KindReportFactors:
+		cmd = &ReportFactors{}
+	case KindAddEndorsement:
+		cmd = &AddEndorsement{}
+	case KindRevokeEndorsement:
+		cmd = &RevokeEndorsement{}
+	case KindRecordAssessment:
+		cmd = &RecordAssessment{}
+	case KindUpsertPartner:
+		cmd = &UpsertPartner{}
+	case KindRemovePartner:
+		cmd = &RemovePartner{}
+	case KindSetPolicy:
+		cmd = &SetPolicy{}
+	case KindAddModifier:
+		cmd = &AddModifier{}
+	case KindReviewAlert:
+		cmd = &ReviewAlert{}
+	case KindCreateToken:
+		cmd = &CreateToken{}
+	case KindRevokeToken:
+		cmd = &RevokeToken{}
+	case KindImportRecord:
+		cmd = &ImportRecord{}
+	default:
+		return nil, fmt.Errorf("%w: unknown command kind %d", ErrFormat, e.Kind)
+	}
+	if err := msgpack.Unmarshal(e.Body, cmd); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrFormat, e.Kind, err)
+	}
+	return cmd, nil
+}

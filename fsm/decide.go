@@ -1,0 +1,152 @@
+package fsm
+
+import (
+	"sort"
+	"strconv"
+)
+
+// DecisionRequest is a §5 decision request.
+type DecisionRequest struct {
+	PrincipalID string `json:"principalId"`
+	Action      string `json:"action"`
+	Sensitivity string `json:"sensitivity"`
+}
+
+// Decision is a §5 decision.
+type Decision struct {
+	PrincipalID            string   `json:"principalId"`
+	Action                 string   `json:"action"`
+	Sensitivity            string   `json:"sensitivity"`
+	Decision               string   `json:"decision"`
+	TrustScore             int64    `json:"trustScore"`
+	TrustLevel             string   `json:"trustLevel"`
+	RequiredAuthentication string   `json:"requiredAuthentication"`
+	SessionMaxDuration     int64    `json:"sessionMaxDuration"`
+	IdleTimeout            int64    `json:"idleTimeout"`
+	AuditIntensity         string   `json:"auditIntensity"`
+	ActivatedPermissions   []string `json:"activatedPermissions"`
+	Reasons                []string `json:"reasons"`
+	WhatWouldChange        []string `json:"whatWouldChange"`
+	EvaluatedAt            string   `json:"evaluatedAt"`
+	LedgerIndex            uint64   `json:"ledgerIndex"`
+}
+
+// NIST SP 800-63B reauthentication limits per assurance level (ms): AAL1
+// 30 days; AAL2 12 h / 30 min idle; AAL3 12 h / 15 min idle.
+var aalLimits = [3]struct{ session, idle int64 }{
+	{30 * 24 * hourMS, 30 * 24 * hourMS},
+	{12 * hourMS, 30 * 60_000},
+	{12 * hourMS, 15 * 60_000},
+}
+
+// Decide evaluates a decision request against the record at time t. An
+// unknown principal is denied.
+func (l *Ledger) Decide(req DecisionRequest, t int64) Decision {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	p := l.principals[req.PrincipalID]
+	if p == nil {
+		return Decision{PrincipalID: req.PrincipalID, Action: req.Action, Sensitivity: req.Sensitivity, Decision: "deny",
+			TrustLevel: "untrusted", RequiredAuthentication: "aal3", AuditIntensity: "full", ActivatedPermissions: []string{},
+			Reasons: []string{"unknown principal"}, WhatWouldChange: []string{"register the principal"},
+			EvaluatedAt: FormatTime(t), LedgerIndex: l.index}
+	}
+	r := l.record(p, t)
+	d := DecidePolicy(r, &l.policy, req)
+	d.EvaluatedAt, d.LedgerIndex = FormatTime(t), l.index
+	return d
+}
+
+// DecidePolicy is the pure decision function: record + policy + request.
+// Degradation is progressive: as the score falls, sessions shorten, the
+// required assurance level rises, auditing intensifies, permissions fall
+// away, and finally access is denied.
+func DecidePolicy(r *Record, pol *Policy, req DecisionRequest) Decision {
+	d := Decision{PrincipalID: r.PrincipalID, Action: req.Action, Sensitivity: req.Sensitivity,
+		TrustScore: r.TrustScore, TrustLevel: r.TrustLevel, ActivatedPermissions: []string{}, Reasons: []string{}, WhatWouldChange: []string{}}
+	sens := 0
+	for i, s := range Sensitivities {
+		if s == req.Sensitivity {
+			sens = i
+		}
+	}
+	level := 0
+	for i, n := range Levels {
+		if n == r.TrustLevel {
+			level = i
+		}
+	}
+	score := r.TrustScore * Point
+	dp := &pol.Decision
+	allow, stepUp := dp.Allow[sens], dp.StepUp[sens]
+
+	// Assurance level: the stronger of what the sensitivity and the trust
+	// level demand.
+	aal := [4]int{0, 0, 1, 2}[sens]
+	switch {
+	case level <= 1:
+		aal = max(aal, 2)
+	case level == 2:
+		aal = max(aal, 1)
+	}
+	d.RequiredAuthentication = "aal" + strconv.Itoa(aal+1)
+	d.SessionMaxDuration = min(dp.SessionMax[level], aalLimits[aal].session) / 1000
+	d.IdleTimeout = min(dp.IdleTimeout[level], aalLimits[aal].idle) / 1000
+	if sens == 3 {
+		d.SessionMaxDuration /= 2
+		d.IdleTimeout /= 2
+	}
+	audit := 0
+	switch {
+	case level <= 1:
+		audit = 2
+	case level == 2 || sens >= 2:
+		audit = 1
+	}
+	if r.RequiresReview {
+		audit = 2
+	}
+	d.AuditIntensity = []string{"standard", "elevated", "full"}[audit]
+	for _, p := range sortedPermissions(dp.Permissions) {
+		if score >= p.MinScore {
+			d.ActivatedPermissions = append(d.ActivatedPermissions, p.Name)
+		}
+	}
+	sort.Strings(d.ActivatedPermissions)
+
+	thr := func(v int64) string { return FormatDecimal(v, 6) }
+	switch {
+	case !r.IsActive:
+		d.Decision = "deny"
+		d.Reasons = append(d.Reasons, "principal is inactive")
+		d.WhatWouldChange = append(d.WhatWouldChange, "reactivate the principal (isActive=true)")
+	case r.Explanation.ClampedBy == "confirmed_compromised":
+		d.Decision = "deny"
+		d.Reasons = append(d.Reasons, "principal confirmed compromised by review")
+		d.WhatWouldChange = append(d.WhatWouldChange, "an alert review with confirm-safe")
+	case score >= allow:
+		d.Decision = "allow"
+		d.Reasons = append(d.Reasons, "trust score "+strconv.FormatInt(r.TrustScore, 10)+" meets the "+req.Sensitivity+" allow threshold "+thr(allow))
+	case score >= stepUp:
+		d.Decision = "step_up"
+		d.Reasons = append(d.Reasons, "trust score "+strconv.FormatInt(r.TrustScore, 10)+" is below the "+req.Sensitivity+" allow threshold "+thr(allow)+" but meets step-up "+thr(stepUp))
+		d.WhatWouldChange = append(d.WhatWouldChange, "authenticate at "+d.RequiredAuthentication+" to proceed",
+			"raise the trust score to "+thr(allow)+" to be allowed without step-up")
+	default:
+		d.Decision = "deny"
+		d.Reasons = append(d.Reasons, "trust score "+strconv.FormatInt(r.TrustScore, 10)+" is below the "+req.Sensitivity+" step-up threshold "+thr(stepUp))
+		d.WhatWouldChange = append(d.WhatWouldChange, "raise the trust score to "+thr(stepUp)+" for step-up or "+thr(allow)+" to be allowed")
+	}
+	if r.RequiresReview {
+		d.Reasons = append(d.Reasons, "open trust alerts require review: audit intensity full")
+		if d.Decision == "allow" && sens >= 2 {
+			d.Decision = "step_up"
+			d.WhatWouldChange = append(d.WhatWouldChange, "review the open alerts")
+		}
+	}
+	if level < 4 && d.Decision != "deny" {
+		next := pol.Thresholds[level]
+		d.WhatWouldChange = append(d.WhatWouldChange, "reach "+thr(next)+" ("+Levels[level+1]+") for longer sessions and more permissions")
+	}
+	return d
+}

@@ -1,0 +1,124 @@
+package fsm
+
+func (l *Ledger) applyImport(c *ImportRecord, res *Result) error {
+	if err := checkID("principalId", c.PrincipalID); err != nil {
+		return err
+	}
+	if c.TrustID != "" && !ValidID(c.TrustID) {
+		return reject("trustId", "invalid", "invalid identifier")
+	}
+	typ, ok := PrincipalTypeIndex(c.PrincipalType)
+	if !ok {
+		return reject("principalType", "invalid", "must be one of user, service, device, application, network")
+	}
+	if c.OrgID != "" {
+		if err := checkID("orgId", c.OrgID); err != nil {
+			return err
+		}
+	}
+	for _, e := range []error{checkScore("trustScore", Some(c.Score)), checkScore("baseTrustScore", c.Base),
+		checkScore("minTrustScore", c.Min), checkScore("maxTrustScore", c.Max),
+		checkRate("trustDecayRate", c.DecayRate), checkRate("trustRecoveryRate", c.RecoveryRate),
+		checkJSON("metadata", c.Metadata, '{'), checkJSON("federatedTrust", c.FederatedTrust, '{')} {
+		if e != nil {
+			return e
+		}
+	}
+	names := [NumComponents]string{"authenticationFactors", "behaviorMetrics", "complianceStatus", "riskIndicators", "context"}
+	for i, f := range c.Factors {
+		kind := byte('{')
+		if i == 3 {
+			kind = '['
+		}
+		if err := checkJSON(names[i], f, kind); err != nil {
+			return err
+		}
+	}
+	freq := 1
+	if c.Frequency != "" {
+		if freq, ok = frequencyIndex(c.Frequency); !ok {
+			return reject("assessmentFrequency", "invalid", "must be one of continuous, hourly, daily, weekly, monthly")
+		}
+	}
+	if len(c.Positive) > 1000 || len(c.Negative) > 1000 || len(c.History) > 10000 {
+		return reject("positiveSignals", "invalid", "too many entries")
+	}
+	for _, s := range append(append([]ImportedSignal(nil), c.Positive...), c.Negative...) {
+		if int(s.Category) >= NumComponents || s.Event == "" || len(s.Event) > MaxEventNameLen || s.Impact < -pts(100) || s.Impact > pts(100) {
+			return reject("positiveSignals", "invalid", "each signal needs an event name of 1-128 bytes and an impact within [-100, 100]")
+		}
+	}
+	if l.principals[c.PrincipalID] != nil {
+		return reject("principalId", "conflict", "principal %q already exists", c.PrincipalID)
+	}
+	p := &principal{gen: l.gen, ID: c.PrincipalID, TrustID: c.TrustID, Type: uint8(typ), Org: c.OrgID,
+		Active: !c.Inactive, Frequency: uint8(freq)}
+	p.Min = optOr(c.Min, l.policy.DefaultMin)
+	p.Max = optOr(c.Max, l.policy.DefaultMax)
+	if p.Min > p.Max {
+		return reject("minTrustScore", "invalid", "must not exceed maxTrustScore")
+	}
+	p.Base = l.policy.TypeBase[typ]
+	if o := l.orgs[c.OrgID]; o != nil {
+		p.Base = o.Base
+	}
+	p.Base = optOr(c.Base, p.Base)
+	p.DecayRate = optOr(c.DecayRate, l.policy.DefaultDecayRate)
+	p.RecoveryRate = optOr(c.RecoveryRate, l.policy.DefaultRecoveryRate)
+	switch len(c.Components) {
+	case 0:
+		l.seedComponents(p, c.Score)
+	case NumComponents:
+		for i, v := range c.Components {
+			if v < 0 || v > l.policy.Caps[i] {
+				return reject("scoreComponents."+Categories[i], "invalid", "must be within [0, %s]", FormatDecimal(l.policy.Caps[i], 6))
+			}
+			p.V[i] = v
+		}
+	default:
+		return reject("scoreComponents", "invalid", "need all five components or none")
+	}
+	any := false
+	var f [NumComponents][]byte
+	for i, b := range c.Factors {
+		if len(b) > 0 {
+			f[i] = compactJSON(b)
+			any = true
+		}
+	}
+	if any {
+		p.Factors = &f
+		// The imported components already reflect the factors: remember
+		// the rule adjustment so later reports move the score by the
+		// difference only.
+		p.FactorScore = factorAdjustments(l.policy.Rules, p.Factors)
+	}
+	w := int(l.policy.SignalWindow)
+	for _, s := range c.Positive {
+		p.Positive = pushSignal(p.Positive, signalEntry{At: s.At, Event: l.eventName(s.Event) | uint32(s.Category)<<29, Impact: int32(s.Impact / 1000)}, w)
+	}
+	for _, s := range c.Negative {
+		p.Negative = pushSignal(p.Negative, signalEntry{At: s.At, Event: l.eventName(s.Event) | uint32(s.Category)<<29, Impact: int32(s.Impact / 1000)}, w)
+	}
+	for _, h := range c.History {
+		if len(p.History) >= int(l.policy.HistoryWindow) {
+			p.History = p.History[1:]
+		}
+		p.History = append(p.History, packHistory(max(h.At, 0), clamp(h.Score, 0, pts(100))))
+	}
+	p.Metadata = compactJSON(c.Metadata)
+	p.Imported = compactJSON(c.FederatedTrust)
+	p.Allowance, p.AllowanceAt = l.policy.RecoveryBurst, l.now
+	p.LastActive, p.Registered, p.LastEvent = l.now, l.now, l.now
+	if c.LastAssessmentAt > 0 && c.LastAssessmentAt <= l.now {
+		p.LastEvent = c.LastAssessmentAt
+	}
+	p.Events = uint32(len(c.Positive) + len(c.Negative))
+	l.principals[p.ID] = p
+	if c.RequiresReview {
+		res.Alerts = l.raiseAlert(p, nil, "imported_review", "medium", "imported record requires review")
+	}
+	l.recordHistory(p)
+	res.Subjects = []string{p.ID}
+	return nil
+}

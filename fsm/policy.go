@@ -1,0 +1,329 @@
+package fsm
+
+import (
+	"fmt"
+	"sort"
+)
+
+// ModelVersion is the version of the scoring model implemented here. Any
+// change to scoring results must bump it (and the golden digest).
+const ModelVersion = 1
+
+// Policy is the replicated scoring and decision policy (SPEC §4, §5). Every
+// number is an integer: points in µpt, rates in µpt per hour, durations in
+// milliseconds, weights in parts per million.
+type Policy struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	// Version counts SetPolicy commands; 0 is the built-in default.
+	Version int64
+	// Caps are the component maxima (µpt), summing to 100 points.
+	Caps [NumComponents]int64
+	// Thresholds are the lower bounds (µpt) of low, medium, high, verified.
+	Thresholds [4]int64
+	// TypeBase is the default baseline per principal type (µpt).
+	TypeBase [5]int64
+	// Default bounds and rates for new principals.
+	DefaultMin, DefaultMax         int64
+	DefaultDecayRate               int64 // µpt/h
+	DefaultRecoveryRate            int64 // µpt/h
+	DecayGrace                     int64 // ms of inactivity before decay starts
+	RecoveryBurst                  int64 // µpt: most recovery allowance banked
+	EscalationWindow               int64 // ms
+	EscalationStep                 int64 // percent added per repeat
+	EscalationMax                  int64 // percent, the highest multiplier
+	DedupWindow                    int64 // ms
+	FutureSkew                     int64 // ms an observedAt may be ahead
+	EndorseThreshold               int64 // µpt an endorser needs
+	EndorseDefaultWeight           int64 // µpt
+	EndorseMaxWeight               int64 // µpt per endorsement
+	EndorserBudget                 int64 // µpt an endorser can hand out
+	EndorseCap                     int64 // µpt total bonus
+	EndorseHops                    int64 // chain length considered, ≥1
+	FederationCap                  int64 // µpt total federated influence
+	SignalWindow                   int64 // recent signals kept per list
+	HistoryWindow                  int64 // history points kept
+	AlertWindow                    int64 // alerts kept per principal
+	ModifierLimit                  int64 // active modifiers per principal
+	SharpDrop                      int64 // µpt drop in one event that alerts
+	AnomalyThreshold               int64 // anomaly_score (0-100) that alerts
+	BurstCount                     int64 // negative auth signals ...
+	BurstWindow                    int64 // ... within this many ms alert
+	TrendWindow                    int64 // ms of history the trend looks at
+	TrendDelta                     int64 // µpt net change for a direction
+	VolatileSwings                 int64 // direction changes for volatile
+	Decision                       DecisionPolicy
+	Rules                          []FactorRule
+}
+
+// DecisionPolicy holds the §5 decision thresholds.
+type DecisionPolicy struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	// Allow and StepUp are the minimum scores (µpt) per sensitivity
+	// (low, medium, high, critical).
+	Allow  [4]int64
+	StepUp [4]int64
+	// SessionMax and IdleTimeout (ms) per trust level (untrusted..verified).
+	SessionMax  [5]int64
+	IdleTimeout [5]int64
+	// Permissions activated at or above a score.
+	Permissions []PermissionRule
+}
+
+// PermissionRule activates a permission at a minimum score.
+type PermissionRule struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Name     string
+	MinScore int64 // µpt
+}
+
+// FactorRule awards points to a component when a factor report field
+// matches. Op is "eq" (JSON scalar equality, Value is its JSON text),
+// "gte"/"lte" (numeric, Value a decimal) or "has" (riskIndicators array
+// contains Value).
+type FactorRule struct {
+	_msgpack  struct{} `msgpack:",as_array"`
+	Component uint8
+	Key       string
+	Op        string
+	Value     string
+	Points    int64 // µpt, signed
+}
+
+// Sensitivities are the decision sensitivities in order.
+var Sensitivities = []string{"low", "medium", "high", "critical"}
+
+// Levels are the trust levels in order.
+var Levels = []string{"untrusted", "low", "medium", "high", "verified"}
+
+func pts(p int64) int64 { return p * Point }
+
+// DefaultPolicy returns the built-in policy of scoring model 1.
+func DefaultPolicy() Policy {
+	return Policy{
+		Caps:                 [NumComponents]int64{pts(25), pts(23), pts(22), pts(22), pts(8)},
+		Thresholds:           [4]int64{pts(30), pts(50), pts(70), pts(90)},
+		TypeBase:             [5]int64{pts(50), pts(60), pts(40), pts(50), pts(30)},
+		DefaultMin:           0,
+		DefaultMax:           pts(100),
+		DefaultDecayRate:     5_000,   // 0.005 points/hour
+		DefaultRecoveryRate:  100_000, // 0.1 points/hour
+		DecayGrace:           24 * hourMS,
+		RecoveryBurst:        pts(15),
+		EscalationWindow:     7 * 24 * hourMS,
+		EscalationStep:       50,
+		EscalationMax:        300,
+		DedupWindow:          7 * 24 * hourMS,
+		FutureSkew:           15 * 60_000,
+		EndorseThreshold:     pts(70),
+		EndorseDefaultWeight: pts(3),
+		EndorseMaxWeight:     pts(5),
+		EndorserBudget:       pts(15),
+		EndorseCap:           pts(10),
+		EndorseHops:          2,
+		FederationCap:        pts(20),
+		SignalWindow:         10,
+		HistoryWindow:        30,
+		AlertWindow:          20,
+		ModifierLimit:        16,
+		SharpDrop:            pts(15),
+		AnomalyThreshold:     80,
+		BurstCount:           5,
+		BurstWindow:          10 * 60_000,
+		TrendWindow:          30 * 24 * hourMS,
+		TrendDelta:           pts(3),
+		VolatileSwings:       3,
+		Decision: DecisionPolicy{
+			Allow:       [4]int64{pts(30), pts(50), pts(70), pts(85)},
+			StepUp:      [4]int64{pts(15), pts(30), pts(50), pts(70)},
+			SessionMax:  [5]int64{15 * 60_000, hourMS, 4 * hourMS, 8 * hourMS, 12 * hourMS},
+			IdleTimeout: [5]int64{5 * 60_000, 10 * 60_000, 15 * 60_000, 30 * 60_000, 60 * 60_000},
+			Permissions: []PermissionRule{
+				{Name: "read", MinScore: pts(30)},
+				{Name: "write", MinScore: pts(50)},
+				{Name: "sensitive_read", MinScore: pts(70)},
+				{Name: "admin", MinScore: pts(80)},
+				{Name: "production_change", MinScore: pts(85)},
+			},
+		},
+		Rules: defaultRules(),
+	}
+}
+
+func rule(c uint8, key, op, value string, points int64) FactorRule {
+	return FactorRule{Component: c, Key: key, Op: op, Value: value, Points: points}
+}
+
+func defaultRules() []FactorRule {
+	a, b, c, ctx := uint8(0), uint8(1), uint8(2), uint8(4)
+	return []FactorRule{
+		rule(a, "mfa_enabled", "eq", "true", pts(3)),
+		rule(a, "mfa_enabled", "eq", "false", -pts(5)),
+		rule(a, "mfa_type", "eq", `"hardware_token"`, pts(2)),
+		rule(a, "biometric_enrolled", "eq", "true", pts(1)),
+		rule(a, "password_strength", "eq", `"weak"`, -pts(3)),
+		rule(a, "failed_attempts_30d", "gte", "5", -pts(3)),
+		rule(a, "certificate_based", "eq", "true", pts(4)),
+		rule(a, "mutual_tls", "eq", "true", pts(4)),
+		rule(a, "key_rotation", "eq", `"never"`, -pts(4)),
+		rule(b, "login_consistency", "gte", "0.9", pts(2)),
+		rule(b, "login_consistency", "lte", "0.5", -pts(3)),
+		rule(b, "typical_hours", "eq", "false", -pts(2)),
+		rule(b, "anomaly_score", "gte", "50", -pts(5)),
+		rule(b, "api_call_pattern", "eq", `"consistent"`, pts(3)),
+		rule(b, "error_rate", "lte", "0.01", pts(2)),
+		rule(b, "data_patterns", "eq", `"anomalous"`, -pts(5)),
+		rule(c, "training_completed", "eq", "true", pts(1)),
+		rule(c, "training_current", "eq", "true", pts(1)),
+		rule(c, "training_completed", "eq", "false", -pts(3)),
+		rule(c, "violations_ytd", "gte", "1", -pts(3)),
+		rule(c, "policy_violations", "gte", "1", -pts(3)),
+		rule(c, "security_scans", "eq", `"passed"`, pts(2)),
+		rule(c, "vulnerability_assessment", "eq", `"clean"`, pts(2)),
+		rule(c, "pci_compliant", "eq", "true", pts(1)),
+		rule(ctx, "occasional_vpn_use", "has", "", -pts(1) / 2),
+		rule(ctx, "multiple_devices", "has", "", -pts(1) / 2),
+		rule(ctx, "new_device", "has", "", -pts(1)),
+		rule(ctx, "location_change", "has", "", -pts(1)),
+		rule(ctx, "after_hours_access", "has", "", -pts(1)),
+		rule(ctx, "impossible_travel", "has", "", -pts(4)),
+		rule(ctx, "tor_exit_node", "has", "", -pts(4)),
+		rule(ctx, "device_managed", "eq", "true", pts(2)),
+		rule(ctx, "network", "eq", `"corporate"`, pts(1)),
+	}
+}
+
+// Validate checks a policy for internal consistency.
+func (p *Policy) Validate() error {
+	var sum int64
+	for i, c := range p.Caps {
+		if c <= 0 {
+			return fmt.Errorf("caps.%s: must be positive", Categories[i])
+		}
+		sum += c
+	}
+	if sum != pts(100) {
+		return fmt.Errorf("caps: must sum to 100 points, got %s", FormatDecimal(sum, 6))
+	}
+	prev := int64(0)
+	for i, t := range p.Thresholds {
+		if t <= prev || t > pts(100) {
+			return fmt.Errorf("thresholds.%s: must be increasing within (0, 100]", Levels[i+1])
+		}
+		prev = t
+	}
+	for i, b := range p.TypeBase {
+		if b < 0 || b > pts(100) {
+			return fmt.Errorf("typeBase.%s: must be within [0, 100]", PrincipalTypes[i])
+		}
+	}
+	checks := []struct {
+		name     string
+		v, lo, hi int64
+	}{
+		{"defaultMin", p.DefaultMin, 0, pts(100)},
+		{"defaultMax", p.DefaultMax, p.DefaultMin, pts(100)},
+		{"defaultDecayRate", p.DefaultDecayRate, 0, pts(100)},
+		{"defaultRecoveryRate", p.DefaultRecoveryRate, 0, pts(100)},
+		{"decayGrace", p.DecayGrace, 0, 365 * 24 * hourMS},
+		{"recoveryBurst", p.RecoveryBurst, 0, pts(100)},
+		{"escalationWindow", p.EscalationWindow, 0, 365 * 24 * hourMS},
+		{"escalationStep", p.EscalationStep, 0, 1000},
+		{"escalationMax", p.EscalationMax, 100, 1000},
+		{"dedupWindow", p.DedupWindow, hourMS, 365 * 24 * hourMS},
+		{"futureSkew", p.FutureSkew, 0, 24 * hourMS},
+		{"endorseThreshold", p.EndorseThreshold, 0, pts(100)},
+		{"endorseDefaultWeight", p.EndorseDefaultWeight, 0, p.EndorseMaxWeight},
+		{"endorseMaxWeight", p.EndorseMaxWeight, 0, pts(100)},
+		{"endorserBudget", p.EndorserBudget, 0, pts(100)},
+		{"endorseCap", p.EndorseCap, 0, pts(100)},
+		{"endorseHops", p.EndorseHops, 1, 4},
+		{"federationCap", p.FederationCap, 0, pts(100)},
+		{"signalWindow", p.SignalWindow, 1, 100},
+		{"historyWindow", p.HistoryWindow, 2, 500},
+		{"alertWindow", p.AlertWindow, 1, 200},
+		{"modifierLimit", p.ModifierLimit, 1, 100},
+		{"sharpDrop", p.SharpDrop, Point, pts(100)},
+		{"anomalyThreshold", p.AnomalyThreshold, 1, 100},
+		{"burstCount", p.BurstCount, 2, 1000},
+		{"burstWindow", p.BurstWindow, 1000, 7 * 24 * hourMS},
+		{"trendWindow", p.TrendWindow, hourMS, 365 * 24 * hourMS},
+		{"trendDelta", p.TrendDelta, 0, pts(100)},
+		{"volatileSwings", p.VolatileSwings, 1, 100},
+	}
+	for _, c := range checks {
+		if c.v < c.lo || c.v > c.hi {
+			return fmt.Errorf("%s: must be within [%d, %d], got %d", c.name, c.lo, c.hi, c.v)
+		}
+	}
+	d := &p.Decision
+	for i := range d.Allow {
+		if d.StepUp[i] < 0 || d.StepUp[i] > d.Allow[i] || d.Allow[i] > pts(100) {
+			return fmt.Errorf("decision.%s: need 0 ≤ stepUp ≤ allow ≤ 100", Sensitivities[i])
+		}
+		if i > 0 && d.Allow[i] < d.Allow[i-1] {
+			return fmt.Errorf("decision.allow.%s: must not be below %s", Sensitivities[i], Sensitivities[i-1])
+		}
+	}
+	for i := range d.SessionMax {
+		if d.SessionMax[i] <= 0 || d.IdleTimeout[i] <= 0 || d.IdleTimeout[i] > d.SessionMax[i] {
+			return fmt.Errorf("decision.session.%s: need 0 < idleTimeout ≤ sessionMax", Levels[i])
+		}
+	}
+	if len(d.Permissions) > 256 {
+		return fmt.Errorf("decision.permissions: at most 256")
+	}
+	seen := map[string]bool{}
+	for _, r := range d.Permissions {
+		if r.Name == "" || len(r.Name) > MaxIDLen || seen[r.Name] {
+			return fmt.Errorf("decision.permissions: name %q empty, too long or repeated", r.Name)
+		}
+		seen[r.Name] = true
+		if r.MinScore < 0 || r.MinScore > pts(100) {
+			return fmt.Errorf("decision.permissions.%s: minScore must be within [0, 100]", r.Name)
+		}
+	}
+	if len(p.Rules) > 1024 {
+		return fmt.Errorf("rules: at most 1024")
+	}
+	for i, r := range p.Rules {
+		if int(r.Component) >= NumComponents || r.Key == "" || len(r.Key) > MaxIDLen || len(r.Value) > MaxIDLen {
+			return fmt.Errorf("rules[%d]: bad component, key or value", i)
+		}
+		switch r.Op {
+		case "eq", "has":
+		case "gte", "lte":
+			if _, ok := ParseDecimal(r.Value, 6); !ok {
+				return fmt.Errorf("rules[%d].value: not a decimal number", i)
+			}
+		default:
+			return fmt.Errorf("rules[%d].op: must be eq, gte, lte or has", i)
+		}
+		if abs64(r.Points) > pts(100) {
+			return fmt.Errorf("rules[%d].points: must be within [-100, 100]", i)
+		}
+	}
+	return nil
+}
+
+// sortedPermissions returns the permission rules ordered by score then name.
+func sortedPermissions(rules []PermissionRule) []PermissionRule {
+	out := append([]PermissionRule(nil), rules...)
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].MinScore != out[j].MinScore {
+			return out[i].MinScore < out[j].MinScore
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+// levelOf maps a score (µpt) to its level index.
+func (p *Policy) levelOf(score int64) int {
+	lvl := 0
+	for i, t := range p.Thresholds {
+		if score >= t {
+			lvl = i + 1
+		}
+	}
+	return lvl
+}

@@ -1,0 +1,556 @@
+package fsm
+
+import (
+	"encoding/json"
+	"sort"
+	"strconv"
+)
+
+// Breakdown is scoreComponents: whole points per component, adding up to
+// trustScore.
+type Breakdown struct {
+	Authentication int64 `json:"authentication"`
+	Behavior       int64 `json:"behavior"`
+	Compliance     int64 `json:"compliance"`
+	History        int64 `json:"history"`
+	Context        int64 `json:"context"`
+}
+
+// SignalView is one entry of positiveSignals / negativeSignals.
+type SignalView struct {
+	Event     string      `json:"event"`
+	Category  string      `json:"category"`
+	Timestamp string      `json:"timestamp"`
+	Impact    json.Number `json:"impact"`
+}
+
+// HistoryView is one trustHistory point.
+type HistoryView struct {
+	Timestamp string `json:"timestamp"`
+	Score     int64  `json:"score"`
+}
+
+// ModifierView is one active temporary modifier.
+type ModifierView struct {
+	ID        string      `json:"id"`
+	Delta     json.Number `json:"delta"`
+	Reason    string      `json:"reason,omitempty"`
+	CreatedAt string      `json:"createdAt"`
+	ExpiresAt string      `json:"expiresAt"`
+}
+
+// EndorsementView is one endorsement.
+type EndorsementView struct {
+	EndorsementID string      `json:"endorsementId"`
+	EndorserID    string      `json:"endorserId"`
+	EndorseeID    string      `json:"endorseeId"`
+	Weight        json.Number `json:"weight"`
+	Reason        string      `json:"reason,omitempty"`
+	CreatedAt     string      `json:"createdAt"`
+	ExpiresAt     string      `json:"expiresAt,omitempty"`
+	Counted       bool        `json:"counted"`
+}
+
+// FederatedView is one partner's assessment in federatedTrust.
+type FederatedView struct {
+	Score        json.Number `json:"score"`
+	Weight       json.Number `json:"weight,omitempty"`
+	MaxInfluence json.Number `json:"maxInfluence,omitempty"`
+	Influence    json.Number `json:"influence"`
+	ValidUntil   string      `json:"validUntil,omitempty"`
+	ReceivedAt   string      `json:"receivedAt,omitempty"`
+	Counted      bool        `json:"counted"`
+	Source       string      `json:"source"`
+}
+
+// AlertView is one trust alert.
+type AlertView struct {
+	AlertID     string `json:"alertId"`
+	PrincipalID string `json:"principalId"`
+	Type        string `json:"type"`
+	Severity    string `json:"severity"`
+	RaisedAt    string `json:"raisedAt"`
+	Message     string `json:"message"`
+	Status      string `json:"status"`
+	ReviewedAt  string `json:"reviewedAt,omitempty"`
+	ReviewedBy  string `json:"reviewedBy,omitempty"`
+	Note        string `json:"note,omitempty"`
+}
+
+// Explanation tells how the score was derived, in exact decimal points.
+type Explanation struct {
+	ModelVersion     int                    `json:"modelVersion"`
+	PolicyVersion    int64                  `json:"policyVersion"`
+	BaseTrustScore   json.Number            `json:"baseTrustScore"`
+	Components       map[string]json.Number `json:"components"`
+	Evidence         json.Number            `json:"evidence"`
+	Decay            json.Number            `json:"decay"`
+	Modifiers        json.Number            `json:"modifiers"`
+	Local            json.Number            `json:"local"`
+	EndorsementBonus json.Number            `json:"endorsementBonus"`
+	Federation       json.Number            `json:"federation"`
+	Exact            json.Number            `json:"exact"`
+	ClampedBy        string                 `json:"clampedBy,omitempty"`
+	Summary          []string               `json:"summary"`
+}
+
+// Record is the PrincipalTrust record (SPEC §4): the 29 properties in their
+// original names, "@type", and extra fields.
+type Record struct {
+	Type                  string                   `json:"@type"`
+	TrustID               string                   `json:"trustId"`
+	PrincipalID           string                   `json:"principalId"`
+	PrincipalType         string                   `json:"principalType"`
+	TrustScore            int64                    `json:"trustScore"`
+	TrustLevel            string                   `json:"trustLevel"`
+	ScoreComponents       Breakdown                `json:"scoreComponents"`
+	AuthenticationFactors json.RawMessage          `json:"authenticationFactors"`
+	BehaviorMetrics       json.RawMessage          `json:"behaviorMetrics"`
+	ComplianceStatus      json.RawMessage          `json:"complianceStatus"`
+	RiskIndicators        json.RawMessage          `json:"riskIndicators"`
+	PositiveSignals       []SignalView             `json:"positiveSignals"`
+	NegativeSignals       []SignalView             `json:"negativeSignals"`
+	TrustHistory          []HistoryView            `json:"trustHistory"`
+	TrustTrend            string                   `json:"trustTrend"`
+	BaseTrustScore        json.Number              `json:"baseTrustScore"`
+	TrustModifiers        []ModifierView           `json:"trustModifiers"`
+	TrustDecayRate        json.Number              `json:"trustDecayRate"`
+	TrustRecoveryRate     json.Number              `json:"trustRecoveryRate"`
+	MaxTrustScore         json.Number              `json:"maxTrustScore"`
+	MinTrustScore         json.Number              `json:"minTrustScore"`
+	Endorsements          []EndorsementView        `json:"endorsements"`
+	FederatedTrust        map[string]FederatedView `json:"federatedTrust"`
+	LastAssessmentAt      string                   `json:"lastAssessmentAt"`
+	NextAssessmentAt      string                   `json:"nextAssessmentAt"`
+	AssessmentFrequency   string                   `json:"assessmentFrequency"`
+	TrustAlerts           []AlertView              `json:"trustAlerts"`
+	RequiresReview        bool                     `json:"requiresReview"`
+	IsActive              bool                     `json:"isActive"`
+	Metadata              json.RawMessage          `json:"metadata"`
+
+	OrgID           string          `json:"orgId,omitempty"`
+	Context         json.RawMessage `json:"context"`
+	Confidence      int64           `json:"confidence"`
+	TrustScoreExact json.Number     `json:"trustScoreExact"`
+	Explanation     Explanation     `json:"explanation"`
+	EvaluatedAt     string          `json:"evaluatedAt"`
+	LedgerIndex     uint64          `json:"ledgerIndex"`
+}
+
+func dec(v int64) json.Number { return json.Number(FormatDecimal(v, 6)) }
+
+func rawOr(b []byte, def string) json.RawMessage {
+	if len(b) == 0 {
+		return json.RawMessage(def)
+	}
+	return json.RawMessage(b)
+}
+
+// Record returns the trust record of a principal evaluated at ledger-clock
+// time t (Unix ms).
+func (l *Ledger) Record(id string, t int64) (*Record, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	p := l.principals[id]
+	if p == nil {
+		return nil, false
+	}
+	return l.record(p, t), true
+}
+
+func (l *Ledger) record(p *principal, t int64) *Record {
+	ev := l.evaluate(p, t)
+	r := &Record{
+		Type:          "PrincipalTrust",
+		TrustID:       p.TrustID,
+		PrincipalID:   p.ID,
+		PrincipalType: PrincipalTypes[p.Type],
+		TrustScore:    ev.Score,
+		TrustLevel:    Levels[ev.Level],
+		ScoreComponents: Breakdown{ev.Components[0], ev.Components[1], ev.Components[2],
+			ev.Components[3], ev.Components[4]},
+		TrustTrend:          l.trend(p, t, ev.Score),
+		BaseTrustScore:      dec(p.Base),
+		TrustDecayRate:      dec(p.DecayRate),
+		TrustRecoveryRate:   dec(p.RecoveryRate),
+		MaxTrustScore:       dec(p.Max),
+		MinTrustScore:       dec(p.Min),
+		LastAssessmentAt:    FormatTime(p.LastEvent),
+		NextAssessmentAt:    FormatTime(p.LastEvent + AssessmentFrequencies[p.Frequency].Period),
+		AssessmentFrequency: AssessmentFrequencies[p.Frequency].Name,
+		IsActive:            p.Active,
+		Metadata:            rawOr(p.Metadata, "{}"),
+		OrgID:               p.Org,
+		Confidence:          l.confidence(p, t),
+		TrustScoreExact:     dec(ev.Exact),
+		EvaluatedAt:         FormatTime(t),
+		LedgerIndex:         l.index,
+	}
+	if r.TrustID == "" {
+		r.TrustID = "trust_" + p.ID
+	}
+	var f [NumComponents][]byte
+	if p.Factors != nil {
+		f = *p.Factors
+	}
+	r.AuthenticationFactors = rawOr(f[0], "{}")
+	r.BehaviorMetrics = rawOr(f[1], "{}")
+	r.ComplianceStatus = rawOr(f[2], "{}")
+	r.RiskIndicators = rawOr(f[3], "[]")
+	r.Context = rawOr(f[4], "{}")
+	r.PositiveSignals = l.signalViews(p.Positive)
+	r.NegativeSignals = l.signalViews(p.Negative)
+	r.TrustHistory = make([]HistoryView, 0, len(p.History))
+	for _, h := range p.History {
+		r.TrustHistory = append(r.TrustHistory, HistoryView{Timestamp: FormatTime(h.at()), Score: h.score() / Point})
+	}
+	r.TrustModifiers = []ModifierView{}
+	for _, m := range p.Modifiers {
+		if m.ExpiresAt > t {
+			r.TrustModifiers = append(r.TrustModifiers, ModifierView{ID: m.ID, Delta: dec(m.Delta), Reason: m.Reason,
+				CreatedAt: FormatTime(m.CreatedAt), ExpiresAt: FormatTime(m.ExpiresAt)})
+		}
+	}
+	r.Endorsements = []EndorsementView{}
+	for _, id := range p.Endorsed {
+		if e := l.endorse[id]; e != nil {
+			r.Endorsements = append(r.Endorsements, l.endorsementView(e, t))
+		}
+	}
+	r.FederatedTrust = map[string]FederatedView{}
+	counted := map[string]PartnerInfluence{}
+	for _, pi := range ev.Partners {
+		counted[pi.PartnerID] = pi
+	}
+	for _, a := range p.Assessments {
+		v := FederatedView{Score: dec(a.Score), ValidUntil: FormatTime(a.ValidUntil), ReceivedAt: FormatTime(a.ReceivedAt),
+			Influence: "0", Source: "partner"}
+		if pa := l.partners[a.PartnerID]; pa != nil {
+			v.Weight = json.Number(FormatDecimal(pa.Weight, 6))
+			v.MaxInfluence = dec(pa.MaxInfluence)
+		}
+		if pi, ok := counted[a.PartnerID]; ok {
+			v.Counted, v.Influence = true, dec(pi.Influence)
+		}
+		r.FederatedTrust[a.PartnerID] = v
+	}
+	for k, v := range jsonObject(p.Imported) {
+		if _, clash := r.FederatedTrust[k]; clash {
+			continue
+		}
+		score, _ := ParseDecimal(string(v), 6)
+		r.FederatedTrust[k] = FederatedView{Score: dec(score), Influence: "0", Source: "import"}
+	}
+	r.TrustAlerts = []AlertView{}
+	for _, a := range p.Alerts {
+		r.TrustAlerts = append(r.TrustAlerts, alertView(p.ID, a))
+		if a.Status == AlertOpen || a.Status == AlertAcknowledged {
+			r.RequiresReview = true
+		}
+	}
+	r.RequiresReview = r.RequiresReview || p.Compromised
+	r.Explanation = l.explain(p, ev)
+	return r
+}
+
+func (l *Ledger) signalViews(list []signalEntry) []SignalView {
+	out := make([]SignalView, 0, len(list))
+	for i := len(list) - 1; i >= 0; i-- { // newest first
+		e := list[i]
+		name := otherEvent
+		if e.eventIndex() < len(l.events) {
+			name = l.events[e.eventIndex()]
+		}
+		out = append(out, SignalView{Event: name, Category: Categories[e.category()%NumComponents],
+			Timestamp: FormatTime(e.At), Impact: json.Number(FormatDecimal(int64(e.Impact), 3))})
+	}
+	return out
+}
+
+func (l *Ledger) endorsementView(e *endorsement, t int64) EndorsementView {
+	v := EndorsementView{EndorsementID: e.ID, EndorserID: e.EndorserID, EndorseeID: e.EndorseeID, Weight: dec(e.Weight),
+		Reason: e.Reason, CreatedAt: FormatTime(e.CreatedAt)}
+	if e.ExpiresAt != 0 {
+		v.ExpiresAt = FormatTime(e.ExpiresAt)
+	}
+	if e.ExpiresAt == 0 || e.ExpiresAt > t {
+		if q := l.principals[e.EndorserID]; q != nil && q.Active && !q.Compromised {
+			v.Counted = l.endorsedScore(q, t, l.policy.EndorseHops-1) >= l.policy.EndorseThreshold
+		}
+	}
+	return v
+}
+
+func alertView(pid string, a alert) AlertView {
+	v := AlertView{AlertID: a.ID, PrincipalID: pid, Type: a.Type, Severity: a.Severity, RaisedAt: FormatTime(a.RaisedAt),
+		Message: a.Message, Status: a.Status, ReviewedBy: a.ReviewedBy, Note: a.Note}
+	if a.ReviewedAt != 0 {
+		v.ReviewedAt = FormatTime(a.ReviewedAt)
+	}
+	return v
+}
+
+func (l *Ledger) explain(p *principal, ev Evaluation) Explanation {
+	x := Explanation{
+		ModelVersion: ModelVersion, PolicyVersion: l.policy.Version, BaseTrustScore: dec(p.Base),
+		Components: map[string]json.Number{}, Evidence: dec(ev.Evidence), Decay: dec(ev.Decay), Modifiers: dec(ev.Modifiers),
+		Local: dec(ev.Local), EndorsementBonus: dec(ev.Endorsement), Federation: dec(ev.Federation), Exact: dec(ev.Exact),
+		ClampedBy: ev.Clamped,
+	}
+	for i, v := range p.V {
+		x.Components[Categories[i]] = dec(v)
+	}
+	x.Summary = []string{"evidence " + FormatDecimal(ev.Evidence, 6) + " from baseline " + FormatDecimal(p.Base, 6) + " plus signals and factor reports"}
+	if ev.Decay > 0 {
+		x.Summary = append(x.Summary, "inactivity decay -"+FormatDecimal(ev.Decay, 6))
+	}
+	if ev.Modifiers != 0 {
+		x.Summary = append(x.Summary, "temporary modifiers "+signed(ev.Modifiers))
+	}
+	if ev.Endorsement != 0 {
+		x.Summary = append(x.Summary, "endorsement bonus +"+FormatDecimal(ev.Endorsement, 6))
+	}
+	if ev.Federation != 0 {
+		x.Summary = append(x.Summary, "federated assessments "+signed(ev.Federation))
+	}
+	if ev.Clamped != "" {
+		x.Summary = append(x.Summary, "held by "+ev.Clamped)
+	}
+	x.Summary = append(x.Summary, "score "+strconv.FormatInt(ev.Score, 10)+" ("+Levels[ev.Level]+"), breakdown apportioned by component evidence within caps")
+	return x
+}
+
+func signed(v int64) string {
+	if v > 0 {
+		return "+" + FormatDecimal(v, 6)
+	}
+	return FormatDecimal(v, 6)
+}
+
+// Filter selects principals for List.
+type Filter struct {
+	Type           string
+	Level          string
+	OrgID          string
+	RequiresReview *bool
+	After          string // cursor: list ids greater than this
+	Limit          int
+}
+
+// List returns records matching f evaluated at t, ordered by principal id,
+// and the cursor for the next page ("" when done).
+func (l *Ledger) List(f Filter, t int64) ([]*Record, string) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if f.Limit <= 0 || f.Limit > 1000 {
+		f.Limit = 100
+	}
+	ids := make([]string, 0, 64)
+	for id, p := range l.principals {
+		if id <= f.After || (f.Type != "" && PrincipalTypes[p.Type] != f.Type) || (f.OrgID != "" && p.Org != f.OrgID) {
+			continue
+		}
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var out []*Record
+	next := ""
+	for _, id := range ids {
+		if len(out) == f.Limit {
+			next = out[len(out)-1].PrincipalID
+			break
+		}
+		r := l.record(l.principals[id], t)
+		if f.Level != "" && r.TrustLevel != f.Level || f.RequiresReview != nil && r.RequiresReview != *f.RequiresReview {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out, next
+}
+
+// Has reports whether a principal exists.
+func (l *Ledger) Has(id string) bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.principals[id] != nil
+}
+
+// OrgOf returns a principal's organization.
+func (l *Ledger) OrgOf(id string) (string, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	p := l.principals[id]
+	if p == nil {
+		return "", false
+	}
+	return p.Org, true
+}
+
+// History returns a principal's score history.
+func (l *Ledger) History(id string) ([]HistoryView, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	p := l.principals[id]
+	if p == nil {
+		return nil, false
+	}
+	out := make([]HistoryView, 0, len(p.History))
+	for _, h := range p.History {
+		out = append(out, HistoryView{Timestamp: FormatTime(h.at()), Score: h.score() / Point})
+	}
+	return out, true
+}
+
+// Alerts returns alerts, optionally only those with a given status or
+// principal, ordered by alert id.
+func (l *Ledger) Alerts(status, principalID string) []AlertView {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	out := []AlertView{}
+	for _, pid := range sortedPrincipalsWithAlerts(l.alertIdx) {
+		if principalID != "" && pid != principalID {
+			continue
+		}
+		for _, a := range l.principals[pid].Alerts {
+			if status == "" || a.Status == status {
+				out = append(out, alertView(pid, a))
+			}
+		}
+	}
+	return out
+}
+
+func sortedPrincipalsWithAlerts(idx map[string]string) []string {
+	set := map[string]bool{}
+	for _, pid := range idx {
+		set[pid] = true
+	}
+	return sortedKeys(set)
+}
+
+// AlertPrincipal returns the principal an alert belongs to.
+func (l *Ledger) AlertPrincipal(alertID string) (string, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	pid, ok := l.alertIdx[alertID]
+	return pid, ok
+}
+
+// OrgView is an organization baseline.
+type OrgView struct {
+	OrgID          string      `json:"orgId"`
+	Name           string      `json:"name,omitempty"`
+	BaseTrustScore json.Number `json:"baseTrustScore"`
+	UpdatedAt      string      `json:"updatedAt"`
+}
+
+// Org returns an organization.
+func (l *Ledger) Org(id string) (OrgView, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	o := l.orgs[id]
+	if o == nil {
+		return OrgView{}, false
+	}
+	return OrgView{OrgID: o.ID, Name: o.Name, BaseTrustScore: dec(o.Base), UpdatedAt: FormatTime(o.UpdatedAt)}, true
+}
+
+// Endorsement returns an active endorsement evaluated at t.
+func (l *Ledger) Endorsement(id string, t int64) (EndorsementView, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	e := l.endorse[id]
+	if e == nil {
+		return EndorsementView{}, false
+	}
+	return l.endorsementView(e, t), true
+}
+
+// PartnerView is a federation partner.
+type PartnerView struct {
+	PartnerID    string          `json:"partnerId"`
+	Issuer       string          `json:"issuer"`
+	Audience     string          `json:"audience"`
+	JWKS         json.RawMessage `json:"jwks"`
+	Weight       json.Number     `json:"weight"`
+	MaxInfluence json.Number     `json:"maxInfluence"`
+	Status       string          `json:"status"`
+	RateLimit    int64           `json:"rateLimit"`
+	UpdatedAt    string          `json:"updatedAt"`
+}
+
+func partnerView(p *partner) PartnerView {
+	st := "active"
+	if p.Suspended {
+		st = "suspended"
+	}
+	return PartnerView{PartnerID: p.ID, Issuer: p.Issuer, Audience: p.Audience, JWKS: rawOr(p.JWKS, "{}"),
+		Weight: json.Number(FormatDecimal(p.Weight, 6)), MaxInfluence: dec(p.MaxInfluence), Status: st,
+		RateLimit: p.RateLimit, UpdatedAt: FormatTime(p.UpdatedAt)}
+}
+
+// Partner returns a federation partner.
+func (l *Ledger) Partner(id string) (PartnerView, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	p := l.partners[id]
+	if p == nil {
+		return PartnerView{}, false
+	}
+	return partnerView(p), true
+}
+
+// Partners returns all partners ordered by id.
+func (l *Ledger) Partners() []PartnerView {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	out := []PartnerView{}
+	for _, p := range l.partners {
+		out = append(out, partnerView(p))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].PartnerID < out[j].PartnerID })
+	return out
+}
+
+// PartnerByIssuer returns the partner registered for an issuer.
+func (l *Ledger) PartnerByIssuer(iss string) (PartnerView, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for _, p := range l.partners {
+		if p.Issuer == iss {
+			return partnerView(p), true
+		}
+	}
+	return PartnerView{}, false
+}
+
+// TokenByHash returns the token whose secret hashes to h.
+func (l *Ledger) TokenByHash(h [32]byte) (Token, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	id, ok := l.tokenHash[h]
+	if !ok {
+		return Token{}, false
+	}
+	return *l.tokens[id], true
+}
+
+// Tokens returns all tokens (without secrets) ordered by id.
+func (l *Ledger) Tokens() []Token {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	out := make([]Token, 0, len(l.tokens))
+	for _, t := range l.tokens {
+		out = append(out, *t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// LedgerTime returns the current ledger time (Unix ms).
+func (l *Ledger) LedgerTime() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.now
+}

@@ -1,0 +1,380 @@
+package fsm
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"maps"
+	"sync"
+)
+
+// signalEntry is one signal kept in a principal's recent window.
+type signalEntry struct {
+	At int64 // ledger time, ms
+	// Event packs the category (top 3 bits) and the index into the
+	// ledger's event-name table (low 29 bits).
+	Event  uint32
+	Impact int32 // milli-points as applied (after escalation/recovery)
+}
+
+func (e signalEntry) category() int   { return int(e.Event >> 29) }
+func (e signalEntry) eventIndex() int { return int(e.Event & (1<<29 - 1)) }
+
+// historyPoint packs (ledger time ms << 16 | whole score points).
+type historyPoint uint64
+
+func packHistory(at, score int64) historyPoint {
+	return historyPoint(uint64(at)<<16 | uint64(clamp(roundPoints(score), 0, 0xffff)))
+}
+func (h historyPoint) at() int64    { return int64(uint64(h) >> 16) }
+func (h historyPoint) score() int64 { return int64(uint64(h)&0xffff) * Point }
+
+type modifier struct {
+	ID        string
+	Delta     int64
+	Reason    string
+	CreatedAt int64
+	ExpiresAt int64
+}
+
+type assessment struct {
+	PartnerID  string
+	EventID    string
+	Score      int64
+	ValidUntil int64
+	IssuedAt   int64
+	ReceivedAt int64
+	Components []int64
+}
+
+// Alert statuses.
+const (
+	AlertOpen                 = "open"
+	AlertAcknowledged         = "acknowledged"
+	AlertDismissed            = "dismissed"
+	AlertConfirmedCompromised = "confirmed_compromised"
+	AlertConfirmedSafe        = "confirmed_safe"
+)
+
+type alert struct {
+	ID         string
+	Type       string
+	Severity   string
+	RaisedAt   int64
+	Message    string
+	Status     string
+	ReviewedAt int64
+	ReviewedBy string
+	Note       string
+}
+
+// principal is the replicated state of one principal. It is copy-on-write
+// across snapshots: a principal whose gen is older than the ledger's is
+// cloned before it is changed.
+type principal struct {
+	gen          uint64
+	ID           string
+	TrustID      string // empty: "trust_" + ID
+	Type         uint8
+	Org          string
+	Active       bool
+	Compromised  bool
+	Frequency    uint8
+	Base         int64
+	Min, Max     int64
+	DecayRate    int64
+	RecoveryRate int64
+	// V holds the component values (µpt): ≤ the cap, unbounded below to
+	// -100 points, so repeated violations keep lowering the total.
+	V           [NumComponents]int64
+	FactorScore [NumComponents]int64 // current factor-rule adjustment per component
+	Allowance   int64                // recovery allowance, µpt
+	AllowanceAt int64
+	LastActive  int64 // decay clock
+	Registered  int64
+	LastEvent   int64 // ledger time of the last event about this principal
+	EscCount    [NumComponents]uint16
+	EscAt       [NumComponents]int64
+	Events      uint32 // ledger events about this principal
+	Positive    []signalEntry
+	Negative    []signalEntry
+	History     []historyPoint
+	Factors     *[NumComponents][]byte
+	Metadata    []byte
+	Imported    []byte // federatedTrust carried by an imported record
+	Modifiers   []modifier
+	Assessments []assessment
+	Alerts      []alert
+	Endorsed    []string // ids of endorsements received, in creation order
+	Endorsing   []string // ids of endorsements given, in creation order
+	AuthFails   []int64  // times of recent negative authentication signals
+}
+
+type org struct {
+	ID        string
+	Name      string
+	Base      int64
+	UpdatedAt int64
+}
+
+type endorsement struct {
+	ID         string
+	EndorserID string
+	EndorseeID string
+	Weight     int64
+	Reason     string
+	CreatedAt  int64
+	ExpiresAt  int64
+	Revoked    bool
+	RevokedAt  int64
+}
+
+type partner struct {
+	ID           string
+	Issuer       string
+	Audience     string
+	JWKS         []byte
+	Weight       int64
+	MaxInfluence int64
+	Suspended    bool
+	RateLimit    int64
+	UpdatedAt    int64
+}
+
+// Token is a stored API token (never its secret).
+type Token struct {
+	ID          string
+	Hash        []byte
+	Role        string
+	PartnerID   string
+	Orgs        []string
+	Description string
+	CreatedAt   int64
+	Revoked     bool
+	RevokedAt   int64
+}
+
+type dedupKey [16]byte
+
+const dedupShards = 256
+
+type dedupShard struct {
+	gen uint64
+	m   map[dedupKey]int64
+}
+
+// Ledger is the replicated trust state machine. Apply must be called from
+// one goroutine at a time (Raft's FSM goroutine); readers may call the query
+// methods concurrently.
+type Ledger struct {
+	mu sync.RWMutex
+
+	gen       uint64 // copy-on-write generation, bumped by Snapshot
+	index     uint64 // last applied Raft index
+	seq       uint64 // ledger event sequence
+	now       int64  // ledger time, ms
+	digest    [32]byte
+	policy    Policy
+	principals map[string]*principal
+	orgs      map[string]*org
+	endorse   map[string]*endorsement
+	partners  map[string]*partner
+	tokens    map[string]*Token
+	tokenHash map[[32]byte]string
+	alertIdx  map[string]string // alert id → principal id
+	events    []string          // event-name table
+	eventIdx  map[string]uint32
+	// dedup maps event-id hashes to the ledger time (ms) they expire at,
+	// in 256 copy-on-write shards. Entries past expiry are ignored by
+	// lookups and swept lazily.
+	dedup     [dedupShards]*dedupShard
+	nextSweep int64
+	counts    Counters
+}
+
+// Counters are running totals of ledger activity.
+type Counters struct {
+	Entries          uint64
+	Rejected         uint64
+	SignalsAccepted  uint64
+	SignalsDuplicate uint64
+	SignalsRejected  uint64
+	Alerts           uint64
+}
+
+// NewLedger returns an empty ledger with the default policy.
+func NewLedger() *Ledger {
+	l := &Ledger{}
+	l.reset()
+	return l
+}
+
+func (l *Ledger) reset() {
+	l.gen = 0
+	l.index, l.seq, l.now = 0, 0, 0
+	l.digest = sha256.Sum256([]byte("trustledger/v1"))
+	l.policy = DefaultPolicy()
+	l.principals = map[string]*principal{}
+	l.orgs = map[string]*org{}
+	l.endorse = map[string]*endorsement{}
+	l.partners = map[string]*partner{}
+	l.tokens = map[string]*Token{}
+	l.tokenHash = map[[32]byte]string{}
+	l.alertIdx = map[string]string{}
+	l.events = nil
+	l.eventIdx = map[string]uint32{}
+	for i := range l.dedup {
+		l.dedup[i] = &dedupShard{m: map[dedupKey]int64{}}
+	}
+	l.nextSweep = 0
+	l.counts = Counters{}
+}
+
+// AppliedIndex returns the Raft index of the last entry Apply has finished.
+func (l *Ledger) AppliedIndex() uint64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.index
+}
+
+// Status is a consistent summary of the ledger.
+type Status struct {
+	AppliedIndex uint64
+	Sequence     uint64
+	LedgerTime   int64
+	Digest       string
+	Principals   int
+	PolicyVersion int64
+	ModelVersion int
+	Counters     Counters
+}
+
+// Status returns a consistent summary of the ledger.
+func (l *Ledger) Status() Status {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return Status{
+		AppliedIndex:  l.index,
+		Sequence:      l.seq,
+		LedgerTime:    l.now,
+		Digest:        hex.EncodeToString(l.digest[:]),
+		Principals:    len(l.principals),
+		PolicyVersion: l.policy.Version,
+		ModelVersion:  ModelVersion,
+		Counters:      l.counts,
+	}
+}
+
+// Digest returns the running SHA-256 state digest in hex.
+func (l *Ledger) Digest() string {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return hex.EncodeToString(l.digest[:])
+}
+
+// Policy returns the current policy.
+func (l *Ledger) Policy() Policy {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return clonePolicy(l.policy)
+}
+
+func clonePolicy(p Policy) Policy {
+	p.Decision.Permissions = append([]PermissionRule(nil), p.Decision.Permissions...)
+	p.Rules = append([]FactorRule(nil), p.Rules...)
+	return p
+}
+
+func dedupHash(ns byte, id string) dedupKey {
+	h := sha256.New()
+	h.Write([]byte{ns})
+	h.Write([]byte(id))
+	var k dedupKey
+	copy(k[:], h.Sum(nil))
+	return k
+}
+
+// seen reports whether an event id is inside the dedup window.
+func (l *Ledger) seen(k dedupKey) bool {
+	exp, ok := l.dedup[k[0]].m[k]
+	return ok && exp > l.now
+}
+
+func (l *Ledger) remember(k dedupKey) {
+	s := l.dedup[k[0]]
+	if s.gen != l.gen {
+		s = &dedupShard{gen: l.gen, m: maps.Clone(s.m)}
+		l.dedup[k[0]] = s
+	}
+	s.m[k] = l.now + l.policy.DedupWindow
+}
+
+// DedupSize returns the number of event ids held for deduplication,
+// including expired ones not yet swept.
+func (l *Ledger) DedupSize() int {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	n := 0
+	for _, s := range l.dedup {
+		n += len(s.m)
+	}
+	return n
+}
+
+// sweep drops expired dedup entries. Lookups already ignore them, so when a
+// sweep runs changes memory only, never results.
+func (l *Ledger) sweep() {
+	if l.now < l.nextSweep {
+		return
+	}
+	for i, s := range l.dedup {
+		if s.gen != l.gen {
+			s = &dedupShard{gen: l.gen, m: maps.Clone(s.m)}
+			l.dedup[i] = s
+		}
+		for k, exp := range s.m {
+			if exp <= l.now {
+				delete(s.m, k)
+			}
+		}
+	}
+	l.nextSweep = l.now + l.policy.DedupWindow/8
+}
+
+// maxEventNames bounds the event-name table; further names are shown as
+// otherEvent in the recent-signal windows (the ledger keeps the real name).
+const maxEventNames = 1 << 16
+
+const otherEvent = "(other)"
+
+func (l *Ledger) eventName(s string) uint32 {
+	if i, ok := l.eventIdx[s]; ok {
+		return i
+	}
+	if len(l.events) >= maxEventNames && s != otherEvent {
+		return l.eventName(otherEvent)
+	}
+	i := uint32(len(l.events))
+	l.events = append(l.events, s)
+	l.eventIdx[s] = i
+	return i
+}
+
+// mutable returns p ready for change, cloning it if a snapshot holds it.
+func (l *Ledger) mutable(p *principal) *principal {
+	if p.gen == l.gen {
+		return p
+	}
+	c := *p
+	c.gen = l.gen
+	c.Positive = append([]signalEntry(nil), p.Positive...)
+	c.Negative = append([]signalEntry(nil), p.Negative...)
+	c.History = append([]historyPoint(nil), p.History...)
+	c.Modifiers = append([]modifier(nil), p.Modifiers...)
+	c.Assessments = append([]assessment(nil), p.Assessments...)
+	c.Alerts = append([]alert(nil), p.Alerts...)
+	c.Endorsed = append([]string(nil), p.Endorsed...)
+	c.Endorsing = append([]string(nil), p.Endorsing...)
+	c.AuthFails = append([]int64(nil), p.AuthFails...)
+	l.principals[p.ID] = &c
+	return &c
+}
