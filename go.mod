@@ -38,6 +38,7 @@ require (
 	golang.org/x/net v0.59.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
+	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
 
 // raft-boltdb/v2 v2.3.1 still imports go-metrics/compat, which v0.7.0 dropped.

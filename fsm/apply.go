@@ -270,7 +270,7 @@ func (l *Ledger) applyRegister(c *RegisterPrincipal, res *Result) error {
 	p.DecayRate = optOr(c.DecayRate, l.policy.DefaultDecayRate)
 	p.RecoveryRate = optOr(c.RecoveryRate, l.policy.DefaultRecoveryRate)
 	p.Metadata = compactJSON(c.Metadata)
-	l.seedComponents(p, p.Base)
+	l.seedComponents(p, min(p.Base, p.Max))
 	p.Allowance, p.AllowanceAt = l.policy.RecoveryBurst, l.now
 	p.LastActive, p.Registered, p.LastEvent = l.now, l.now, l.now
 	l.principals[p.ID] = p
@@ -352,6 +352,9 @@ func (l *Ledger) applyUpdate(c *UpdatePrincipal, res *Result) error {
 	}
 	if c.Active != nil {
 		p.Active = *c.Active
+	}
+	if e := p.evidence(); e > p.Max {
+		l.spreadLoss(p, e-p.Max)
 	}
 	if len(c.Metadata) > 0 {
 		p.Metadata = compactJSON(c.Metadata)
@@ -451,23 +454,33 @@ func (l *Ledger) raise(p *principal, c int, gain int64) int64 {
 		p.Allowance = min(l.policy.RecoveryBurst, p.Allowance+mulDiv(p.RecoveryRate, el, hourMS, pts(100)))
 	}
 	p.AllowanceAt = l.now
-	g := min(gain, p.Allowance, max(0, l.policy.Caps[c]-p.V[c]))
+	// Evidence never accumulates above maxTrustScore: a surplus there would
+	// absorb later violations without lowering the score.
+	g := min(gain, p.Allowance, max(0, l.policy.Caps[c]-p.V[c]), max(0, p.Max-p.evidence()))
 	p.V[c] += g
 	p.Allowance -= g
 	return g
 }
 
-// lower takes loss µpt from component c at once and stops recovery: the
-// allowance restarts from zero.
-func (l *Ledger) lower(p *principal, c int, loss int64) {
+// maxDebt is how far below zero a component can fall: deep enough that a
+// principal at it sits at its floor whatever modifiers, endorsements and
+// federation add, so every repeated violation lowers the score until then.
+const maxDebt = 1000 * Point
+
+// lower takes loss µpt from component c at once. A violation (a negative
+// signal) also stops recovery: the allowance restarts from zero. A worse
+// factor report lowers the component without resetting the allowance.
+func (l *Ledger) lower(p *principal, c int, loss int64, violation bool) {
 	if loss <= 0 {
 		return
 	}
-	p.V[c] = max(p.V[c]-loss, -pts(100))
+	p.V[c] = max(p.V[c]-loss, -maxDebt)
 	if p.V[c] > l.policy.Caps[c] {
 		p.V[c] = l.policy.Caps[c]
 	}
-	p.Allowance, p.AllowanceAt = 0, l.now
+	if violation {
+		p.Allowance, p.AllowanceAt = 0, l.now
+	}
 }
 
 func (l *Ledger) recordHistory(p *principal) {
@@ -552,7 +565,7 @@ func (l *Ledger) checkSignal(s *Signal) string {
 }
 
 func (l *Ledger) signal(p *principal, s *Signal) []string {
-	before := l.local(p, l.now)
+	before := p.bound(l.local(p, l.now))
 	l.touch(p)
 	c := int(s.Category)
 	applied := s.Impact
@@ -567,7 +580,7 @@ func (l *Ledger) signal(p *principal, s *Signal) []string {
 		p.EscCount[c], p.EscAt[c] = n, l.now
 		mult := min(100+int64(n-1)*l.policy.EscalationStep, l.policy.EscalationMax)
 		loss := mulDiv(-s.Impact, mult, 100, pts(1000))
-		l.lower(p, c, loss)
+		l.lower(p, c, loss, true)
 		applied = -loss
 	} else {
 		applied = l.raise(p, c, s.Impact)
@@ -598,7 +611,7 @@ func (l *Ledger) signal(p *principal, s *Signal) []string {
 	if a, ok := anomalyScore(s.Attributes); ok && a >= l.policy.AnomalyThreshold*Point {
 		raised = l.raiseAlert(p, raised, "anomaly_score", "high", "anomaly score "+FormatDecimal(a, 6)+" on "+s.Event)
 	}
-	if after := l.local(p, l.now); before-after >= l.policy.SharpDrop {
+	if after := p.bound(l.local(p, l.now)); before-after >= l.policy.SharpDrop {
 		raised = l.raiseAlert(p, raised, "sharp_drop", "high",
 			"score fell "+FormatDecimal(before-after, 6)+" points on "+s.Event)
 	}
@@ -623,7 +636,7 @@ func (l *Ledger) raiseAlert(p *principal, raised []string, typ, severity, msg st
 			return raised
 		}
 	}
-	id := "alt-" + strconv.FormatUint(l.seq, 10) + "-" + strconv.Itoa(len(raised))
+	id := "alt-" + strconv.FormatUint(l.counts.Alerts+1, 10)
 	if w := int(l.policy.AlertWindow); len(p.Alerts) >= w {
 		// Evict the oldest closed alert, else the oldest.
 		victim := 0
@@ -660,7 +673,7 @@ func (l *Ledger) applyFactors(c *ReportFactors, res *Result) error {
 	if err != nil {
 		return err
 	}
-	before := l.local(p, l.now)
+	before := p.bound(l.local(p, l.now))
 	l.touch(p)
 	if p.Factors == nil {
 		p.Factors = &[NumComponents][]byte{}
@@ -683,7 +696,7 @@ func (l *Ledger) applyFactors(c *ReportFactors, res *Result) error {
 		if delta > 0 {
 			l.raise(p, comp, delta)
 		} else {
-			l.lower(p, comp, -delta)
+			l.lower(p, comp, -delta, false)
 		}
 	}
 	if a, ok := anomalyScore(p.Factors[1]); ok && len(parts[1]) > 0 && a >= l.policy.AnomalyThreshold*Point {
@@ -692,7 +705,7 @@ func (l *Ledger) applyFactors(c *ReportFactors, res *Result) error {
 	if !p.Active {
 		raised = l.raiseAlert(p, raised, "inactive_activity", "high", "factor report for an inactive principal")
 	}
-	if after := l.local(p, l.now); before-after >= l.policy.SharpDrop {
+	if after := p.bound(l.local(p, l.now)); before-after >= l.policy.SharpDrop {
 		raised = l.raiseAlert(p, raised, "sharp_drop", "high", "score fell "+FormatDecimal(before-after, 6)+" points on a factor report")
 	}
 	p.Events++
@@ -901,10 +914,20 @@ func (l *Ledger) applyUpsertPartner(c *UpsertPartner) error {
 	if err := checkJSON("jwks", c.JWKS, '{'); err != nil {
 		return err
 	}
+	total := c.Weight
 	for id, p := range l.partners {
 		if id != c.PartnerID && p.Issuer == c.Issuer {
 			return reject("issuer", "conflict", "issuer already registered to partner %q", id)
 		}
+		if id != c.PartnerID {
+			total += p.Weight
+		}
+	}
+	// Partner weights are shares of one: the blend stays a convex
+	// combination, so a lower local score never yields a higher blended
+	// one, and each partner's influence is independent of the others.
+	if total > 1_000_000 {
+		return reject("weight", "conflict", "partner weights would sum to %s; they must not exceed 1", FormatDecimal(total, 6))
 	}
 	l.partners[c.PartnerID] = &partner{ID: c.PartnerID, Issuer: c.Issuer, Audience: c.Audience, JWKS: compactJSON(c.JWKS),
 		Weight: c.Weight, MaxInfluence: c.MaxInfluence, Suspended: c.Suspended, RateLimit: c.RateLimit, UpdatedAt: l.now}

@@ -78,6 +78,9 @@ func (l *Ledger) applyImport(c *ImportRecord, res *Result) error {
 	default:
 		return reject("scoreComponents", "invalid", "need all five components or none")
 	}
+	if e := p.evidence(); e > p.Max {
+		l.spreadLoss(p, e-p.Max)
+	}
 	any := false
 	var f [NumComponents][]byte
 	for i, b := range c.Factors {

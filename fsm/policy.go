@@ -187,6 +187,8 @@ func defaultRules() []FactorRule {
 		rule(ctx, "after_hours_access", "has", "", -pts(1)),
 		rule(ctx, "impossible_travel", "has", "", -pts(4)),
 		rule(ctx, "tor_exit_node", "has", "", -pts(4)),
+		rule(ctx, "internet_facing", "has", "", -pts(4)),
+		rule(ctx, "handles_cardholder_data", "has", "", -pts(3)),
 		rule(ctx, "device_managed", "eq", "true", pts(2)),
 		rule(ctx, "network", "eq", `"corporate"`, pts(1)),
 	}

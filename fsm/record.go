@@ -1,6 +1,8 @@
 package fsm
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"sort"
 	"strconv"
@@ -553,4 +555,25 @@ func (l *Ledger) LedgerTime() int64 {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	return l.now
+}
+
+// RecordsDigest returns the SHA-256 (hex) of every principal's record
+// evaluated at t, in principal-id order: two nodes at the same applied index
+// agree on it for any t. It costs a full evaluation of every principal.
+func (l *Ledger) RecordsDigest(t int64) (string, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	ids := make([]string, 0, len(l.principals))
+	for id := range l.principals {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	h := sha256.New()
+	enc := json.NewEncoder(h)
+	for _, id := range ids {
+		if err := enc.Encode(l.record(l.principals[id], t)); err != nil {
+			return "", err
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

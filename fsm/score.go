@@ -11,7 +11,7 @@ type Evaluation struct {
 	Decay int64
 	// Modifiers is the sum of the active temporary modifiers (µpt).
 	Modifiers int64
-	// Local is Evidence - Decay + Modifiers, within the principal's bounds.
+	// Local is Evidence - Decay + Modifiers (not yet bounded).
 	Local int64
 	// Endorsement is the endorsement bonus (µpt, ≥ 0, ≤ the cap).
 	Endorsement int64
@@ -82,22 +82,24 @@ func (p *principal) bound(v int64) int64 {
 	return clamp(v, p.Min, p.Max)
 }
 
-// local is the principal's own score: evidence after decay plus modifiers,
-// within its bounds; a principal confirmed compromised sits at its floor.
+// local is the principal's own score before bounds: evidence after decay
+// plus modifiers (their sum limited to ±100 points). It is not clamped, so
+// evidence deep below the floor outweighs endorsements and federation. A
+// principal confirmed compromised sits at its floor.
 func (l *Ledger) local(p *principal, t int64) int64 {
 	if p.Compromised {
 		return p.Min
 	}
-	return p.bound(p.evidence() - l.decayAt(p, t) + p.modifierSum(t))
+	return p.evidence() - l.decayAt(p, t) + clamp(p.modifierSum(t), -pts(100), pts(100))
 }
 
-// endorsedScore is S_h: the local score plus the bonus from endorsers whose
-// own S_(h-1) meets the threshold. Hops bound the recursion, so cycles only
-// cost work, never change the result's definition.
+// endorsedScore is S_h, within the principal's bounds: the local score plus
+// the bonus from endorsers whose own S_(h-1) meets the threshold. Hops bound
+// the recursion, so cycles only cost work, never change the definition.
 func (l *Ledger) endorsedScore(p *principal, t int64, h int64) int64 {
 	loc := l.local(p, t)
 	if h <= 0 || p.Compromised {
-		return loc
+		return p.bound(loc)
 	}
 	return p.bound(loc + l.endorsementBonus(p, t, h))
 }
@@ -129,7 +131,7 @@ func (l *Ledger) evaluate(p *principal, t int64) Evaluation {
 	ev := Evaluation{At: t, Compromised: p.Compromised}
 	ev.Evidence = p.evidence()
 	ev.Decay = l.decayAt(p, t)
-	ev.Modifiers = p.modifierSum(t)
+	ev.Modifiers = clamp(p.modifierSum(t), -pts(100), pts(100))
 	ev.Local = l.local(p, t)
 	if !p.Compromised {
 		ev.Endorsement = l.endorsementBonus(p, t, l.policy.EndorseHops)
@@ -163,6 +165,9 @@ func (l *Ledger) federation(p *principal, t int64, x int64) (int64, []PartnerInf
 	}
 	var total int64
 	var out []PartnerInfluence
+	// Blend against the bounded score, so |assessed − x| ≤ 100 points and
+	// a partner's influence stays within weight × 100.
+	x = p.bound(x)
 	for _, a := range p.Assessments { // kept sorted by partner id
 		pa := l.partners[a.PartnerID]
 		if pa == nil || pa.Suspended || a.ValidUntil <= t {

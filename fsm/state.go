@@ -83,8 +83,8 @@ type principal struct {
 	Min, Max     int64
 	DecayRate    int64
 	RecoveryRate int64
-	// V holds the component values (µpt): ≤ the cap, unbounded below to
-	// -100 points, so repeated violations keep lowering the total.
+	// V holds the component values (µpt): ≤ the cap, down to -maxDebt, so
+	// repeated violations keep lowering the total.
 	V           [NumComponents]int64
 	FactorScore [NumComponents]int64 // current factor-rule adjustment per component
 	Allowance   int64                // recovery allowance, µpt
