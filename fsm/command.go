@@ -234,7 +234,7 @@ type RevokeEndorsement struct {
 // RecordAssessment records a federated assessment from a partner.
 type RecordAssessment struct {
 	_msgpack    struct{} `msgpack:",as_array"`
-	EventID     string // the SET's jti
+	EventID     string   // the SET's jti
 	PartnerID   string
 	PrincipalID string
 	Score       int64 // µpt

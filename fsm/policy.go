@@ -23,36 +23,36 @@ type Policy struct {
 	// TypeBase is the default baseline per principal type (µpt).
 	TypeBase [5]int64
 	// Default bounds and rates for new principals.
-	DefaultMin, DefaultMax         int64
-	DefaultDecayRate               int64 // µpt/h
-	DefaultRecoveryRate            int64 // µpt/h
-	DecayGrace                     int64 // ms of inactivity before decay starts
-	RecoveryBurst                  int64 // µpt: most recovery allowance banked
-	EscalationWindow               int64 // ms
-	EscalationStep                 int64 // percent added per repeat
-	EscalationMax                  int64 // percent, the highest multiplier
-	DedupWindow                    int64 // ms
-	FutureSkew                     int64 // ms an observedAt may be ahead
-	EndorseThreshold               int64 // µpt an endorser needs
-	EndorseDefaultWeight           int64 // µpt
-	EndorseMaxWeight               int64 // µpt per endorsement
-	EndorserBudget                 int64 // µpt an endorser can hand out
-	EndorseCap                     int64 // µpt total bonus
-	EndorseHops                    int64 // chain length considered, ≥1
-	FederationCap                  int64 // µpt total federated influence
-	SignalWindow                   int64 // recent signals kept per list
-	HistoryWindow                  int64 // history points kept
-	AlertWindow                    int64 // alerts kept per principal
-	ModifierLimit                  int64 // active modifiers per principal
-	SharpDrop                      int64 // µpt drop in one event that alerts
-	AnomalyThreshold               int64 // anomaly_score (0-100) that alerts
-	BurstCount                     int64 // negative auth signals ...
-	BurstWindow                    int64 // ... within this many ms alert
-	TrendWindow                    int64 // ms of history the trend looks at
-	TrendDelta                     int64 // µpt net change for a direction
-	VolatileSwings                 int64 // direction changes for volatile
-	Decision                       DecisionPolicy
-	Rules                          []FactorRule
+	DefaultMin, DefaultMax int64
+	DefaultDecayRate       int64 // µpt/h
+	DefaultRecoveryRate    int64 // µpt/h
+	DecayGrace             int64 // ms of inactivity before decay starts
+	RecoveryBurst          int64 // µpt: most recovery allowance banked
+	EscalationWindow       int64 // ms
+	EscalationStep         int64 // percent added per repeat
+	EscalationMax          int64 // percent, the highest multiplier
+	DedupWindow            int64 // ms
+	FutureSkew             int64 // ms an observedAt may be ahead
+	EndorseThreshold       int64 // µpt an endorser needs
+	EndorseDefaultWeight   int64 // µpt
+	EndorseMaxWeight       int64 // µpt per endorsement
+	EndorserBudget         int64 // µpt an endorser can hand out
+	EndorseCap             int64 // µpt total bonus
+	EndorseHops            int64 // chain length considered, ≥1
+	FederationCap          int64 // µpt total federated influence
+	SignalWindow           int64 // recent signals kept per list
+	HistoryWindow          int64 // history points kept
+	AlertWindow            int64 // alerts kept per principal
+	ModifierLimit          int64 // active modifiers per principal
+	SharpDrop              int64 // µpt drop in one event that alerts
+	AnomalyThreshold       int64 // anomaly_score (0-100) that alerts
+	BurstCount             int64 // negative auth signals ...
+	BurstWindow            int64 // ... within this many ms alert
+	TrendWindow            int64 // ms of history the trend looks at
+	TrendDelta             int64 // µpt net change for a direction
+	VolatileSwings         int64 // direction changes for volatile
+	Decision               DecisionPolicy
+	Rules                  []FactorRule
 }
 
 // DecisionPolicy holds the §5 decision thresholds.
@@ -180,8 +180,8 @@ func defaultRules() []FactorRule {
 		rule(c, "security_scans", "eq", `"passed"`, pts(2)),
 		rule(c, "vulnerability_assessment", "eq", `"clean"`, pts(2)),
 		rule(c, "pci_compliant", "eq", "true", pts(1)),
-		rule(ctx, "occasional_vpn_use", "has", "", -pts(1) / 2),
-		rule(ctx, "multiple_devices", "has", "", -pts(1) / 2),
+		rule(ctx, "occasional_vpn_use", "has", "", -pts(1)/2),
+		rule(ctx, "multiple_devices", "has", "", -pts(1)/2),
 		rule(ctx, "new_device", "has", "", -pts(1)),
 		rule(ctx, "location_change", "has", "", -pts(1)),
 		rule(ctx, "after_hours_access", "has", "", -pts(1)),
@@ -219,7 +219,7 @@ func (p *Policy) Validate() error {
 		}
 	}
 	checks := []struct {
-		name     string
+		name      string
 		v, lo, hi int64
 	}{
 		{"defaultMin", p.DefaultMin, 0, pts(100)},

@@ -26,22 +26,22 @@ type Snapshot struct {
 }
 
 type snapshotMeta struct {
-	_msgpack      struct{} `msgpack:",as_array"`
-	ModelVersion  int
-	Index         uint64
-	Seq           uint64
-	Now           int64
-	Digest        []byte
-	Policy        Policy
-	Counters      Counters
-	NextSweep     int64
-	Principals    int
-	Orgs          int
-	Endorsements  int
-	Partners      int
-	Tokens        int
-	Events        int
-	Dedup         int
+	_msgpack     struct{} `msgpack:",as_array"`
+	ModelVersion int
+	Index        uint64
+	Seq          uint64
+	Now          int64
+	Digest       []byte
+	Policy       Policy
+	Counters     Counters
+	NextSweep    int64
+	Principals   int
+	Orgs         int
+	Endorsements int
+	Partners     int
+	Tokens       int
+	Events       int
+	Dedup        int
 }
 
 // Snapshot captures the current state. It holds the write lock only to copy

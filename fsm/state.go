@@ -168,21 +168,21 @@ type dedupShard struct {
 type Ledger struct {
 	mu sync.RWMutex
 
-	gen       uint64 // copy-on-write generation, bumped by Snapshot
-	index     uint64 // last applied Raft index
-	seq       uint64 // ledger event sequence
-	now       int64  // ledger time, ms
-	digest    [32]byte
-	policy    Policy
+	gen        uint64 // copy-on-write generation, bumped by Snapshot
+	index      uint64 // last applied Raft index
+	seq        uint64 // ledger event sequence
+	now        int64  // ledger time, ms
+	digest     [32]byte
+	policy     Policy
 	principals map[string]*principal
-	orgs      map[string]*org
-	endorse   map[string]*endorsement
-	partners  map[string]*partner
-	tokens    map[string]*Token
-	tokenHash map[[32]byte]string
-	alertIdx  map[string]string // alert id → principal id
-	events    []string          // event-name table
-	eventIdx  map[string]uint32
+	orgs       map[string]*org
+	endorse    map[string]*endorsement
+	partners   map[string]*partner
+	tokens     map[string]*Token
+	tokenHash  map[[32]byte]string
+	alertIdx   map[string]string // alert id → principal id
+	events     []string          // event-name table
+	eventIdx   map[string]uint32
 	// dedup maps event-id hashes to the ledger time (ms) they expire at,
 	// in 256 copy-on-write shards. Entries past expiry are ignored by
 	// lookups and swept lazily.
@@ -238,14 +238,14 @@ func (l *Ledger) AppliedIndex() uint64 {
 
 // Status is a consistent summary of the ledger.
 type Status struct {
-	AppliedIndex uint64
-	Sequence     uint64
-	LedgerTime   int64
-	Digest       string
-	Principals   int
+	AppliedIndex  uint64
+	Sequence      uint64
+	LedgerTime    int64
+	Digest        string
+	Principals    int
 	PolicyVersion int64
-	ModelVersion int
-	Counters     Counters
+	ModelVersion  int
+	Counters      Counters
 }
 
 // Status returns a consistent summary of the ledger.
