@@ -256,7 +256,8 @@ func (l *Ledger) applyRegister(c *RegisterPrincipal, res *Result) error {
 	if l.principals[c.PrincipalID] != nil {
 		return reject("principalId", "conflict", "principal %q already exists", c.PrincipalID)
 	}
-	p := &principal{gen: l.gen, ID: c.PrincipalID, Type: uint8(typ), Org: c.OrgID, Active: !c.Inactive, Frequency: uint8(freq)}
+	p := &principal{gen: l.gen, ID: c.PrincipalID, Type: uint8(typ), Org: c.OrgID, Active: !c.Inactive, Frequency: uint8(freq),
+		Cold: emptyCold}
 	p.Min = optOr(c.Min, l.policy.DefaultMin)
 	p.Max = optOr(c.Max, l.policy.DefaultMax)
 	if p.Min > p.Max {
@@ -269,7 +270,10 @@ func (l *Ledger) applyRegister(c *RegisterPrincipal, res *Result) error {
 	p.Base = optOr(c.Base, p.Base)
 	p.DecayRate = optOr(c.DecayRate, l.policy.DefaultDecayRate)
 	p.RecoveryRate = optOr(c.RecoveryRate, l.policy.DefaultRecoveryRate)
-	p.Metadata = compactJSON(c.Metadata)
+	if len(c.Metadata) > 0 {
+		p.ownCold()
+		p.Metadata = compactJSON(c.Metadata)
+	}
 	l.seedComponents(p, min(p.Base, p.Max))
 	p.Allowance, p.AllowanceAt = l.policy.RecoveryBurst, l.now
 	p.LastActive, p.Registered, p.LastEvent = l.now, l.now, l.now
@@ -357,6 +361,7 @@ func (l *Ledger) applyUpdate(c *UpdatePrincipal, res *Result) error {
 		l.spreadLoss(p, e-p.Max)
 	}
 	if len(c.Metadata) > 0 {
+		p.ownCold()
 		p.Metadata = compactJSON(c.Metadata)
 	}
 	p.Events++
@@ -392,15 +397,17 @@ func (l *Ledger) touch(p *principal) {
 }
 
 func (l *Ledger) prune(p *principal) {
-	n := 0
-	for _, m := range p.Modifiers {
-		if m.ExpiresAt > l.now {
-			p.Modifiers[n] = m
-			n++
+	if len(p.Modifiers) > 0 {
+		n := 0
+		for _, m := range p.Modifiers {
+			if m.ExpiresAt > l.now {
+				p.Modifiers[n] = m
+				n++
+			}
 		}
+		p.Modifiers = p.Modifiers[:n]
 	}
-	p.Modifiers = p.Modifiers[:n]
-	n = 0
+	n := 0
 	for _, t := range p.AuthFails {
 		if t > l.now-l.policy.BurstWindow {
 			p.AuthFails[n] = t
@@ -484,7 +491,7 @@ func (l *Ledger) lower(p *principal, c int, loss int64, violation bool) {
 }
 
 func (l *Ledger) recordHistory(p *principal) {
-	s := l.evaluate(p, l.now).Score
+	s := clamp(roundPoints(l.score(p, l.now)), 0, 100)
 	if n := len(p.History); n > 0 && p.History[n-1].score() == s*Point {
 		return
 	}
@@ -492,6 +499,11 @@ func (l *Ledger) recordHistory(p *principal) {
 	if len(p.History) >= w {
 		copy(p.History, p.History[len(p.History)-w+1:])
 		p.History = p.History[:w-1]
+	}
+	if len(p.History) == cap(p.History) {
+		grown := make([]historyPoint, len(p.History), min(w, max(4, 2*cap(p.History))))
+		copy(grown, p.History)
+		p.History = grown
 	}
 	p.History = append(p.History, packHistory(l.now, s*Point))
 }
@@ -501,8 +513,10 @@ func pushSignal(list []signalEntry, e signalEntry, window int) []signalEntry {
 		copy(list, list[len(list)-window+1:])
 		list = list[:window-1]
 	}
-	if list == nil {
-		list = make([]signalEntry, 0, min(window, 4))
+	if cap(list) < window && len(list) == cap(list) {
+		grown := make([]signalEntry, len(list), window)
+		copy(grown, list)
+		list = grown
 	}
 	return append(list, e)
 }
@@ -512,7 +526,7 @@ func (l *Ledger) applySignals(c *RecordSignals, res *Result) error {
 		return reject("signals", "invalid", "need 1 to %d signals", MaxSignalsPerCmd)
 	}
 	res.Signals = make([]SignalResult, len(c.Signals))
-	touched := map[string]bool{}
+	touched := make([]string, 0, 4)
 	for i := range c.Signals {
 		s := &c.Signals[i]
 		r := &res.Signals[i]
@@ -532,11 +546,22 @@ func (l *Ledger) applySignals(c *RecordSignals, res *Result) error {
 		r.Status = StatusAccepted
 		l.counts.SignalsAccepted++
 		p := l.mutable(l.principals[s.PrincipalID])
-		touched[p.ID] = true
+		touched = append(touched, p.ID)
 		res.Alerts = append(res.Alerts, l.signal(p, s)...)
 	}
-	res.Subjects = sortedKeys(touched)
+	res.Subjects = uniqueSorted(touched)
 	return nil
+}
+
+func uniqueSorted(s []string) []string {
+	sort.Strings(s)
+	out := s[:0]
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // checkSignal validates one signal against the state; "" means valid.
@@ -631,6 +656,7 @@ func durationText(ms int64) string {
 
 // raiseAlert opens an alert unless one of the same type is already open.
 func (l *Ledger) raiseAlert(p *principal, raised []string, typ, severity, msg string) []string {
+	p.ownCold()
 	for _, a := range p.Alerts {
 		if a.Type == typ && (a.Status == AlertOpen || a.Status == AlertAcknowledged) {
 			return raised
@@ -675,6 +701,7 @@ func (l *Ledger) applyFactors(c *ReportFactors, res *Result) error {
 	}
 	before := p.bound(l.local(p, l.now))
 	l.touch(p)
+	p.ownCold()
 	if p.Factors == nil {
 		p.Factors = &[NumComponents][]byte{}
 	} else {
@@ -746,6 +773,8 @@ func (l *Ledger) applyEndorse(c *AddEndorsement, res *Result) error {
 		return reject("endorseeId", "not_found", "unknown principal %q", c.EndorseeID)
 	}
 	er, ee = l.mutable(er), l.mutable(ee)
+	er.ownCold()
+	ee.ownCold()
 	l.pruneEndorsements(er)
 	l.pruneEndorsements(ee)
 	var spent int64
@@ -790,8 +819,12 @@ func (l *Ledger) pruneEndorsements(p *principal) {
 		}
 		return ids[:n]
 	}
-	p.Endorsing = keep(p.Endorsing)
-	p.Endorsed = keep(p.Endorsed)
+	if len(p.Endorsing) > 0 {
+		p.Endorsing = keep(p.Endorsing)
+	}
+	if len(p.Endorsed) > 0 {
+		p.Endorsed = keep(p.Endorsed)
+	}
 }
 
 func (l *Ledger) applyRevokeEndorsement(c *RevokeEndorsement, res *Result) error {
@@ -811,10 +844,12 @@ func (l *Ledger) applyRevokeEndorsement(c *RevokeEndorsement, res *Result) error
 	}
 	if p := l.principals[e.EndorserID]; p != nil {
 		p = l.mutable(p)
+		p.ownCold()
 		p.Endorsing = drop(p.Endorsing)
 	}
 	if p := l.principals[e.EndorseeID]; p != nil {
 		p = l.mutable(p)
+		p.ownCold()
 		p.Endorsed = drop(p.Endorsed)
 		p.Events++
 		p.LastEvent = l.now
@@ -863,6 +898,7 @@ func (l *Ledger) applyAssessment(c *RecordAssessment, res *Result) error {
 		return reject("principalId", "not_found", "unknown principal %q", c.PrincipalID)
 	}
 	p = l.mutable(p)
+	p.ownCold()
 	l.remember(k)
 	a := assessment{PartnerID: c.PartnerID, EventID: c.EventID, Score: c.Score, ValidUntil: c.ValidUntil,
 		IssuedAt: c.IssuedAt, ReceivedAt: l.now, Components: append([]int64(nil), c.Components...)}
@@ -948,6 +984,7 @@ func (l *Ledger) applyModifier(c *AddModifier, res *Result) error {
 		return err
 	}
 	l.prune(p)
+	p.ownCold()
 	if int64(len(p.Modifiers)) >= l.policy.ModifierLimit {
 		return reject("principalId", "conflict", "at most %d active modifiers", l.policy.ModifierLimit)
 	}
@@ -977,6 +1014,7 @@ func (l *Ledger) applyReview(c *ReviewAlert, actor string, res *Result) error {
 		return reject("note", "invalid", "at most %d bytes", MaxTextLen)
 	}
 	p := l.mutable(l.principals[pid])
+	p.ownCold()
 	for i := range p.Alerts {
 		if p.Alerts[i].ID == c.AlertID {
 			p.Alerts[i].Status, p.Alerts[i].ReviewedAt, p.Alerts[i].ReviewedBy, p.Alerts[i].Note = status, l.now, actor, c.Note

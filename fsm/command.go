@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
@@ -394,7 +395,8 @@ func EncodeEntry(cmd Command, stamp int64, actor string) ([]byte, error) {
 // ErrFormat reports an entry that cannot be decoded.
 var ErrFormat = errors.New("malformed ledger entry")
 
-// DecodeEntry decodes the envelope of a ledger entry.
+// DecodeEntry decodes the envelope of a ledger entry. The returned Body
+// shares memory with data.
 func DecodeEntry(data []byte) (Entry, error) {
 	var e Entry
 	if len(data) < 2 {
@@ -403,9 +405,29 @@ func DecodeEntry(data []byte) (Entry, error) {
 	if data[0] != FormatVersion {
 		return e, fmt.Errorf("%w: unknown format version %d", ErrFormat, data[0])
 	}
-	if err := msgpack.Unmarshal(data[1:], &e); err != nil {
-		return e, fmt.Errorf("%w: %v", ErrFormat, err)
+	r := bytes.NewReader(data[1:])
+	d := msgpack.NewDecoder(r)
+	n, err := d.DecodeArrayLen()
+	if err != nil || n != 4 {
+		return e, fmt.Errorf("%w: envelope must be a 4-element array", ErrFormat)
 	}
+	k, err := d.DecodeUint8()
+	if err != nil {
+		return e, fmt.Errorf("%w: kind: %v", ErrFormat, err)
+	}
+	e.Kind = Kind(k)
+	if e.Stamp, err = d.DecodeInt64(); err != nil {
+		return e, fmt.Errorf("%w: stamp: %v", ErrFormat, err)
+	}
+	if e.Actor, err = d.DecodeString(); err != nil {
+		return e, fmt.Errorf("%w: actor: %v", ErrFormat, err)
+	}
+	// The body is the rest of the entry: one msgpack value (a bin or raw).
+	rest := data[len(data)-r.Len():]
+	if len(rest) == 0 {
+		return e, fmt.Errorf("%w: missing body", ErrFormat)
+	}
+	e.Body = rest
 	return e, nil
 }
 

@@ -51,8 +51,8 @@ func (l *Ledger) applyImport(c *ImportRecord, res *Result) error {
 	if l.principals[c.PrincipalID] != nil {
 		return reject("principalId", "conflict", "principal %q already exists", c.PrincipalID)
 	}
-	p := &principal{gen: l.gen, ID: c.PrincipalID, TrustID: c.TrustID, Type: uint8(typ), Org: c.OrgID,
-		Active: !c.Inactive, Frequency: uint8(freq)}
+	p := &principal{gen: l.gen, ID: c.PrincipalID, Type: uint8(typ), Org: c.OrgID,
+		Active: !c.Inactive, Frequency: uint8(freq), Cold: &Cold{TrustID: c.TrustID}}
 	p.Min = optOr(c.Min, l.policy.DefaultMin)
 	p.Max = optOr(c.Max, l.policy.DefaultMax)
 	if p.Min > p.Max {
@@ -117,6 +117,9 @@ func (l *Ledger) applyImport(c *ImportRecord, res *Result) error {
 		p.LastEvent = c.LastAssessmentAt
 	}
 	p.Events = uint32(len(c.Positive) + len(c.Negative))
+	if p.isZero() {
+		p.Cold = emptyCold
+	}
 	l.principals[p.ID] = p
 	if c.RequiresReview {
 		res.Alerts = l.raiseAlert(p, nil, "imported_review", "medium", "imported record requires review")

@@ -1,6 +1,5 @@
 package fsm
 
-import "sort"
 
 // Evaluation is the derivation of one principal's score at a time t.
 type Evaluation struct {
@@ -126,6 +125,17 @@ func (l *Ledger) endorsementBonus(p *principal, t int64, h int64) int64 {
 	return bonus
 }
 
+// score is the final exact score of p at t (µpt), as evaluate computes it,
+// without the breakdown.
+func (l *Ledger) score(p *principal, t int64) int64 {
+	if p.Compromised {
+		return p.Min
+	}
+	x := l.local(p, t) + l.endorsementBonus(p, t, l.policy.EndorseHops)
+	f, _ := l.federation(p, t, x)
+	return p.bound(x + f)
+}
+
 // evaluate derives p's record score at time t.
 func (l *Ledger) evaluate(p *principal, t int64) Evaluation {
 	ev := Evaluation{At: t, Compromised: p.Compromised}
@@ -228,10 +238,13 @@ func (l *Ledger) breakdown(p *principal, score int64) [NumComponents]int64 {
 		out[i] = share[i] / Point
 		given += out[i]
 	}
-	order := []int{0, 1, 2, 3, 4}
-	sort.SliceStable(order, func(a, b int) bool {
-		return share[order[a]]%Point > share[order[b]]%Point
-	})
+	// Components by descending remainder, ties in component order.
+	order := [NumComponents]int{0, 1, 2, 3, 4}
+	for i := 1; i < NumComponents; i++ {
+		for j := i; j > 0 && share[order[j]]%Point > share[order[j-1]]%Point; j-- {
+			order[j], order[j-1] = order[j-1], order[j]
+		}
+	}
 	for given < score {
 		progressed := false
 		for _, i := range order {

@@ -82,9 +82,10 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	m := s.meta
 	m.Principals, m.Orgs, m.Endorsements = len(s.principals), len(s.orgs), len(s.endorse)
 	m.Partners, m.Tokens, m.Events = len(s.partners), len(s.tokens), len(s.events)
+	nowS := dedupSeconds(m.Now)
 	for _, sh := range s.dedup {
 		for _, exp := range sh.m {
-			if exp > m.Now {
+			if exp > nowS {
 				m.Dedup++
 			}
 		}
@@ -122,14 +123,14 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 			return cw.n, err
 		}
 	}
-	var buf [24]byte
+	var buf [dedupRecord]byte
 	for _, sh := range s.dedup {
 		for k, exp := range sh.m {
-			if exp <= m.Now {
+			if exp <= nowS {
 				continue
 			}
-			copy(buf[:16], k[:])
-			putInt64(buf[16:], exp)
+			copy(buf[:len(k)], k[:])
+			putUint32(buf[len(k):], exp)
 			if _, err := bw.Write(buf[:]); err != nil {
 				return cw.n, err
 			}
@@ -155,18 +156,15 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func putInt64(b []byte, v int64) {
-	for i := 0; i < 8; i++ {
-		b[i] = byte(uint64(v) >> (56 - 8*i))
-	}
+// dedupRecord is one dedup entry in a snapshot: key, then expiry.
+const dedupRecord = len(dedupKey{}) + 4
+
+func putUint32(b []byte, v uint32) {
+	b[0], b[1], b[2], b[3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
 }
 
-func getInt64(b []byte) int64 {
-	var v uint64
-	for i := 0; i < 8; i++ {
-		v = v<<8 | uint64(b[i])
-	}
-	return int64(v)
+func getUint32(b []byte) uint32 {
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
 // Restore replaces the ledger's state with a snapshot read from r. On error
@@ -188,11 +186,15 @@ func (l *Ledger) Restore(r io.Reader) error {
 	n := NewLedger()
 	n.index, n.seq, n.now, n.policy, n.counts, n.nextSweep = m.Index, m.Seq, m.Now, m.Policy, m.Counters, m.NextSweep
 	copy(n.digest[:], m.Digest)
-	n.principals = make(map[string]*principal, m.Principals)
+	// Counts come from the stream: never pre-size beyond a sane bound.
+	n.principals = make(map[string]*principal, min(max(m.Principals, 0), 1<<16))
 	for i := 0; i < m.Principals; i++ {
 		p := &principal{}
 		if err := dec.Decode(p); err != nil {
 			return fmt.Errorf("restore: principal %d: %w", i, err)
+		}
+		if p.Cold == nil || p.isZero() {
+			p.Cold = emptyCold
 		}
 		n.principals[p.ID] = p
 		for _, a := range p.Alerts {
@@ -230,7 +232,7 @@ func (l *Ledger) Restore(r io.Reader) error {
 		copy(h[:], t.Hash)
 		n.tokenHash[h] = t.ID
 	}
-	n.events = make([]string, 0, m.Events)
+	n.events = make([]string, 0, min(max(m.Events, 0), 1<<16))
 	for i := 0; i < m.Events; i++ {
 		s, err := dec.DecodeString()
 		if err != nil {
@@ -239,14 +241,14 @@ func (l *Ledger) Restore(r io.Reader) error {
 		n.eventIdx[s] = uint32(len(n.events))
 		n.events = append(n.events, s)
 	}
-	var buf [24]byte
+	var buf [dedupRecord]byte
 	for i := 0; i < m.Dedup; i++ {
 		if _, err := io.ReadFull(br, buf[:]); err != nil {
 			return fmt.Errorf("restore: dedup index: %w", err)
 		}
 		var k dedupKey
-		copy(k[:], buf[:16])
-		n.dedup[k[0]].m[k] = getInt64(buf[16:])
+		copy(k[:], buf[:len(k)])
+		n.dedup[k[0]].m[k] = getUint32(buf[len(k):])
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

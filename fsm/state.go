@@ -67,13 +67,41 @@ type alert struct {
 	Note       string
 }
 
+// Cold is the rarely used part of a principal's state: most principals
+// share emptyCold (never written) until ownCold gives them their own. It is
+// exported only so the snapshot codec can fill it; it is not API.
+type Cold struct {
+	TrustID     string // empty: "trust_" + ID
+	Factors     *[NumComponents][]byte
+	Metadata    []byte
+	Imported    []byte // federatedTrust carried by an imported record
+	Modifiers   []modifier
+	Assessments []assessment
+	Alerts      []alert
+	Endorsed    []string // ids of endorsements received, in creation order
+	Endorsing   []string // ids of endorsements given, in creation order
+}
+
+var emptyCold = &Cold{}
+
+func (c *Cold) isZero() bool {
+	return c.TrustID == "" && c.Factors == nil && len(c.Metadata) == 0 && len(c.Imported) == 0 && len(c.Modifiers) == 0 &&
+		len(c.Assessments) == 0 && len(c.Alerts) == 0 && len(c.Endorsed) == 0 && len(c.Endorsing) == 0
+}
+
+// ownCold gives p (already mutable) a cold part of its own to write.
+func (p *principal) ownCold() {
+	if p.Cold == nil || p.Cold == emptyCold {
+		p.Cold = &Cold{}
+	}
+}
+
 // principal is the replicated state of one principal. It is copy-on-write
 // across snapshots: a principal whose gen is older than the ledger's is
 // cloned before it is changed.
 type principal struct {
 	gen          uint64
 	ID           string
-	TrustID      string // empty: "trust_" + ID
 	Type         uint8
 	Org          string
 	Active       bool
@@ -98,14 +126,7 @@ type principal struct {
 	Positive    []signalEntry
 	Negative    []signalEntry
 	History     []historyPoint
-	Factors     *[NumComponents][]byte
-	Metadata    []byte
-	Imported    []byte // federatedTrust carried by an imported record
-	Modifiers   []modifier
-	Assessments []assessment
-	Alerts      []alert
-	Endorsed    []string // ids of endorsements received, in creation order
-	Endorsing   []string // ids of endorsements given, in creation order
+	*Cold
 	AuthFails   []int64  // times of recent negative authentication signals
 }
 
@@ -153,13 +174,23 @@ type Token struct {
 	RevokedAt   int64
 }
 
-type dedupKey [16]byte
+// dedupKey is the first 96 bits of SHA-256(namespace || event id): a
+// collision needs ~2^48 ids of one's own (harmless: they only deduplicate
+// each other) and a second preimage 2^96 work.
+type dedupKey [12]byte
+
+// dedupEpoch is the origin of dedup expiry times, kept in uint32 seconds.
+const dedupEpoch = int64(1_577_836_800_000) // 2020-01-01T00:00:00Z
+
+func dedupSeconds(ms int64) uint32 {
+	return uint32(clamp((ms-dedupEpoch)/1000, 0, 1<<32-1))
+}
 
 const dedupShards = 256
 
 type dedupShard struct {
 	gen uint64
-	m   map[dedupKey]int64
+	m   map[dedupKey]uint32 // expiry, dedupSeconds
 }
 
 // Ledger is the replicated trust state machine. Apply must be called from
@@ -223,7 +254,7 @@ func (l *Ledger) reset() {
 	l.events = nil
 	l.eventIdx = map[string]uint32{}
 	for i := range l.dedup {
-		l.dedup[i] = &dedupShard{m: map[dedupKey]int64{}}
+		l.dedup[i] = &dedupShard{m: map[dedupKey]uint32{}}
 	}
 	l.nextSweep = 0
 	l.counts = Counters{}
@@ -285,18 +316,27 @@ func clonePolicy(p Policy) Policy {
 }
 
 func dedupHash(ns byte, id string) dedupKey {
-	h := sha256.New()
-	h.Write([]byte{ns})
-	h.Write([]byte(id))
+	var buf [1 + 2*MaxIDLen + 1]byte
+	var sum [32]byte
+	if len(id) < len(buf) {
+		buf[0] = ns
+		n := copy(buf[1:], id)
+		sum = sha256.Sum256(buf[:1+n])
+	} else {
+		h := sha256.New()
+		h.Write([]byte{ns})
+		h.Write([]byte(id))
+		h.Sum(sum[:0])
+	}
 	var k dedupKey
-	copy(k[:], h.Sum(nil))
+	copy(k[:], sum[:])
 	return k
 }
 
 // seen reports whether an event id is inside the dedup window.
 func (l *Ledger) seen(k dedupKey) bool {
 	exp, ok := l.dedup[k[0]].m[k]
-	return ok && exp > l.now
+	return ok && exp > dedupSeconds(l.now)
 }
 
 func (l *Ledger) remember(k dedupKey) {
@@ -305,7 +345,7 @@ func (l *Ledger) remember(k dedupKey) {
 		s = &dedupShard{gen: l.gen, m: maps.Clone(s.m)}
 		l.dedup[k[0]] = s
 	}
-	s.m[k] = l.now + l.policy.DedupWindow
+	s.m[k] = dedupSeconds(l.now + l.policy.DedupWindow)
 }
 
 // DedupSize returns the number of event ids held for deduplication,
@@ -331,8 +371,9 @@ func (l *Ledger) sweep() {
 			s = &dedupShard{gen: l.gen, m: maps.Clone(s.m)}
 			l.dedup[i] = s
 		}
+		now := dedupSeconds(l.now)
 		for k, exp := range s.m {
-			if exp <= l.now {
+			if exp <= now {
 				delete(s.m, k)
 			}
 		}
@@ -369,11 +410,15 @@ func (l *Ledger) mutable(p *principal) *principal {
 	c.Positive = append([]signalEntry(nil), p.Positive...)
 	c.Negative = append([]signalEntry(nil), p.Negative...)
 	c.History = append([]historyPoint(nil), p.History...)
-	c.Modifiers = append([]modifier(nil), p.Modifiers...)
-	c.Assessments = append([]assessment(nil), p.Assessments...)
-	c.Alerts = append([]alert(nil), p.Alerts...)
-	c.Endorsed = append([]string(nil), p.Endorsed...)
-	c.Endorsing = append([]string(nil), p.Endorsing...)
+	if p.Cold != emptyCold {
+		cc := *p.Cold
+		cc.Modifiers = append([]modifier(nil), cc.Modifiers...)
+		cc.Assessments = append([]assessment(nil), cc.Assessments...)
+		cc.Alerts = append([]alert(nil), cc.Alerts...)
+		cc.Endorsed = append([]string(nil), cc.Endorsed...)
+		cc.Endorsing = append([]string(nil), cc.Endorsing...)
+		c.Cold = &cc
+	}
 	c.AuthFails = append([]int64(nil), p.AuthFails...)
 	l.principals[p.ID] = &c
 	return &c

@@ -1,0 +1,157 @@
+package fsm
+
+import (
+	"bytes"
+	"encoding/json"
+	"runtime"
+	"strconv"
+	"testing"
+)
+
+// benchLedger registers n principals (in batches of entries) and returns
+// the ledger and the next Raft index.
+func benchLedger(b *testing.B, n int) (*Ledger, uint64) {
+	b.Helper()
+	l := NewLedger()
+	idx := uint64(0)
+	apply := func(c Command, at int64) {
+		d, err := EncodeEntry(c, at, "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		idx++
+		if r := l.Apply(idx, d); r.Err != nil {
+			b.Fatal(r.Err)
+		}
+	}
+	apply(&SetOrg{OrgID: "acme", Base: 70 * Point}, t0)
+	for i := 0; i < n; i++ {
+		apply(&RegisterPrincipal{PrincipalID: "principal-" + strconv.Itoa(i), PrincipalType: PrincipalTypes[i%5], OrgID: "acme"}, t0)
+	}
+	return l, idx
+}
+
+// signalBatches pre-encodes batches of 100 signals spread over n principals:
+// a production-like mix where one signal in ten is a violation (-3) and the
+// rest are routine positive evidence (+1).
+func signalBatches(b *testing.B, count, n int, start int) [][]byte {
+	b.Helper()
+	out := make([][]byte, count)
+	ev := start
+	for i := range out {
+		c := &RecordSignals{Signals: make([]Signal, 100)}
+		for j := range c.Signals {
+			ev++
+			imp := Point
+			if (ev/n)%10 == 3 { // each principal: 2 violations in 20 signals
+				imp = -3 * Point
+			}
+			c.Signals[j] = Signal{EventID: "evt-" + strconv.Itoa(ev), PrincipalID: "principal-" + strconv.Itoa(ev%n),
+				Event: eventNames[ev%len(eventNames)], Category: uint8(ev % NumComponents), Impact: imp}
+		}
+		d, err := EncodeEntry(c, t0+int64(ev)*10, "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		out[i] = d
+	}
+	return out
+}
+
+// BenchmarkApplySignals measures signals applied per second on one core,
+// in batched entries of 100 signals over 100,000 principals.
+func BenchmarkApplySignals(b *testing.B) {
+	const principals = 100_000
+	l, idx := benchLedger(b, principals)
+	batches := signalBatches(b, b.N, principals, 0)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		idx++
+		l.Apply(idx, batches[i])
+	}
+	b.StopTimer()
+	if s := l.Status(); s.Counters.SignalsAccepted != uint64(b.N)*100 {
+		b.Fatalf("accepted %d of %d", s.Counters.SignalsAccepted, b.N*100)
+	}
+	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "signals/s")
+}
+
+// BenchmarkRecord measures evaluating one record (20 signals, factors) and
+// rendering its JSON.
+func BenchmarkRecord(b *testing.B) {
+	l, idx := benchLedger(b, 10)
+	for _, d := range signalBatches(b, 2, 10, 0) {
+		idx++
+		l.Apply(idx, d)
+	}
+	d, _ := EncodeEntry(&ReportFactors{PrincipalID: "principal-1", AuthenticationFactors: []byte(`{"mfa_enabled":true}`),
+		RiskIndicators: []byte(`["new_device"]`)}, t0+hourMS, "bench")
+	l.Apply(idx+1, d)
+	at := t0 + 48*hourMS
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r, _ := l.Record("principal-1", at)
+		if _, err := json.Marshal(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkHeapPerPrincipal measures live heap per principal holding 20
+// signals each (100,000 principals, 2,000,000 signals, dedup index included).
+func BenchmarkHeapPerPrincipal(b *testing.B) {
+	const principals = 100_000
+	for i := 0; i < b.N; i++ {
+		runtime.GC()
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		l, idx := benchLedger(b, principals)
+		for _, d := range signalBatches(b, principals*20/100, principals, 0) {
+			idx++
+			l.Apply(idx, d)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		if s := l.Status(); s.Counters.SignalsAccepted != principals*20 {
+			b.Fatalf("accepted %d", s.Counters.SignalsAccepted)
+		}
+		b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/principals, "heap-bytes/principal")
+		b.ReportMetric(float64(l.DedupSize()), "dedup-ids")
+		runtime.KeepAlive(l)
+	}
+}
+
+// BenchmarkSnapshotRestore1M measures snapshot and restore of 1,000,000
+// principals with 2 signals each.
+func BenchmarkSnapshotRestore1M(b *testing.B) {
+	const principals = 1_000_000
+	l, idx := benchLedger(b, principals)
+	for _, d := range signalBatches(b, principals*2/100, principals, 0) {
+		idx++
+		l.Apply(idx, d)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StartTimer()
+		var buf bytes.Buffer
+		snap := l.Snapshot()
+		n, err := snap.WriteTo(&buf)
+		if err != nil {
+			b.Fatal(err)
+		}
+		snapDur := b.Elapsed()
+		l2 := NewLedger()
+		if err := l2.Restore(&buf); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if l2.Digest() != l.Digest() || l2.Status().Principals != principals {
+			b.Fatal("restored state differs")
+		}
+		b.ReportMetric(float64(n), "snapshot-bytes")
+		b.ReportMetric(snapDur.Seconds(), "snapshot-s")
+		b.ReportMetric((b.Elapsed() - snapDur).Seconds(), "restore-s")
+	}
+}
