@@ -1,6 +1,5 @@
 package fsm
 
-
 // Evaluation is the derivation of one principal's score at a time t.
 type Evaluation struct {
 	At int64

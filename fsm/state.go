@@ -127,7 +127,7 @@ type principal struct {
 	Negative    []signalEntry
 	History     []historyPoint
 	*Cold
-	AuthFails   []int64  // times of recent negative authentication signals
+	AuthFails []int64 // times of recent negative authentication signals
 }
 
 type org struct {
