@@ -81,6 +81,10 @@ func (l *Ledger) Apply(index uint64, data []byte) (res *Result) {
 		res.Kind = entry.Kind
 		var cmd Command
 		cmd, err = DecodeCommand(entry)
+		if t := l.tokens[entry.Actor]; err == nil && t != nil && t.Revoked {
+			// Revoked between authentication and commit: refuse on every node.
+			err = reject("authorization", "forbidden", "token %q was revoked", entry.Actor)
+		}
 		if err == nil {
 			err = l.safeApply(cmd, entry.Actor, res)
 		}

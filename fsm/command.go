@@ -470,6 +470,9 @@ func DecodeCommand(e Entry) (Command, error) {
 	default:
 		return nil, fmt.Errorf("%w: unknown command kind %d", ErrFormat, e.Kind)
 	}
+	if err := checkMsgpack(e.Body); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrFormat, e.Kind, err)
+	}
 	if err := msgpack.Unmarshal(e.Body, cmd); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrFormat, e.Kind, err)
 	}

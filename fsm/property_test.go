@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"errors"
 	"testing"
 )
 
@@ -435,4 +436,33 @@ func TestPropertyReplay(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A token revoked between authentication and commit cannot write.
+func TestRevokedTokenCannotWrite(t *testing.T) {
+	l := NewLedger()
+	apply := func(c Command, actor string) *Result {
+		d, err := EncodeEntry(c, t0, actor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.Apply(l.AppliedIndex()+1, d)
+	}
+	h := make([]byte, 32)
+	h[0] = 1
+	if r := apply(&CreateToken{TokenID: "w1", Hash: h, Role: "writer"}, "admin"); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if r := apply(&RegisterPrincipal{PrincipalID: "u1", PrincipalType: "user"}, "w1"); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	apply(&RevokeToken{TokenID: "w1"}, "admin")
+	r := apply(&RegisterPrincipal{PrincipalID: "u2", PrincipalType: "user"}, "w1")
+	var re *RejectError
+	if r.Err == nil || !errors.As(r.Err, &re) || re.Code != "forbidden" {
+		t.Fatalf("write by a revoked token: %v", r.Err)
+	}
+	if l.Has("u2") {
+		t.Fatal("revoked token wrote")
+	}
 }

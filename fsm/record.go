@@ -538,6 +538,17 @@ func (l *Ledger) TokenByHash(h [32]byte) (Token, bool) {
 	return *l.tokens[id], true
 }
 
+// Token returns a token by id (without its secret).
+func (l *Ledger) Token(id string) (Token, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	t := l.tokens[id]
+	if t == nil {
+		return Token{}, false
+	}
+	return *t, true
+}
+
 // Tokens returns all tokens (without secrets) ordered by id.
 func (l *Ledger) Tokens() []Token {
 	l.mu.RLock()

@@ -2,6 +2,8 @@ package fsm
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -70,15 +72,30 @@ func (l *Ledger) Snapshot() *Snapshot {
 // Index returns the Raft index the snapshot was taken at.
 func (s *Snapshot) Index() uint64 { return s.meta.Index }
 
-// WriteTo streams the snapshot to w.
+// WriteTo streams the snapshot to w: a magic string, then length-prefixed
+// msgpack records (header, principals, orgs, endorsements, partners, tokens,
+// event names), then the dedup index as fixed-size records.
 func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	cw := &countWriter{w: w}
 	bw := bufio.NewWriterSize(cw, 1<<20)
 	if _, err := bw.WriteString(snapshotMagic); err != nil {
 		return cw.n, err
 	}
-	enc := msgpack.NewEncoder(bw)
+	var rec bytes.Buffer
+	enc := msgpack.NewEncoder(&rec)
 	enc.UseArrayEncodedStructs(true)
+	put := func(v any) error {
+		rec.Reset()
+		if err := enc.Encode(v); err != nil {
+			return err
+		}
+		var hdr [binary.MaxVarintLen64]byte
+		if _, err := bw.Write(hdr[:binary.PutUvarint(hdr[:], uint64(rec.Len()))]); err != nil {
+			return err
+		}
+		_, err := bw.Write(rec.Bytes())
+		return err
+	}
 	m := s.meta
 	m.Principals, m.Orgs, m.Endorsements = len(s.principals), len(s.orgs), len(s.endorse)
 	m.Partners, m.Tokens, m.Events = len(s.partners), len(s.tokens), len(s.events)
@@ -90,36 +107,36 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 			}
 		}
 	}
-	if err := enc.Encode(&m); err != nil {
+	if err := put(&m); err != nil {
 		return cw.n, err
 	}
 	for _, p := range s.principals {
-		if err := enc.Encode(p); err != nil {
+		if err := put(p); err != nil {
 			return cw.n, fmt.Errorf("snapshot principal %s: %w", p.ID, err)
 		}
 	}
 	for _, o := range s.orgs {
-		if err := enc.Encode(o); err != nil {
+		if err := put(o); err != nil {
 			return cw.n, err
 		}
 	}
 	for _, e := range s.endorse {
-		if err := enc.Encode(e); err != nil {
+		if err := put(e); err != nil {
 			return cw.n, err
 		}
 	}
 	for _, p := range s.partners {
-		if err := enc.Encode(p); err != nil {
+		if err := put(p); err != nil {
 			return cw.n, err
 		}
 	}
 	for _, t := range s.tokens {
-		if err := enc.Encode(t); err != nil {
+		if err := put(t); err != nil {
 			return cw.n, err
 		}
 	}
 	for _, e := range s.events {
-		if err := enc.EncodeString(e); err != nil {
+		if err := put(e); err != nil {
 			return cw.n, err
 		}
 	}
@@ -140,6 +157,37 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		return cw.n, err
 	}
 	return cw.n, nil
+}
+
+// maxSnapshotRecord bounds one record of a snapshot stream.
+const maxSnapshotRecord = 64 << 20
+
+// snapshotReader reads the length-prefixed records of a snapshot, checking
+// each before the msgpack decoder sees it.
+type snapshotReader struct {
+	br  *bufio.Reader
+	buf []byte
+}
+
+func (r *snapshotReader) next(v any) error {
+	n, err := binary.ReadUvarint(r.br)
+	if err != nil {
+		return err
+	}
+	if n == 0 || n > maxSnapshotRecord {
+		return fmt.Errorf("record of %d bytes", n)
+	}
+	if uint64(cap(r.buf)) < n {
+		r.buf = make([]byte, n)
+	}
+	b := r.buf[:n]
+	if _, err := io.ReadFull(r.br, b); err != nil {
+		return err
+	}
+	if err := checkMsgpack(b); err != nil {
+		return err
+	}
+	return msgpack.Unmarshal(b, v)
 }
 
 // Release drops the snapshot's references.
@@ -175,9 +223,9 @@ func (l *Ledger) Restore(r io.Reader) error {
 	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != snapshotMagic {
 		return errors.New("restore: not a trustledger snapshot")
 	}
-	dec := msgpack.NewDecoder(br)
+	dec := &snapshotReader{br: br}
 	var m snapshotMeta
-	if err := dec.Decode(&m); err != nil {
+	if err := dec.next(&m); err != nil {
 		return fmt.Errorf("restore: header: %w", err)
 	}
 	if m.ModelVersion != ModelVersion {
@@ -190,7 +238,7 @@ func (l *Ledger) Restore(r io.Reader) error {
 	n.principals = make(map[string]*principal, min(max(m.Principals, 0), 1<<16))
 	for i := 0; i < m.Principals; i++ {
 		p := &principal{}
-		if err := dec.Decode(p); err != nil {
+		if err := dec.next(p); err != nil {
 			return fmt.Errorf("restore: principal %d: %w", i, err)
 		}
 		if p.Cold == nil || p.isZero() {
@@ -203,28 +251,28 @@ func (l *Ledger) Restore(r io.Reader) error {
 	}
 	for i := 0; i < m.Orgs; i++ {
 		o := &org{}
-		if err := dec.Decode(o); err != nil {
+		if err := dec.next(o); err != nil {
 			return fmt.Errorf("restore: org: %w", err)
 		}
 		n.orgs[o.ID] = o
 	}
 	for i := 0; i < m.Endorsements; i++ {
 		e := &endorsement{}
-		if err := dec.Decode(e); err != nil {
+		if err := dec.next(e); err != nil {
 			return fmt.Errorf("restore: endorsement: %w", err)
 		}
 		n.endorse[e.ID] = e
 	}
 	for i := 0; i < m.Partners; i++ {
 		p := &partner{}
-		if err := dec.Decode(p); err != nil {
+		if err := dec.next(p); err != nil {
 			return fmt.Errorf("restore: partner: %w", err)
 		}
 		n.partners[p.ID] = p
 	}
 	for i := 0; i < m.Tokens; i++ {
 		t := &Token{}
-		if err := dec.Decode(t); err != nil {
+		if err := dec.next(t); err != nil {
 			return fmt.Errorf("restore: token: %w", err)
 		}
 		n.tokens[t.ID] = t
@@ -234,8 +282,8 @@ func (l *Ledger) Restore(r io.Reader) error {
 	}
 	n.events = make([]string, 0, min(max(m.Events, 0), 1<<16))
 	for i := 0; i < m.Events; i++ {
-		s, err := dec.DecodeString()
-		if err != nil {
+		var s string
+		if err := dec.next(&s); err != nil {
 			return fmt.Errorf("restore: event names: %w", err)
 		}
 		n.eventIdx[s] = uint32(len(n.events))

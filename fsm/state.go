@@ -163,20 +163,17 @@ type partner struct {
 
 // Token is a stored API token (never its secret).
 type Token struct {
-	ID          string
-	Hash        []byte
-	Role        string
-	PartnerID   string
-	Orgs        []string
-	Description string
-	CreatedAt   int64
-	Revoked     bool
-	RevokedAt   int64
+	ID          string   `json:"id"`
+	Hash        []byte   `json:"-"`
+	Role        string   `json:"role"`
+	PartnerID   string   `json:"partnerId,omitempty"`
+	Orgs        []string `json:"orgs,omitempty"`
+	Description string   `json:"description,omitempty"`
+	CreatedAt   int64    `json:"-"`
+	Revoked     bool     `json:"revoked"`
+	RevokedAt   int64    `json:"-"`
 }
 
-// dedupKey is the first 96 bits of SHA-256(namespace || event id): a
-// collision needs ~2^48 ids of one's own (harmless: they only deduplicate
-// each other) and a second preimage 2^96 work.
 type dedupKey [12]byte
 
 // dedupEpoch is the origin of dedup expiry times, kept in uint32 seconds.
@@ -224,12 +221,12 @@ type Ledger struct {
 
 // Counters are running totals of ledger activity.
 type Counters struct {
-	Entries          uint64
-	Rejected         uint64
-	SignalsAccepted  uint64
-	SignalsDuplicate uint64
-	SignalsRejected  uint64
-	Alerts           uint64
+	Entries          uint64 `json:"entries"`
+	Rejected         uint64 `json:"rejected"`
+	SignalsAccepted  uint64 `json:"signalsAccepted"`
+	SignalsDuplicate uint64 `json:"signalsDuplicate"`
+	SignalsRejected  uint64 `json:"signalsRejected"`
+	Alerts           uint64 `json:"alerts"`
 }
 
 // NewLedger returns an empty ledger with the default policy.
