@@ -597,7 +597,7 @@ func (l *Ledger) signal(p *principal, s *Signal) []string {
 	before := p.bound(l.local(p, l.now))
 	l.touch(p)
 	c := int(s.Category)
-	applied := s.Impact
+	var applied int64
 	if s.Impact < 0 {
 		n := uint16(1)
 		if p.EscCount[c] > 0 && l.now-p.EscAt[c] <= l.policy.EscalationWindow {

@@ -13,7 +13,6 @@ const ModelVersion = 1
 // number is an integer: points in µpt, rates in µpt per hour, durations in
 // milliseconds, weights in parts per million.
 type Policy struct {
-	_msgpack struct{} `msgpack:",as_array"`
 	// Version counts SetPolicy commands; 0 is the built-in default.
 	Version int64
 	// Caps are the component maxima (µpt), summing to 100 points.
@@ -57,7 +56,6 @@ type Policy struct {
 
 // DecisionPolicy holds the §5 decision thresholds.
 type DecisionPolicy struct {
-	_msgpack struct{} `msgpack:",as_array"`
 	// Allow and StepUp are the minimum scores (µpt) per sensitivity
 	// (low, medium, high, critical).
 	Allow  [4]int64
@@ -71,7 +69,6 @@ type DecisionPolicy struct {
 
 // PermissionRule activates a permission at a minimum score.
 type PermissionRule struct {
-	_msgpack struct{} `msgpack:",as_array"`
 	Name     string
 	MinScore int64 // µpt
 }
@@ -81,7 +78,6 @@ type PermissionRule struct {
 // "gte"/"lte" (numeric, Value a decimal) or "has" (riskIndicators array
 // contains Value).
 type FactorRule struct {
-	_msgpack  struct{} `msgpack:",as_array"`
 	Component uint8
 	Key       string
 	Op        string

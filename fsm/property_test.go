@@ -91,7 +91,7 @@ func TestPropertyRepeatedViolationsEscalate(t *testing.T) {
 		w.apply(&UpdatePrincipal{PrincipalID: id, Active: &act})
 		cat := uint8(w.rng.IntN(NumComponents))
 		imp := -(1 + w.rng.Int64N(10*Point))
-		prevScore := w.eval(id, w.now).Exact
+		var prevScore int64
 		prevLoss := int64(0)
 		var prevRaw int64
 		var prevRawAboveMax bool

@@ -28,7 +28,6 @@ type Snapshot struct {
 }
 
 type snapshotMeta struct {
-	_msgpack     struct{} `msgpack:",as_array"`
 	ModelVersion int
 	Index        uint64
 	Seq          uint64
@@ -84,6 +83,7 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	var rec bytes.Buffer
 	enc := msgpack.NewEncoder(&rec)
 	enc.UseArrayEncodedStructs(true)
+	enc.UseCompactInts(true)
 	put := func(v any) error {
 		rec.Reset()
 		if err := enc.Encode(v); err != nil {
