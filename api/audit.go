@@ -1,0 +1,39 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// auditRequest writes one JSON line about an authenticated request (or a
+// failed authentication) to the audit log: when, which token and role,
+// what was called, the outcome, the principal concerned and, for writes,
+// the ledger index.
+func (s *Server) auditRequest(r *http.Request, info *requestInfo, status int, d time.Duration) {
+	msg := "api request"
+	if !info.authed {
+		if status != http.StatusUnauthorized {
+			return
+		}
+		msg = "authentication failed"
+	}
+	attrs := []slog.Attr{
+		slog.String("tokenId", info.token.ID),
+		slog.String("role", info.token.Role),
+		slog.String("method", r.Method),
+		slog.String("route", info.route.Pattern),
+		slog.String("path", r.URL.Path),
+		slog.Int("status", status),
+		slog.String("remote", r.RemoteAddr),
+		slog.Int64("durationMs", d.Milliseconds()),
+	}
+	if info.principal != "" {
+		attrs = append(attrs, slog.String("principal", info.principal))
+	}
+	if info.index != 0 {
+		attrs = append(attrs, slog.Uint64("index", info.index))
+	}
+	s.audit.LogAttrs(context.Background(), slog.LevelInfo, msg, attrs...)
+}

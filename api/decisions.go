@@ -1,0 +1,39 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/trustledger/trustledger/fsm"
+)
+
+// decisionInput is the body of POST /v1/decisions.
+type decisionInput struct {
+	PrincipalID string `json:"principalId"`
+	Action      string `json:"action"`
+	Sensitivity string `json:"sensitivity"`
+	// Context describes the request being decided (resource, network,
+	// device...). It must be a JSON object; scoring model 1 does not use
+	// it in decisions.
+	Context jsonDoc `json:"context"`
+}
+
+func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
+	var in decisionInput
+	if err := s.decodeBody(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var errs fieldErrors
+	req := fsm.DecisionRequest{
+		PrincipalID: errs.id("principalId", in.PrincipalID, true),
+		Action:      errs.text("action", in.Action, true, fsm.MaxIDLen),
+		Sensitivity: errs.oneOf("sensitivity", in.Sensitivity, true, fsm.Sensitivities),
+	}
+	in.Context.bytesOf(&errs, "context", '{', fsm.MaxJSONFieldBytes)
+	if err := errs.err(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	noteSubject(r, req.PrincipalID)
+	writeJSON(w, http.StatusOK, s.ledger().Decide(req, s.evalTime(w, r)))
+}

@@ -1,0 +1,113 @@
+package api
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/trustledger/trustledger/fsm"
+)
+
+// endorsementInput is the body of POST /v1/endorsements.
+type endorsementInput struct {
+	EndorserID string  `json:"endorserId"`
+	EndorseeID string  `json:"endorseeId"`
+	Weight     decimal `json:"weight"`
+	Reason     string  `json:"reason"`
+	ExpiresAt  string  `json:"expiresAt"`
+}
+
+func (s *Server) endorsementCommand(in *endorsementInput) (*fsm.AddEndorsement, error) {
+	var errs fieldErrors
+	maxWeight := s.ledger().Policy().EndorseMaxWeight
+	c := &fsm.AddEndorsement{
+		EndorserID: errs.id("endorserId", in.EndorserID, true),
+		EndorseeID: errs.id("endorseeId", in.EndorseeID, true),
+		Weight:     errs.scaled("weight", in.Weight, false, 1, maxWeight),
+		Reason:     errs.text("reason", in.Reason, false, fsm.MaxTextLen),
+		ExpiresAt:  errs.timestamp("expiresAt", in.ExpiresAt, false),
+	}
+	if c.EndorserID != "" && c.EndorserID == c.EndorseeID {
+		errs.invalid("endorseeId", "a principal cannot endorse itself")
+	}
+	if c.ExpiresAt != 0 && c.ExpiresAt <= s.cfg.Now().UnixMilli() {
+		errs.invalid("expiresAt", "must be in the future")
+	}
+	return c, errs.err()
+}
+
+func (s *Server) addEndorsement(w http.ResponseWriter, r *http.Request) {
+	var in endorsementInput
+	if err := s.decodeBody(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	cmd, err := s.endorsementCommand(&in)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	noteSubject(r, cmd.EndorseeID)
+	err = s.firstError(s.requireLeader,
+		func() error { return s.requirePrincipal(cmd.EndorserID, "endorserId") },
+		func() error { return s.requirePrincipal(cmd.EndorseeID, "endorseeId") },
+		func() error { return s.checkPrincipalScope(r, "endorserId", cmd.EndorserID) },
+		func() error { return s.checkPrincipalScope(r, "endorseeId", cmd.EndorseeID) })
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, err := s.propose(r, cmd)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/endorsements/"+url.PathEscape(res.ID))
+	out := map[string]any{"index": res.Index, "endorsementId": res.ID}
+	if e, ok := s.ledger().Endorsement(res.ID, s.evalTime(w, r)); ok {
+		out["endorsement"] = e
+	}
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func (s *Server) getEndorsement(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id", "endorsementId")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	e, ok := s.ledger().Endorsement(id, s.evalTime(w, r))
+	if !ok {
+		s.fail(w, r, withCode(newProblem(ProblemNotFound, "endorsementId", "unknown endorsement %q", id), "not_found"))
+		return
+	}
+	noteSubject(r, e.EndorseeID)
+	writeJSON(w, http.StatusOK, e)
+}
+
+func (s *Server) revokeEndorsement(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id", "endorsementId")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.requireLeader(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	e, ok := s.ledger().Endorsement(id, s.ledger().LedgerTime())
+	if !ok {
+		s.fail(w, r, withCode(newProblem(ProblemNotFound, "endorsementId", "unknown endorsement %q", id), "not_found"))
+		return
+	}
+	noteSubject(r, e.EndorseeID)
+	if err := s.checkPrincipalScope(r, "endorseeId", e.EndorseeID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, err := s.propose(r, &fsm.RevokeEndorsement{EndorsementID: id})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"index": res.Index, "endorsementId": id})
+}

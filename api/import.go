@@ -1,0 +1,182 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/trustledger/trustledger/fsm"
+)
+
+// maxImportRecords bounds the records of one import request.
+const maxImportRecords = 1000
+
+// importResult is the outcome of one imported record.
+type importResult struct {
+	PrincipalID string   `json:"principalId"`
+	Status      string   `json:"status"` // imported | rejected
+	Index       uint64   `json:"index,omitempty"`
+	Code        string   `json:"code,omitempty"`
+	Field       string   `json:"field,omitempty"`
+	Reason      string   `json:"reason,omitempty"`
+	Warnings    []string `json:"warnings,omitempty"`
+}
+
+// splitImport reads an import body: one record, an array of records, or
+// {"records": [...]}. batch is false for a single record.
+func splitImport(body []byte) (raws []json.RawMessage, batch bool, err error) {
+	t := bytes.TrimSpace(body)
+	if len(t) == 0 {
+		return nil, false, newProblem(ProblemMalformedJSON, "", "the request body is empty")
+	}
+	if !json.Valid(t) {
+		var v any
+		return nil, false, decodeProblem(json.Unmarshal(t, &v), "", t)
+	}
+	switch jsonKind(t) {
+	case "array":
+		if err := json.Unmarshal(t, &raws); err != nil {
+			return nil, false, decodeProblem(err, "", t)
+		}
+		batch = true
+	case "object":
+		var top map[string]json.RawMessage
+		if err := json.Unmarshal(t, &top); err != nil {
+			return nil, false, decodeProblem(err, "", t)
+		}
+		list, envelope := top["records"]
+		if !envelope {
+			return []json.RawMessage{t}, false, nil
+		}
+		if len(top) != 1 {
+			for k := range top {
+				if k != "records" {
+					return nil, false, withCode(newProblem(ProblemUnknownField, k,
+						"%s: unknown field; a batch is {\"records\": [...]} and nothing else", k), "unknown")
+				}
+			}
+		}
+		if jsonKind(list) != "array" {
+			return nil, false, withCode(newProblem(ProblemInvalidField, "records", "records: must be an array"), "type")
+		}
+		if err := json.Unmarshal(list, &raws); err != nil {
+			return nil, false, decodeProblem(err, "records", list)
+		}
+		batch = true
+	default:
+		return nil, false, withCode(newProblem(ProblemInvalidField, "", "the body must be a record, an array of records "+
+			"or {\"records\": [...]}"), "type")
+	}
+	if len(raws) == 0 || len(raws) > maxImportRecords {
+		return nil, false, withCode(newProblem(ProblemInvalidField, "records", "records: need 1 to %d records, got %d",
+			maxImportRecords, len(raws)), "invalid")
+	}
+	return raws, batch, nil
+}
+
+func (s *Server) importRecords(w http.ResponseWriter, r *http.Request) {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	raws, batch, err := splitImport(body)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	pol := s.ledger().Policy()
+	var errs fieldErrors
+	recs := make([]*importedRecord, 0, len(raws))
+	seen := map[string]bool{}
+	for i, raw := range raws {
+		prefix := ""
+		if batch {
+			prefix = fmt.Sprintf("records[%d].", i)
+		}
+		rec := parseImportRecord(raw, prefix, &pol, &errs)
+		if rec == nil {
+			continue
+		}
+		if id := rec.cmd.PrincipalID; id != "" && seen[id] {
+			errs.invalid(prefix+"principalId", "principal %q appears twice in this import", id)
+		}
+		seen[rec.cmd.PrincipalID] = true
+		recs = append(recs, rec)
+	}
+	if err := errs.err(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.requireLeader(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !batch {
+		s.importOne(w, r, recs[0])
+		return
+	}
+	results := make([]importResult, 0, len(recs))
+	var last uint64
+	imported := 0
+	for _, rec := range recs {
+		res := importResult{PrincipalID: rec.cmd.PrincipalID, Warnings: rec.warnings}
+		err := s.importConflict(rec.cmd.PrincipalID)
+		var out *fsm.Result
+		if err == nil {
+			out, err = s.propose(r, rec.cmd)
+		}
+		if err != nil {
+			p := problemFor(err)
+			if p.Status >= 500 {
+				// The node cannot commit any more: stop, reporting what
+				// was imported so far.
+				s.fail(w, r, err)
+				return
+			}
+			res.Status, res.Code, res.Field, res.Reason = "rejected", p.Code, p.Field, p.Detail
+			if out != nil {
+				res.Index, last = out.Index, out.Index
+			}
+		} else {
+			res.Status, res.Index, last = "imported", out.Index, out.Index
+			imported++
+		}
+		results = append(results, res)
+	}
+	status := http.StatusOK
+	if imported == len(recs) {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, map[string]any{"index": last, "imported": imported, "results": results})
+}
+
+// importOne imports a single record: 201 with the record, or a problem.
+func (s *Server) importOne(w http.ResponseWriter, r *http.Request, rec *importedRecord) {
+	id := rec.cmd.PrincipalID
+	noteSubject(r, id)
+	if err := s.importConflict(id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, err := s.propose(r, rec.cmd)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := map[string]any{"index": res.Index, "imported": 1,
+		"results": []importResult{{PrincipalID: id, Status: "imported", Index: res.Index, Warnings: rec.warnings}}}
+	if record, ok := s.ledger().Record(id, s.evalTime(w, r)); ok {
+		out["record"] = record
+	}
+	w.Header().Set("Location", "/v1/principals/"+id)
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func (s *Server) importConflict(id string) error {
+	if s.ledger().Has(id) {
+		return withCode(newProblem(ProblemConflict, "principalId", "principal %q already exists", id), "conflict")
+	}
+	return nil
+}

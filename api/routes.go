@@ -1,0 +1,218 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+)
+
+// Route is one API route: its method and chi pattern, the role it is for,
+// and what it does. The route table is the single source of truth for
+// the router, the authorization checks and the tests.
+type Route struct {
+	Method  string
+	Pattern string
+	// Role is the role the route is for, as SPEC §6 names it: reader,
+	// writer, auditor, operator, partner, admin, or none (no token).
+	// Route.Admits says which token roles that lets in.
+	Role string
+	// AlsoRoles are token roles admitted besides those Role admits.
+	AlsoRoles []string
+	// Read marks routes that read replicated state: they take
+	// ?consistency=, ?at=, ?index= and ?wait= and answer with the
+	// X-Trust-Index, X-Trust-Known-Leader and X-Trust-Last-Contact headers.
+	Read bool
+	// Summary says what the route does.
+	Summary string
+
+	handle func(*Server, http.ResponseWriter, *http.Request)
+}
+
+// routeTable is every route the API serves.
+func routeTable() []Route {
+	get, post, put, patch, del := http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete
+	return []Route{
+		{Method: get, Pattern: "/healthz", Role: RoleNone, Summary: "liveness", handle: (*Server).healthz},
+		{Method: get, Pattern: "/readyz", Role: RoleNone, Summary: "readiness: a leader is known and the node has caught up", handle: (*Server).readyz},
+		{Method: get, Pattern: "/metrics", Role: "operator", Summary: "Prometheus metrics", handle: (*Server).serveMetrics},
+		{Method: get, Pattern: "/v1/status", Role: "reader", AlsoRoles: []string{"operator"}, Summary: "node status (answered by any node)", handle: (*Server).status},
+
+		{Method: post, Pattern: "/v1/principals", Role: "writer", Summary: "register a principal", handle: (*Server).registerPrincipal},
+		{Method: get, Pattern: "/v1/principals", Role: "reader", Read: true, Summary: "list trust records", handle: (*Server).listPrincipals},
+		{Method: get, Pattern: "/v1/principals/{id}", Role: "reader", Read: true, Summary: "a principal's trust record", handle: (*Server).getPrincipal},
+		{Method: patch, Pattern: "/v1/principals/{id}", Role: "writer", Summary: "update a principal", handle: (*Server).updatePrincipal},
+		{Method: get, Pattern: "/v1/principals/{id}/history", Role: "reader", Read: true, Summary: "a principal's score history", handle: (*Server).principalHistory},
+		{Method: get, Pattern: "/v1/principals/{id}/events", Role: "reader", Read: true, Summary: "a principal's ledger entries", handle: (*Server).principalEvents},
+		{Method: put, Pattern: "/v1/principals/{id}/factors", Role: "writer", Summary: "report factors", handle: (*Server).reportFactors},
+
+		{Method: put, Pattern: "/v1/orgs/{orgId}", Role: "admin", Summary: "set an organization's baseline", handle: (*Server).putOrg},
+		{Method: get, Pattern: "/v1/orgs/{orgId}", Role: "reader", Read: true, Summary: "an organization's baseline", handle: (*Server).getOrg},
+
+		{Method: post, Pattern: "/v1/signals", Role: "writer", Summary: "record one signal or a batch", handle: (*Server).recordSignals},
+
+		{Method: post, Pattern: "/v1/endorsements", Role: "writer", Summary: "endorse a principal", handle: (*Server).addEndorsement},
+		{Method: get, Pattern: "/v1/endorsements/{id}", Role: "reader", Read: true, Summary: "an endorsement", handle: (*Server).getEndorsement},
+		{Method: del, Pattern: "/v1/endorsements/{id}", Role: "writer", Summary: "revoke an endorsement", handle: (*Server).revokeEndorsement},
+
+		{Method: post, Pattern: "/v1/decisions", Role: "reader", Read: true, Summary: "an access decision (SPEC §5)", handle: (*Server).decide},
+		{Method: post, Pattern: "/v1/simulate", Role: "reader", Read: true, Summary: "what-if: the record after hypothetical events", handle: (*Server).simulate},
+
+		{Method: get, Pattern: "/v1/alerts", Role: "reader", Read: true, Summary: "trust alerts", handle: (*Server).listAlerts},
+		{Method: post, Pattern: "/v1/alerts/{id}/review", Role: "admin", Summary: "review an alert", handle: (*Server).reviewAlert},
+
+		{Method: get, Pattern: "/v1/federation/partners", Role: "admin", Read: true, Summary: "list federation partners", handle: (*Server).listPartners},
+		{Method: put, Pattern: "/v1/federation/partners/{partnerId}", Role: "admin", Summary: "register or replace a partner", handle: (*Server).putPartner},
+		{Method: get, Pattern: "/v1/federation/partners/{partnerId}", Role: "admin", Read: true, Summary: "a federation partner", handle: (*Server).getPartner},
+		{Method: del, Pattern: "/v1/federation/partners/{partnerId}", Role: "admin", Summary: "remove a partner", handle: (*Server).deletePartner},
+		{Method: post, Pattern: "/v1/federation/events", Role: "partner", Summary: "Security Event Token push delivery", handle: (*Server).federationEvents},
+
+		{Method: get, Pattern: "/v1/ledger", Role: "auditor", Read: true, Summary: "ledger entries", handle: (*Server).ledgerEntries},
+		{Method: get, Pattern: "/v1/ledger/stream", Role: "auditor", Summary: "ledger entries as server-sent events", handle: (*Server).ledgerStream},
+
+		{Method: post, Pattern: "/v1/import", Role: "admin", Summary: "import PrincipalTrust records", handle: (*Server).importRecords},
+
+		{Method: put, Pattern: "/v1/policy", Role: "admin", Summary: "change the scoring and decision policy", handle: (*Server).putPolicy},
+		{Method: get, Pattern: "/v1/policy", Role: "reader", Read: true, Summary: "the scoring and decision policy", handle: (*Server).getPolicy},
+
+		{Method: post, Pattern: "/v1/tokens", Role: "admin", Summary: "create a token", handle: (*Server).createToken},
+		{Method: get, Pattern: "/v1/tokens", Role: "admin", Read: true, Summary: "list tokens", handle: (*Server).listTokens},
+		{Method: del, Pattern: "/v1/tokens/{id}", Role: "admin", Summary: "revoke a token", handle: (*Server).revokeToken},
+	}
+}
+
+// Routes returns the route table (for documentation and tooling).
+func Routes() []Route {
+	rs := routeTable()
+	for i := range rs {
+		rs[i].handle = nil
+	}
+	return rs
+}
+
+func (s *Server) newRouter() *chi.Mux {
+	r := chi.NewRouter()
+	table := routeTable()
+	for _, rt := range table {
+		r.Method(rt.Method, rt.Pattern, s.serveRoute(rt))
+	}
+	methods := []string{}
+	for _, rt := range table {
+		if !slices.Contains(methods, rt.Method) {
+			methods = append(methods, rt.Method)
+		}
+	}
+	r.NotFound(func(w http.ResponseWriter, req *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		writeProblem(sw, req, newProblem(ProblemNotFound, "", "no such route: %s", req.URL.Path))
+		s.metrics.observe("unmatched", req.Method, sw.code(), time.Since(start))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
+		start := time.Now()
+		var allow []string
+		for _, m := range methods {
+			if r.Match(chi.NewRouteContext(), m, req.URL.Path) {
+				allow = append(allow, m)
+			}
+		}
+		sw := &statusWriter{ResponseWriter: w}
+		sw.Header().Set("Allow", strings.Join(allow, ", "))
+		writeProblem(sw, req, newProblem(ProblemMethodNotAllowed, "", "%s is not allowed here; allowed: %s",
+			req.Method, strings.Join(allow, ", ")))
+		s.metrics.observe("unmatched", req.Method, sw.code(), time.Since(start))
+	})
+	return r
+}
+
+// serveRoute wraps a route's handler with authentication, authorization,
+// read consistency, metrics and the audit log.
+func (s *Server) serveRoute(rt Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		info := &requestInfo{route: rt}
+		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				s.log.Error("handler panic", "route", rt.Pattern, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				if !sw.wrote {
+					writeProblem(sw, r, newProblem(ProblemInternal, "", "an internal error occurred; the server log has the details"))
+				}
+			}
+			s.finish(r, info, sw.code(), time.Since(start))
+		}()
+		if rt.Role != RoleNone {
+			tok, err := s.authenticate(r)
+			if err != nil {
+				s.fail(sw, r, err)
+				return
+			}
+			info.token, info.authed = tok, true
+			if err := authorize(rt, tok); err != nil {
+				s.fail(sw, r, err)
+				return
+			}
+		}
+		if rt.Read {
+			if err := s.prepareRead(sw, r); err != nil {
+				s.fail(sw, r, err)
+				return
+			}
+		}
+		rt.handle(s, sw, r)
+	})
+}
+
+// finish records a request in the metrics and the audit log.
+func (s *Server) finish(r *http.Request, info *requestInfo, status int, d time.Duration) {
+	s.metrics.observe(info.route.Pattern, r.Method, status, d)
+	if info.route.Role == RoleNone {
+		return
+	}
+	s.auditRequest(r, info, status, d)
+}
+
+// statusWriter remembers the status a handler wrote. It passes Flush on,
+// for server-sent events.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.status, w.wrote = http.StatusOK, true
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush sends buffered data to the client.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap gives http.ResponseController the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) code() int {
+	if !w.wrote {
+		return http.StatusOK
+	}
+	return w.status
+}

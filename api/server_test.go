@@ -1,0 +1,133 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestHealthReadyAndUnknownRoutes(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.mustJSON("GET", "/healthz", "", nil, http.StatusOK, nil)
+	var ready map[string]any
+	h.mustJSON("GET", "/readyz", "", nil, http.StatusOK, &ready)
+	if ready["status"] != "ready" || ready["leaderId"] != "n1" {
+		t.Errorf("readyz: %+v", ready)
+	}
+	r := h.do("GET", "/v1/nothing", h.admin, nil)
+	if p := r.problem(t); r.status != http.StatusNotFound || p.Type != ProblemNotFound.URI() {
+		t.Errorf("unknown route: %d %+v", r.status, p)
+	}
+	r = h.do("DELETE", "/v1/policy", h.admin, nil)
+	if p := r.problem(t); r.status != http.StatusMethodNotAllowed || p.Type != ProblemMethodNotAllowed.URI() ||
+		r.header.Get("Allow") != "GET, PUT" {
+		t.Errorf("wrong method: %d %+v Allow %q", r.status, p, r.header.Get("Allow"))
+	}
+}
+
+func TestMetricsAndAudit(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.register("alice", "user", "")
+	h.mustJSON("POST", "/v1/signals", h.token("writer"), signal("m1", "alice", -1), http.StatusOK, nil)
+	h.do("GET", "/v1/principals/alice", "tl_wrong", nil)
+	h.do("GET", "/v1/policy", h.token("partner"), nil)
+
+	r := h.do("GET", "/metrics", h.token("operator"), nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("metrics: %d %s", r.status, r.body)
+	}
+	body := string(r.body)
+	for _, want := range []string{
+		`trustledger_api_request_duration_seconds_count{method="POST",route="/v1/signals",status="200"} 1`,
+		`trustledger_api_request_duration_seconds_count{method="GET",route="/v1/principals/{id}",status="401"} 1`,
+		`trustledger_ledger_signals_total{status="accepted"} 1`,
+		`trustledger_ledger_entries_total{outcome="applied"}`,
+		`trustledger_ledger_applied_index`,
+		`trustledger_ledger_principals 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+
+	var lines []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(h.audit.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("audit line %q: %v", l, err)
+		}
+		lines = append(lines, m)
+	}
+	find := func(method, route string, status float64) map[string]any {
+		for _, m := range lines {
+			if m["method"] == method && m["route"] == route && m["status"] == status {
+				return m
+			}
+		}
+		t.Errorf("no audit line for %s %s %v", method, route, status)
+		return nil
+	}
+	if m := find("POST", "/v1/signals", 200); m != nil && (m["role"] != "writer" || m["principal"] != "alice" ||
+		m["index"] == nil || m["tokenId"] == "" || m["time"] == nil) {
+		t.Errorf("signal audit line: %+v", m)
+	}
+	if m := find("GET", "/v1/principals/{id}", 401); m != nil && m["msg"] != "authentication failed" {
+		t.Errorf("401 audit line: %+v", m)
+	}
+	if m := find("GET", "/v1/policy", 403); m != nil && m["role"] != "partner" {
+		t.Errorf("403 audit line: %+v", m)
+	}
+	if strings.Contains(h.audit.String(), "tl_") {
+		t.Error("the audit log holds a token secret")
+	}
+}
+
+// EnsureAdminToken makes the bootstrap token once, with its secret in a
+// 0600 file, and never again.
+func TestEnsureAdminToken(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t) // made the token already
+	path := filepath.Join(t.TempDir(), "again.token")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	created, err := EnsureAdminToken(ctx, h.node, path)
+	if err != nil || created {
+		t.Errorf("second call: created=%v err=%v", created, err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("second call wrote a file: %v", err)
+	}
+	toks := h.node.Ledger().Tokens()
+	if len(toks) != 1 || toks[0].ID != BootstrapTokenID || toks[0].Role != "admin" {
+		t.Errorf("tokens: %+v", toks)
+	}
+	if !strings.HasPrefix(h.admin, "tl_") || len(h.admin) != 3+43 {
+		t.Errorf("secret %d bytes", len(h.admin))
+	}
+	matches, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*"))
+	if len(matches) != 0 {
+		t.Errorf("left files: %v", matches)
+	}
+}
+
+func TestEnsureAdminTokenFileMode(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sub", "admin.token")
+	if err := writeSecret(path, "tl_x"); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want 0600", fi.Mode().Perm())
+	}
+}

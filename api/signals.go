@@ -1,0 +1,126 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/trustledger/trustledger/fsm"
+)
+
+// signalInput is one signal of POST /v1/signals.
+type signalInput struct {
+	EventID     string  `json:"eventId"`
+	PrincipalID string  `json:"principalId"`
+	Event       string  `json:"event"`
+	Category    string  `json:"category"`
+	Impact      decimal `json:"impact"`
+	ObservedAt  string  `json:"observedAt"`
+	Attributes  jsonDoc `json:"attributes"`
+}
+
+// signal validates one signal; field names in faults start with prefix.
+// eventId is required unless generated is true.
+func (in *signalInput) signal(errs *fieldErrors, prefix string, eventIDRequired bool) fsm.Signal {
+	sig := fsm.Signal{
+		EventID:     errs.text(prefix+"eventId", in.EventID, eventIDRequired, fsm.MaxIDLen),
+		PrincipalID: errs.id(prefix+"principalId", in.PrincipalID, true),
+		Event:       errs.text(prefix+"event", in.Event, true, fsm.MaxEventNameLen),
+		ObservedAt:  errs.timestamp(prefix+"observedAt", in.ObservedAt, false),
+		Attributes:  in.Attributes.bytesOf(errs, prefix+"attributes", '{', fsm.MaxJSONFieldBytes),
+	}
+	sig.Category = errs.category(prefix+"category", in.Category, true)
+	sig.Impact = errs.scaled(prefix+"impact", in.Impact, true, -maxPoints, maxPoints).V
+	return sig
+}
+
+// parseSignals decodes a signals request: {"signals": [...]} or one bare
+// signal object. Every signal is validated; any fault rejects the whole
+// request.
+func parseSignals(body []byte, eventIDRequired bool) ([]fsm.Signal, []string, error) {
+	var top map[string]json.RawMessage
+	if err := decodeStrict(body, &top, ""); err != nil {
+		return nil, nil, err
+	}
+	var raws []json.RawMessage
+	prefixes := []string{}
+	if list, batch := top["signals"]; batch {
+		for k := range top {
+			if k != "signals" {
+				return nil, nil, withCode(newProblem(ProblemUnknownField, k,
+					"%s: unknown field; a batch is {\"signals\": [...]} and nothing else", k), "unknown")
+			}
+		}
+		if jsonKind(list) != "array" {
+			return nil, nil, withCode(newProblem(ProblemInvalidField, "signals", "signals: must be an array, got %s",
+				jsonKind(list)), "type")
+		}
+		if err := json.Unmarshal(list, &raws); err != nil {
+			return nil, nil, decodeProblem(err, "signals", list)
+		}
+		if len(raws) == 0 || len(raws) > fsm.MaxSignalsPerCmd {
+			return nil, nil, withCode(newProblem(ProblemInvalidField, "signals", "signals: need 1 to %d signals, got %d",
+				fsm.MaxSignalsPerCmd, len(raws)), "invalid")
+		}
+		for i := range raws {
+			prefixes = append(prefixes, fmt.Sprintf("signals[%d].", i))
+		}
+	} else {
+		raws = []json.RawMessage{bytes.TrimSpace(body)}
+		prefixes = append(prefixes, "")
+	}
+	var errs fieldErrors
+	out := make([]fsm.Signal, 0, len(raws))
+	for i, raw := range raws {
+		var in signalInput
+		if err := decodeStrict(raw, &in, prefixes[i]); err != nil {
+			errs.merge(err)
+			continue
+		}
+		out = append(out, in.signal(&errs, prefixes[i], eventIDRequired))
+	}
+	return out, prefixes, errs.err()
+}
+
+// signalsResult is the answer to POST /v1/signals.
+type signalsResult struct {
+	Index   uint64             `json:"index"`
+	Results []fsm.SignalResult `json:"results"`
+}
+
+func (s *Server) recordSignals(w http.ResponseWriter, r *http.Request) {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	sigs, prefixes, err := parseSignals(body, true)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if len(sigs) == 1 {
+		noteSubject(r, sigs[0].PrincipalID)
+	}
+	if err := s.requireLeader(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	for i, sig := range sigs {
+		if err := s.checkPrincipalScope(r, prefixes[i]+"principalId", sig.PrincipalID); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	res, err := s.propose(r, &fsm.RecordSignals{Signals: sigs})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := signalsResult{Index: res.Index, Results: res.Signals}
+	if out.Results == nil {
+		out.Results = []fsm.SignalResult{}
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,111 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/trustledger/trustledger/fsm"
+)
+
+// simulateInput is the body of POST /v1/simulate: hypothetical signals and
+// a factor report for one principal. Nothing is written.
+type simulateInput struct {
+	PrincipalID string            `json:"principalId"`
+	Signals     []json.RawMessage `json:"signals"`
+	Factors     *factorsInput     `json:"factors"`
+}
+
+// simulation is the answer to POST /v1/simulate.
+type simulation struct {
+	PrincipalID string             `json:"principalId"`
+	Baseline    simulatedScore     `json:"baseline"`
+	Record      *fsm.Record        `json:"record"`
+	Delta       int64              `json:"delta"`
+	Signals     []fsm.SignalResult `json:"signals"`
+	Factors     *simulatedStep     `json:"factors,omitempty"`
+}
+
+// simulatedScore is the score before the hypothetical events.
+type simulatedScore struct {
+	TrustScore      int64         `json:"trustScore"`
+	TrustLevel      string        `json:"trustLevel"`
+	ScoreComponents fsm.Breakdown `json:"scoreComponents"`
+}
+
+// simulatedStep is the outcome of a hypothetical command.
+type simulatedStep struct {
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
+}
+
+func (s *Server) simulate(w http.ResponseWriter, r *http.Request) {
+	var in simulateInput
+	if err := s.decodeBody(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var errs fieldErrors
+	id := errs.id("principalId", in.PrincipalID, true)
+	var cmds []fsm.Command
+	if len(in.Signals) > fsm.MaxSignalsPerCmd {
+		errs.invalid("signals", "at most %d signals", fsm.MaxSignalsPerCmd)
+	}
+	var sigs []fsm.Signal
+	for i, raw := range in.Signals {
+		prefix := fmt.Sprintf("signals[%d].", i)
+		var si signalInput
+		if err := decodeStrict(raw, &si, prefix); err != nil {
+			errs.merge(err)
+			continue
+		}
+		sig := si.signal(&errs, prefix, false)
+		if sig.EventID == "" {
+			sig.EventID = fmt.Sprintf("simulated-%d", i)
+		}
+		sigs = append(sigs, sig)
+	}
+	if len(sigs) > 0 {
+		cmds = append(cmds, &fsm.RecordSignals{Signals: sigs})
+	}
+	if in.Factors != nil {
+		cmds = append(cmds, in.Factors.command(&errs, "factors.", id))
+	}
+	if err := errs.err(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	noteSubject(r, id)
+	t := s.evalTime(w, r)
+	before, ok := s.ledger().Record(id, t)
+	if !ok {
+		s.fail(w, r, s.requirePrincipal(id, "principalId"))
+		return
+	}
+	after, results, ok := s.ledger().Simulate(id, cmds, t)
+	if !ok {
+		s.fail(w, r, s.requirePrincipal(id, "principalId"))
+		return
+	}
+	out := simulation{
+		PrincipalID: id,
+		Baseline:    simulatedScore{TrustScore: before.TrustScore, TrustLevel: before.TrustLevel, ScoreComponents: before.ScoreComponents},
+		Record:      after,
+		Delta:       after.TrustScore - before.TrustScore,
+		Signals:     []fsm.SignalResult{},
+	}
+	for i, res := range results {
+		switch cmds[i].(type) {
+		case *fsm.RecordSignals:
+			if res.Signals != nil {
+				out.Signals = res.Signals
+			}
+		case *fsm.ReportFactors:
+			out.Factors = &simulatedStep{Status: "applied"}
+			if res.Err != nil {
+				out.Factors = &simulatedStep{Status: "rejected", Reason: res.Err.Error()}
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,91 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/trustledger/trustledger/fsm"
+)
+
+// statusView is the answer to GET /v1/status.
+type statusView struct {
+	NodeID        string `json:"nodeId"`
+	State         string `json:"state"`
+	LeaderID      string `json:"leaderId"`
+	LeaderAddr    string `json:"leaderAddr,omitempty"`
+	AppliedIndex  uint64 `json:"appliedIndex"`
+	Digest        string `json:"digest"`
+	Region        string `json:"region"`
+	Sequence      uint64 `json:"sequence"`
+	LedgerTime    string `json:"ledgerTime"`
+	Principals    int    `json:"principals"`
+	PolicyVersion int64  `json:"policyVersion"`
+	ModelVersion  int    `json:"modelVersion"`
+	// LastContact is milliseconds since the node last heard from the
+	// leader: 0 on the leader, -1 when it never has.
+	LastContact int64        `json:"lastContact"`
+	Counters    countersView `json:"counters"`
+}
+
+// countersView is fsm.Counters as JSON.
+type countersView struct {
+	Entries          uint64 `json:"entries"`
+	Rejected         uint64 `json:"rejected"`
+	SignalsAccepted  uint64 `json:"signalsAccepted"`
+	SignalsDuplicate uint64 `json:"signalsDuplicate"`
+	SignalsRejected  uint64 `json:"signalsRejected"`
+	Alerts           uint64 `json:"alerts"`
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	st := s.ledger().Status()
+	leaderID, leaderAddr := s.node.Leader()
+	v := statusView{
+		NodeID: s.node.NodeID(), State: s.node.State(), LeaderID: leaderID, LeaderAddr: leaderAddr,
+		AppliedIndex: st.AppliedIndex, Digest: st.Digest, Region: s.node.Region(), Sequence: st.Sequence,
+		LedgerTime: fsm.FormatTime(st.LedgerTime), Principals: st.Principals, PolicyVersion: st.PolicyVersion,
+		ModelVersion: st.ModelVersion, Counters: countersView(st.Counters),
+	}
+	s.setReadHeaders(w)
+	v.LastContact = s.lastContactMS()
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// raftNode is implemented by nodes backed by hashicorp/raft (as
+// *cluster.Node is); readiness then also requires the state machine to
+// have caught up with Raft's commit index.
+type raftNode interface {
+	Raft() *raft.Raft
+}
+
+// readyz answers 200 when the node knows a leader and its state machine is
+// within cfg.ReadyMaxLag entries of the commit index, else 503.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	leaderID, _ := s.node.Leader()
+	applied := s.node.AppliedIndex()
+	out := map[string]any{"nodeId": s.node.NodeID(), "state": s.node.State(), "leaderId": leaderID, "appliedIndex": applied}
+	var reason string
+	if rn, ok := s.node.(raftNode); ok && rn.Raft() != nil {
+		commit := rn.Raft().CommitIndex()
+		out["commitIndex"] = commit
+		if commit > applied+s.cfg.ReadyMaxLag {
+			reason = "the state machine is catching up with the commit index"
+		}
+	}
+	if leaderID == "" {
+		reason = "no leader is known"
+	}
+	if reason != "" {
+		p := newProblem(ProblemNotReady, "", "%s", reason)
+		p.retryAfter = 1
+		writeProblem(w, r, p)
+		return
+	}
+	out["status"] = "ready"
+	writeJSON(w, http.StatusOK, out)
+}

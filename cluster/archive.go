@@ -1,0 +1,319 @@
+package cluster
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/trustledger/trustledger/fsm"
+	"github.com/vmihailenco/msgpack/v5"
+	"go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// The ledger archive keeps every applied ledger entry for ever, after Raft
+// has compacted its log behind a snapshot ("the ledger keeps everything").
+//
+// Layout of <data>/ledger.db:
+//
+//	entries:    big-endian sequence → recordFormat byte + msgpack archiveRecord
+//	principals: principal id + 0x00 + big-endian sequence → empty
+//	meta:       "indexed" → big-endian sequence the principal index is complete to
+//
+// Principal ids never contain 0x00 (fsm.ValidID), so the separator keeps one
+// id's keys from running into another's that it prefixes.
+//
+// Durability. The FSM goroutine only appends applied entries to an in-memory
+// buffer; a background goroutine (the flusher) writes whatever has
+// accumulated, at most every flushInterval, to the entries bucket in one
+// bbolt transaction that is fsynced on commit. Many entries share one commit
+// and one fsync (group commit), and Apply never waits for the disk. An entry
+// still buffered when the process dies is not lost: it is still in the Raft
+// log, because Raft deletes log entries only behind a snapshot, and
+// ledgerSnapshot.Persist first waits until the archive is durable up to the
+// snapshot's sequence (failing the snapshot, so the log is kept, if it cannot
+// be). On restart Raft restores that snapshot and re-applies every later log
+// entry; the FSM is deterministic, so each re-applied entry gets the same
+// sequence and the same bytes, and putting it again is idempotent.
+//
+// The principal index is derived data: every stored record carries its
+// subjects. Its keys scatter over the B+tree, so writing them with each small
+// entry batch would rewrite a page per key; instead they are kept in memory
+// (indexTail) and merged in large sorted batches (see mergeIndex), with
+// "indexed" recording how far the merged index reaches. On open, the tail
+// beyond "indexed" is rebuilt from the entries bucket.
+//
+// If a write fails the archive stops accepting entries and reports the error
+// from every read and from Persist (so no snapshot truncates the log); a
+// restart rebuilds the missing tail from the Raft log.
+//
+// Limitation: a node that installs a snapshot from the leader (a new or
+// far-behind follower) or restores a backup skips the entries the snapshot
+// covers, so its archive lacks them; the gap is logged at Restore. Copying
+// the missing range from a peer is the job of cluster membership code.
+
+var (
+	bucketEntries    = []byte("entries")
+	bucketPrincipals = []byte("principals")
+	bucketMeta       = []byte("meta")
+	keyIndexed       = []byte("indexed")
+)
+
+// recordFormat is the first byte of every stored archiveRecord.
+const recordFormat byte = 1
+
+// maxPendingBytes bounds the buffer between Apply and the flusher. When the
+// disk falls this far behind, Apply waits for the flusher (back-pressure on
+// Raft) rather than let memory grow without bound.
+const maxPendingBytes = 64 << 20
+
+// archiveRecord is one applied entry with its result, as stored.
+// It is encoded positionally (msgpack array), like the ledger's own entries.
+type archiveRecord struct {
+	Index    uint64 // Raft index
+	Time     int64  // ledger time after the entry, Unix ms
+	Kind     uint8  // fsm.Kind; 0 when the envelope did not decode
+	Rejected bool
+	Error    string
+	Subjects []string
+	// Data is the raw entry as it went through Raft. The actor (the id of
+	// the token that wrote it) and the command are decoded from it when
+	// the entry is read, not stored twice.
+	Data []byte
+}
+
+// archived is an entry on its way to the archive.
+type archived struct {
+	seq uint64
+	rec archiveRecord
+}
+
+func (e *archived) size() int {
+	n := len(e.rec.Data) + len(e.rec.Error) + 96
+	for _, s := range e.rec.Subjects {
+		n += len(s) + 16
+	}
+	return n
+}
+
+// archive is the durable, append-only store of applied entries.
+type archive struct {
+	db  *bbolt.DB
+	log *slog.Logger
+	hub *hub
+
+	mu   sync.Mutex
+	cond *sync.Cond // broadcast when durable, pending, err or closed change
+	// pending is waiting for the flusher; inflight is being written.
+	pending      []archived
+	pendingBytes int
+	inflight     []archived
+	appended     uint64 // last sequence handed to append (or restored)
+	// durable: every sequence ≤ durable this archive will ever hold is in
+	// the entries bucket on disk.
+	durable uint64
+	// tail indexes the durable entries in (indexed, tailThrough] that the
+	// on-disk principal index does not cover yet; merging is the part of
+	// it being written by mergeIndex.
+	tail, merging indexTail
+	mergeMu       sync.Mutex // serialises mergeIndex
+	indexed       uint64
+	tailThrough   uint64
+	err           error // set when a write failed; the archive is then read-only
+	closed        bool
+
+	closeOnce sync.Once
+	closeErr  error
+	kick      chan struct{}
+	stop      chan struct{}
+	done      chan struct{}
+}
+
+func seqKey(seq uint64) []byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], seq)
+	return k[:]
+}
+
+func principalKey(id string, seq uint64) []byte {
+	k := make([]byte, 0, len(id)+9)
+	k = append(k, id...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint64(k, seq)
+}
+
+func encodeRecord(r *archiveRecord) ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte(recordFormat)
+	enc := msgpack.NewEncoder(&b)
+	enc.UseArrayEncodedStructs(true)
+	if err := enc.Encode(r); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+func decodeRecord(v []byte) (archiveRecord, error) {
+	var r archiveRecord
+	if len(v) < 2 || v[0] != recordFormat {
+		return r, errors.New("unknown archive record format")
+	}
+	err := msgpack.Unmarshal(v[1:], &r)
+	return r, err
+}
+
+// openArchive opens (creating if needed) the archive at path and starts its
+// flusher. The caller owns it and must Close it.
+func openArchive(path string, log *slog.Logger) (*archive, error) {
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("open ledger archive %s: locked by another process (is another trustd using this data directory?)", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open ledger archive %s: %w", path, err)
+	}
+	a := &archive{db: db, log: log, hub: newHub(), kick: make(chan struct{}, 1),
+		stop: make(chan struct{}), done: make(chan struct{})}
+	a.cond = sync.NewCond(&a.mu)
+	if err := db.Update(a.load); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("load ledger archive %s: %w", path, err)
+	}
+	go a.run()
+	return a, nil
+}
+
+// load creates the buckets and reads the archive's position: the last stored
+// sequence, and the index tail beyond the merged principal index.
+func (a *archive) load(tx *bbolt.Tx) error {
+	for _, b := range [][]byte{bucketEntries, bucketPrincipals, bucketMeta} {
+		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return err
+		}
+	}
+	if v := tx.Bucket(bucketMeta).Get(keyIndexed); len(v) == 8 {
+		a.indexed = binary.BigEndian.Uint64(v)
+	}
+	a.tailThrough = a.indexed
+	c := tx.Bucket(bucketEntries).Cursor()
+	if k, _ := c.Last(); k != nil {
+		a.durable = binary.BigEndian.Uint64(k)
+	}
+	for k, v := c.Seek(seqKey(a.indexed + 1)); k != nil; k, v = c.Next() {
+		seq := binary.BigEndian.Uint64(k)
+		r, err := decodeRecord(v)
+		if err != nil {
+			return fmt.Errorf("sequence %d: %w", seq, err)
+		}
+		a.tail.add(seq, r.Subjects)
+		a.tailThrough = seq
+	}
+	return nil
+}
+
+// append buffers one applied entry. It is called from the FSM goroutine, in
+// sequence order, and waits only when the flusher is maxPendingBytes behind.
+func (a *archive) append(res *fsm.Result, data []byte) {
+	e := archived{seq: res.Sequence, rec: archiveRecord{Index: res.Index, Time: res.Time, Kind: uint8(res.Kind),
+		Rejected: res.Err != nil, Subjects: res.Subjects, Data: append([]byte(nil), data...)}}
+	if res.Err != nil {
+		e.rec.Error = res.Err.Error()
+	}
+	a.mu.Lock()
+	a.appended = e.seq
+	for a.pendingBytes >= maxPendingBytes && a.err == nil && !a.closed {
+		a.kickFlusher()
+		a.cond.Wait()
+	}
+	if a.err != nil || a.closed {
+		// Not archived now; the entry stays in the Raft log (Persist fails
+		// while durable lags) and is archived again after a restart.
+		a.mu.Unlock()
+		return
+	}
+	a.pending = append(a.pending, e)
+	a.pendingBytes += e.size()
+	a.mu.Unlock()
+	a.kickFlusher()
+}
+
+func (a *archive) kickFlusher() {
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+}
+
+// appendedSeq returns the last sequence handed to append or restored.
+func (a *archive) appendedSeq() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.appended
+}
+
+// restored tells the archive that the FSM was replaced by a snapshot at
+// sequence seq. Entries buffered before are flushed first. When the archive
+// does not reach seq, the entries in between are missing (see the package
+// comment) and the gap is logged.
+func (a *archive) restored(seq uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_ = a.waitLocked(a.appended) // a failure is reported by reads and Persist
+	if a.durable < seq {
+		a.log.Warn("ledger archive lacks entries covered by an installed snapshot",
+			"from_sequence", a.durable+1, "to_sequence", seq)
+		a.durable = seq
+	}
+	a.appended = seq
+}
+
+// waitDurable blocks until every entry up to seq is on disk, or fails when
+// the archive cannot get there.
+func (a *archive) waitDurable(seq uint64) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.waitLocked(seq)
+}
+
+func (a *archive) waitLocked(seq uint64) error {
+	for a.durable < seq {
+		if a.err != nil {
+			return a.err
+		}
+		if a.closed {
+			return ErrClosed
+		}
+		a.kickFlusher()
+		a.cond.Wait()
+	}
+	return nil
+}
+
+func (a *archive) failure() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.err
+}
+
+// Close flushes what is buffered, merges the principal index, stops the
+// flusher, ends every subscription and closes the file. Call it after Raft
+// has stopped applying.
+func (a *archive) Close() error {
+	a.closeOnce.Do(func() {
+		close(a.stop)
+		<-a.done
+		a.mu.Lock()
+		a.closed = true
+		a.cond.Broadcast()
+		a.mu.Unlock()
+		a.hub.closeAll()
+		if err := a.db.Close(); err != nil {
+			a.closeErr = fmt.Errorf("close ledger archive: %w", err)
+		}
+	})
+	return a.closeErr
+}

@@ -1,0 +1,254 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/trustledger/trustledger/fsm"
+	"go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+const (
+	// retainSnapshots is how many Raft snapshots are kept on disk.
+	retainSnapshots = 2
+	// logCacheSize is the number of recent log entries kept in memory in
+	// front of the bolt log store (for replication and index lookups).
+	logCacheSize = 512
+	// transportPool and transportTimeout configure Raft's TCP transport.
+	transportPool    = 3
+	transportTimeout = 10 * time.Second
+)
+
+// Node is one trustledger server: a Raft member applying the ledger.
+// Its methods are safe for concurrent use.
+type Node struct {
+	cfg    Config
+	log    *slog.Logger
+	ledger *fsm.Ledger
+
+	applied *appliedIndex
+	archive *archive
+	store   *raftboltdb.BoltStore
+	logs    raft.LogStore // the log cache in front of store
+	trans   *raft.NetworkTransport
+	raft    *raft.Raft
+
+	closed    chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open starts a node on cfg.DataDir. If cfg.Bootstrap is set and the data
+// directory has no Raft state, the node forms a cluster with itself as the
+// only voter. Existing state is restored (latest snapshot, then the log).
+// The caller must Close the node.
+func Open(cfg Config) (*Node, error) {
+	cfg.applyDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("cluster config: %w", err)
+	}
+	raftDir := filepath.Join(cfg.DataDir, "raft")
+	if err := os.MkdirAll(raftDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), ledger: fsm.NewLedger(),
+		applied: &appliedIndex{}, closed: make(chan struct{})}
+	ok := false
+	defer func() {
+		if !ok {
+			if err := n.closeResources(); err != nil {
+				n.log.Warn("cleaning up after a failed start", "error", err)
+			}
+		}
+	}()
+
+	var err error
+	if n.archive, err = openArchive(filepath.Join(cfg.DataDir, "ledger.db"), n.log); err != nil {
+		return nil, err
+	}
+	n.store, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(raftDir, "raft.db"),
+		BoltOptions: &bbolt.Options{Timeout: time.Second}})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("open raft store in %s: locked by another process (is another trustd using this data directory?)", raftDir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open raft store in %s: %w", raftDir, err)
+	}
+	if n.logs, err = raft.NewLogCache(logCacheSize, n.store); err != nil {
+		return nil, fmt.Errorf("raft log cache: %w", err)
+	}
+	hlog := newHCLogAdapter(n.log, "raft")
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, retainSnapshots, hlog.Named("snapshots"))
+	if err != nil {
+		return nil, fmt.Errorf("open snapshot store in %s: %w", raftDir, err)
+	}
+	if n.trans, err = newTransport(cfg, hlog.Named("transport")); err != nil {
+		return nil, err
+	}
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.NodeID)
+	rc.Logger = hlog
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.TrailingLogs = cfg.TrailingLogs
+	if cfg.tune != nil {
+		cfg.tune(rc)
+	}
+	existing, err := raft.HasExistingState(n.logs, n.store, snaps)
+	if err != nil {
+		return nil, fmt.Errorf("inspect raft state: %w", err)
+	}
+	rf := &raftFSM{ledger: n.ledger, archive: n.archive, applied: n.applied, log: n.log}
+	if n.raft, err = raft.NewRaft(rc, rf, n.logs, n.store, snaps, n.trans); err != nil {
+		return nil, fmt.Errorf("start raft: %w", err)
+	}
+	if cfg.Bootstrap && !existing {
+		conf := raft.Configuration{Servers: []raft.Server{{
+			Suffrage: raft.Voter, ID: rc.LocalID, Address: n.trans.LocalAddr()}}}
+		if err := n.raft.BootstrapCluster(conf).Error(); err != nil {
+			return nil, fmt.Errorf("bootstrap cluster: %w", err)
+		}
+		n.log.Info("bootstrapped a new single-node cluster", "raft_addr", n.trans.LocalAddr())
+	}
+	ok = true
+	n.log.Info("node started", "raft_addr", n.trans.LocalAddr(), "existing_state", existing,
+		"applied_index", n.applied.load(), "region", cfg.Region)
+	return n, nil
+}
+
+func newTransport(cfg Config, logger hclog.Logger) (*raft.NetworkTransport, error) {
+	var adv net.Addr
+	if cfg.RaftAdvertise != "" {
+		a, err := net.ResolveTCPAddr("tcp", cfg.RaftAdvertise)
+		if err != nil {
+			return nil, fmt.Errorf("raft advertise address %q: %w", cfg.RaftAdvertise, err)
+		}
+		adv = a
+	}
+	t, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, adv, transportPool, transportTimeout, logger)
+	if err != nil {
+		if strings.Contains(err.Error(), "advertisable") {
+			return nil, fmt.Errorf("raft address %s is not advertisable: set an advertise address other nodes can dial", cfg.RaftAddr)
+		}
+		return nil, fmt.Errorf("listen for raft on %s: %w", cfg.RaftAddr, err)
+	}
+	return t, nil
+}
+
+// Close shuts the node down gracefully: Raft stops (waiting for an
+// in-progress snapshot), the archive flushes what it buffered and closes,
+// live subscriptions end, and the stores close. Safe to call more than once.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		close(n.closed)
+		n.closeErr = n.closeResources()
+		n.log.Info("node stopped")
+	})
+	return n.closeErr
+}
+
+// closeResources releases whatever Open managed to set up, in order.
+func (n *Node) closeResources() error {
+	var errs []error
+	if n.raft != nil {
+		// Shutdown also closes the transport.
+		if err := n.raft.Shutdown().Error(); err != nil {
+			errs = append(errs, fmt.Errorf("raft shutdown: %w", err))
+		}
+	} else if n.trans != nil {
+		if err := n.trans.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close transport: %w", err))
+		}
+	}
+	if n.archive != nil {
+		if err := n.archive.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if n.store != nil {
+		if err := n.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close raft store: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Ledger returns the node's replicated state for reads. It reflects the
+// entries this node has applied (see AppliedIndex).
+func (n *Node) Ledger() *fsm.Ledger { return n.ledger }
+
+// Raft returns the underlying Raft instance, for membership operations.
+func (n *Node) Raft() *raft.Raft { return n.raft }
+
+// NodeID returns the node's Raft server id.
+func (n *Node) NodeID() string { return n.cfg.NodeID }
+
+// Region returns the region the node was configured with.
+func (n *Node) Region() string { return n.cfg.Region }
+
+// RaftAddr returns the Raft address other nodes dial (the advertise address,
+// or the bound listener address when none was given).
+func (n *Node) RaftAddr() string { return string(n.trans.LocalAddr()) }
+
+// State returns "leader", "follower", "candidate" or "shutdown".
+func (n *Node) State() string { return strings.ToLower(n.raft.State().String()) }
+
+// IsLeader reports whether this node is the leader now.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// Leader returns the current leader's id and Raft address, both empty when
+// no leader is known.
+func (n *Node) Leader() (id, raftAddr string) {
+	addr, sid := n.raft.LeaderWithID()
+	return string(sid), string(addr)
+}
+
+// AppliedIndex returns the Raft index of the last entry the ledger itself
+// has applied. Raft's own applied index can be ahead of it.
+func (n *Node) AppliedIndex() uint64 { return n.applied.load() }
+
+// LastContact returns when this node last heard from the leader; zero on the
+// leader itself and before any contact.
+func (n *Node) LastContact() time.Time {
+	if n.IsLeader() {
+		return time.Time{}
+	}
+	return n.raft.LastContact()
+}
+
+// Entries returns up to limit archived ledger entries with sequence > after,
+// in order (limit ≤ 0 means DefaultEntriesLimit; at most MaxEntriesLimit).
+// An entry is returned as soon as it is applied, before it is on disk.
+func (n *Node) Entries(after uint64, limit int) ([]LedgerEntry, error) {
+	return n.archive.entries(after, limit)
+}
+
+// PrincipalEntries returns up to limit archived entries that touched the
+// principal id (its Subjects), with sequence > after, in order.
+func (n *Node) PrincipalEntries(id string, after uint64, limit int) ([]LedgerEntry, error) {
+	return n.archive.principalEntries(id, after, limit)
+}
+
+// Subscribe returns a channel of ledger entries as they become durable in
+// the archive, and a function that ends the subscription. The channel is
+// closed when the subscriber falls SubscriptionBuffer entries behind, when
+// CloseSubscribers or Close is called, or when the archive fails; a consumer
+// resumes from Entries after the last sequence it saw.
+func (n *Node) Subscribe() (<-chan LedgerEntry, func()) { return n.archive.hub.subscribe() }
+
+// CloseSubscribers ends every live subscription (an HTTP server calls it
+// when it starts shutting down, so streaming responses finish) and refuses
+// new ones.
+func (n *Node) CloseSubscribers() { n.archive.hub.closeAll() }

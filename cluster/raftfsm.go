@@ -1,0 +1,85 @@
+package cluster
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/hashicorp/raft"
+	"github.com/trustledger/trustledger/fsm"
+)
+
+// raftFSM adapts *fsm.Ledger to raft.FSM and feeds the archive. Raft calls
+// Apply, Snapshot and Restore from its single FSM goroutine.
+type raftFSM struct {
+	ledger  *fsm.Ledger
+	archive *archive
+	applied *appliedIndex
+	log     *slog.Logger
+}
+
+var _ raft.FSM = (*raftFSM)(nil)
+
+// Apply applies a committed command entry and returns its *fsm.Result (the
+// ApplyFuture's Response). Raft hands only command entries to Apply; any
+// other type is ignored. The ledger never panics and records a malformed
+// entry as rejected, identically on every node.
+func (f *raftFSM) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	res := f.ledger.Apply(l.Index, l.Data)
+	// Archive before publishing the index: whoever waited for the index
+	// finds the entry in Entries.
+	f.archive.append(res, l.Data)
+	f.applied.set(l.Index)
+	return res
+}
+
+// Snapshot captures the ledger (cheap: copy-on-write) and the archive
+// sequence it corresponds to.
+func (f *raftFSM) Snapshot() (raft.FSMSnapshot, error) {
+	return &ledgerSnapshot{snap: f.ledger.Snapshot(), seq: f.archive.appendedSeq(), archive: f.archive}, nil
+}
+
+// Restore replaces the ledger with a snapshot: at start from the node's own
+// latest snapshot, later when a leader sends one or an operator restores.
+func (f *raftFSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	if err := f.ledger.Restore(rc); err != nil {
+		return fmt.Errorf("restore ledger snapshot: %w", err)
+	}
+	st := f.ledger.Status()
+	f.archive.restored(st.Sequence)
+	f.applied.set(st.AppliedIndex)
+	f.log.Info("ledger restored from snapshot", "index", st.AppliedIndex, "sequence", st.Sequence, "digest", st.Digest)
+	return nil
+}
+
+// ledgerSnapshot is a point-in-time ledger snapshot being persisted.
+type ledgerSnapshot struct {
+	snap    *fsm.Snapshot
+	seq     uint64 // ledger sequence at the snapshot
+	archive *archive
+}
+
+// Persist makes the archive durable up to the snapshot, then streams the
+// snapshot to the sink. Raft compacts its log only after Persist succeeds,
+// so no entry leaves the log before it is on disk in the archive.
+func (s *ledgerSnapshot) Persist(sink raft.SnapshotSink) error {
+	if err := s.archive.waitDurable(s.seq); err != nil {
+		_ = sink.Cancel()
+		return fmt.Errorf("persist snapshot: archive not durable to sequence %d: %w", s.seq, err)
+	}
+	if _, err := s.snap.WriteTo(sink); err != nil {
+		_ = sink.Cancel()
+		return fmt.Errorf("persist snapshot: write: %w", err)
+	}
+	if err := sink.Close(); err != nil {
+		return fmt.Errorf("persist snapshot: close sink: %w", err)
+	}
+	return nil
+}
+
+// Release drops the snapshot's references to ledger state.
+func (s *ledgerSnapshot) Release() { s.snap.Release() }

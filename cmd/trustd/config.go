@@ -1,0 +1,435 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/trustledger/trustledger/fsm"
+)
+
+// config is trustd's configuration. Each setting comes, lowest precedence
+// first, from its default, the --config JSON file, the TRUSTLEDGER_*
+// environment, then the command line.
+type config struct {
+	NodeID     string
+	DataDir    string
+	HTTPAddr   string
+	RaftAddr   string
+	GossipAddr string
+	// Advertise is the host (or host:port for Raft) other nodes reach this
+	// one at; empty means the bind addresses themselves.
+	Advertise string
+	// Bootstrap is nil when not given: then true unless Join is set.
+	Bootstrap       *bool
+	Join            []string
+	Region          string
+	Voter           bool
+	LogFormat       string
+	LogLevel        string
+	AuditLog        string
+	ShutdownTimeout time.Duration
+
+	// explicit records the settings given in the file, environment or on
+	// the command line, by option name.
+	explicit map[string]bool
+}
+
+// Defaults (SPEC §6, §7). The node id defaults to "node1", which suits the
+// single-node default; it is stored in the data directory at first start and
+// reused, so a later start with a different --node-id is refused rather than
+// silently becoming a different Raft member.
+func defaultConfig() config {
+	return config{
+		NodeID:          "node1",
+		DataDir:         "./trustledger-data",
+		HTTPAddr:        "127.0.0.1:8470",
+		RaftAddr:        "127.0.0.1:8471",
+		GossipAddr:      "127.0.0.1:8472",
+		Region:          "local",
+		Voter:           true,
+		LogFormat:       "text",
+		LogLevel:        "info",
+		ShutdownTimeout: 15 * time.Second,
+		explicit:        map[string]bool{},
+	}
+}
+
+// bootstrap reports whether the node forms a cluster of its own when its
+// data directory is empty.
+func (c *config) bootstrap() bool {
+	if c.Bootstrap != nil {
+		return *c.Bootstrap
+	}
+	return len(c.Join) == 0
+}
+
+// option is one setting: its flag name, the JSON key in the config file and
+// the environment variable derive from it.
+type option struct {
+	name    string
+	usage   string
+	isBool  bool
+	set     func(c *config, v string) error
+	show    func(c *config) string // the default, for usage
+	comment string                 // shown instead of a default
+}
+
+func (o option) env() string {
+	return "TRUSTLEDGER_" + strings.ToUpper(strings.ReplaceAll(o.name, "-", "_"))
+}
+
+// jsonKey is the option's key in the config file: its name in camelCase
+// ("node-id" → "nodeId").
+func (o option) jsonKey() string {
+	parts := strings.Split(o.name, "-")
+	for i := 1; i < len(parts); i++ {
+		switch parts[i] {
+		case "http":
+			parts[i] = "HTTP"
+		default:
+			parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
+		}
+	}
+	return strings.Join(parts, "")
+}
+
+func str(p func(c *config) *string) (func(*config, string) error, func(*config) string) {
+	return func(c *config, v string) error { *p(c) = v; return nil }, func(c *config) string { return *p(c) }
+}
+
+func boolSetting(p func(c *config) *bool) func(*config, string) error {
+	return func(c *config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("want true or false, got %q", v)
+		}
+		*p(c) = b
+		return nil
+	}
+}
+
+func unsupported(what string) func(*config, string) error {
+	return func(*config, string) error {
+		return fmt.Errorf("not supported yet (%s is not implemented in this build)", what)
+	}
+}
+
+// options lists every setting trustd accepts.
+func options() []option {
+	opt := func(name, usage string, p func(c *config) *string) option {
+		set, show := str(p)
+		return option{name: name, usage: usage, set: set, show: show}
+	}
+	opts := []option{
+		opt("node-id", "the node's Raft server id; fixed for a data directory", func(c *config) *string { return &c.NodeID }),
+		opt("data-dir", "directory for the Raft log, snapshots, ledger archive and admin.token", func(c *config) *string { return &c.DataDir }),
+		opt("http-addr", "host:port the HTTP API listens on", func(c *config) *string { return &c.HTTPAddr }),
+		opt("raft-addr", "host:port the Raft transport listens on", func(c *config) *string { return &c.RaftAddr }),
+		opt("gossip-addr", "host:port for memberlist gossip", func(c *config) *string { return &c.GossipAddr }),
+		opt("advertise", "host (or host:port for Raft) other nodes reach this one at; required when binding a wildcard address",
+			func(c *config) *string { return &c.Advertise }),
+		{name: "bootstrap", isBool: true, usage: "form a single-node cluster when the data directory is empty",
+			comment: "true unless --join",
+			set: func(c *config, v string) error {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return fmt.Errorf("want true or false, got %q", v)
+				}
+				c.Bootstrap = &b
+				return nil
+			}},
+		{name: "join", usage: "comma-separated URLs of cluster members to join (implies --bootstrap=false)",
+			set: func(c *config, v string) error {
+				c.Join = nil
+				for _, s := range strings.Split(v, ",") {
+					if s = strings.TrimSpace(s); s != "" {
+						c.Join = append(c.Join, s)
+					}
+				}
+				return nil
+			}},
+		opt("region", "region reported to clients and peers", func(c *config) *string { return &c.Region }),
+		{name: "voter", isBool: true, usage: "take part in elections and quorum; false makes a read replica",
+			set: boolSetting(func(c *config) *bool { return &c.Voter }), show: func(c *config) string { return strconv.FormatBool(c.Voter) }},
+		{name: "config", usage: "JSON file of settings (keys are the flag names in camelCase, e.g. \"dataDir\")",
+			set: func(*config, string) error { return nil }},
+		opt("log-format", "log format: text or json", func(c *config) *string { return &c.LogFormat }),
+		opt("log-level", "log level: debug, info, warn or error", func(c *config) *string { return &c.LogLevel }),
+		{name: "audit-log", usage: "file for the JSON-lines audit log of API requests, or - for standard output",
+			comment: "<data-dir>/audit.log", set: func(c *config, v string) error { c.AuditLog = v; return nil }},
+		{name: "shutdown-timeout", usage: "how long shutdown waits for HTTP requests to finish",
+			set: func(c *config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil {
+					return fmt.Errorf("want a duration such as 15s, got %q", v)
+				}
+				c.ShutdownTimeout = d
+				return nil
+			},
+			show: func(c *config) string { return c.ShutdownTimeout.String() }},
+	}
+	for _, name := range []string{"tls-cert-file", "tls-key-file", "tls-client-ca-file"} {
+		opts = append(opts, option{name: name, usage: "TLS for the HTTP API and Raft (not supported yet)", set: unsupported("TLS")})
+	}
+	opts = append(opts,
+		option{name: "gossip-key-file", usage: "memberlist encryption key (not supported yet)", set: unsupported("gossip encryption")},
+		option{name: "encryption-key-file", usage: "AES-256-GCM key for data at rest (not supported yet)", set: unsupported("encryption at rest")})
+	return opts
+}
+
+// loadConfig builds the configuration from args, the environment (lookup)
+// and the file named by --config or TRUSTLEDGER_CONFIG.
+func loadConfig(args []string, lookup func(string) (string, bool), stderr io.Writer) (config, error) {
+	c := defaultConfig()
+	opts := options()
+	byName := map[string]option{}
+	for _, o := range opts {
+		byName[o.name] = o
+	}
+
+	type flagValue struct{ name, value string }
+	var given []flagValue
+	fs := flag.NewFlagSet("trustd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	for _, o := range opts {
+		record := func(v string) error { given = append(given, flagValue{o.name, v}); return nil }
+		if o.isBool {
+			fs.BoolFunc(o.name, o.usage, record)
+		} else {
+			fs.Func(o.name, o.usage, record)
+		}
+	}
+	fs.Usage = func() { usage(stderr, opts) }
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q (settings are flags, see trustd -h)", fs.Arg(0))
+	}
+
+	apply := func(o option, v, source string) error {
+		if err := o.set(&c, v); err != nil {
+			return fmt.Errorf("%s: %w", source, err)
+		}
+		c.explicit[o.name] = true
+		return nil
+	}
+
+	// The file first, then the environment, then the flags.
+	path, _ := lookup(byName["config"].env())
+	for _, g := range given {
+		if g.name == "config" {
+			path = g.value
+		}
+	}
+	if path != "" {
+		if err := applyFile(path, opts, apply); err != nil {
+			return c, err
+		}
+	}
+	for _, o := range opts {
+		if v, ok := lookup(o.env()); ok && o.name != "config" {
+			if err := apply(o, v, o.env()); err != nil {
+				return c, err
+			}
+		}
+	}
+	for _, g := range given {
+		if err := apply(byName[g.name], g.value, "--"+g.name); err != nil {
+			return c, err
+		}
+	}
+	return c, c.validate()
+}
+
+// applyFile reads a JSON object of settings. Values may be strings,
+// booleans or numbers; unknown keys are errors.
+func applyFile(path string, opts []option, apply func(option, string, string) error) error {
+	data, err := os.ReadFile(path) // #nosec G304 -- the operator names the file
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return fmt.Errorf("config file %s: not a JSON object: %w", path, err)
+	}
+	byKey := map[string]option{}
+	for _, o := range opts {
+		if o.name != "config" {
+			byKey[o.jsonKey()] = o
+		}
+	}
+	keys := make([]string, 0, len(raw))
+	for k := range raw {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		o, ok := byKey[k]
+		if !ok {
+			return fmt.Errorf("config file %s: unknown setting %q", path, k)
+		}
+		var v string
+		switch x := raw[k].(type) {
+		case string:
+			v = x
+		case bool:
+			v = strconv.FormatBool(x)
+		case float64:
+			v = strconv.FormatFloat(x, 'f', -1, 64)
+		case []any:
+			parts := make([]string, len(x))
+			for i, e := range x {
+				parts[i] = fmt.Sprint(e)
+			}
+			v = strings.Join(parts, ",")
+		default:
+			return fmt.Errorf("config file %s: %q: want a string, boolean or number", path, k)
+		}
+		if err := apply(o, v, fmt.Sprintf("config file %s: %q", path, k)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func usage(w io.Writer, opts []option) {
+	d := defaultConfig()
+	fmt.Fprint(w, "Usage: trustd [flags]\n\nRuns a trustledger node. With no flags: a single-node cluster on loopback,\n"+
+		"data in ./trustledger-data, and an admin token created at first start.\n\nFlags (environment variable in brackets):\n")
+	for _, o := range opts {
+		arg := " value"
+		if o.isBool {
+			arg = "[=bool]"
+		}
+		fmt.Fprintf(w, "  --%s%s  [%s]\n      %s", o.name, arg, o.env(), o.usage)
+		switch {
+		case o.comment != "":
+			fmt.Fprintf(w, " (default: %s)", o.comment)
+		case o.show != nil && o.show(&d) != "":
+			fmt.Fprintf(w, " (default: %s)", o.show(&d))
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// validate checks the configuration as a whole, naming the flag at fault.
+func (c *config) validate() error {
+	var errs []error
+	bad := func(flag, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("--%s: %s", flag, fmt.Sprintf(format, a...)))
+	}
+	if !fsm.ValidID(c.NodeID) {
+		bad("node-id", "%q: use 1-%d letters, digits and - _ . : @", c.NodeID, fsm.MaxIDLen)
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		bad("data-dir", "must not be empty")
+	}
+	ports := map[string]string{}
+	for _, a := range []struct{ flag, addr string }{{"http-addr", c.HTTPAddr}, {"raft-addr", c.RaftAddr}, {"gossip-addr", c.GossipAddr}} {
+		host, port, err := splitHostPort(a.addr)
+		if err != nil {
+			bad(a.flag, "%q: %v", a.addr, err)
+			continue
+		}
+		if other, dup := ports[port]; dup && port != "0" {
+			bad(a.flag, "port %s is also used by --%s", port, other)
+		}
+		ports[port] = a.flag
+		if a.flag == "raft-addr" && isWildcard(host) && c.Advertise == "" {
+			bad("advertise", "required when --raft-addr binds all interfaces (%s): give the address other nodes reach this one at", a.addr)
+		}
+	}
+	if c.Advertise != "" {
+		if _, err := c.raftAdvertise(); err != nil {
+			bad("advertise", "%q: %v", c.Advertise, err)
+		}
+	}
+	for _, j := range c.Join {
+		u, err := url.Parse(j)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("join", "%q: want the URL of a member, such as http://10.0.0.1:8470", j)
+		}
+	}
+	if c.Bootstrap != nil && *c.Bootstrap && len(c.Join) > 0 {
+		bad("bootstrap", "a node started with --join never bootstraps a cluster of its own; drop one of them")
+	}
+	if c.bootstrap() && !c.Voter {
+		bad("voter", "a non-voter cannot bootstrap a cluster; use --join (or --bootstrap=false) with --voter=false")
+	}
+	if c.Region == "" {
+		bad("region", "must not be empty")
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("log-format", "%q: want text or json", c.LogFormat)
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		bad("log-level", "%v", err)
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("shutdown-timeout", "must be positive")
+	}
+	return errors.Join(errs...)
+}
+
+func splitHostPort(addr string) (host, port string, err error) {
+	host, port, err = net.SplitHostPort(addr)
+	if err != nil {
+		return "", "", fmt.Errorf("want host:port")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return "", "", fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	return host, port, nil
+}
+
+func isWildcard(host string) bool {
+	if host == "" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsUnspecified()
+}
+
+// raftAdvertise returns the Raft address to advertise: --advertise as is
+// when it has a port, else its host with --raft-addr's port; "" when
+// --advertise is not set.
+func (c *config) raftAdvertise() (string, error) {
+	if c.Advertise == "" {
+		return "", nil
+	}
+	if host, _, err := net.SplitHostPort(c.Advertise); err == nil {
+		if isWildcard(host) {
+			return "", fmt.Errorf("must name a reachable host, not a wildcard")
+		}
+		_, _, err := splitHostPort(c.Advertise)
+		return c.Advertise, err
+	}
+	if isWildcard(c.Advertise) || strings.ContainsAny(c.Advertise, "/ ") {
+		return "", fmt.Errorf("want a host or host:port that other nodes can reach")
+	}
+	_, port, err := splitHostPort(c.RaftAddr)
+	if err != nil {
+		return "", err
+	}
+	return net.JoinHostPort(c.Advertise, port), nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("%q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}

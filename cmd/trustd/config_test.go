@@ -1,0 +1,148 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestConfigDefaults(t *testing.T) {
+	c, err := loadConfig(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.NodeID != "node1" || c.DataDir != "./trustledger-data" || c.HTTPAddr != "127.0.0.1:8470" ||
+		c.RaftAddr != "127.0.0.1:8471" || c.GossipAddr != "127.0.0.1:8472" || c.Region != "local" ||
+		!c.Voter || !c.bootstrap() || c.ShutdownTimeout != 15*time.Second {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if len(c.explicit) != 0 {
+		t.Fatalf("explicit settings without any given: %v", c.explicit)
+	}
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "trustd.json")
+	err := os.WriteFile(file, []byte(`{"nodeId": "from-file", "dataDir": "/file", "region": "eu", "voter": true,
+		"httpAddr": "127.0.0.1:9000", "shutdownTimeout": "3s", "join": ["http://a:8470", "http://b:8470"]}`), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadConfig([]string{"--config", file, "--region=us", "--bootstrap=false"},
+		env(map[string]string{"TRUSTLEDGER_REGION": "ap", "TRUSTLEDGER_DATA_DIR": "/env"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, got, want string }{
+		{"node id from the file", c.NodeID, "from-file"},
+		{"data dir: env over file", c.DataDir, "/env"},
+		{"region: flag over env", c.Region, "us"},
+		{"http addr from the file", c.HTTPAddr, "127.0.0.1:9000"},
+		{"raft addr default", c.RaftAddr, "127.0.0.1:8471"},
+		{"join list", strings.Join(c.Join, " "), "http://a:8470 http://b:8470"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, tc.got, tc.want)
+		}
+	}
+	if c.bootstrap() || c.ShutdownTimeout != 3*time.Second || !c.explicit["node-id"] || c.explicit["raft-addr"] {
+		t.Errorf("config %+v", c)
+	}
+
+	// TRUSTLEDGER_CONFIG names the file too.
+	c, err = loadConfig(nil, env(map[string]string{"TRUSTLEDGER_CONFIG": file}), io.Discard)
+	if err != nil || c.NodeID != "from-file" || c.bootstrap() {
+		t.Fatalf("config from TRUSTLEDGER_CONFIG: %+v, %v", c, err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"dataDir": "x", "colour": "blue"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"bad node id", []string{"--node-id", "a b"}, nil, "--node-id"},
+		{"bad http addr", []string{"--http-addr", "localhost"}, nil, "--http-addr"},
+		{"bad port", []string{"--raft-addr", "127.0.0.1:99999"}, nil, "--raft-addr"},
+		{"same port", []string{"--gossip-addr", "127.0.0.1:8471"}, nil, "also used by --raft-addr"},
+		{"wildcard without advertise", []string{"--raft-addr", "0.0.0.0:8471"}, nil, "--advertise: required"},
+		{"join and bootstrap", []string{"--join", "http://a:8470", "--bootstrap"}, nil, "never bootstraps"},
+		{"join not a url", []string{"--join", "a:8470"}, nil, "--join"},
+		{"non-voter bootstrap", []string{"--voter=false"}, nil, "non-voter cannot bootstrap"},
+		{"bad bool env", nil, map[string]string{"TRUSTLEDGER_VOTER": "maybe"}, "TRUSTLEDGER_VOTER"},
+		{"bad duration", []string{"--shutdown-timeout", "soon"}, nil, "--shutdown-timeout"},
+		{"bad log level", []string{"--log-level", "loud"}, nil, "--log-level"},
+		{"unknown file key", []string{"--config", bad}, nil, `unknown setting "colour"`},
+		{"missing file", []string{"--config", filepath.Join(dir, "none.json")}, nil, "config file"},
+		{"tls not yet", []string{"--tls-cert-file", "c.pem"}, nil, "not supported yet"},
+		{"encryption not yet", nil, map[string]string{"TRUSTLEDGER_ENCRYPTION_KEY_FILE": "k"}, "not supported yet"},
+		{"unknown flag", []string{"--colour", "blue"}, nil, "flag provided but not defined"},
+		{"stray argument", []string{"serve"}, nil, "unexpected argument"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadConfig(tc.args, env(tc.env), io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestRaftAdvertise(t *testing.T) {
+	for _, tc := range []struct{ advertise, raft, want string }{
+		{"", "127.0.0.1:8471", ""},
+		{"10.0.0.5", "0.0.0.0:8471", "10.0.0.5:8471"},
+		{"node2.example", "0.0.0.0:9000", "node2.example:9000"},
+		{"10.0.0.5:18471", "0.0.0.0:8471", "10.0.0.5:18471"},
+		{"fd00::5", "[::]:8471", "[fd00::5]:8471"},
+	} {
+		c := defaultConfig()
+		c.Advertise, c.RaftAddr = tc.advertise, tc.raft
+		got, err := c.raftAdvertise()
+		if err != nil || got != tc.want {
+			t.Errorf("advertise %q raft %q: %q, %v; want %q", tc.advertise, tc.raft, got, err, tc.want)
+		}
+	}
+	c := defaultConfig()
+	c.Advertise = "0.0.0.0"
+	if _, err := c.raftAdvertise(); err == nil {
+		t.Error("a wildcard advertise address was accepted")
+	}
+}
+
+func TestResolveNodeID(t *testing.T) {
+	dir := t.TempDir()
+	c := defaultConfig()
+	c.DataDir = dir
+	c.NodeID = "n7"
+	if err := resolveNodeID(&c); err != nil {
+		t.Fatal(err)
+	}
+	// Later starts without --node-id take the recorded id.
+	d := defaultConfig()
+	d.DataDir = dir
+	if err := resolveNodeID(&d); err != nil || d.NodeID != "n7" {
+		t.Fatalf("recorded id: %q, %v", d.NodeID, err)
+	}
+	// An explicit, different id is refused.
+	e := defaultConfig()
+	e.DataDir, e.NodeID, e.explicit["node-id"] = dir, "n8", true
+	if err := resolveNodeID(&e); err == nil || !strings.Contains(err.Error(), `belongs to node "n7"`) {
+		t.Fatalf("different id: %v", err)
+	}
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/trustledger/trustledger/api"
+	"github.com/trustledger/trustledger/cluster"
+)
+
+const (
+	// leaderWait bounds how long a bootstrapping node waits to lead (to
+	// create the admin token) before it serves anyway.
+	leaderWait = 30 * time.Second
+	// adminTokenFile is the bootstrap admin token's file in the data
+	// directory.
+	adminTokenFile = "admin.token"
+)
+
+// serve runs the node and its HTTP API until ctx ends, then shuts down:
+// long-lived streams end, HTTP drains (up to cfg.ShutdownTimeout), and the
+// node closes (Raft, archive, stores).
+func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) (err error) {
+	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	if err := resolveNodeID(&cfg); err != nil {
+		return err
+	}
+	audit, closeAudit, err := openAuditLog(cfg)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, closeAudit()) }()
+
+	advertise, _ := cfg.raftAdvertise() // validated
+	node, err := cluster.Open(cluster.Config{
+		NodeID: cfg.NodeID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, RaftAdvertise: advertise,
+		Region: cfg.Region, Bootstrap: cfg.bootstrap(), Voter: cfg.Voter, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := node.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close node: %w", cerr))
+		}
+	}()
+
+	// Bind before anything slow, so a port in use fails the start at once.
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen for HTTP on %s: %w", cfg.HTTPAddr, err)
+	}
+	apiServer := api.New(api.Config{Logger: log, AuditLog: audit}, node)
+	httpServer := &http.Server{
+		Handler:           apiServer.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	if cfg.bootstrap() {
+		if err := ensureAdminToken(ctx, cfg, node, log, stdout); err != nil {
+			_ = ln.Close()
+			return err
+		}
+	}
+	if len(cfg.Join) > 0 {
+		// Joining needs the member's join endpoint; until then an operator
+		// adds this node from the leader. It never bootstraps by itself.
+		log.Warn("automatic join is not available in this build; add this node from the leader",
+			"join", cfg.Join, "node_id", cfg.NodeID, "raft_addr", node.RaftAddr())
+	}
+
+	served := make(chan error, 1)
+	go func() { served <- httpServer.Serve(ln) }()
+	log.Info("trustd serving", "node_id", cfg.NodeID, "http_addr", ln.Addr().String(), "raft_addr", node.RaftAddr(),
+		"data_dir", cfg.DataDir, "region", cfg.Region, "state", node.State())
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	case err := <-served:
+		return fmt.Errorf("HTTP server: %w", err)
+	}
+	// End ledger streams first: they would otherwise hold Shutdown until
+	// its timeout.
+	_ = apiServer.Close()
+	node.CloseSubscribers()
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := httpServer.Shutdown(sctx); err != nil {
+		log.Warn("HTTP requests still running at the shutdown timeout; closing them", "error", err)
+		_ = httpServer.Close()
+	}
+	return nil
+}
+
+// ensureAdminToken waits for this bootstrapping node to lead, then makes the
+// bootstrap admin token if the ledger has none, and says where it is.
+func ensureAdminToken(ctx context.Context, cfg config, node *cluster.Node, log *slog.Logger, stdout io.Writer) error {
+	wctx, cancel := context.WithTimeout(ctx, leaderWait)
+	defer cancel()
+	if err := node.WaitForLeader(wctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // shutting down
+		}
+		log.Warn("no leader yet; serving without checking the admin token", "waited", leaderWait)
+		return nil
+	}
+	if !node.IsLeader() {
+		return nil // a member of an existing cluster: its leader has the token
+	}
+	path := filepath.Join(cfg.DataDir, adminTokenFile)
+	created, err := api.EnsureAdminToken(ctx, node, path)
+	if err != nil {
+		return fmt.Errorf("create the bootstrap admin token: %w", err)
+	}
+	if created {
+		log.Info("created the bootstrap admin token", "path", path)
+		fmt.Fprintf(stdout, "trustd: bootstrap admin token written to %s (mode 0600)\n", path)
+	}
+	return nil
+}
+
+// openAuditLog opens the audit log: cfg.AuditLog, "-" for standard output,
+// default <data-dir>/audit.log (appended to, mode 0600).
+func openAuditLog(cfg config) (io.Writer, func() error, error) {
+	path := cfg.AuditLog
+	switch path {
+	case "-":
+		return os.Stdout, func() error { return nil }, nil
+	case "":
+		path = filepath.Join(cfg.DataDir, "audit.log")
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600) // #nosec G304 -- the operator names the file
+	if err != nil {
+		return nil, nil, fmt.Errorf("open audit log: %w", err)
+	}
+	return f, f.Close, nil
+}
