@@ -125,7 +125,73 @@ func (l *Ledger) chain(data []byte, ok byte) {
 	h.Sum(l.digest[:0])
 }
 
+// scopeOf returns the organizations an actor's writes are limited to (nil:
+// unlimited). Only writer tokens with orgs are scoped.
+func (l *Ledger) scopeOf(actor string) []string {
+	if t := l.tokens[actor]; t != nil && t.Role == "writer" && len(t.Orgs) > 0 {
+		return t.Orgs
+	}
+	return nil
+}
+
+func inScope(scope []string, org string) bool {
+	if scope == nil {
+		return true
+	}
+	for _, o := range scope {
+		if o == org {
+			return true
+		}
+	}
+	return false
+}
+
+// checkScope refuses a write about principals outside the actor's
+// organizations. The API checks it before proposing; checking again here
+// closes the window in which a principal changes organization meanwhile.
+func (l *Ledger) checkScope(scope []string, field string, ids ...string) error {
+	if scope == nil {
+		return nil
+	}
+	for _, id := range ids {
+		if p := l.principals[id]; p != nil && !inScope(scope, p.Org) {
+			return reject(field, "forbidden", "principal %q is outside the token's organizations", id)
+		}
+	}
+	return nil
+}
+
 func (l *Ledger) applyCommand(cmd Command, actor string, res *Result) error {
+	scope := l.scopeOf(actor)
+	switch c := cmd.(type) {
+	case *RegisterPrincipal:
+		if !inScope(scope, c.OrgID) {
+			return reject("orgId", "forbidden", "organization %q is outside the token's organizations", c.OrgID)
+		}
+	case *UpdatePrincipal:
+		if err := l.checkScope(scope, "principalId", c.PrincipalID); err != nil {
+			return err
+		}
+		if c.OrgID != nil && !inScope(scope, *c.OrgID) {
+			return reject("orgId", "forbidden", "organization %q is outside the token's organizations", *c.OrgID)
+		}
+	case *ReportFactors:
+		if err := l.checkScope(scope, "principalId", c.PrincipalID); err != nil {
+			return err
+		}
+	case *AddEndorsement:
+		if err := l.checkScope(scope, "endorseeId", c.EndorserID, c.EndorseeID); err != nil {
+			return err
+		}
+	case *RevokeEndorsement:
+		if e := l.endorse[c.EndorsementID]; e != nil {
+			if err := l.checkScope(scope, "endorsementId", e.EndorserID, e.EndorseeID); err != nil {
+				return err
+			}
+		}
+	case *RecordSignals:
+		return l.applySignals(c, scope, res)
+	}
 	switch c := cmd.(type) {
 	case *RegisterPrincipal:
 		return l.applyRegister(c, res)
@@ -133,8 +199,6 @@ func (l *Ledger) applyCommand(cmd Command, actor string, res *Result) error {
 		return l.applyUpdate(c, res)
 	case *SetOrg:
 		return l.applySetOrg(c)
-	case *RecordSignals:
-		return l.applySignals(c, res)
 	case *ReportFactors:
 		return l.applyFactors(c, res)
 	case *AddEndorsement:
@@ -525,7 +589,7 @@ func pushSignal(list []signalEntry, e signalEntry, window int) []signalEntry {
 	return append(list, e)
 }
 
-func (l *Ledger) applySignals(c *RecordSignals, res *Result) error {
+func (l *Ledger) applySignals(c *RecordSignals, scope []string, res *Result) error {
 	if len(c.Signals) == 0 || len(c.Signals) > MaxSignalsPerCmd {
 		return reject("signals", "invalid", "need 1 to %d signals", MaxSignalsPerCmd)
 	}
@@ -535,7 +599,11 @@ func (l *Ledger) applySignals(c *RecordSignals, res *Result) error {
 		s := &c.Signals[i]
 		r := &res.Signals[i]
 		r.EventID = s.EventID
-		if reason := l.checkSignal(s); reason != "" {
+		reason := l.checkSignal(s)
+		if reason == "" && scope != nil && !inScope(scope, l.principals[s.PrincipalID].Org) {
+			reason = "principalId: outside the token's organizations"
+		}
+		if reason != "" {
 			r.Status, r.Reason = StatusRejected, reason
 			l.counts.SignalsRejected++
 			continue

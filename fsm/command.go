@@ -252,7 +252,7 @@ type RemovePartner struct {
 
 // SetPolicy replaces the scoring and decision policy.
 type SetPolicy struct {
-	Policy   Policy
+	Policy Policy
 }
 
 // AddModifier adds a temporary modifier to a principal's score.

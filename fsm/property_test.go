@@ -466,3 +466,34 @@ func TestRevokedTokenCannotWrite(t *testing.T) {
 		t.Fatal("revoked token wrote")
 	}
 }
+
+// A writer scoped to organizations cannot write about principals outside
+// them, whatever the API checked before proposing.
+func TestWriterScopeAtApply(t *testing.T) {
+	l := NewLedger()
+	apply := func(c Command, actor string) *Result {
+		d, err := EncodeEntry(c, t0, actor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.Apply(l.AppliedIndex()+1, d)
+	}
+	h := make([]byte, 32)
+	h[0] = 2
+	apply(&CreateToken{TokenID: "w-acme", Hash: h, Role: "writer", Orgs: []string{"acme"}}, "admin")
+	apply(&RegisterPrincipal{PrincipalID: "in", PrincipalType: "user", OrgID: "acme"}, "admin")
+	apply(&RegisterPrincipal{PrincipalID: "out", PrincipalType: "user", OrgID: "globex"}, "admin")
+	if r := apply(&RegisterPrincipal{PrincipalID: "x", PrincipalType: "user", OrgID: "globex"}, "w-acme"); r.Err == nil {
+		t.Error("scoped writer registered outside its orgs")
+	}
+	if r := apply(&ReportFactors{PrincipalID: "out", ComplianceStatus: []byte(`{"training_completed":false}`)}, "w-acme"); r.Err == nil {
+		t.Error("scoped writer reported factors outside its orgs")
+	}
+	r := apply(&RecordSignals{Signals: []Signal{
+		{EventID: "a", PrincipalID: "in", Event: "ok", Impact: Point},
+		{EventID: "b", PrincipalID: "out", Event: "bad", Impact: -Point},
+	}}, "w-acme")
+	if r.Err != nil || r.Signals[0].Status != StatusAccepted || r.Signals[1].Status != StatusRejected {
+		t.Errorf("per-signal scope: %v %+v", r.Err, r.Signals)
+	}
+}
