@@ -243,6 +243,8 @@ func (l *Ledger) applyCommand(cmd Command, actor string, res *Result) error {
 		return nil
 	case *ImportRecord:
 		return l.applyImport(c, res)
+	case *FederatedEvent:
+		return l.applyFederatedEvent(c, res)
 	}
 	return errors.New("unhandled command")
 }

@@ -33,6 +33,7 @@ const (
 	KindCreateToken       Kind = 14
 	KindRevokeToken       Kind = 15
 	KindImportRecord      Kind = 16
+	KindFederatedEvent    Kind = 17
 )
 
 var kindNames = map[Kind]string{
@@ -52,6 +53,7 @@ var kindNames = map[Kind]string{
 	KindCreateToken:       "create_token",
 	KindRevokeToken:       "revoke_token",
 	KindImportRecord:      "import_record",
+	KindFederatedEvent:    "federated_event",
 }
 
 // String returns the command's name as used in the ledger API.
@@ -69,7 +71,7 @@ type Command interface {
 
 // Entry is one ledger entry as it travels through Raft.
 type Entry struct {
-	Kind     Kind
+	Kind Kind
 	// Stamp is the leader's wall clock in Unix milliseconds when it proposed
 	// the entry. The ledger uses max(previous ledger time, Stamp).
 	Stamp int64
@@ -140,8 +142,8 @@ func frequencyIndex(name string) (int, bool) {
 
 // Opt is an optional int64 (absent when Set is false).
 type Opt struct {
-	Set      bool
-	V        int64
+	Set bool
+	V   int64
 }
 
 // Some returns a set Opt.
@@ -177,9 +179,9 @@ type UpdatePrincipal struct {
 
 // SetOrg sets an organization's baseline.
 type SetOrg struct {
-	OrgID    string
-	Name     string
-	Base     int64 // µpt
+	OrgID string
+	Name  string
+	Base  int64 // µpt
 }
 
 // Signal is one trust signal.
@@ -195,7 +197,7 @@ type Signal struct {
 
 // RecordSignals records a batch of signals.
 type RecordSignals struct {
-	Signals  []Signal
+	Signals []Signal
 }
 
 // ReportFactors replaces the factor reports that are present.
@@ -224,13 +226,34 @@ type RevokeEndorsement struct {
 
 // RecordAssessment records a federated assessment from a partner.
 type RecordAssessment struct {
-	EventID     string   // the SET's jti
+	EventID     string // the SET's jti
 	PartnerID   string
 	PrincipalID string
 	Score       int64 // µpt
 	ValidUntil  int64
 	IssuedAt    int64
 	Components  []int64 // optional, µpt each
+}
+
+// FederatedEvent records one verified Security Event Token (RFC 8417) from a
+// partner, atomically: the (partner, jti) pair is deduplicated for the
+// dedup window, then the partner's assessment of the principal is set
+// (Score) or withdrawn (Clear), and an alert may be raised. A partner moves
+// scores only through its assessment, so its influence stays within its
+// weight and maximum influence.
+type FederatedEvent struct {
+	EventID     string // the SET's jti
+	PartnerID   string
+	PrincipalID string
+	EventType   string // the event type URI, kept for the record
+	IssuedAt    int64  // the SET's iat, Unix ms
+	Score       Opt    // µpt: the partner's assessment after this event
+	ValidUntil  int64  // when Score is set
+	Components  []int64
+	Clear       bool   // withdraw the partner's assessment
+	AlertType   string // optional alert to raise
+	Severity    string
+	Message     string
 }
 
 // UpsertPartner creates or replaces a federation partner.
@@ -273,9 +296,9 @@ const (
 
 // ReviewAlert records an operator's review of an alert.
 type ReviewAlert struct {
-	AlertID  string
-	Action   string
-	Note     string
+	AlertID string
+	Action  string
+	Note    string
 }
 
 // Roles of API tokens (SPEC §8).
@@ -293,7 +316,7 @@ type CreateToken struct {
 
 // RevokeToken revokes an API token.
 type RevokeToken struct {
-	TokenID  string
+	TokenID string
 }
 
 // ImportRecord imports a PrincipalTrust record in the original format,
@@ -332,8 +355,8 @@ type ImportedSignal struct {
 
 // ImportedPoint is one imported history point.
 type ImportedPoint struct {
-	At       int64
-	Score    int64
+	At    int64
+	Score int64
 }
 
 // Kind implementations.
@@ -353,6 +376,7 @@ func (ReviewAlert) Kind() Kind       { return KindReviewAlert }
 func (CreateToken) Kind() Kind       { return KindCreateToken }
 func (RevokeToken) Kind() Kind       { return KindRevokeToken }
 func (ImportRecord) Kind() Kind      { return KindImportRecord }
+func (FederatedEvent) Kind() Kind    { return KindFederatedEvent }
 
 // EncodeEntry encodes a command as a ledger entry stamped with ledger time
 // stamp (Unix ms) and the writing token's id.
@@ -456,6 +480,8 @@ func DecodeCommand(e Entry) (Command, error) {
 		cmd = &RevokeToken{}
 	case KindImportRecord:
 		cmd = &ImportRecord{}
+	case KindFederatedEvent:
+		cmd = &FederatedEvent{}
 	default:
 		return nil, fmt.Errorf("%w: unknown command kind %d", ErrFormat, e.Kind)
 	}

@@ -19,6 +19,8 @@ func FuzzApply(f *testing.F) {
 		&SetPolicy{Policy: DefaultPolicy()},
 		&ImportRecord{PrincipalID: "u9", PrincipalType: "service", Score: 92 * Point},
 		&AddModifier{PrincipalID: "u1", Delta: -3 * Point, ExpiresAt: t0 + hourMS},
+		&FederatedEvent{EventID: "j2", PartnerID: "p1", PrincipalID: "u1", IssuedAt: t0, Score: Some(20 * Point), ValidUntil: t0 + hourMS,
+			AlertType: "partner_risk", Severity: "high", Message: "risk high"},
 	} {
 		d, err := EncodeEntry(c, t0, "fuzz")
 		if err != nil {

@@ -125,7 +125,7 @@ const (
 
 var goldenDigests = map[int][2]string{
 	// model version: {chain digest, records digest at goldenAt}
-	1: {"5fb4e671c20513da2b2dd4725a3b95595e985bd02ad9216ff5057b3050ae1f93", "5f86b0f5139e302f9611bce4d0010dbca3012f47e49691b51642ffa5740351fc"},
+	1: {"ef00e9f1303e62520ee37023d10dc4593a39c08c0a2031d50eacee13bef5f19f", "e852fcb28135664aab4e2867e7d7a11b92ea0aa36a07c3fe3af6bd2b46476ee0"},
 }
 
 func readGolden(t *testing.T) [][]byte {

@@ -211,8 +211,23 @@ func (w *world) step() {
 		if w.rng.IntN(8) > 0 {
 			pid = w.partners[w.rng.IntN(len(w.partners))]
 		}
-		w.apply(&RecordAssessment{EventID: w.eventID(), PartnerID: pid, PrincipalID: w.principal(),
-			Score: w.rng.Int64N(101) * Point, ValidUntil: w.now + 1 + w.rng.Int64N(20*24*hourMS), IssuedAt: w.now})
+		if w.rng.IntN(2) == 0 {
+			w.apply(&RecordAssessment{EventID: w.eventID(), PartnerID: pid, PrincipalID: w.principal(),
+				Score: w.rng.Int64N(101) * Point, ValidUntil: w.now + 1 + w.rng.Int64N(20*24*hourMS), IssuedAt: w.now})
+			break
+		}
+		ev := &FederatedEvent{EventID: w.eventID(), PartnerID: pid, PrincipalID: w.principal(), IssuedAt: w.now - w.rng.Int64N(hourMS),
+			EventType: "https://schemas.openid.net/secevent/caep/event-type/risk-level-change"}
+		switch w.rng.IntN(3) {
+		case 0:
+			ev.Score, ev.ValidUntil = Some(w.rng.Int64N(101)*Point), w.now+1+w.rng.Int64N(20*24*hourMS)
+		case 1:
+			ev.Clear = true
+		default:
+			ev.Score, ev.ValidUntil = Some(0), w.now+30*24*hourMS
+			ev.AlertType, ev.Severity, ev.Message = "partner_credential_compromise", "high", "partner reports credential compromise"
+		}
+		w.apply(ev)
 	case k < 82:
 		id := w.partners[w.rng.IntN(len(w.partners))]
 		w.apply(&UpsertPartner{PartnerID: id, Issuer: "https://" + id + ".example", Audience: "trustledger",

@@ -1,0 +1,86 @@
+package fsm
+
+import "sort"
+
+// Alert severities a federated event may carry.
+var alertSeverities = map[string]bool{"low": true, "medium": true, "high": true, "critical": true}
+
+func (l *Ledger) applyFederatedEvent(c *FederatedEvent, res *Result) (err error) {
+	r := SignalResult{EventID: c.EventID}
+	defer func() {
+		if err != nil {
+			r.Status, r.Reason = StatusRejected, err.Error()
+		}
+		res.Signals = []SignalResult{r}
+	}()
+	switch {
+	case c.EventID == "" || len(c.EventID) > 2*MaxIDLen:
+		return reject("jti", "invalid", "must be 1-256 bytes")
+	case len(c.EventType) > MaxTextLen || len(c.Message) > MaxTextLen:
+		return reject("events", "invalid", "event type and message at most %d bytes", MaxTextLen)
+	case c.Score.Set && (c.Score.V < 0 || c.Score.V > pts(100)):
+		return reject("score", "invalid", "must be within [0, 100]")
+	case c.Score.Set && c.Clear:
+		return reject("events", "invalid", "an event sets or withdraws an assessment, not both")
+	case len(c.Components) != 0 && len(c.Components) != NumComponents:
+		return reject("components", "invalid", "need all five components or none")
+	case c.AlertType != "" && (!ValidID(c.AlertType) || !alertSeverities[c.Severity]):
+		return reject("alert", "invalid", "alert type must be an identifier and severity low, medium, high or critical")
+	}
+	pa := l.partners[c.PartnerID]
+	if pa == nil || pa.Suspended {
+		return reject("iss", "forbidden", "unknown or suspended partner %q", c.PartnerID)
+	}
+	k := dedupHash('a', c.PartnerID+"\x00"+c.EventID)
+	if l.seen(k) {
+		r.Status = StatusDuplicate
+		return nil
+	}
+	if c.IssuedAt < l.now-l.policy.DedupWindow || c.IssuedAt > l.now+l.policy.FutureSkew {
+		return reject("iat", "invalid", "outside the accepted window")
+	}
+	if c.Score.Set && c.ValidUntil <= l.now {
+		return reject("validUntil", "invalid", "already expired")
+	}
+	p := l.principals[c.PrincipalID]
+	if p == nil {
+		return reject("sub_id", "not_found", "unknown principal %q", c.PrincipalID)
+	}
+	p = l.mutable(p)
+	p.ownCold()
+	l.remember(k)
+	if c.Score.Set {
+		a := assessment{PartnerID: c.PartnerID, EventID: c.EventID, Score: c.Score.V, ValidUntil: c.ValidUntil,
+			IssuedAt: c.IssuedAt, ReceivedAt: l.now, Components: append([]int64(nil), c.Components...)}
+		replaced := false
+		for i := range p.Assessments {
+			if p.Assessments[i].PartnerID == c.PartnerID {
+				p.Assessments[i] = a
+				replaced = true
+			}
+		}
+		if !replaced {
+			p.Assessments = append(p.Assessments, a)
+			sort.Slice(p.Assessments, func(i, j int) bool { return p.Assessments[i].PartnerID < p.Assessments[j].PartnerID })
+		}
+	}
+	if c.Clear {
+		n := 0
+		for _, a := range p.Assessments {
+			if a.PartnerID != c.PartnerID {
+				p.Assessments[n] = a
+				n++
+			}
+		}
+		p.Assessments = p.Assessments[:n]
+	}
+	if c.AlertType != "" {
+		res.Alerts = l.raiseAlert(p, nil, c.AlertType, c.Severity, c.Message)
+	}
+	p.Events++
+	p.LastEvent = l.now
+	l.recordHistory(p)
+	r.Status = StatusAccepted
+	res.Subjects = []string{p.ID}
+	return nil
+}
