@@ -118,7 +118,7 @@ func (l *Ledger) chain(data []byte, ok byte) {
 	h.Write(l.digest[:])
 	var hdr [17]byte
 	binary.BigEndian.PutUint64(hdr[0:], l.seq)
-	binary.BigEndian.PutUint64(hdr[8:], uint64(l.now))
+	binary.BigEndian.PutUint64(hdr[8:], uint64(l.now)) // #nosec G115 -- bit pattern of ledger time, hashed
 	hdr[16] = ok
 	h.Write(hdr[:])
 	h.Write(data)
@@ -326,7 +326,7 @@ func (l *Ledger) applyRegister(c *RegisterPrincipal, res *Result) error {
 	if l.principals[c.PrincipalID] != nil {
 		return reject("principalId", "conflict", "principal %q already exists", c.PrincipalID)
 	}
-	p := &principal{gen: l.gen, ID: c.PrincipalID, Type: uint8(typ), Org: c.OrgID, Active: !c.Inactive, Frequency: uint8(freq),
+	p := &principal{gen: l.gen, ID: c.PrincipalID, Type: uint8(typ), Org: c.OrgID, Active: !c.Inactive, Frequency: uint8(freq), // #nosec G115 -- typ and freq index small enums
 		Cold: emptyCold}
 	p.Min = optOr(c.Min, l.policy.DefaultMin)
 	p.Max = optOr(c.Max, l.policy.DefaultMax)
@@ -373,7 +373,7 @@ func (l *Ledger) seedComponents(p *principal, score int64) {
 	for left := score - sum; left > 0; left-- {
 		best := -1
 		for i := range rem {
-			if p.V[i] < l.policy.Caps[i] && (best < 0 || rem[i] > rem[best]) {
+			if p.V[i] < l.policy.Caps[i] && (best < 0 || rem[i] > rem[best]) { // #nosec G602 -- i ranges over a [NumComponents] array
 				best = i
 			}
 		}
@@ -381,7 +381,7 @@ func (l *Ledger) seedComponents(p *principal, score int64) {
 			break
 		}
 		p.V[best]++
-		rem[best] = -1
+		rem[best] = -1 // #nosec G602 -- best indexes a [NumComponents] array
 	}
 }
 
@@ -684,7 +684,7 @@ func (l *Ledger) signal(p *principal, s *Signal) []string {
 	} else {
 		applied = l.raise(p, c, s.Impact)
 	}
-	e := signalEntry{At: l.now, Event: l.eventName(s.Event) | uint32(c)<<29, Impact: int32(applied / 1000)}
+	e := signalEntry{At: l.now, Event: l.eventName(s.Event) | uint32(c)<<29, Impact: int32(applied / 1000)} // #nosec G115 -- category < 5 and |impact| ≤ 1000 points, so milli-points fit int32
 	w := int(l.policy.SignalWindow)
 	if s.Impact < 0 {
 		p.Negative = pushSignal(p.Negative, e, w)

@@ -93,7 +93,7 @@ func factorAdjustments(rules []FactorRule, f *[NumComponents][]byte) [NumCompone
 		if r.Op == "has" {
 			match = risks[r.Key]
 		} else if c != 3 {
-			raw, ok := objs[c][r.Key]
+			raw, ok := objs[c][r.Key] // #nosec G602 -- c < NumComponents is checked above
 			if !ok {
 				continue
 			}
@@ -108,7 +108,7 @@ func factorAdjustments(rules []FactorRule, f *[NumComponents][]byte) [NumCompone
 			}
 		}
 		if match {
-			adj[c] += r.Points
+			adj[c] += r.Points // #nosec G602 -- c < NumComponents is checked above
 		}
 	}
 	return adj

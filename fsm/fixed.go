@@ -22,10 +22,10 @@ func mulDiv(a, b, c, limit int64) int64 {
 		return limit
 	}
 	q, _ := bits.Div64(hi, lo, uint64(c))
-	if q > uint64(limit) {
+	if q > uint64(limit) { // #nosec G115 -- limit is non-negative
 		return limit
 	}
-	return int64(q)
+	return int64(q) // #nosec G115 -- q ≤ limit ≤ MaxInt64 here
 }
 
 func clamp(v, lo, hi int64) int64 {

@@ -51,7 +51,7 @@ func (l *Ledger) applyImport(c *ImportRecord, res *Result) error {
 	if l.principals[c.PrincipalID] != nil {
 		return reject("principalId", "conflict", "principal %q already exists", c.PrincipalID)
 	}
-	p := &principal{gen: l.gen, ID: c.PrincipalID, Type: uint8(typ), Org: c.OrgID,
+	p := &principal{gen: l.gen, ID: c.PrincipalID, Type: uint8(typ), Org: c.OrgID, // #nosec G115 -- typ and freq index small enums
 		Active: !c.Inactive, Frequency: uint8(freq), Cold: &Cold{TrustID: c.TrustID}}
 	p.Min = optOr(c.Min, l.policy.DefaultMin)
 	p.Max = optOr(c.Max, l.policy.DefaultMax)
@@ -98,10 +98,10 @@ func (l *Ledger) applyImport(c *ImportRecord, res *Result) error {
 	}
 	w := int(l.policy.SignalWindow)
 	for _, s := range c.Positive {
-		p.Positive = pushSignal(p.Positive, signalEntry{At: s.At, Event: l.eventName(s.Event) | uint32(s.Category)<<29, Impact: int32(s.Impact / 1000)}, w)
+		p.Positive = pushSignal(p.Positive, signalEntry{At: s.At, Event: l.eventName(s.Event) | uint32(s.Category)<<29, Impact: int32(s.Impact / 1000)}, w) // #nosec G115 -- category < 5 and |impact| ≤ 100 points, so milli-points fit int32
 	}
 	for _, s := range c.Negative {
-		p.Negative = pushSignal(p.Negative, signalEntry{At: s.At, Event: l.eventName(s.Event) | uint32(s.Category)<<29, Impact: int32(s.Impact / 1000)}, w)
+		p.Negative = pushSignal(p.Negative, signalEntry{At: s.At, Event: l.eventName(s.Event) | uint32(s.Category)<<29, Impact: int32(s.Impact / 1000)}, w) // #nosec G115 -- category < 5 and |impact| ≤ 100 points, so milli-points fit int32
 	}
 	for _, h := range c.History {
 		if len(p.History) >= int(l.policy.HistoryWindow) {
@@ -116,7 +116,7 @@ func (l *Ledger) applyImport(c *ImportRecord, res *Result) error {
 	if c.LastAssessmentAt > 0 && c.LastAssessmentAt <= l.now {
 		p.LastEvent = c.LastAssessmentAt
 	}
-	p.Events = uint32(len(c.Positive) + len(c.Negative))
+	p.Events = uint32(len(c.Positive) + len(c.Negative)) // #nosec G115 -- at most 2,000 imported signals
 	if p.isZero() {
 		p.Cold = emptyCold
 	}

@@ -90,7 +90,7 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 			return err
 		}
 		var hdr [binary.MaxVarintLen64]byte
-		if _, err := bw.Write(hdr[:binary.PutUvarint(hdr[:], uint64(rec.Len()))]); err != nil {
+		if _, err := bw.Write(hdr[:binary.PutUvarint(hdr[:], uint64(rec.Len()))]); err != nil { // #nosec G115 -- a length is non-negative
 			return err
 		}
 		_, err := bw.Write(rec.Bytes())
@@ -208,7 +208,7 @@ func (c *countWriter) Write(p []byte) (int, error) {
 const dedupRecord = len(dedupKey{}) + 4
 
 func putUint32(b []byte, v uint32) {
-	b[0], b[1], b[2], b[3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
+	b[0], b[1], b[2], b[3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v) // #nosec G115 -- deliberate truncation to bytes
 }
 
 func getUint32(b []byte) uint32 {
@@ -286,7 +286,7 @@ func (l *Ledger) Restore(r io.Reader) error {
 		if err := dec.next(&s); err != nil {
 			return fmt.Errorf("restore: event names: %w", err)
 		}
-		n.eventIdx[s] = uint32(len(n.events))
+		n.eventIdx[s] = uint32(len(n.events)) // #nosec G115 -- restored tables are bounded by maxEventNames records written
 		n.events = append(n.events, s)
 	}
 	var buf [dedupRecord]byte

@@ -23,7 +23,7 @@ func (e signalEntry) eventIndex() int { return int(e.Event & (1<<29 - 1)) }
 type historyPoint uint64
 
 func packHistory(at, score int64) historyPoint {
-	return historyPoint(uint64(at)<<16 | uint64(clamp(roundPoints(score), 0, 0xffff)))
+	return historyPoint(uint64(at)<<16 | uint64(clamp(roundPoints(score), 0, 0xffff))) // #nosec G115 -- ledger times are positive; the shift keeps 48 bits of ms
 }
 func (h historyPoint) at() int64    { return int64(uint64(h) >> 16) }
 func (h historyPoint) score() int64 { return int64(uint64(h)&0xffff) * Point }
@@ -180,7 +180,7 @@ type dedupKey [12]byte
 const dedupEpoch = int64(1_577_836_800_000) // 2020-01-01T00:00:00Z
 
 func dedupSeconds(ms int64) uint32 {
-	return uint32(clamp((ms-dedupEpoch)/1000, 0, 1<<32-1))
+	return uint32(clamp((ms-dedupEpoch)/1000, 0, 1<<32-1)) // #nosec G115 -- clamped to the uint32 range
 }
 
 const dedupShards = 256
@@ -391,7 +391,7 @@ func (l *Ledger) eventName(s string) uint32 {
 	if len(l.events) >= maxEventNames && s != otherEvent {
 		return l.eventName(otherEvent)
 	}
-	i := uint32(len(l.events))
+	i := uint32(len(l.events)) // #nosec G115 -- the table holds at most maxEventNames entries
 	l.events = append(l.events, s)
 	l.eventIdx[s] = i
 	return i

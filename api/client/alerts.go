@@ -1,0 +1,63 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+)
+
+// Review actions for alerts.
+const (
+	ReviewAcknowledge        = "acknowledge"
+	ReviewDismiss            = "dismiss"
+	ReviewConfirmCompromised = "confirm-compromised"
+	ReviewConfirmSafe        = "confirm-safe"
+)
+
+// AlertFilter selects alerts; empty fields do not filter.
+type AlertFilter struct {
+	// Status is open, acknowledged, dismissed, confirmed_compromised or
+	// confirmed_safe.
+	Status      string
+	PrincipalID string
+}
+
+// Alerts lists trust alerts.
+func (c *Client) Alerts(ctx context.Context, f AlertFilter, opts *ReadOptions) ([]Alert, *Meta, error) {
+	q := url.Values{}
+	setIf(q, "status", f.Status)
+	setIf(q, "principalId", f.PrincipalID)
+	opts.apply(q)
+	var out struct {
+		Alerts []Alert `json:"alerts"`
+	}
+	meta, err := c.do(ctx, &request{method: http.MethodGet, path: "/v1/alerts", query: q, extra: opts.wait()}, &out)
+	if err != nil {
+		return nil, meta, err
+	}
+	return out.Alerts, meta, nil
+}
+
+// Review is the body of POST /v1/alerts/{id}/review.
+type Review struct {
+	// Action is one of the Review* constants.
+	Action string `json:"action"`
+	Note   string `json:"note,omitempty"`
+}
+
+// ReviewResult is the answer to ReviewAlert.
+type ReviewResult struct {
+	Index uint64 `json:"index"`
+	// Alert is the alert after the review, when the server includes it.
+	Alert *Alert `json:"alert,omitempty"`
+}
+
+// ReviewAlert records an operator's review of an alert.
+func (c *Client) ReviewAlert(ctx context.Context, alertID string, r Review) (*ReviewResult, error) {
+	var out ReviewResult
+	_, err := c.do(ctx, &request{method: http.MethodPost, path: "/v1/alerts/" + seg(alertID) + "/review", body: r}, &out)
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -1,0 +1,116 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+)
+
+// Decisions.
+const (
+	DecisionAllow  = "allow"
+	DecisionStepUp = "step_up"
+	DecisionDeny   = "deny"
+)
+
+// DecisionRequest is the body of POST /v1/decisions.
+type DecisionRequest struct {
+	PrincipalID string `json:"principalId"`
+	Action      string `json:"action"`
+	// Sensitivity is low, medium, high or critical.
+	Sensitivity string `json:"sensitivity"`
+	// Context is any JSON object describing the request.
+	Context json.RawMessage `json:"context,omitempty"`
+}
+
+// Decision is an access decision (SPEC §5).
+type Decision struct {
+	PrincipalID string `json:"principalId"`
+	Action      string `json:"action"`
+	Sensitivity string `json:"sensitivity"`
+	// Decision is allow, step_up or deny.
+	Decision   string `json:"decision"`
+	TrustScore int64  `json:"trustScore"`
+	TrustLevel string `json:"trustLevel"`
+	// RequiredAuthentication is the NIST SP 800-63B assurance level: aal1,
+	// aal2 or aal3.
+	RequiredAuthentication string `json:"requiredAuthentication"`
+	// SessionMaxDuration and IdleTimeout are in seconds.
+	SessionMaxDuration int64 `json:"sessionMaxDuration"`
+	IdleTimeout        int64 `json:"idleTimeout"`
+	// AuditIntensity is standard, elevated or full.
+	AuditIntensity       string   `json:"auditIntensity"`
+	ActivatedPermissions []string `json:"activatedPermissions"`
+	Reasons              []string `json:"reasons"`
+	WhatWouldChange      []string `json:"whatWouldChange"`
+	EvaluatedAt          string   `json:"evaluatedAt,omitempty"`
+	LedgerIndex          uint64   `json:"ledgerIndex,omitempty"`
+}
+
+// Decide asks for an access decision. opts may set the evaluation instant
+// and the consistency level.
+func (c *Client) Decide(ctx context.Context, req DecisionRequest, opts *ReadOptions) (*Decision, *Meta, error) {
+	q := url.Values{}
+	opts.apply(q)
+	var out Decision
+	meta, err := c.do(ctx, &request{method: http.MethodPost, path: "/v1/decisions", query: q, body: req,
+		extra: opts.wait()}, &out)
+	if err != nil {
+		return nil, meta, err
+	}
+	return &out, meta, nil
+}
+
+// SimulateRequest is the body of POST /v1/simulate: hypothetical signals
+// and a factor report applied to a scratch copy of the state. The signals'
+// EventID may be left empty.
+type SimulateRequest struct {
+	PrincipalID string   `json:"principalId"`
+	Signals     []Signal `json:"signals,omitempty"`
+	Factors     *Factors `json:"factors,omitempty"`
+}
+
+// Simulation is what a principal's record would be after the hypothetical
+// events; nothing was written.
+type Simulation struct {
+	PrincipalID string `json:"principalId"`
+	// Baseline is the score before the hypothetical events.
+	Baseline SimulatedScore `json:"baseline"`
+	// Record is the record after them.
+	Record *Record `json:"record"`
+	// Delta is Record.TrustScore minus Baseline.TrustScore.
+	Delta int64 `json:"delta"`
+	// Signals has the outcome of each hypothetical signal.
+	Signals []SignalResult `json:"signals"`
+	// Factors is the outcome of the hypothetical factor report, if any.
+	Factors *SimulatedStep `json:"factors,omitempty"`
+}
+
+// SimulatedScore is a score and its breakdown.
+type SimulatedScore struct {
+	TrustScore      int64           `json:"trustScore"`
+	TrustLevel      string          `json:"trustLevel"`
+	ScoreComponents ScoreComponents `json:"scoreComponents"`
+}
+
+// SimulatedStep is the outcome of one hypothetical command.
+type SimulatedStep struct {
+	// Status is applied or rejected.
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Simulate answers what a principal's record would be after hypothetical
+// signals and factors, without writing anything. opts.At evaluates at
+// another instant (for example a day later, to see recovery).
+func (c *Client) Simulate(ctx context.Context, req SimulateRequest, opts *ReadOptions) (*Simulation, *Meta, error) {
+	q := url.Values{}
+	opts.apply(q)
+	var out Simulation
+	meta, err := c.do(ctx, &request{method: http.MethodPost, path: "/v1/simulate", query: q, body: req, extra: opts.wait()}, &out)
+	if err != nil {
+		return nil, meta, err
+	}
+	return &out, meta, nil
+}

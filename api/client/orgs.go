@@ -1,0 +1,56 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+)
+
+// Org is an organization and its baseline.
+type Org struct {
+	OrgID string `json:"orgId,omitempty"`
+	Name  string `json:"name,omitempty"`
+	// BaseTrustScore is the baseline (points) its new principals inherit.
+	BaseTrustScore json.Number `json:"baseTrustScore"`
+	UpdatedAt      string      `json:"updatedAt,omitempty"`
+}
+
+// OrgSpec is the body of PUT /v1/orgs/{orgId}.
+type OrgSpec struct {
+	BaseTrustScore json.Number `json:"baseTrustScore"`
+	Name           string      `json:"name,omitempty"`
+}
+
+// WriteResult is the answer to a write: the ledger index it committed at.
+type WriteResult struct {
+	Index uint64 `json:"index"`
+}
+
+// OrgResult is the answer to PutOrg.
+type OrgResult struct {
+	Index uint64 `json:"index"`
+	Org   *Org   `json:"org"`
+}
+
+// PutOrg creates or changes an organization's baseline. Principals
+// registered in it afterwards inherit the baseline.
+func (c *Client) PutOrg(ctx context.Context, orgID string, spec OrgSpec) (*OrgResult, error) {
+	var out OrgResult
+	if _, err := c.do(ctx, &request{method: http.MethodPut, path: "/v1/orgs/" + seg(orgID), body: spec}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// GetOrg reads an organization.
+func (c *Client) GetOrg(ctx context.Context, orgID string, opts *ReadOptions) (*Org, *Meta, error) {
+	q := url.Values{}
+	opts.apply(q)
+	var out Org
+	meta, err := c.do(ctx, &request{method: http.MethodGet, path: "/v1/orgs/" + seg(orgID), query: q, extra: opts.wait()}, &out)
+	if err != nil {
+		return nil, meta, err
+	}
+	return &out, meta, nil
+}

@@ -1,0 +1,43 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+)
+
+// GetPolicy reads the scoring and decision policy as the server writes it.
+func (c *Client) GetPolicy(ctx context.Context, opts *ReadOptions) (json.RawMessage, *Meta, error) {
+	q := url.Values{}
+	opts.apply(q)
+	var out json.RawMessage
+	meta, err := c.do(ctx, &request{method: http.MethodGet, path: "/v1/policy", query: q, extra: opts.wait()}, &out)
+	if err != nil {
+		return nil, meta, err
+	}
+	return out, meta, nil
+}
+
+// PolicyResult is the answer to SetPolicy.
+type PolicyResult struct {
+	// Index is the ledger index the policy took effect at.
+	Index uint64 `json:"index"`
+	// Changed is false when the document changed nothing (nothing was
+	// written).
+	Changed bool `json:"changed"`
+	// Policy is the policy now in force.
+	Policy json.RawMessage `json:"policy,omitempty"`
+}
+
+// SetPolicy changes the policy with a JSON document in the shape GetPolicy
+// returns: fields left out keep their values, arrays given replace the
+// old ones whole. With "version" set, the change is refused (409) unless
+// the policy is still at that version. The change is a ledger command.
+func (c *Client) SetPolicy(ctx context.Context, policy json.RawMessage) (*PolicyResult, error) {
+	var out PolicyResult
+	if _, err := c.do(ctx, &request{method: http.MethodPut, path: "/v1/policy", raw: policy}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/trustledger/trustledger/api/client"
+)
+
+func decideCommand() *command {
+	return &command{name: "decide", args: "ID --action ACTION --sensitivity low|medium|high|critical [--context JSON] [--at TIME]",
+		summary: "ask for an access decision (allow, step_up or deny) and its session terms", run: decide}
+}
+
+func decide(ctx context.Context, c *cli, args []string) error {
+	fs := c.flagSet("trustctl decide")
+	action := fs.String("action", "", "the action asked for, e.g. read or deploy (required)")
+	sens := fs.String("sensitivity", "medium", "low, medium, high or critical")
+	reqCtx := fs.String("context", "", "request context JSON object (or @FILE)")
+	rf := addReadFlags(fs, true)
+	pos, err := c.parse(fs, args, decideCommand().args)
+	if err != nil {
+		return err
+	}
+	if err := need(pos, 1, "ID"); err != nil {
+		return err
+	}
+	if *action == "" {
+		return usagef("--action is required")
+	}
+	switch *sens {
+	case "low", "medium", "high", "critical":
+	default:
+		return usagef("--sensitivity must be low, medium, high or critical, not %q", *sens)
+	}
+	rc, err := c.jsonValue("context", *reqCtx, '{')
+	if err != nil {
+		return err
+	}
+	opts, err := rf.options(c)
+	if err != nil {
+		return err
+	}
+	cl, err := c.connect()
+	if err != nil {
+		return err
+	}
+	d, _, err := cl.Decide(ctx, client.DecisionRequest{PrincipalID: pos[0], Action: *action, Sensitivity: *sens, Context: rc}, opts)
+	if err != nil {
+		return err
+	}
+	return c.emit(d, func(w io.Writer) { writeDecision(w, d) })
+}
+
+func writeDecision(w io.Writer, d *client.Decision) {
+	row(w, "Decision", strings.ToUpper(d.Decision))
+	row(w, "Principal", fmt.Sprintf("%s: score %d (%s)", d.PrincipalID, d.TrustScore, d.TrustLevel))
+	row(w, "Request", fmt.Sprintf("%s at %s sensitivity", d.Action, d.Sensitivity))
+	row(w, "Authentication", d.RequiredAuthentication)
+	row(w, "Session", fmt.Sprintf("max %s, idle timeout %s", seconds(d.SessionMaxDuration), seconds(d.IdleTimeout)))
+	row(w, "Audit", d.AuditIntensity)
+	row(w, "Permissions", d.ActivatedPermissions)
+	row(w, "Evaluated at", fmt.Sprintf("%s (ledger index %d)", d.EvaluatedAt, d.LedgerIndex))
+	if len(d.Reasons) > 0 {
+		fmt.Fprintln(w, "\nReasons:")
+		for _, r := range d.Reasons {
+			fmt.Fprintln(w, "  "+r)
+		}
+	}
+	if len(d.WhatWouldChange) > 0 {
+		fmt.Fprintln(w, "\nWhat would change it:")
+		for _, r := range d.WhatWouldChange {
+			fmt.Fprintln(w, "  "+r)
+		}
+	}
+}
+
+// seconds shows a duration given in seconds, e.g. "8h0m0s" → "8h".
+func seconds(s int64) string {
+	switch {
+	case s <= 0:
+		return "0s"
+	case s%3600 == 0:
+		return fmt.Sprintf("%dh", s/3600)
+	case s%60 == 0:
+		return fmt.Sprintf("%dm", s/60)
+	}
+	return fmt.Sprintf("%ds", s)
+}
+
+func simulateCommand() *command {
+	return &command{name: "simulate", args: "ID [--signal EVENT:CATEGORY:IMPACT]... [--file F.jsonl|-] [--factors JSON] [--at TIME]",
+		summary: "show what a record would become after hypothetical signals and factors (nothing is written)", run: simulate}
+}
+
+func simulate(ctx context.Context, c *cli, args []string) error {
+	fs := c.flagSet("trustctl simulate")
+	var specs stringList
+	fs.Var(&specs, "signal", "a hypothetical signal `EVENT:CATEGORY:IMPACT`, e.g. login_failed:authentication:-5 (repeatable)")
+	file := fs.String("file", "", "hypothetical signals from `FILE` of JSON lines (- for standard input)")
+	factors := fs.String("factors", "", `hypothetical factor report JSON (or @FILE), e.g. {"riskIndicators":["new_device"]}`)
+	at := fs.String("at", "", "evaluate at `TIME`: RFC 3339 or an offset like +24h")
+	pos, err := c.parse(fs, args, simulateCommand().args)
+	if err != nil {
+		return err
+	}
+	if err := need(pos, 1, "ID"); err != nil {
+		return err
+	}
+	req := client.SimulateRequest{PrincipalID: pos[0]}
+	for _, s := range specs {
+		parts := strings.Split(s, ":")
+		if len(parts) != 3 {
+			return usagef("--signal %q: want EVENT:CATEGORY:IMPACT", s)
+		}
+		impact, err := number("signal", parts[2])
+		if err != nil {
+			return err
+		}
+		req.Signals = append(req.Signals, client.Signal{PrincipalID: pos[0], Event: parts[0], Category: parts[1], Impact: impact})
+	}
+	if *file != "" {
+		more, err := c.readSignals(*file)
+		if err != nil {
+			return err
+		}
+		req.Signals = append(req.Signals, more...)
+	}
+	if *factors != "" {
+		raw, err := c.jsonValue("factors", *factors, '{')
+		if err != nil {
+			return err
+		}
+		if req.Factors, err = c.factorsFromJSON(raw); err != nil {
+			return err
+		}
+	}
+	when, err := c.instant("at", *at)
+	if err != nil {
+		return err
+	}
+	cl, err := c.connect()
+	if err != nil {
+		return err
+	}
+	sim, _, err := cl.Simulate(ctx, req, &client.ReadOptions{At: when})
+	if err != nil {
+		return err
+	}
+	return c.emit(sim, func(w io.Writer) { writeSimulation(w, sim) })
+}
+
+func writeSimulation(w io.Writer, sim *client.Simulation) {
+	fmt.Fprintln(w, "Simulated — nothing was written.")
+	fmt.Fprintln(w)
+	after := sim.Baseline
+	if sim.Record != nil {
+		after = client.SimulatedScore{TrustScore: sim.Record.TrustScore, TrustLevel: sim.Record.TrustLevel,
+			ScoreComponents: sim.Record.ScoreComponents}
+	}
+	row(w, " ", "SCORE", "LEVEL", "AUTHENTICATION", "BEHAVIOR", "COMPLIANCE", "HISTORY", "CONTEXT")
+	for _, s := range []struct {
+		name  string
+		score client.SimulatedScore
+	}{{"before", sim.Baseline}, {"after", after}} {
+		sc := s.score.ScoreComponents
+		row(w, s.name, s.score.TrustScore, s.score.TrustLevel, sc.Authentication, sc.Behavior, sc.Compliance, sc.History, sc.Context)
+	}
+	fmt.Fprintf(w, "\nChange: %+d\n", sim.Delta)
+	if len(sim.Signals) > 0 {
+		fmt.Fprintln(w, "\nSignals:")
+		row(w, "  EVENT ID", "STATUS", "REASON")
+		for _, s := range sim.Signals {
+			row(w, "  "+s.EventID, s.Status, s.Reason)
+		}
+	}
+	if sim.Factors != nil {
+		fmt.Fprintf(w, "\nFactor report: %s", sim.Factors.Status)
+		if sim.Factors.Reason != "" {
+			fmt.Fprintf(w, " (%s)", sim.Factors.Reason)
+		}
+		fmt.Fprintln(w)
+	}
+	if sim.Record != nil && len(sim.Record.Explanation.Summary) > 0 {
+		fmt.Fprintln(w, "\nWhy:")
+		for _, s := range sim.Record.Explanation.Summary {
+			fmt.Fprintln(w, "  "+s)
+		}
+	}
+}

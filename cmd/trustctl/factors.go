@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/trustledger/trustledger/api/client"
+)
+
+func factorsCommand() *command {
+	return &command{name: "factors", subs: []*command{
+		{name: "set", args: "ID [--authentication JSON] [--behavior JSON] [--compliance JSON] [--risk JSON] [--context JSON] | --file F.json|-",
+			summary: "report a principal's factors (each given kind replaces the previous report)", run: factorsSet},
+	}}
+}
+
+func factorsSet(ctx context.Context, c *cli, args []string) error {
+	fs := c.flagSet("trustctl factors set")
+	auth := fs.String("authentication", "", "authenticationFactors JSON object (or @FILE)")
+	behavior := fs.String("behavior", "", "behaviorMetrics JSON object (or @FILE)")
+	compliance := fs.String("compliance", "", "complianceStatus JSON object (or @FILE)")
+	risk := fs.String("risk", "", "riskIndicators JSON array (or @FILE)")
+	context := fs.String("context", "", "context JSON object (or @FILE)")
+	file := fs.String("file", "", "read the whole report from `FILE` (- for standard input): "+
+		`{"authenticationFactors": {...}, "riskIndicators": [...], ...}`)
+	pos, err := c.parse(fs, args, factorsCommand().subs[0].args)
+	if err != nil {
+		return err
+	}
+	if err := need(pos, 1, "ID"); err != nil {
+		return err
+	}
+	f, err := c.factors(*file, *auth, *behavior, *compliance, *risk, *context)
+	if err != nil {
+		return err
+	}
+	if f == nil {
+		return usagef("give at least one factor kind, or --file")
+	}
+	cl, err := c.connect()
+	if err != nil {
+		return err
+	}
+	res, err := cl.SetFactors(ctx, pos[0], *f)
+	if err != nil {
+		return err
+	}
+	return c.emit(res, func(w io.Writer) {
+		fmt.Fprintf(w, "Factors of %s reported at index %d.\n", pos[0], res.Index)
+		if res.Record != nil {
+			fmt.Fprintln(w)
+			writeRecord(w, res.Record)
+		}
+	})
+}
+
+// factors builds a factor report from a file or from per-kind values; nil
+// when nothing was given.
+func (c *cli) factors(file, auth, behavior, compliance, risk, ctxJSON string) (*client.Factors, error) {
+	if file != "" {
+		if auth+behavior+compliance+risk+ctxJSON != "" {
+			return nil, usagef("give either a factors file or per-kind flags, not both")
+		}
+		b, err := c.readInput(file)
+		if err != nil {
+			return nil, err
+		}
+		f, err := c.factorsFromJSON(b)
+		if err != nil {
+			return nil, usagef("%s: %v", displayName(file), err)
+		}
+		return f, nil
+	}
+	var f client.Factors
+	var err error
+	parts := []struct {
+		name, in string
+		kind     byte
+		out      *json.RawMessage
+	}{
+		{"authentication", auth, '{', &f.AuthenticationFactors}, {"behavior", behavior, '{', &f.BehaviorMetrics},
+		{"compliance", compliance, '{', &f.ComplianceStatus}, {"risk", risk, '[', &f.RiskIndicators},
+		{"context", ctxJSON, '{', &f.Context},
+	}
+	given := false
+	for _, p := range parts {
+		if *p.out, err = c.jsonValue(p.name, p.in, p.kind); err != nil {
+			return nil, err
+		}
+		given = given || p.in != ""
+	}
+	if !given {
+		return nil, nil
+	}
+	return &f, nil
+}
+
+// factorsFromJSON decodes a whole factor report, refusing unknown kinds.
+func (c *cli) factorsFromJSON(b []byte) (*client.Factors, error) {
+	var f client.Factors
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, usagef("factor report: %v (kinds: authenticationFactors, behaviorMetrics, complianceStatus, riskIndicators, context)", err)
+	}
+	return &f, nil
+}

@@ -1,0 +1,337 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/trustledger/trustledger/api/client"
+)
+
+func principalCommand() *command {
+	return &command{name: "principal", subs: []*command{
+		{name: "register", args: "ID --type TYPE [--org ORG] [--base N] [--min N] [--max N] [--decay-rate N] [--recovery-rate N] [--frequency F] [--inactive] [--metadata JSON]",
+			summary: "register a principal (user, service, device, application or network)", run: principalRegister},
+		{name: "update", args: "ID [--org ORG] [--min N] [--max N] [--decay-rate N] [--recovery-rate N] [--frequency F] [--active=BOOL] [--metadata JSON]",
+			summary: "change a principal's settings", run: principalUpdate},
+		{name: "get", args: "ID [--at TIME] [--consistency C] [--index N --wait D]",
+			summary: "show a principal's trust record", run: principalGet},
+		{name: "list", args: "[--type T] [--level L] [--org ORG] [--requires-review[=BOOL]] [--limit N] [--cursor C] [--all]",
+			summary: "list trust records", run: principalList},
+		{name: "history", args: "ID", summary: "show a principal's score history", run: principalHistory},
+		{name: "events", args: "ID [--after SEQ] [--limit N]", summary: "show the ledger entries about a principal", run: principalEvents},
+	}}
+}
+
+// readFlags are the flags of reads.
+type readFlags struct {
+	at, consistency string
+	index           uint64
+	wait            time.Duration
+}
+
+func addReadFlags(fs *flag.FlagSet, withAt bool) *readFlags {
+	r := &readFlags{}
+	if withAt {
+		fs.StringVar(&r.at, "at", "", "evaluate at `TIME`: RFC 3339, or an offset from now such as +48h, +7d or -1h")
+	}
+	fs.StringVar(&r.consistency, "consistency", "", "read consistency: default, stale or linearizable")
+	fs.Uint64Var(&r.index, "index", 0, "blocking read: wait until the ledger index passes `N`")
+	fs.DurationVar(&r.wait, "wait", 0, "blocking read: wait at most this long (with --index)")
+	return r
+}
+
+func (r *readFlags) options(c *cli) (*client.ReadOptions, error) {
+	switch r.consistency {
+	case "", client.ConsistencyDefault, client.ConsistencyStale, client.ConsistencyLinearizable:
+	default:
+		return nil, usagef("--consistency must be default, stale or linearizable, not %q", r.consistency)
+	}
+	at, err := c.instant("at", r.at)
+	if err != nil {
+		return nil, err
+	}
+	return &client.ReadOptions{Consistency: r.consistency, At: at, WaitIndex: r.index, WaitTime: r.wait}, nil
+}
+
+// settingsFlags are the flags shared by register and update.
+type settingsFlags struct {
+	org, min, max, decay, recovery, frequency, metadata string
+}
+
+func addSettingsFlags(fs *flag.FlagSet) *settingsFlags {
+	s := &settingsFlags{}
+	fs.StringVar(&s.org, "org", "", "organization `ID`")
+	fs.StringVar(&s.min, "min", "", "minTrustScore, the floor (points)")
+	fs.StringVar(&s.max, "max", "", "maxTrustScore, the ceiling (points)")
+	fs.StringVar(&s.decay, "decay-rate", "", "trustDecayRate (points per hour of inactivity)")
+	fs.StringVar(&s.recovery, "recovery-rate", "", "trustRecoveryRate (points per hour)")
+	fs.StringVar(&s.frequency, "frequency", "", "assessmentFrequency: continuous, hourly, daily, weekly or monthly")
+	fs.StringVar(&s.metadata, "metadata", "", "metadata JSON object (or @FILE)")
+	return s
+}
+
+type settings struct {
+	min, max, decay, recovery string
+	metadata                  []byte
+}
+
+func (s *settingsFlags) parse(c *cli) (out settings, err error) {
+	nums := []struct {
+		name, in string
+		out      *string
+	}{{"min", s.min, &out.min}, {"max", s.max, &out.max}, {"decay-rate", s.decay, &out.decay},
+		{"recovery-rate", s.recovery, &out.recovery}}
+	for _, n := range nums {
+		v, err := number(n.name, n.in)
+		if err != nil {
+			return out, err
+		}
+		*n.out = string(v)
+	}
+	out.metadata, err = c.jsonValue("metadata", s.metadata, '{')
+	return out, err
+}
+
+func principalRegister(ctx context.Context, c *cli, args []string) error {
+	fs := c.flagSet("trustctl principal register")
+	typ := fs.String("type", "", "principal type: user, service, device, application or network (required)")
+	base := fs.String("base", "", "baseTrustScore (points); default: the organization's baseline, else the type's")
+	inactive := fs.Bool("inactive", false, "register as inactive (isActive=false)")
+	sf := addSettingsFlags(fs)
+	pos, err := c.parse(fs, args, principalCommand().subs[0].args)
+	if err != nil {
+		return err
+	}
+	if err := need(pos, 1, "ID"); err != nil {
+		return err
+	}
+	if *typ == "" {
+		return usagef("--type is required (user, service, device, application or network)")
+	}
+	s, err := sf.parse(c)
+	if err != nil {
+		return err
+	}
+	b, err := number("base", *base)
+	if err != nil {
+		return err
+	}
+	reg := client.Registration{PrincipalID: pos[0], PrincipalType: *typ, OrgID: sf.org, BaseTrustScore: b,
+		MinTrustScore: jsonNum(s.min), MaxTrustScore: jsonNum(s.max), TrustDecayRate: jsonNum(s.decay),
+		TrustRecoveryRate: jsonNum(s.recovery), AssessmentFrequency: sf.frequency, Metadata: s.metadata}
+	if *inactive {
+		f := false
+		reg.IsActive = &f
+	}
+	cl, err := c.connect()
+	if err != nil {
+		return err
+	}
+	res, err := cl.RegisterPrincipal(ctx, reg)
+	if err != nil {
+		return err
+	}
+	return c.emit(res, func(w io.Writer) {
+		fmt.Fprintf(w, "Registered %s at index %d.\n\n", pos[0], res.Index)
+		if res.Record != nil {
+			writeRecord(w, res.Record)
+		}
+	})
+}
+
+func principalUpdate(ctx context.Context, c *cli, args []string) error {
+	fs := c.flagSet("trustctl principal update")
+	var active optBool
+	fs.Var(&active, "active", "set isActive (true or false)")
+	sf := addSettingsFlags(fs)
+	orgGiven := false
+	pos, err := c.parse(fs, args, principalCommand().subs[1].args)
+	if err != nil {
+		return err
+	}
+	fs.Visit(func(f *flag.Flag) { orgGiven = orgGiven || f.Name == "org" })
+	if err := need(pos, 1, "ID"); err != nil {
+		return err
+	}
+	s, err := sf.parse(c)
+	if err != nil {
+		return err
+	}
+	upd := client.PrincipalUpdate{MinTrustScore: jsonNum(s.min), MaxTrustScore: jsonNum(s.max),
+		TrustDecayRate: jsonNum(s.decay), TrustRecoveryRate: jsonNum(s.recovery), AssessmentFrequency: sf.frequency,
+		IsActive: active.ptr(), Metadata: s.metadata}
+	if orgGiven {
+		upd.OrgID = &sf.org
+	}
+	cl, err := c.connect()
+	if err != nil {
+		return err
+	}
+	res, err := cl.UpdatePrincipal(ctx, pos[0], upd)
+	if err != nil {
+		return err
+	}
+	return c.emit(res, func(w io.Writer) {
+		fmt.Fprintf(w, "Updated %s at index %d.\n\n", pos[0], res.Index)
+		if res.Record != nil {
+			writeRecord(w, res.Record)
+		}
+	})
+}
+
+func principalGet(ctx context.Context, c *cli, args []string) error {
+	fs := c.flagSet("trustctl principal get")
+	rf := addReadFlags(fs, true)
+	pos, err := c.parse(fs, args, principalCommand().subs[2].args)
+	if err != nil {
+		return err
+	}
+	if err := need(pos, 1, "ID"); err != nil {
+		return err
+	}
+	opts, err := rf.options(c)
+	if err != nil {
+		return err
+	}
+	cl, err := c.connect()
+	if err != nil {
+		return err
+	}
+	rec, _, err := cl.GetPrincipal(ctx, pos[0], opts)
+	if err != nil {
+		return err
+	}
+	return c.emit(rec, func(w io.Writer) { writeRecord(w, rec) })
+}
+
+func principalList(ctx context.Context, c *cli, args []string) error {
+	fs := c.flagSet("trustctl principal list")
+	var f client.ListFilter
+	var review optBool
+	fs.StringVar(&f.Type, "type", "", "only principals of this type")
+	fs.StringVar(&f.Level, "level", "", "only principals at this trust level (untrusted, low, medium, high, verified)")
+	fs.StringVar(&f.OrgID, "org", "", "only principals of this organization")
+	fs.Var(&review, "requires-review", "only principals whose requiresReview is true (or =false)")
+	fs.IntVar(&f.Limit, "limit", 0, "page size (server default when 0)")
+	fs.StringVar(&f.Cursor, "cursor", "", "start after this cursor (nextCursor of the previous page)")
+	all := fs.Bool("all", false, "follow the cursor through every page")
+	rf := addReadFlags(fs, true)
+	pos, err := c.parse(fs, args, principalCommand().subs[3].args)
+	if err != nil {
+		return err
+	}
+	if err := need(pos, 0, ""); err != nil {
+		return err
+	}
+	f.RequiresReview = review.ptr()
+	opts, err := rf.options(c)
+	if err != nil {
+		return err
+	}
+	if *all && opts.At.IsZero() {
+		opts.At = c.now() // one instant for every page
+	}
+	cl, err := c.connect()
+	if err != nil {
+		return err
+	}
+	var out client.PrincipalList
+	for {
+		page, _, err := cl.ListPrincipals(ctx, f, opts)
+		if err != nil {
+			return err
+		}
+		out.Principals = append(out.Principals, page.Principals...)
+		out.NextCursor = page.NextCursor
+		if !*all || page.NextCursor == "" {
+			break
+		}
+		f.Cursor = page.NextCursor
+	}
+	if out.Principals == nil {
+		out.Principals = []client.Record{}
+	}
+	return c.emit(out, func(w io.Writer) {
+		row(w, "PRINCIPAL", "TYPE", "ORG", "SCORE", "LEVEL", "TREND", "REVIEW", "ACTIVE")
+		for i := range out.Principals {
+			r := &out.Principals[i]
+			row(w, r.PrincipalID, r.PrincipalType, r.OrgID, r.TrustScore, r.TrustLevel, r.TrustTrend, r.RequiresReview, r.IsActive)
+		}
+		if out.NextCursor != "" {
+			fmt.Fprintf(w, "\nMore: --cursor %s (or --all)\n", out.NextCursor)
+		}
+	})
+}
+
+func principalHistory(ctx context.Context, c *cli, args []string) error {
+	fs := c.flagSet("trustctl principal history")
+	rf := addReadFlags(fs, false)
+	pos, err := c.parse(fs, args, "ID")
+	if err != nil {
+		return err
+	}
+	if err := need(pos, 1, "ID"); err != nil {
+		return err
+	}
+	opts, err := rf.options(c)
+	if err != nil {
+		return err
+	}
+	cl, err := c.connect()
+	if err != nil {
+		return err
+	}
+	h, _, err := cl.History(ctx, pos[0], opts)
+	if err != nil {
+		return err
+	}
+	return c.emit(h, func(w io.Writer) {
+		row(w, "TIMESTAMP", "SCORE")
+		for _, p := range h.History {
+			row(w, p.Timestamp, p.Score)
+		}
+	})
+}
+
+func principalEvents(ctx context.Context, c *cli, args []string) error {
+	fs := c.flagSet("trustctl principal events")
+	var page client.Page
+	fs.Uint64Var(&page.After, "after", 0, "only entries after this ledger sequence `SEQ`")
+	fs.IntVar(&page.Limit, "limit", 0, "at most `N` entries (server default when 0)")
+	rf := addReadFlags(fs, false)
+	pos, err := c.parse(fs, args, principalCommand().subs[5].args)
+	if err != nil {
+		return err
+	}
+	if err := need(pos, 1, "ID"); err != nil {
+		return err
+	}
+	opts, err := rf.options(c)
+	if err != nil {
+		return err
+	}
+	cl, err := c.connect()
+	if err != nil {
+		return err
+	}
+	ev, _, err := cl.Events(ctx, pos[0], page, opts)
+	if err != nil {
+		return err
+	}
+	return c.emit(ev, func(w io.Writer) { writeEntries(w, ev.Entries, ev.Next) })
+}
+
+// writeEntries prints ledger entries as a table.
+func writeEntries(w io.Writer, entries []client.LedgerEntry, next uint64) {
+	row(w, "SEQ", "INDEX", "TIME", "KIND", "STATUS", "ACTOR", "SUBJECTS", "ERROR")
+	for _, e := range entries {
+		row(w, e.Sequence, e.Index, e.Time, e.Kind, e.Status, e.Actor, strings.Join(e.Subjects, ","), e.Error)
+	}
+	if next > 0 && len(entries) > 0 {
+		fmt.Fprintf(w, "\nMore: --after %d\n", next)
+	}
+}

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/trustledger/trustledger/api/client"
+)
+
+func signalCommand() *command {
+	return &command{name: "signal", subs: []*command{
+		{name: "send", args: "[ID] --event E --category C --impact N [--event-id ID] [--observed-at T] [--attributes JSON] | --file F.jsonl|- [--batch 100]",
+			summary: "send one signal, or a file of JSON lines (one signal object a line) in batches", run: signalSend},
+	}}
+}
+
+// signalFlags describe one signal given on the command line.
+type signalFlags struct {
+	principal, event, category, impact, eventID, observedAt, attributes string
+}
+
+func signalSend(ctx context.Context, c *cli, args []string) error {
+	fs := c.flagSet("trustctl signal send")
+	var sf signalFlags
+	fs.StringVar(&sf.principal, "principal", "", "principal `ID` (or give it as the argument)")
+	fs.StringVar(&sf.event, "event", "", "event name, e.g. login_success")
+	fs.StringVar(&sf.category, "category", "", "authentication, behavior, compliance, history or context")
+	fs.StringVar(&sf.impact, "impact", "", "signed impact in points, e.g. 2 or -10")
+	fs.StringVar(&sf.eventID, "event-id", "", "idempotency key (default: a random id)")
+	fs.StringVar(&sf.observedAt, "observed-at", "", "when the source saw it: RFC 3339 or an offset like -5m")
+	fs.StringVar(&sf.attributes, "attributes", "", "attributes JSON object (or @FILE)")
+	file := fs.String("file", "", "read signals from `FILE` of JSON lines (- for standard input)")
+	batch := fs.Int("batch", 100, "signals per request when reading a file")
+	quiet := fs.Bool("quiet", false, "print only signals that were not accepted, and the summary")
+	retries := fs.Int("retries", 3, "retries of a batch when trustd is unreachable or has no leader (safe: event ids dedupe)")
+	pos, err := c.parse(fs, args, signalCommand().subs[0].args)
+	if err != nil {
+		return err
+	}
+	if *batch < 1 || *batch > 10000 {
+		return usagef("--batch must be within 1..10000")
+	}
+	var signals []client.Signal
+	if *file != "" {
+		if len(pos) > 0 || sf != (signalFlags{}) {
+			return usagef("give either --file or one signal's flags, not both")
+		}
+		if signals, err = c.readSignals(*file); err != nil {
+			return err
+		}
+	} else {
+		if len(pos) > 1 || len(pos) == 1 && sf.principal != "" {
+			return usagef("give the principal once, as the argument or with --principal")
+		}
+		if len(pos) == 1 {
+			sf.principal = pos[0]
+		}
+		s, err := c.signalFromFlags(sf)
+		if err != nil {
+			return err
+		}
+		signals = []client.Signal{s}
+	}
+	cl, err := c.connect()
+	if err != nil {
+		return err
+	}
+	sum := sendSummary{Results: []client.SignalResult{}}
+	for start := 0; start < len(signals); start += *batch {
+		chunk := signals[start:min(start+*batch, len(signals))]
+		res, err := sendWithRetry(ctx, cl, chunk, *retries, c.stderr)
+		if err != nil {
+			if start > 0 {
+				fmt.Fprintf(c.stderr, "%d of %d signals were sent before the failure (index %d); re-sending the file is safe.\n",
+					start, len(signals), sum.Index)
+			}
+			return err
+		}
+		sum.add(res)
+	}
+	if c.g.output == "json" {
+		if err := writeJSON(c.stdout, sum); err != nil {
+			return err
+		}
+	} else {
+		if err := c.emit(nil, func(w io.Writer) { sum.table(w, signals, *quiet) }); err != nil {
+			return err
+		}
+	}
+	if sum.Rejected > 0 {
+		return &silentError{exitError}
+	}
+	return nil
+}
+
+// sendSummary gathers the results of all batches.
+type sendSummary struct {
+	// Index is the ledger index of the last batch.
+	Index     uint64                `json:"index"`
+	Accepted  int                   `json:"accepted"`
+	Duplicate int                   `json:"duplicate"`
+	Rejected  int                   `json:"rejected"`
+	Batches   int                   `json:"batches"`
+	Results   []client.SignalResult `json:"results"`
+}
+
+func (s *sendSummary) add(r *client.SignalsResult) {
+	a, d, rj := r.Counts()
+	s.Accepted, s.Duplicate, s.Rejected = s.Accepted+a, s.Duplicate+d, s.Rejected+rj
+	s.Index = max(s.Index, r.Index)
+	s.Batches++
+	s.Results = append(s.Results, r.Results...)
+}
+
+func (s *sendSummary) table(w io.Writer, sent []client.Signal, quiet bool) {
+	if len(s.Results) == 1 && len(sent) == 1 {
+		r := s.Results[0]
+		fmt.Fprintf(w, "Signal %s (%s %s %s): %s at index %d", r.EventID, sent[0].PrincipalID, sent[0].Event,
+			signed(sent[0].Impact), r.Status, s.Index)
+		if r.Reason != "" {
+			fmt.Fprintf(w, ": %s", r.Reason)
+		}
+		fmt.Fprintln(w, ".")
+		return
+	}
+	shown := 0
+	for i, r := range s.Results {
+		if quiet && r.Status == client.SignalAccepted {
+			continue
+		}
+		if shown == 0 {
+			row(w, "EVENT ID", "PRINCIPAL", "EVENT", "STATUS", "REASON")
+		}
+		shown++
+		var p, e string
+		if i < len(sent) {
+			p, e = sent[i].PrincipalID, sent[i].Event
+		}
+		row(w, r.EventID, p, e, r.Status, r.Reason)
+	}
+	if shown > 0 {
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "%d signals in %d batch(es) at index %d: %d accepted, %d duplicate, %d rejected.\n",
+		len(s.Results), s.Batches, s.Index, s.Accepted, s.Duplicate, s.Rejected)
+}
+
+// sendWithRetry sends one batch, retrying when trustd is unreachable or
+// answers 503 (no leader). Each signal's event id makes a retry of a batch
+// that did commit come back as duplicates, not as double counts.
+func sendWithRetry(ctx context.Context, cl *client.Client, batch []client.Signal, retries int, stderr io.Writer) (*client.SignalsResult, error) {
+	delay := 500 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		res, err := cl.SendSignals(ctx, batch)
+		if err == nil || attempt >= retries || !retryable(err) {
+			return res, err
+		}
+		var pe *client.Error
+		if errors.As(err, &pe) && pe.RetryAfter > 0 {
+			delay = pe.RetryAfter
+		}
+		fmt.Fprintf(stderr, "retrying in %s: %v\n", delay, err)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		delay = min(2*delay, 10*time.Second)
+	}
+}
+
+func retryable(err error) bool {
+	var ue *client.UnreachableError
+	return errors.As(err, &ue) || client.StatusCode(err) == 503 || client.StatusCode(err) == 429
+}
+
+func (c *cli) signalFromFlags(sf signalFlags) (client.Signal, error) {
+	var missing []string
+	for _, f := range [][2]string{{"principal", sf.principal}, {"event", sf.event}, {"category", sf.category}, {"impact", sf.impact}} {
+		if f[1] == "" {
+			missing = append(missing, "--"+f[0])
+		}
+	}
+	if len(missing) > 0 {
+		return client.Signal{}, usagef("missing %s (or use --file)", strings.Join(missing, ", "))
+	}
+	impact, err := number("impact", sf.impact)
+	if err != nil {
+		return client.Signal{}, err
+	}
+	observed, err := c.instantString("observed-at", sf.observedAt)
+	if err != nil {
+		return client.Signal{}, err
+	}
+	attrs, err := c.jsonValue("attributes", sf.attributes, '{')
+	if err != nil {
+		return client.Signal{}, err
+	}
+	id := sf.eventID
+	if id == "" {
+		id = newEventID()
+	}
+	return client.Signal{EventID: id, PrincipalID: sf.principal, Event: sf.event, Category: sf.category,
+		Impact: impact, ObservedAt: observed, Attributes: attrs}, nil
+}
+
+// maxLine bounds one JSON line of a signal file.
+const maxLine = 1 << 20
+
+// readSignals reads JSON lines, one signal object a line; blank lines and
+// lines starting with # are skipped. A signal without an eventId gets a
+// random one.
+func (c *cli) readSignals(name string) ([]client.Signal, error) {
+	r, closeFn, err := c.open(name)
+	if err != nil {
+		return nil, fmt.Errorf("--file: %w", err)
+	}
+	defer closeFn()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), maxLine)
+	var out []client.Signal
+	for line := 1; sc.Scan(); line++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		var s client.Signal
+		dec := json.NewDecoder(strings.NewReader(text))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&s); err != nil {
+			return nil, usagef("%s:%d: %v", displayName(name), line, err)
+		}
+		if s.EventID == "" {
+			s.EventID = newEventID()
+		}
+		out = append(out, s)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", displayName(name), err)
+	}
+	if len(out) == 0 {
+		return nil, usagef("%s: no signals", displayName(name))
+	}
+	return out, nil
+}
