@@ -10,6 +10,11 @@ const maxMsgpackDepth = 32
 
 var errMsgpack = errors.New("malformed msgpack")
 
+// fixedMsgpackSize is the payload size of fixed-size msgpack types
+// (numbers and fixext), by leading byte; 0 for the others.
+var fixedMsgpackSize = [256]int8{0xca: 4, 0xcb: 8, 0xcc: 1, 0xcd: 2, 0xce: 4, 0xcf: 8, 0xd0: 1, 0xd1: 2, 0xd2: 4, 0xd3: 8,
+	0xd4: 2, 0xd5: 3, 0xd6: 5, 0xd7: 9, 0xd8: 17}
+
 // checkMsgpack verifies that b is exactly one well-formed msgpack value whose
 // every declared length fits in the bytes that follow. The msgpack decoder
 // allocates whole slices from declared lengths, so this check keeps a
@@ -85,9 +90,8 @@ func skipMsgpack(b []byte, depth int) (int, error) {
 		}
 		return 1 + int(c&0x1f), nil
 	}
-	fixed := map[byte]int{0xca: 4, 0xcb: 8, 0xcc: 1, 0xcd: 2, 0xce: 4, 0xcf: 8, 0xd0: 1, 0xd1: 2, 0xd2: 4, 0xd3: 8,
-		0xd4: 2, 0xd5: 3, 0xd6: 5, 0xd7: 9, 0xd8: 17}
-	if k, ok := fixed[c]; ok {
+	if k := fixedMsgpackSize[c]; k > 0 {
+		k := int(k)
 		if rest < k {
 			return 0, errMsgpack
 		}
