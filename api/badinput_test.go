@@ -56,6 +56,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"signal bad category", writer, "POST", "/v1/signals", strings.Replace(sig, "authentication", "mood", 1), "", 400, ProblemInvalidField, "category"},
 		{"signal impact too high", writer, "POST", "/v1/signals", strings.Replace(sig, `"impact":1`, `"impact":100.000001`, 1), "", 400, ProblemInvalidField, "impact"},
 		{"signal impact too low", writer, "POST", "/v1/signals", strings.Replace(sig, `"impact":1`, `"impact":-101`, 1), "", 400, ProblemInvalidField, "impact"},
+		{"signal impact beyond milli-points", writer, "POST", "/v1/signals", strings.Replace(sig, `"impact":1`, `"impact":1.0005`, 1), "", 400, ProblemInvalidField, "impact"},
 		{"signal impact as string", writer, "POST", "/v1/signals", `{"signals":[` + strings.Replace(sig, `"impact":1`, `"impact":"1"`, 1) + `]}`, "", 400, ProblemInvalidField, "signals[0].impact"},
 		{"signal missing eventId", writer, "POST", "/v1/signals", `{"signals":[` + sig + `,` + strings.Replace(sig, `"eventId":"e1",`, ``, 1) + `]}`, "", 400, ProblemInvalidField, "signals[1].eventId"},
 		{"signal missing impact", writer, "POST", "/v1/signals", strings.Replace(sig, `,"impact":1`, ``, 1), "", 400, ProblemInvalidField, "impact"},

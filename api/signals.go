@@ -32,6 +32,10 @@ func (in *signalInput) signal(errs *fieldErrors, prefix string, eventIDRequired 
 	}
 	sig.Category = errs.category(prefix+"category", in.Category, true)
 	sig.Impact = errs.scaled(prefix+"impact", in.Impact, true, -maxPoints, maxPoints).V
+	if sig.Impact%1000 != 0 {
+		// The ledger keeps signal impacts in milli-points.
+		errs.invalid(prefix+"impact", "at most three decimal places, got %s", in.Impact.text)
+	}
 	return sig
 }
 
