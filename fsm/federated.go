@@ -2,6 +2,9 @@ package fsm
 
 import "sort"
 
+// maxAssessmentValidity bounds how long a federated assessment counts.
+const maxAssessmentValidity = 366 * 24 * hourMS
+
 // Alert severities a federated event may carry.
 var alertSeverities = map[string]bool{"low": true, "medium": true, "high": true, "critical": true}
 
@@ -26,6 +29,14 @@ func (l *Ledger) applyFederatedEvent(c *FederatedEvent, res *Result) (err error)
 		return reject("components", "invalid", "need all five components or none")
 	case c.AlertType != "" && (!ValidID(c.AlertType) || !alertSeverities[c.Severity]):
 		return reject("alert", "invalid", "alert type must be an identifier and severity low, medium, high or critical")
+	}
+	for i, v := range c.Components {
+		if v < 0 || v > l.policy.Caps[i] {
+			return reject("components."+Categories[i], "invalid", "must be within [0, %s]", FormatDecimal(l.policy.Caps[i], 6))
+		}
+	}
+	if c.Score.Set && c.ValidUntil-c.IssuedAt > maxAssessmentValidity {
+		return reject("validUntil", "invalid", "at most 366 days after iat")
 	}
 	pa := l.partners[c.PartnerID]
 	if pa == nil || pa.Suspended {
@@ -83,4 +94,19 @@ func (l *Ledger) applyFederatedEvent(c *FederatedEvent, res *Result) (err error)
 	r.Status = StatusAccepted
 	res.Subjects = []string{p.ID}
 	return nil
+}
+
+// FederatedEventSeen reports whether a partner's SET with this jti is
+// inside the dedup window: a replay the ledger would refuse as duplicate.
+func (l *Ledger) FederatedEventSeen(partnerID, jti string) bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.seen(dedupHash('a', partnerID+"\x00"+jti))
+}
+
+// SignalSeen reports whether a signal event id is inside the dedup window.
+func (l *Ledger) SignalSeen(eventID string) bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.seen(dedupHash('s', eventID))
 }

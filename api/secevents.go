@@ -1,0 +1,179 @@
+package api
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/trustledger/trustledger/federation"
+	"github.com/trustledger/trustledger/fsm"
+)
+
+// iatMargin keeps the API's iat window inside the ledger's, so a SET the
+// API accepts is not refused at apply time for a clock difference.
+const iatMargin = time.Minute
+
+// pushSecurityEvent is POST /v1/federation/events: push delivery (RFC
+// 8935) of one Security Event Token. Refusals of the SET are 400 with an
+// RFC 8935 error object; general HTTP conditions (authentication, rate
+// limit, not the leader) are problems, as on every route.
+func (s *Server) pushSecurityEvent(w http.ResponseWriter, r *http.Request) {
+	tok := requestInfoFrom(r.Context()).token
+	if tok.Role != "partner" || tok.PartnerID == "" {
+		s.refuseSET(w, r, "", &federation.Error{Code: federation.ErrAccessDenied,
+			Description: "SETs are delivered with a partner token bound to the SET's issuer"})
+		return
+	}
+	if err := s.requireLeader(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	partner, ok := s.ledger().Partner(tok.PartnerID)
+	switch {
+	case !ok:
+		s.refuseSET(w, r, tok.PartnerID, &federation.Error{Code: federation.ErrAccessDenied,
+			Description: "partner " + strconv.Quote(tok.PartnerID) + " of this token is not registered"})
+		return
+	case partner.Status == "suspended":
+		s.refuseSET(w, r, tok.PartnerID, &federation.Error{Code: federation.ErrAccessDenied,
+			Description: "partner " + strconv.Quote(tok.PartnerID) + " is suspended"})
+		return
+	}
+	if ok, wait := s.setLimiter.Allow(partner.PartnerID, partner.RateLimit, s.cfg.Now()); !ok {
+		rate := partner.RateLimit
+		if rate <= 0 {
+			rate = federation.DefaultRateLimit
+		}
+		p := newProblem(ProblemRateLimited, "", "partner %q may deliver %d SETs per second to this node; retry after %s",
+			partner.PartnerID, rate, wait.Round(time.Millisecond))
+		p.retryAfter = max(1, int((wait+time.Second-1)/time.Second))
+		s.fail(w, r, p)
+		return
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != federation.MediaType {
+		s.refuseSET(w, r, partner.PartnerID, &federation.Error{Code: federation.ErrInvalidRequest,
+			Description: "Content-Type must be " + federation.MediaType + " (RFC 8935 §2.1)"})
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, federation.MaxTokenBytes))
+	if err != nil {
+		desc := "the request body could not be read"
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			desc = "the SET exceeds " + strconv.Itoa(federation.MaxTokenBytes) + " bytes"
+		}
+		s.refuseSET(w, r, partner.PartnerID, &federation.Error{Code: federation.ErrInvalidRequest, Description: desc})
+		return
+	}
+	cmd, err := s.verifySET(body, partner)
+	if err != nil {
+		s.failSET(w, r, partner.PartnerID, err)
+		return
+	}
+	if cmd == nil { // no event type we act on: acknowledged and ignored
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	noteSubject(r, cmd.PrincipalID)
+	if err := s.precheckSET(cmd); err != nil {
+		s.failSET(w, r, partner.PartnerID, err)
+		return
+	}
+	res, err := s.propose(r, cmd)
+	if res != nil {
+		// Committed: accepted, or refused by the ledger (a duplicate jti,
+		// or a state change since the pre-check).
+		err = setOutcome(res)
+	}
+	if err != nil {
+		s.failSET(w, r, partner.PartnerID, err)
+		return
+	}
+	w.Header().Set(HeaderIndex, strconv.FormatUint(res.Index, 10))
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// verifySET parses and verifies a SET delivered by partner and maps it to
+// a ledger command (nil when no event in it is understood).
+func (s *Server) verifySET(body []byte, partner fsm.PartnerView) (*fsm.FederatedEvent, error) {
+	tok, err := federation.Parse(body)
+	if err != nil {
+		return nil, err
+	}
+	if tok.Issuer != partner.Issuer {
+		if other, ok := s.ledger().PartnerByIssuer(tok.Issuer); ok && other.PartnerID != partner.PartnerID {
+			return nil, &federation.Error{Code: federation.ErrAccessDenied, Description: "iss " + strconv.Quote(tok.Issuer) +
+				" is another partner's issuer; this token delivers SETs of partner " + strconv.Quote(partner.PartnerID) + " only"}
+		}
+	}
+	window := federation.Window{Now: s.cfg.Now(),
+		MaxAge: time.Duration(s.ledger().Policy().DedupWindow)*time.Millisecond - iatMargin}
+	set, err := s.setVerifier.Verify(tok, partner, window)
+	if err != nil {
+		return nil, err
+	}
+	return set.Command(partner.PartnerID)
+}
+
+// precheckSET refuses, without writing, a command the ledger would refuse:
+// an unknown principal, an iat outside the ledger's window, an assessment
+// already expired, and a replayed jti (the ledger's dedup index).
+func (s *Server) precheckSET(cmd *fsm.FederatedEvent) error {
+	l := s.ledger()
+	if !l.Has(cmd.PrincipalID) {
+		return &federation.Error{Code: federation.ErrInvalidRequest, Description: "unknown subject: no principal " +
+			strconv.Quote(cmd.PrincipalID)}
+	}
+	now, pol := l.LedgerTime(), l.Policy()
+	if cmd.IssuedAt < now-pol.DedupWindow+iatMargin.Milliseconds() || cmd.IssuedAt > now+pol.FutureSkew {
+		return &federation.Error{Code: federation.ErrInvalidRequest, Description: "iat is outside the ledger's window"}
+	}
+	if cmd.Score.Set && cmd.ValidUntil <= now {
+		return &federation.Error{Code: federation.ErrInvalidRequest, Description: "the assessment's validUntil has passed"}
+	}
+	if l.FederatedEventSeen(cmd.PartnerID, cmd.EventID) {
+		return &federation.Error{Code: federation.ErrInvalidRequest, Description: "jti already used"}
+	}
+	return nil
+}
+
+// setOutcome turns the ledger's result for a FederatedEvent into an RFC
+// 8935 refusal, or nil when the event was accepted.
+func setOutcome(res *fsm.Result) error {
+	var rej *fsm.RejectError
+	switch {
+	case errors.As(res.Err, &rej) && rej.Code == "forbidden":
+		return &federation.Error{Code: federation.ErrAccessDenied, Description: rej.Reason}
+	case rej != nil && rej.Code == "not_found":
+		return &federation.Error{Code: federation.ErrInvalidRequest, Description: "unknown subject: " + rej.Reason}
+	case rej != nil:
+		return &federation.Error{Code: federation.ErrInvalidRequest, Description: rej.Field + ": " + rej.Reason}
+	case res.Err != nil:
+		return res.Err
+	case len(res.Signals) == 1 && res.Signals[0].Status == fsm.StatusDuplicate:
+		return &federation.Error{Code: federation.ErrInvalidRequest, Description: "jti already used"}
+	}
+	return nil
+}
+
+// failSET answers a refused SET with its RFC 8935 error, and anything
+// else (not the leader, a timeout) with a problem.
+func (s *Server) failSET(w http.ResponseWriter, r *http.Request, partnerID string, err error) {
+	var e *federation.Error
+	if errors.As(err, &e) {
+		s.refuseSET(w, r, partnerID, e)
+		return
+	}
+	s.fail(w, r, err)
+}
+
+// refuseSET writes an RFC 8935 §2.3 error response: 400 with
+// {"err", "description"}.
+func (s *Server) refuseSET(w http.ResponseWriter, r *http.Request, partnerID string, e *federation.Error) {
+	s.log.Info("federation: SET refused", "partner", partnerID, "err", e.Code, "description", e.Description,
+		"remote", r.RemoteAddr)
+	writeJSON(w, http.StatusBadRequest, e)
+}

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/trustledger/trustledger/api/client"
+	"github.com/trustledger/trustledger/federation"
+)
+
+// runSub runs a sub-command of top directly, as trustctl would once top is
+// in the command tree.
+func runSub(t *testing.T, top *command, args ...string) (string, error) {
+	t.Helper()
+	var out, errb strings.Builder
+	c := newCLI(strings.NewReader(""), &out, &errb)
+	for _, s := range top.subs {
+		if s.name == args[0] {
+			err := s.run(context.Background(), c, args[1:])
+			return out.String(), err
+		}
+	}
+	t.Fatalf("no sub-command %s %s", top.name, args[0])
+	return "", nil
+}
+
+// A partner registered with trustctl partner add, given a token, pushes
+// SETs with trustctl federation send; suspend, resume and remove act on
+// delivery.
+func TestPartnerAndFederationCommands(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Raft node")
+	}
+	clearEnv(t)
+	addr, admin := startNode(t)
+	t.Setenv("TRUSTLEDGER_ADDR", addr)
+	t.Setenv("TRUSTLEDGER_TOKEN", admin)
+	dir := t.TempDir()
+
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(priv)
+	keyFile := filepath.Join(dir, "acme.pem")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	jwk, _ := federation.PublicJWK(priv, "acme-1")
+	jwkFile := filepath.Join(dir, "acme-jwk.json")
+	if err := os.WriteFile(jwkFile, jwk, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx := context.Background()
+	cl, err := client.New(client.Config{Address: addr, Token: admin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.RegisterPrincipal(ctx, client.Registration{PrincipalID: "alice", PrincipalType: "user"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runSub(t, partnerCommand(), "add", "acme", "--issuer", "https://idp.acme.example", "--audience", "tl",
+		"--keys", jwkFile, "--weight", "0.5", "--max-influence", "10"); err != nil {
+		t.Fatalf("partner add: %v", err)
+	}
+	if _, err := runSub(t, partnerCommand(), "add", "bad", "--issuer", "https://bad.example", "--audience", "tl",
+		"--keys", keyFile, "--weight", "0.1", "--max-influence", "1"); err == nil {
+		t.Error("partner add with a PEM private key file: accepted")
+	}
+	out, err := runSub(t, partnerCommand(), "list", "-o", "json")
+	var list struct {
+		Partners []client.Partner `json:"partners"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &list) != nil || len(list.Partners) != 1 || list.Partners[0].Status != "active" {
+		t.Fatalf("partner list: %v %s", err, out)
+	}
+	tok, err := cl.CreateToken(ctx, client.TokenRequest{Role: "partner", PartnerID: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	send := func(extra ...string) (string, error) {
+		args := append([]string{"send", "--token", tok.Secret, "--key", keyFile, "--kid", "acme-1",
+			"--issuer", "https://idp.acme.example", "--audience", "tl", "--subject", "alice", "-o", "json"}, extra...)
+		return runSub(t, federationCommand(), args...)
+	}
+	out, err = send("--score", "20", "--jti", "j1")
+	var res struct {
+		Index    uint64 `json:"index"`
+		Recorded bool   `json:"recorded"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &res) != nil || res.Index == 0 || !res.Recorded {
+		t.Fatalf("send: %v %s", err, out)
+	}
+	rec, _, err := cl.GetPrincipal(ctx, "alice", nil)
+	if err != nil || !strings.Contains(string(setTestJSON(t, rec)), `"acme":{"score":20`) {
+		t.Errorf("record after send: %v %s", err, setTestJSON(t, rec))
+	}
+	var se *client.SETError
+	if _, err := send("--score", "20", "--jti", "j1"); !asSETError(err, &se) || se.Description != "jti already used" {
+		t.Errorf("replay: %v", err)
+	}
+	if out, err := send("--event", "session-revoked"); err != nil || !strings.Contains(out, `"recorded": true`) {
+		t.Errorf("session-revoked: %v %s", err, out)
+	}
+	if out, err := send("--event", "urn:example:unknown"); err != nil || !strings.Contains(out, `"recorded": false`) {
+		t.Errorf("unknown event: %v %s", err, out)
+	}
+	if out, err := send("--score", "20", "--dry-run"); err != nil || strings.Count(strings.TrimSpace(out), ".") != 2 {
+		t.Errorf("dry run: %v %q", err, out)
+	}
+
+	if _, err := runSub(t, partnerCommand(), "suspend", "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := send("--score", "30"); !asSETError(err, &se) || se.Code != "access_denied" {
+		t.Errorf("send while suspended: %v", err)
+	}
+	if _, err := runSub(t, partnerCommand(), "resume", "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := send("--score", "30"); err != nil {
+		t.Errorf("send after resume: %v", err)
+	}
+	if _, err := runSub(t, partnerCommand(), "remove", "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := send("--score", "30"); !asSETError(err, &se) || se.Code != "access_denied" {
+		t.Errorf("send after remove: %v", err)
+	}
+}
+
+func asSETError(err error, target **client.SETError) bool { return errors.As(err, target) }
+
+func setTestJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

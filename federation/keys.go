@@ -1,0 +1,164 @@
+package federation
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// Accepted signature algorithms. Nothing else is ever passed to go-jose,
+// so "none", HMAC (including HMAC keyed with a public key), RSA and the
+// other curves are refused while parsing.
+var acceptedAlgorithms = []jose.SignatureAlgorithm{jose.EdDSA, jose.ES256}
+
+// privateMembers are JWK members that carry private or symmetric key
+// material (RFC 7518 §6, RFC 8037).
+var privateMembers = []string{"d", "k", "p", "q", "dp", "dq", "qi", "oth", "priv"}
+
+// KeySet is a partner's verification keys, parsed from its registered
+// JSON Web Key Set.
+type KeySet struct {
+	keys []verificationKey
+}
+
+type verificationKey struct {
+	kid string
+	alg jose.SignatureAlgorithm // the algorithm the key type implies
+	key any                     // ed25519.PublicKey or *ecdsa.PublicKey (P-256)
+}
+
+// Len returns the number of usable keys.
+func (s *KeySet) Len() int { return len(s.keys) }
+
+// ParseKeySet parses a JWKS ({"keys": [JWK, ...]}) strictly, as partner
+// registration needs: every key must be a public Ed25519 (kty OKP, crv
+// Ed25519) or P-256 (kty EC, crv P-256) key with a kid unique in the set;
+// "use", when present, must be "sig" and "alg", when present, must be the
+// key type's algorithm (EdDSA or ES256). Private or symmetric key material
+// is refused, so a partner's secret never reaches the replicated state.
+// An empty set is valid (the partner cannot deliver until it has a key).
+func ParseKeySet(jwks []byte) (*KeySet, error) {
+	raws, err := splitKeySet(jwks)
+	if err != nil {
+		return nil, err
+	}
+	s := &KeySet{}
+	seen := map[string]bool{}
+	for i, raw := range raws {
+		k, err := parseKey(raw)
+		if err != nil {
+			return nil, fmt.Errorf("keys[%d]: %w", i, err)
+		}
+		if seen[k.kid] {
+			return nil, fmt.Errorf("keys[%d]: kid %q is used twice", i, k.kid)
+		}
+		seen[k.kid] = true
+		s.keys = append(s.keys, k)
+	}
+	return s, nil
+}
+
+// usableKeys parses a stored JWKS leniently: keys ParseKeySet would refuse
+// are skipped (a JWKS registered before the strict check may hold some).
+func usableKeys(jwks []byte) *KeySet {
+	s := &KeySet{}
+	raws, err := splitKeySet(jwks)
+	if err != nil {
+		return s
+	}
+	for _, raw := range raws {
+		if k, err := parseKey(raw); err == nil {
+			s.keys = append(s.keys, k)
+		}
+	}
+	return s
+}
+
+func splitKeySet(jwks []byte) ([]json.RawMessage, error) {
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(jwks, &set); err != nil || set.Keys == nil {
+		return nil, fmt.Errorf("not a JSON Web Key Set: want {\"keys\": [JWK, ...]}")
+	}
+	return set.Keys, nil
+}
+
+func parseKey(raw json.RawMessage) (verificationKey, error) {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &members); err != nil {
+		return verificationKey{}, fmt.Errorf("not a JSON object")
+	}
+	for _, m := range privateMembers {
+		if _, ok := members[m]; ok {
+			return verificationKey{}, fmt.Errorf("holds private or symmetric key material (%q); register the public key only", m)
+		}
+	}
+	var jwk jose.JSONWebKey
+	if err := jwk.UnmarshalJSON(raw); err != nil {
+		return verificationKey{}, fmt.Errorf("not a usable JWK: %v", err)
+	}
+	k := verificationKey{kid: jwk.KeyID}
+	switch pub := jwk.Key.(type) {
+	case ed25519.PublicKey:
+		k.alg, k.key = jose.EdDSA, pub
+	case *ecdsa.PublicKey:
+		if pub.Curve != elliptic.P256() {
+			return verificationKey{}, fmt.Errorf("EC keys must be on P-256 (ES256), not %s", pub.Curve.Params().Name)
+		}
+		k.alg, k.key = jose.ES256, pub
+	default:
+		return verificationKey{}, fmt.Errorf("kty must be OKP (Ed25519) or EC (P-256)")
+	}
+	switch {
+	case k.kid == "":
+		return verificationKey{}, fmt.Errorf("kid is required: SETs name their key by kid")
+	case jwk.Use != "" && jwk.Use != "sig":
+		return verificationKey{}, fmt.Errorf("use must be \"sig\", not %q", jwk.Use)
+	case jwk.Algorithm != "" && jwk.Algorithm != string(k.alg):
+		return verificationKey{}, fmt.Errorf("alg %q does not match the key type (%s)", jwk.Algorithm, k.alg)
+	}
+	return k, nil
+}
+
+// lookup returns the key named kid that signs with alg.
+func (s *KeySet) lookup(kid string, alg jose.SignatureAlgorithm) (any, bool) {
+	for _, k := range s.keys {
+		if k.kid == kid && k.alg == alg {
+			return k.key, true
+		}
+	}
+	return nil, false
+}
+
+// keyCache holds each partner's parsed keys, reparsed when the registered
+// JWKS changes. It holds at most one entry per partner it has seen.
+type keyCache struct {
+	mu sync.Mutex
+	m  map[string]cachedKeys
+}
+
+type cachedKeys struct {
+	jwks []byte
+	set  *KeySet
+}
+
+func (c *keyCache) get(partnerID string, jwks []byte) *KeySet {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.m[partnerID]; ok && bytes.Equal(e.jwks, jwks) {
+		return e.set
+	}
+	set := usableKeys(jwks)
+	if c.m == nil {
+		c.m = map[string]cachedKeys{}
+	}
+	c.m[partnerID] = cachedKeys{jwks: bytes.Clone(jwks), set: set}
+	return set
+}
