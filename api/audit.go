@@ -13,6 +13,9 @@ import (
 // the ledger index.
 func (s *Server) auditRequest(r *http.Request, info *requestInfo, status int, d time.Duration) {
 	msg := "api request"
+	if info.forwarded {
+		return
+	}
 	if !info.authed {
 		if status != http.StatusUnauthorized {
 			return
@@ -34,6 +37,9 @@ func (s *Server) auditRequest(r *http.Request, info *requestInfo, status int, d 
 	}
 	if info.index != 0 {
 		attrs = append(attrs, slog.Uint64("index", info.index))
+	}
+	if by := r.Header.Get(HeaderForwardedBy); by != "" {
+		attrs = append(attrs, slog.String("forwardedBy", by), slog.String("forwardedFor", r.Header.Get("X-Forwarded-For")))
 	}
 	s.audit.LogAttrs(context.Background(), slog.LevelInfo, msg, attrs...)
 }

@@ -119,6 +119,8 @@ type requestInfo struct {
 	authed    bool
 	principal string
 	index     uint64
+	// forwarded: the request went to the leader, which audits it.
+	forwarded bool
 }
 
 func (i *requestInfo) tokenID() string {

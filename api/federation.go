@@ -1,9 +1,9 @@
 package api
 
 import (
-	"encoding/json"
 	"net/http"
 
+	"github.com/trustledger/trustledger/federation"
 	"github.com/trustledger/trustledger/fsm"
 )
 
@@ -43,23 +43,12 @@ func (in *partnerInput) command(id string) (*fsm.UpsertPartner, error) {
 	return c, errs.err()
 }
 
-// checkJWKS checks the shape of a JSON Web Key Set (RFC 7517 §5): an
-// object with a "keys" array of objects, each with a "kty" string. The
-// keys themselves are checked when events are verified.
+// checkJWKS checks a JSON Web Key Set (RFC 7517 §5) as SET verification
+// will use it: public Ed25519 or P-256 keys, each with a unique kid, and
+// no private key material (federation.ParseKeySet).
 func checkJWKS(errs *fieldErrors, b []byte) {
-	var set struct {
-		Keys []map[string]json.RawMessage `json:"keys"`
-	}
-	if err := json.Unmarshal(b, &set); err != nil || set.Keys == nil {
-		errs.invalid("jwks", "must be a JSON Web Key Set: {\"keys\": [JWK, ...]}")
-		return
-	}
-	for i, k := range set.Keys {
-		var kty string
-		if json.Unmarshal(k["kty"], &kty) != nil || kty == "" {
-			errs.invalid("jwks.keys["+itoa(i)+"].kty", "every key needs a \"kty\" string")
-			return
-		}
+	if _, err := federation.ParseKeySet(b); err != nil {
+		errs.invalid("jwks", "%v", err)
 	}
 }
 
@@ -143,11 +132,4 @@ func (s *Server) deletePartner(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"index": res.Index, "partnerId": id})
-}
-
-// federationEvents is the RFC 8935 push endpoint. Verifying Security Event
-// Tokens is not part of this release: it answers 501.
-func (s *Server) federationEvents(w http.ResponseWriter, r *http.Request) {
-	s.fail(w, r, newProblem(ProblemNotImplemented, "", "Security Event Token delivery is not implemented yet; "+
-		"no event was recorded"))
 }

@@ -22,7 +22,7 @@ import (
 
 // harness is a real single-node cluster behind a real HTTP server.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	node   *cluster.Node
 	api    *Server
 	srv    *httptest.Server
@@ -49,12 +49,12 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	return newHarnessConfig(t, Config{})
 }
 
-func newHarnessConfig(t *testing.T, cfg Config) *harness {
+func newHarnessConfig(t testing.TB, cfg Config) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	node, err := cluster.Open(cluster.Config{NodeID: "n1", DataDir: filepath.Join(dir, "data"), RaftAddr: "127.0.0.1:0",
@@ -132,7 +132,7 @@ func (h *harness) ensurePartner(id string) {
 	}
 	h.mustJSON("PUT", "/v1/federation/partners/"+id, h.admin, map[string]any{
 		"issuer": "https://" + id + ".example", "audience": "trustledger", "weight": 0.5, "maxInfluence": 10,
-		"jwks": map[string]any{"keys": []any{map[string]any{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}}},
+		"jwks": map[string]any{"keys": []any{map[string]any{"kty": "OKP", "crv": "Ed25519", "kid": "test-ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}}},
 	}, http.StatusCreated, nil)
 }
 

@@ -15,6 +15,8 @@ type metrics struct {
 	latency *prometheus.HistogramVec
 	handler http.Handler
 	streams prometheus.Gauge
+	// forwarded counts requests this node handed to the leader.
+	forwarded prometheus.Counter
 }
 
 func newMetrics(reg *prometheus.Registry, node Backend) *metrics {
@@ -34,6 +36,13 @@ func newMetrics(reg *prometheus.Registry, node Backend) *metrics {
 			Help:      "Open /v1/ledger/stream connections.",
 		}),
 	}
+	m.forwarded = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "trustledger",
+		Subsystem: "api",
+		Name:      "forwarded_total",
+		Help:      "Requests this node forwarded to the leader.",
+	})
+	_ = reg.Register(m.forwarded)
 	// Registration fails only when the collectors are registered already
 	// (a second Server on the same registry): the first set then serves.
 	_ = reg.Register(m.latency)

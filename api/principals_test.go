@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/trustledger/trustledger/cluster"
@@ -237,7 +238,8 @@ func TestPartners(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	body := map[string]any{"issuer": "https://idp.example", "audience": "trustledger", "weight": 0.25, "maxInfluence": 12.5,
-		"jwks": map[string]any{"keys": []any{map[string]any{"kty": "EC", "crv": "P-256", "x": "a", "y": "b"}}}}
+		"jwks": map[string]any{"keys": []any{map[string]any{"kty": "EC", "crv": "P-256", "kid": "k1",
+			"x": "HkoaJ55jCnHOs8-sgfu0kGuEC_vmpskAFsL5nuY6b5Y", "y": "UYZvIabtCzOEiu5jJiLapIM4eJCCms8nV8gKWaZ9EUU"}}}}
 	var put struct {
 		Index   uint64          `json:"index"`
 		Partner fsm.PartnerView `json:"partner"`
@@ -267,8 +269,8 @@ func TestPartners(t *testing.T) {
 	}
 	h.mustJSON("POST", "/v1/tokens", h.admin, map[string]any{"role": "partner", "partnerId": "idp"}, http.StatusCreated, &tok)
 	r = h.do("POST", "/v1/federation/events", tok.Token, "eyJ...", "Content-Type", "application/secevent+jwt")
-	if p := r.problem(t); r.status != http.StatusNotImplemented || p.Type != ProblemNotImplemented.URI() {
-		t.Errorf("SET push: %d %+v", r.status, p)
+	if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), `"err":"access_denied"`) {
+		t.Errorf("SET push for a suspended partner: %d %s", r.status, r.body)
 	}
 	h.mustJSON("DELETE", "/v1/federation/partners/idp", h.admin, nil, http.StatusOK, nil)
 	if r := h.do("GET", "/v1/federation/partners/idp", h.admin, nil); r.status != http.StatusNotFound {

@@ -42,6 +42,7 @@ var (
 	ProblemTooLarge         = ProblemKind{"payload-too-large", "Request body too large", http.StatusRequestEntityTooLarge}
 	ProblemUnsupportedMedia = ProblemKind{"unsupported-media-type", "Unsupported media type", http.StatusUnsupportedMediaType}
 	ProblemRejected         = ProblemKind{"rejected", "Rejected by the ledger", http.StatusUnprocessableEntity}
+	ProblemRateLimited      = ProblemKind{"rate-limited", "Too many requests", http.StatusTooManyRequests}
 	ProblemNotImplemented   = ProblemKind{"not-implemented", "Not implemented", http.StatusNotImplemented}
 	ProblemNotLeader        = ProblemKind{"not-leader", "Not the leader", http.StatusServiceUnavailable}
 	ProblemNoLeader         = ProblemKind{"no-leader", "No leader", http.StatusServiceUnavailable}
@@ -57,7 +58,7 @@ var (
 var ProblemKinds = []ProblemKind{
 	ProblemMalformedJSON, ProblemUnknownField, ProblemInvalidField, ProblemInvalidParameter,
 	ProblemUnauthorized, ProblemForbidden, ProblemNotFound, ProblemMethodNotAllowed, ProblemConflict,
-	ProblemTooLarge, ProblemUnsupportedMedia, ProblemRejected, ProblemNotImplemented, ProblemNotLeader,
+	ProblemTooLarge, ProblemUnsupportedMedia, ProblemRejected, ProblemRateLimited, ProblemNotImplemented, ProblemNotLeader,
 	ProblemNoLeader, ProblemStaleRead, ProblemTimeout, ProblemNotReady, ProblemUnavailable, ProblemOutcomeUnknown,
 	ProblemInternal,
 }
@@ -155,6 +156,18 @@ func problemFor(err error) *Problem {
 		p := newProblem(ProblemUnavailable, "", "the node is shutting down; use another node")
 		p.retryAfter = 1
 		return p
+	case errors.Is(err, cluster.ErrInvalidPeer):
+		return withCode(newProblem(ProblemInvalidField, "", "%v", err), "invalid")
+	case errors.Is(err, cluster.ErrInvalidSnapshot):
+		return withCode(newProblem(ProblemInvalidField, "body", "the body is not a trustledger snapshot: %v", err), "invalid")
+	case errors.Is(err, cluster.ErrMemberConflict):
+		return withCode(newProblem(ProblemConflict, "", "%v", err), "conflict")
+	case errors.Is(err, cluster.ErrQuorum):
+		return withCode(newProblem(ProblemConflict, "", "%v", err), "quorum")
+	case errors.Is(err, cluster.ErrSnapshotBehind):
+		return withCode(newProblem(ProblemConflict, "body", "%v; restore an older backup into a new cluster", err), "behind")
+	case errors.Is(err, cluster.ErrUnknownMember):
+		return withCode(newProblem(ProblemNotFound, "", "%v", err), "not_found")
 	case errors.As(err, &tooLarge):
 		return newProblem(ProblemTooLarge, "", "the request body exceeds %d bytes", tooLarge.Limit)
 	case errors.Is(err, context.DeadlineExceeded):

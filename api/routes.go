@@ -70,7 +70,7 @@ func routeTable() []Route {
 		{Method: put, Pattern: "/v1/federation/partners/{partnerId}", Role: "admin", Summary: "register or replace a partner", handle: (*Server).putPartner},
 		{Method: get, Pattern: "/v1/federation/partners/{partnerId}", Role: "admin", Read: true, Summary: "a federation partner", handle: (*Server).getPartner},
 		{Method: del, Pattern: "/v1/federation/partners/{partnerId}", Role: "admin", Summary: "remove a partner", handle: (*Server).deletePartner},
-		{Method: post, Pattern: "/v1/federation/events", Role: "partner", Summary: "Security Event Token push delivery", handle: (*Server).federationEvents},
+		{Method: post, Pattern: "/v1/federation/events", Role: "partner", Summary: "Security Event Token push delivery", handle: (*Server).pushSecurityEvent},
 
 		{Method: get, Pattern: "/v1/ledger", Role: "auditor", Read: true, Summary: "ledger entries", handle: (*Server).ledgerEntries},
 		{Method: get, Pattern: "/v1/ledger/stream", Role: "auditor", Summary: "ledger entries as server-sent events", handle: (*Server).ledgerStream},
@@ -83,6 +83,13 @@ func routeTable() []Route {
 		{Method: post, Pattern: "/v1/tokens", Role: "admin", Summary: "create a token", handle: (*Server).createToken},
 		{Method: get, Pattern: "/v1/tokens", Role: "admin", Read: true, Summary: "list tokens", handle: (*Server).listTokens},
 		{Method: del, Pattern: "/v1/tokens/{id}", Role: "admin", Summary: "revoke a token", handle: (*Server).revokeToken},
+
+		{Method: get, Pattern: "/v1/cluster", Role: "operator", Summary: "members, Raft configuration, leader, per-node region, role, index and lag (answered by any node)", handle: (*Server).getCluster},
+		{Method: post, Pattern: "/v1/cluster/join", Role: "operator", Summary: "add a node: a voter or a read replica", handle: (*Server).joinCluster},
+		{Method: del, Pattern: "/v1/cluster/nodes/{id}", Role: "operator", Summary: "remove a node from the cluster", handle: (*Server).removeNode},
+		{Method: post, Pattern: "/v1/cluster/transfer-leadership", Role: "operator", Summary: "hand leadership to another voter", handle: (*Server).transferLeadership},
+		{Method: get, Pattern: "/v1/cluster/snapshot", Role: "operator", Read: true, Summary: "a snapshot of the replicated state (backup)", handle: (*Server).snapshot},
+		{Method: post, Pattern: "/v1/cluster/restore", Role: "operator", Summary: "replace the replicated state with a snapshot", handle: (*Server).restore},
 	}
 }
 
@@ -147,8 +154,22 @@ func (s *Server) serveRoute(rt Route) http.Handler {
 			}
 			s.finish(r, info, sw.code(), time.Since(start))
 		}()
+		if s.needsLeader(rt, r) {
+			// The leader authenticates, authorizes and audits it.
+			info.forwarded = true
+			s.forward(sw, r)
+			return
+		}
+		sw.Header().Set(HeaderServedBy, s.node.NodeID())
 		if rt.Role != RoleNone {
 			tok, err := s.authenticate(r)
+			if err != nil && s.tokenMaybeNewer(rt, r) {
+				// A token this follower has not applied yet (just created,
+				// or the node is catching up): the leader decides.
+				info.forwarded = true
+				s.forward(sw, r)
+				return
+			}
 			if err != nil {
 				s.fail(sw, r, err)
 				return

@@ -6,11 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httputil"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/trustledger/trustledger/federation"
 	"github.com/trustledger/trustledger/fsm"
 )
 
@@ -41,6 +43,14 @@ type Config struct {
 	Registry *prometheus.Registry
 	// Now is the node's clock for reads without ?at= (default time.Now).
 	Now func() time.Time
+	// ClusterProbeTimeout bounds how long GET /v1/cluster waits for each
+	// member's status (default 2s).
+	ClusterProbeTimeout time.Duration
+	// MaxRestoreBytes bounds a snapshot uploaded to POST
+	// /v1/cluster/restore (default 16 GiB); RestoreTimeout bounds the
+	// restore (default 10m).
+	MaxRestoreBytes int64
+	RestoreTimeout  time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -74,6 +84,15 @@ func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.ClusterProbeTimeout <= 0 {
+		c.ClusterProbeTimeout = 2 * time.Second
+	}
+	if c.MaxRestoreBytes <= 0 {
+		c.MaxRestoreBytes = 16 << 30
+	}
+	if c.RestoreTimeout <= 0 {
+		c.RestoreTimeout = 10 * time.Minute
+	}
 	return c
 }
 
@@ -85,6 +104,15 @@ type Server struct {
 	audit   *slog.Logger
 	metrics *metrics
 	router  *chi.Mux
+	// cluster is the node's membership side (nil when it has none);
+	// proxy forwards requests to the leader, client asks other members.
+	cluster ClusterBackend
+	proxy   *httputil.ReverseProxy
+	client  *http.Client
+	// setVerifier and setLimiter verify and rate-limit pushed Security
+	// Event Tokens.
+	setVerifier federation.Verifier
+	setLimiter  federation.Limiter
 	// done is closed by Close to end long-lived streams.
 	done   context.Context
 	cancel context.CancelFunc
@@ -103,6 +131,8 @@ func New(cfg Config, node Backend) *Server {
 		done:   done,
 		cancel: cancel,
 	}
+	s.cluster, _ = node.(ClusterBackend)
+	s.proxy, s.client = s.newForwarder()
 	s.metrics = newMetrics(cfg.Registry, node)
 	s.router = s.newRouter()
 	return s

@@ -7,6 +7,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/raft"
 )
 
@@ -21,6 +22,14 @@ const (
 	// snapshot, so a briefly lagging follower catches up from the log
 	// rather than by a snapshot transfer.
 	DefaultTrailingLogs = 10240
+	// DefaultReconcileInterval is how often the leader reconciles the
+	// gossip membership into the Raft configuration.
+	DefaultReconcileInterval = 5 * time.Second
+	// DefaultGossipReconnectInterval is how often a node tries to reach
+	// members gossip reports dead or gone.
+	DefaultGossipReconnectInterval = 5 * time.Second
+	// gossipReconnectFor is how long a gone member is tried.
+	gossipReconnectFor = 24 * time.Hour
 )
 
 // Config configures a node. NodeID, DataDir and RaftAddr are required.
@@ -52,8 +61,43 @@ type Config struct {
 	// Logger receives the node's and Raft's logs; nil discards them.
 	Logger *slog.Logger
 
-	// tune, when set, adjusts the Raft configuration (tests use it for
-	// shorter election timeouts).
+	// GossipAddr is the host:port memberlist listens on (UDP and TCP).
+	// Empty turns gossip off: the node then learns its peers only from
+	// join requests. Port 0 picks a free port (see Node.GossipAddr).
+	GossipAddr string
+	// GossipAdvertise is the host:port other nodes reach the gossip
+	// listener at; empty means the listener's address.
+	GossipAdvertise string
+	// GossipKey, when set, encrypts and authenticates gossip (memberlist's
+	// AES-GCM keyring): 16, 24 or 32 bytes, the same on every node. A node
+	// without it, or with another key, cannot join the pool.
+	GossipKey []byte
+	// APIAddr is the base URL of this node's HTTP API (for example
+	// http://10.0.0.2:8470). It is gossiped, so that followers can forward
+	// requests to the leader.
+	APIAddr string
+	// DeadServerGrace is how long a server must be reported dead (or gone)
+	// by gossip before the leader removes it from the Raft configuration,
+	// and then only when the remaining voters keep a quorum. Zero (the
+	// default) never removes a server automatically: an operator does.
+	DeadServerGrace time.Duration
+	// ReconcileInterval is how often the leader reconciles gossip members
+	// into the Raft configuration; zero selects DefaultReconcileInterval.
+	ReconcileInterval time.Duration
+	// GossipReconnectInterval is how often a node tries to reach members
+	// gossip reports dead or gone (a restarted node starts with a pool of
+	// its own: the others find it again this way); zero selects
+	// DefaultGossipReconnectInterval.
+	GossipReconnectInterval time.Duration
+
+	// TuneRaft and TuneGossip, when set, adjust the Raft and memberlist
+	// configurations before the node starts. Production leaves them nil;
+	// tests shorten timeouts with them.
+	TuneRaft   func(*raft.Config)
+	TuneGossip func(*memberlist.Config)
+
+	// tune, when set, adjusts the Raft configuration (this package's tests
+	// use it for shorter election timeouts).
 	tune func(*raft.Config)
 }
 
@@ -69,6 +113,12 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.ReconcileInterval == 0 {
+		c.ReconcileInterval = DefaultReconcileInterval
+	}
+	if c.GossipReconnectInterval == 0 {
+		c.GossipReconnectInterval = DefaultGossipReconnectInterval
 	}
 }
 
@@ -93,6 +143,27 @@ func (c *Config) validate() error {
 	}
 	if c.SnapshotInterval < 0 {
 		errs = append(errs, errors.New("SnapshotInterval must not be negative"))
+	}
+	if c.GossipAddr != "" {
+		if _, _, err := net.SplitHostPort(c.GossipAddr); err != nil {
+			errs = append(errs, fmt.Errorf("GossipAddr %q: want host:port: %w", c.GossipAddr, err))
+		}
+	}
+	if n := len(c.GossipKey); n != 0 && n != 16 && n != 24 && n != 32 {
+		errs = append(errs, fmt.Errorf("GossipKey is %d bytes; want 16, 24 or 32", n))
+	}
+	if c.GossipAdvertise != "" {
+		if err := hostPort(c.GossipAdvertise); err != nil {
+			errs = append(errs, fmt.Errorf("GossipAdvertise %q: %w", c.GossipAdvertise, err))
+		}
+	}
+	if c.APIAddr != "" {
+		if err := apiURL(c.APIAddr); err != nil {
+			errs = append(errs, fmt.Errorf("APIAddr %q: %w", c.APIAddr, err))
+		}
+	}
+	if c.DeadServerGrace < 0 || c.ReconcileInterval < 0 || c.GossipReconnectInterval < 0 {
+		errs = append(errs, errors.New("DeadServerGrace, ReconcileInterval and GossipReconnectInterval must not be negative"))
 	}
 	return errors.Join(errs...)
 }

@@ -44,6 +44,20 @@ type Node struct {
 	trans   *raft.NetworkTransport
 	raft    *raft.Raft
 
+	// gossip is nil when Config.GossipAddr is empty. peers holds what join
+	// requests said about nodes (gossip, when on, has the last word).
+	gossip  *gossip
+	peersMu sync.Mutex
+	peers   map[string]Peer
+	// membershipMu serialises configuration changes made here (joins,
+	// removals, the reconciler), so a removal and a reconcile pass do not
+	// interleave.
+	membershipMu sync.Mutex
+	// reconcileKick wakes the reconciler; loops tracks its goroutine.
+	reconcileKick chan struct{}
+	loopsMu       sync.Mutex // orders goLoop's Add before Close's Wait
+	loops         sync.WaitGroup
+
 	closed    chan struct{}
 	closeOnce sync.Once
 	closeErr  error
@@ -63,7 +77,8 @@ func Open(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), ledger: fsm.NewLedger(),
-		applied: &appliedIndex{}, closed: make(chan struct{})}
+		applied: &appliedIndex{}, closed: make(chan struct{}), peers: map[string]Peer{},
+		reconcileKick: make(chan struct{}, 1)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -106,11 +121,15 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.tune != nil {
 		cfg.tune(rc)
 	}
+	if cfg.TuneRaft != nil {
+		cfg.TuneRaft(rc)
+	}
 	existing, err := raft.HasExistingState(n.logs, n.store, snaps)
 	if err != nil {
 		return nil, fmt.Errorf("inspect raft state: %w", err)
 	}
-	rf := &raftFSM{ledger: n.ledger, archive: n.archive, applied: n.applied, log: n.log}
+	rf := &raftFSM{ledger: n.ledger, archive: n.archive, applied: n.applied, log: n.log,
+		snapshotIndex: func() uint64 { return newestSnapshot(snaps) }}
 	if n.raft, err = raft.NewRaft(rc, rf, n.logs, n.store, snaps, n.trans); err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
@@ -122,10 +141,29 @@ func Open(cfg Config) (*Node, error) {
 		}
 		n.log.Info("bootstrapped a new single-node cluster", "raft_addr", n.trans.LocalAddr())
 	}
+	if cfg.GossipAddr != "" {
+		if n.gossip, err = startGossip(cfg, n.self(), n.kickReconcile, n.log.With("component", "gossip")); err != nil {
+			return nil, err
+		}
+	}
+	n.goLoop(n.reconcileLoop)
+	if n.gossip != nil {
+		n.goLoop(n.reconnectLoop)
+	}
 	ok = true
-	n.log.Info("node started", "raft_addr", n.trans.LocalAddr(), "existing_state", existing,
-		"applied_index", n.applied.load(), "region", cfg.Region)
+	n.log.Info("node started", "raft_addr", n.trans.LocalAddr(), "gossip_addr", n.GossipAddr(),
+		"api_addr", cfg.APIAddr, "existing_state", existing, "applied_index", n.applied.load(), "region", cfg.Region)
 	return n, nil
+}
+
+// newestSnapshot returns the index of the newest snapshot in the store, 0
+// when there is none or the store cannot be read.
+func newestSnapshot(snaps raft.SnapshotStore) uint64 {
+	list, err := snaps.List()
+	if err != nil || len(list) == 0 {
+		return 0
+	}
+	return list[0].Index
 }
 
 func newTransport(cfg Config, logger hclog.Logger) (*raft.NetworkTransport, error) {
@@ -147,12 +185,26 @@ func newTransport(cfg Config, logger hclog.Logger) (*raft.NetworkTransport, erro
 	return t, nil
 }
 
+// goLoop runs f in a goroutine that Close waits for; after Close has
+// begun it does nothing.
+func (n *Node) goLoop(f func()) {
+	n.loopsMu.Lock()
+	defer n.loopsMu.Unlock()
+	if n.isClosed() {
+		return
+	}
+	n.loops.Add(1)
+	go func() {
+		defer n.loops.Done()
+		f()
+	}()
+}
+
 // Close shuts the node down gracefully: Raft stops (waiting for an
 // in-progress snapshot), the archive flushes what it buffered and closes,
 // live subscriptions end, and the stores close. Safe to call more than once.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
-		close(n.closed)
 		n.closeErr = n.closeResources()
 		n.log.Info("node stopped")
 	})
@@ -162,6 +214,19 @@ func (n *Node) Close() error {
 // closeResources releases whatever Open managed to set up, in order.
 func (n *Node) closeResources() error {
 	var errs []error
+	// Closing n.closed under loopsMu means no goLoop is between its check
+	// and its Add when Wait starts.
+	n.loopsMu.Lock()
+	if !n.isClosed() {
+		close(n.closed)
+	}
+	n.loopsMu.Unlock()
+	n.loops.Wait()
+	if n.gossip != nil {
+		if err := n.gossip.close(); err != nil {
+			errs = append(errs, fmt.Errorf("stop gossip: %w", err))
+		}
+	}
 	if n.raft != nil {
 		// Shutdown also closes the transport.
 		if err := n.raft.Shutdown().Error(); err != nil {

@@ -16,6 +16,9 @@ type raftFSM struct {
 	archive *archive
 	applied *appliedIndex
 	log     *slog.Logger
+	// snapshotIndex returns the index of the newest snapshot in the
+	// snapshot store, the one Raft restores (0 when unknown).
+	snapshotIndex func() uint64
 }
 
 var _ raft.FSM = (*raftFSM)(nil)
@@ -51,7 +54,17 @@ func (f *raftFSM) Restore(rc io.ReadCloser) error {
 	}
 	st := f.ledger.Status()
 	f.archive.restored(st.Sequence)
-	f.applied.set(st.AppliedIndex)
+	// The state now stands for every entry up to the Raft snapshot's index.
+	// That is the ledger's own applied index for snapshots this cluster
+	// took, but not for a backup an operator restored (Node.Restore): it
+	// may come from another cluster or an older index.
+	idx := st.AppliedIndex
+	if f.snapshotIndex != nil {
+		if si := f.snapshotIndex(); si > 0 {
+			idx = si
+		}
+	}
+	f.applied.set(idx)
 	f.log.Info("ledger restored from snapshot", "index", st.AppliedIndex, "sequence", st.Sequence, "digest", st.Digest)
 	return nil
 }

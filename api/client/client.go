@@ -72,6 +72,9 @@ type Meta struct {
 	// EvaluationClock is X-Trust-Evaluation-Clock: "request" when the
 	// instant came from ReadOptions.At, "node" when from the node's clock.
 	EvaluationClock string
+	// ServedBy is X-Trust-Served-By: the node that answered (the leader,
+	// when the node asked forwarded the request).
+	ServedBy string
 }
 
 func parseMeta(h http.Header) *Meta {
@@ -87,6 +90,7 @@ func parseMeta(h http.Header) *Meta {
 	}
 	m.EvaluatedAt = h.Get("X-Trust-Evaluated-At")
 	m.EvaluationClock = h.Get("X-Trust-Evaluation-Clock")
+	m.ServedBy = h.Get("X-Trust-Served-By")
 	return m
 }
 

@@ -50,8 +50,9 @@ type Config struct {
 	// TokenFile is read for the token when Token is empty. Surrounding
 	// white space is ignored.
 	TokenFile string
-	// HTTPClient, when set, is used as is: TLS and DialTimeout are then
-	// ignored. Its own Timeout, if any, still applies.
+	// HTTPClient, when set, is used as is: TLS, DialTimeout and
+	// MaxIdleConnsPerHost are then ignored. Its own Timeout, if any, still
+	// applies.
 	HTTPClient *http.Client
 	// Timeout bounds one request, unless the caller's context ends it
 	// sooner. Blocking reads get their wait time on top. Zero means
@@ -60,6 +61,12 @@ type Config struct {
 	// DialTimeout bounds connecting to the node. Zero means
 	// DefaultDialTimeout.
 	DialTimeout time.Duration
+	// MaxIdleConnsPerHost is how many idle keep-alive connections to the
+	// node are kept for reuse. Zero means net/http's default (2), which
+	// suits a CLI; a client sending from many goroutines at once (a
+	// gateway, a load generator) sets it to its concurrency so that every
+	// request reuses a connection instead of opening one.
+	MaxIdleConnsPerHost int
 	// TLS configures https addresses.
 	TLS TLSConfig
 	// UserAgent is sent as User-Agent; empty means "trustledger-client".
@@ -158,6 +165,10 @@ func (c *Config) httpClient() (*http.Client, error) {
 		dial = DefaultDialTimeout
 	}
 	tr.DialContext = (&net.Dialer{Timeout: dial, KeepAlive: 30 * time.Second}).DialContext
+	if c.MaxIdleConnsPerHost > 0 {
+		tr.MaxIdleConnsPerHost = c.MaxIdleConnsPerHost
+		tr.MaxIdleConns = max(tr.MaxIdleConns, c.MaxIdleConnsPerHost)
+	}
 	tlsConf, err := c.TLS.build()
 	if err != nil {
 		return nil, err

@@ -66,7 +66,8 @@ func (c *cli) commands() []*command {
 	return []*command{
 		principalCommand(), orgCommand(), signalCommand(), factorsCommand(), endorseCommand(),
 		decideCommand(), simulateCommand(), alertsCommand(), policyCommand(), tokenCommand(),
-		importCommand(), ledgerCommand(), statusCommand(),
+		importCommand(), ledgerCommand(), statusCommand(), clusterCommand(), snapshotCommand(), benchCommand(),
+		partnerCommand(), federationCommand(),
 	}
 }
 
@@ -319,6 +320,21 @@ func (c *cli) connect() (*client.Client, error) {
 	if c.client != nil {
 		return c.client, nil
 	}
+	cfg, err := c.clientConfig()
+	if err != nil {
+		return nil, err
+	}
+	cl, err := client.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.client = cl
+	return cl, nil
+}
+
+// clientConfig is the client configuration the global options and the
+// environment give.
+func (c *cli) clientConfig() (client.Config, error) {
 	cfg := client.DefaultConfig()
 	g := c.g
 	if g.addr != "" {
@@ -343,14 +359,9 @@ func (c *cli) connect() (*client.Client, error) {
 	cfg.TLS.InsecureSkipVerify = g.tlsSkipVerify
 	cfg.UserAgent = "trustctl"
 	if _, err := client.ParseAddress(cfg.Address); err != nil {
-		return nil, usagef("--addr: %v", err)
+		return cfg, usagef("--addr: %v", err)
 	}
-	cl, err := client.New(cfg)
-	if err != nil {
-		return nil, err
-	}
-	c.client = cl
-	return cl, nil
+	return cfg, nil
 }
 
 // need checks the number of positional arguments.

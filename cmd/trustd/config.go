@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -31,10 +32,18 @@ type config struct {
 	// one at; empty means the bind addresses themselves.
 	Advertise string
 	// Bootstrap is nil when not given: then true unless Join is set.
-	Bootstrap       *bool
-	Join            []string
-	Region          string
-	Voter           bool
+	Bootstrap *bool
+	Join      []string
+	Region    string
+	Voter     bool
+	// Token or TokenFile is the operator token --join presents.
+	Token     string
+	TokenFile string
+	// GossipKeyFile holds the base64 gossip encryption key.
+	GossipKeyFile string
+	// DeadServerGrace: how long gossip must report a server dead before
+	// the leader removes it (0: never automatically).
+	DeadServerGrace time.Duration
 	LogFormat       string
 	LogLevel        string
 	AuditLog        string
@@ -159,9 +168,23 @@ func options() []option {
 				}
 				return nil
 			}},
+		{name: "token", usage: "operator token --join presents (prefer --token-file: a flag shows in the process list)",
+			set: func(c *config, v string) error { c.Token = v; return nil }},
+		{name: "token-file", usage: "file holding the operator token --join presents",
+			set: func(c *config, v string) error { c.TokenFile = v; return nil }},
 		opt("region", "region reported to clients and peers", func(c *config) *string { return &c.Region }),
 		{name: "voter", isBool: true, usage: "take part in elections and quorum; false makes a read replica",
 			set: boolSetting(func(c *config) *bool { return &c.Voter }), show: func(c *config) string { return strconv.FormatBool(c.Voter) }},
+		{name: "dead-server-grace", usage: "remove a server from the cluster once gossip has reported it dead this long, if a quorum remains (0: only an operator removes servers)",
+			set: func(c *config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil || d < 0 {
+					return fmt.Errorf("want a duration such as 72h, or 0 to keep dead servers, got %q", v)
+				}
+				c.DeadServerGrace = d
+				return nil
+			},
+			show: func(c *config) string { return c.DeadServerGrace.String() }},
 		{name: "config", usage: "JSON file of settings (keys are the flag names in camelCase, e.g. \"dataDir\")",
 			set: func(*config, string) error { return nil }},
 		opt("log-format", "log format: text or json", func(c *config) *string { return &c.LogFormat }),
@@ -183,7 +206,8 @@ func options() []option {
 		opts = append(opts, option{name: name, usage: "TLS for the HTTP API and Raft (not supported yet)", set: unsupported("TLS")})
 	}
 	opts = append(opts,
-		option{name: "gossip-key-file", usage: "memberlist encryption key (not supported yet)", set: unsupported("gossip encryption")},
+		option{name: "gossip-key-file", usage: "file holding the gossip encryption key: 16, 24 or 32 random bytes in base64 (openssl rand -base64 32), the same on every node",
+			set: func(c *config, v string) error { c.GossipKeyFile = v; return nil }},
 		option{name: "encryption-key-file", usage: "AES-256-GCM key for data at rest (not supported yet)", set: unsupported("encryption at rest")})
 	return opts
 }
@@ -362,6 +386,20 @@ func (c *config) validate() error {
 			bad("join", "%q: want the URL of a member, such as http://10.0.0.1:8470", j)
 		}
 	}
+	if _, err := c.gossipKey(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(c.Join) > 0 && c.Token == "" && c.TokenFile == "" {
+		bad("join", "needs an operator token: set --token-file (or --token, TRUSTLEDGER_TOKEN_FILE, TRUSTLEDGER_TOKEN)")
+	}
+	if c.Advertise != "" {
+		if _, err := c.gossipAdvertise(); err != nil {
+			bad("advertise", "%q: %v", c.Advertise, err)
+		}
+	}
+	if host, _, err := net.SplitHostPort(c.HTTPAddr); err == nil && isWildcard(host) && c.Advertise == "" {
+		bad("advertise", "required when --http-addr binds all interfaces (%s): give the address other nodes reach this one at", c.HTTPAddr)
+	}
 	if c.Bootstrap != nil && *c.Bootstrap && len(c.Join) > 0 {
 		bad("bootstrap", "a node started with --join never bootstraps a cluster of its own; drop one of them")
 	}
@@ -424,6 +462,60 @@ func (c *config) raftAdvertise() (string, error) {
 		return "", err
 	}
 	return net.JoinHostPort(c.Advertise, port), nil
+}
+
+// gossipKey reads --gossip-key-file: base64 of 16, 24 or 32 bytes; nil
+// when not set.
+func (c *config) gossipKey() ([]byte, error) {
+	if c.GossipKeyFile == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(c.GossipKeyFile) // #nosec G304 -- the operator names the key file
+	if err != nil {
+		return nil, fmt.Errorf("--gossip-key-file: %w", err)
+	}
+	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("--gossip-key-file %s: not base64: %w", c.GossipKeyFile, err)
+	}
+	if n := len(key); n != 16 && n != 24 && n != 32 {
+		return nil, fmt.Errorf("--gossip-key-file %s: the key is %d bytes; want 16, 24 or 32 (openssl rand -base64 32)", c.GossipKeyFile, n)
+	}
+	return key, nil
+}
+
+// gossipAdvertise returns the gossip address to advertise: --advertise's
+// host with --gossip-addr's port; "" when --advertise is not set (the bind
+// address is advertised).
+func (c *config) gossipAdvertise() (string, error) {
+	if c.Advertise == "" {
+		return "", nil
+	}
+	host := c.Advertise
+	if h, _, err := net.SplitHostPort(c.Advertise); err == nil {
+		host = h
+	}
+	_, port, err := splitHostPort(c.GossipAddr)
+	if err != nil {
+		return "", err
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// apiURL is the API base URL this node advertises: http:// and --advertise's
+// host (else the bound host) with the bound HTTP port.
+func (c *config) apiURL(bound net.Addr) string {
+	host, port, err := net.SplitHostPort(bound.String())
+	if err != nil {
+		return ""
+	}
+	if c.Advertise != "" {
+		host = c.Advertise
+		if h, _, err := net.SplitHostPort(c.Advertise); err == nil {
+			host = h
+		}
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 func parseLevel(s string) (slog.Level, error) {

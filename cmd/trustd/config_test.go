@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,7 +33,7 @@ func TestConfigPrecedence(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "trustd.json")
 	err := os.WriteFile(file, []byte(`{"nodeId": "from-file", "dataDir": "/file", "region": "eu", "voter": true,
-		"httpAddr": "127.0.0.1:9000", "shutdownTimeout": "3s", "join": ["http://a:8470", "http://b:8470"]}`), 0o600)
+		"httpAddr": "127.0.0.1:9000", "shutdownTimeout": "3s", "join": ["http://a:8470", "http://b:8470"], "tokenFile": "/run/operator.token"}`), 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,5 +145,66 @@ func TestResolveNodeID(t *testing.T) {
 	e.DataDir, e.NodeID, e.explicit["node-id"] = dir, "n8", true
 	if err := resolveNodeID(&e); err == nil || !strings.Contains(err.Error(), `belongs to node "n7"`) {
 		t.Fatalf("different id: %v", err)
+	}
+}
+
+func TestConfigCluster(t *testing.T) {
+	c, err := loadConfig([]string{"--join", "http://10.0.0.1:8470", "--token-file", "/run/op.token", "--advertise", "10.0.0.2",
+		"--http-addr", "0.0.0.0:8470", "--raft-addr", "0.0.0.0:8471", "--gossip-addr", "0.0.0.0:8472", "--dead-server-grace", "72h",
+		"--voter=false", "--region", "eu"}, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gossip, _ := c.gossipAdvertise()
+	raft, _ := c.raftAdvertise()
+	bound := &net.TCPAddr{IP: net.IPv4zero, Port: 8470}
+	if c.bootstrap() || c.Voter || c.DeadServerGrace != 72*time.Hour || gossip != "10.0.0.2:8472" || raft != "10.0.0.2:8471" ||
+		c.apiURL(bound) != "http://10.0.0.2:8470" {
+		t.Fatalf("config %+v gossip %s raft %s api %s", c, gossip, raft, c.apiURL(bound))
+	}
+	if tok, err := c.joinToken(); err == nil || tok != "" {
+		t.Errorf("token from a missing file: %q %v", tok, err)
+	}
+	c, err = loadConfig([]string{"--join", "http://10.0.0.1:8470"}, env(map[string]string{"TRUSTLEDGER_TOKEN": "tl_x"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := c.joinToken(); err != nil || tok != "tl_x" {
+		t.Errorf("token from the environment: %q %v", tok, err)
+	}
+	if c.apiURL(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9000}) != "http://127.0.0.1:9000" {
+		t.Errorf("api url without --advertise: %s", c.apiURL(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9000}))
+	}
+	for _, bad := range [][]string{
+		{"--join", "http://10.0.0.1:8470"},
+		{"--http-addr", "0.0.0.0:8470"},
+		{"--dead-server-grace", "-1s"},
+	} {
+		if _, err := loadConfig(bad, env(nil), io.Discard); err == nil {
+			t.Errorf("%v: accepted", bad)
+		}
+	}
+}
+
+func TestConfigGossipKey(t *testing.T) {
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "good.key"), filepath.Join(dir, "bad.key")
+	if err := os.WriteFile(good, []byte("q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq8w=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte("c2hvcnQ=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadConfig([]string{"--gossip-key-file", good}, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key, err := c.gossipKey(); err != nil || len(key) != 32 {
+		t.Fatalf("key: %d bytes, %v", len(key), err)
+	}
+	for _, f := range []string{bad, filepath.Join(dir, "missing.key")} {
+		if _, err := loadConfig([]string{"--gossip-key-file", f}, env(nil), io.Discard); err == nil {
+			t.Errorf("%s accepted", f)
+		}
 	}
 }

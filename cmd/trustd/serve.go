@@ -44,10 +44,24 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 	}
 	defer func() { err = errors.Join(err, closeAudit()) }()
 
-	advertise, _ := cfg.raftAdvertise() // validated
+	// Bind before anything slow, so a port in use fails the start at once;
+	// the bound port is also the API address the node advertises.
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen for HTTP on %s: %w", cfg.HTTPAddr, err)
+	}
+	defer func() { _ = ln.Close() }()           // after Serve, a no-op
+	advertise, _ := cfg.raftAdvertise()         // validated
+	gossipAdvertise, _ := cfg.gossipAdvertise() // validated
+	gossipKey, err := cfg.gossipKey()
+	if err != nil {
+		return err
+	}
 	node, err := cluster.Open(cluster.Config{
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, RaftAdvertise: advertise,
 		Region: cfg.Region, Bootstrap: cfg.bootstrap(), Voter: cfg.Voter, Logger: log,
+		GossipAddr: cfg.GossipAddr, GossipAdvertise: gossipAdvertise, GossipKey: gossipKey, APIAddr: cfg.apiURL(ln.Addr()),
+		DeadServerGrace: cfg.DeadServerGrace,
 	})
 	if err != nil {
 		return err
@@ -57,12 +71,6 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 			err = errors.Join(err, fmt.Errorf("close node: %w", cerr))
 		}
 	}()
-
-	// Bind before anything slow, so a port in use fails the start at once.
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listen for HTTP on %s: %w", cfg.HTTPAddr, err)
-	}
 	apiServer := api.New(api.Config{Logger: log, AuditLog: audit}, node)
 	httpServer := &http.Server{
 		Handler:           apiServer.Handler(),
@@ -77,23 +85,33 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 			return err
 		}
 	}
-	if len(cfg.Join) > 0 {
-		// Joining needs the member's join endpoint; until then an operator
-		// adds this node from the leader. It never bootstraps by itself.
-		log.Warn("automatic join is not available in this build; add this node from the leader",
-			"join", cfg.Join, "node_id", cfg.NodeID, "raft_addr", node.RaftAddr())
-	}
 
 	served := make(chan error, 1)
 	go func() { served <- httpServer.Serve(ln) }()
-	log.Info("trustd serving", "node_id", cfg.NodeID, "http_addr", ln.Addr().String(), "raft_addr", node.RaftAddr(),
-		"data_dir", cfg.DataDir, "region", cfg.Region, "state", node.State())
+	log.Info("trustd serving", "node_id", cfg.NodeID, "http_addr", ln.Addr().String(), "api_addr", node.APIAddr(),
+		"raft_addr", node.RaftAddr(), "gossip_addr", node.GossipAddr(), "data_dir", cfg.DataDir, "region", cfg.Region,
+		"voter", cfg.Voter, "state", node.State())
+
+	// With --join, ask the members for admission until one accepts (the
+	// node never bootstraps a cluster of its own). A refusal ends trustd.
+	joined := make(chan error, 1)
+	if len(cfg.Join) > 0 {
+		jctx, cancelJoin := context.WithCancel(ctx)
+		defer cancelJoin()
+		go func() {
+			if err := joinCluster(jctx, cfg, node, log); err != nil {
+				joined <- err
+			}
+		}()
+	}
 
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	case err := <-served:
 		return fmt.Errorf("HTTP server: %w", err)
+	case err = <-joined:
+		log.Error("could not join the cluster; shutting down", "error", err)
 	}
 	// End ledger streams first: they would otherwise hold Shutdown until
 	// its timeout.
@@ -105,7 +123,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		log.Warn("HTTP requests still running at the shutdown timeout; closing them", "error", err)
 		_ = httpServer.Close()
 	}
-	return nil
+	return err
 }
 
 // ensureAdminToken waits for this bootstrapping node to lead, then makes the
@@ -122,6 +140,16 @@ func ensureAdminToken(ctx context.Context, cfg config, node *cluster.Node, log *
 	}
 	if !node.IsLeader() {
 		return nil // a member of an existing cluster: its leader has the token
+	}
+	// A restarted node replays its log only once it leads: wait until it
+	// has, so that a token already in the ledger is seen and no second one
+	// is proposed (it would land in the ledger as a rejected entry).
+	if err := node.VerifyLeader(wctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // shutting down
+		}
+		log.Warn("could not catch up with the log; serving without checking the admin token", "error", err)
+		return nil
 	}
 	path := filepath.Join(cfg.DataDir, adminTokenFile)
 	created, err := api.EnsureAdminToken(ctx, node, path)

@@ -1,0 +1,241 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+)
+
+// Peer describes a node as the cluster knows it: the body of a join and
+// the members a join answer lists.
+type Peer struct {
+	NodeID     string `json:"nodeId"`
+	RaftAddr   string `json:"raftAddr,omitempty"`
+	APIAddr    string `json:"apiAddr,omitempty"`
+	GossipAddr string `json:"gossipAddr,omitempty"`
+	Region     string `json:"region,omitempty"`
+	Voter      bool   `json:"voter"`
+}
+
+// JoinRequest is the body of POST /v1/cluster/join.
+type JoinRequest struct {
+	// NodeID is the joining node's Raft server id.
+	NodeID string `json:"nodeId"`
+	// RaftAddr is the host:port other nodes dial for Raft.
+	RaftAddr string `json:"raftAddr"`
+	// APIAddr is the node's API base URL (followers forward to it when
+	// it leads).
+	APIAddr string `json:"apiAddr"`
+	// GossipAddr is the node's gossip host:port; the leader contacts it.
+	GossipAddr string `json:"gossipAddr,omitempty"`
+	// Voter: nil or true joins a voter, false a read replica.
+	Voter *bool `json:"voter,omitempty"`
+	// Region is where the node runs.
+	Region string `json:"region,omitempty"`
+}
+
+// Join actions.
+const (
+	JoinAdded    = "added"
+	JoinPromoted = "promoted"
+	JoinDemoted  = "demoted"
+	JoinNone     = "none"
+)
+
+// JoinResult is the answer to Join.
+type JoinResult struct {
+	// Action is one of the Join* constants; Changed is false for none.
+	Action  string `json:"action"`
+	Changed bool   `json:"changed"`
+	// Index is the Raft index of the configuration change (0 for none).
+	Index    uint64 `json:"index,omitempty"`
+	NodeID   string `json:"nodeId"`
+	LeaderID string `json:"leaderId"`
+	// Members are the members of the Raft configuration.
+	Members []Peer `json:"members"`
+}
+
+// Join adds a node to the cluster; any member accepts it. Joining again
+// with the same id and addresses changes nothing; a node id that is a
+// member at another address is refused with 409.
+func (c *Client) Join(ctx context.Context, req JoinRequest) (*JoinResult, error) {
+	var out JoinResult
+	if _, err := c.do(ctx, &request{method: http.MethodPost, path: "/v1/cluster/join", body: req}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Cluster is the answer to GET /v1/cluster: the cluster as the node asked
+// sees it.
+type Cluster struct {
+	NodeID           string          `json:"nodeId"`
+	LeaderID         string          `json:"leaderId"`
+	Term             uint64          `json:"term"`
+	CommitIndex      uint64          `json:"commitIndex"`
+	AppliedIndex     uint64          `json:"appliedIndex"`
+	Voters           int             `json:"voters"`
+	Quorum           int             `json:"quorum"`
+	FailureTolerance int             `json:"failureTolerance"`
+	Members          []ClusterMember `json:"members"`
+}
+
+// ClusterMember is one node of a Cluster.
+type ClusterMember struct {
+	ID     string `json:"id"`
+	Region string `json:"region"`
+	// Role is voter or nonvoter (a read replica).
+	Role string `json:"role"`
+	// Suffrage is the Raft suffrage: voter, nonvoter, staging, or none
+	// (known to gossip, not in the Raft configuration).
+	Suffrage   string `json:"suffrage"`
+	RaftAddr   string `json:"raftAddr,omitempty"`
+	APIAddr    string `json:"apiAddr,omitempty"`
+	GossipAddr string `json:"gossipAddr,omitempty"`
+	// Gossip is alive, suspect, dead, left or unknown.
+	Gossip      string `json:"gossip"`
+	GossipSince string `json:"gossipSince,omitempty"`
+	Leader      bool   `json:"leader"`
+	Self        bool   `json:"self"`
+	// Reachable tells whether the member answered its status just now;
+	// the fields below come from that answer.
+	Reachable    bool   `json:"reachable"`
+	Error        string `json:"error,omitempty"`
+	State        string `json:"state,omitempty"`
+	AppliedIndex uint64 `json:"appliedIndex"`
+	// Lag is how many entries the member trails the leader (-1 unknown).
+	Lag    int64  `json:"lag"`
+	Digest string `json:"digest,omitempty"`
+	// LastContact is milliseconds since the member heard from the leader
+	// (0 on the leader, -1 never or unknown).
+	LastContact int64 `json:"lastContact"`
+}
+
+// Cluster reads the cluster membership as the node asked sees it.
+func (c *Client) Cluster(ctx context.Context) (*Cluster, error) {
+	var out Cluster
+	if _, err := c.do(ctx, &request{method: http.MethodGet, path: "/v1/cluster"}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// RemoveNode removes a node from the cluster.
+func (c *Client) RemoveNode(ctx context.Context, id string) error {
+	_, err := c.do(ctx, &request{method: http.MethodDelete, path: "/v1/cluster/nodes/" + seg(id)}, nil)
+	return err
+}
+
+// LeadershipTransfer is the answer to TransferLeadership.
+type LeadershipTransfer struct {
+	LeaderID         string `json:"leaderId"`
+	PreviousLeaderID string `json:"previousLeaderId"`
+}
+
+// TransferLeadership hands leadership to the voter id, or to the most
+// up-to-date voter when id is empty.
+func (c *Client) TransferLeadership(ctx context.Context, id string) (*LeadershipTransfer, error) {
+	body := map[string]string{}
+	if id != "" {
+		body["id"] = id
+	}
+	var out LeadershipTransfer
+	if _, err := c.do(ctx, &request{method: http.MethodPost, path: "/v1/cluster/transfer-leadership", body: body}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// SnapshotInfo describes a snapshot that was saved.
+type SnapshotInfo struct {
+	// Index is the Raft index the snapshot reflects.
+	Index uint64 `json:"index"`
+	// Bytes is the snapshot's size.
+	Bytes int64 `json:"bytes"`
+	// ServedBy is the node that took it.
+	ServedBy string `json:"servedBy,omitempty"`
+}
+
+// Snapshot streams a snapshot of the replicated state to w (a backup).
+// opts may ask for consistency=stale to take it on the node asked rather
+// than the leader. The client's Timeout does not apply: ctx bounds the
+// transfer.
+func (c *Client) Snapshot(ctx context.Context, w io.Writer, opts *ReadOptions) (*SnapshotInfo, error) {
+	q := url.Values{}
+	opts.apply(q)
+	resp, err := c.stream(ctx, http.MethodGet, "/v1/cluster/snapshot", q, nil, "")
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("GET /v1/cluster/snapshot: after %d bytes: %w", n, err)
+	}
+	info := &SnapshotInfo{Bytes: n, ServedBy: resp.Header.Get("X-Trust-Served-By")}
+	info.Index, _ = strconv.ParseUint(resp.Header.Get("X-Trust-Snapshot-Index"), 10, 64)
+	return info, nil
+}
+
+// RestoreResult is the answer to Restore.
+type RestoreResult struct {
+	// Index is the Raft index the restored state took effect at.
+	Index uint64 `json:"index"`
+	// Sequence, Digest and SnapshotIndex describe the restored ledger.
+	Sequence      uint64 `json:"sequence"`
+	Digest        string `json:"digest"`
+	SnapshotIndex uint64 `json:"snapshotIndex"`
+	Bytes         int64  `json:"bytes"`
+	RestoredAt    string `json:"restoredAt"`
+}
+
+// Restore replaces the replicated state of the whole cluster with the
+// snapshot read from r. The client's Timeout does not apply: ctx bounds
+// the transfer and the restore.
+func (c *Client) Restore(ctx context.Context, r io.Reader) (*RestoreResult, error) {
+	resp, err := c.stream(ctx, http.MethodPost, "/v1/cluster/restore", nil, r, "application/octet-stream")
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var out RestoreResult
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxErrorBody)).Decode(&out); err != nil {
+		return nil, fmt.Errorf("POST /v1/cluster/restore: decode answer: %w", err)
+	}
+	return &out, nil
+}
+
+// stream sends a request whose body or answer may be large and returns the
+// 2xx response for the caller to read and close.
+func (c *Client) stream(ctx context.Context, method, path string, q url.Values, body io.Reader, contentType string) (*http.Response, error) {
+	u := *c.base
+	u.Path = c.base.Path + path
+	if len(q) > 0 {
+		u.RawQuery = q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	req.Header.Set("User-Agent", c.userAgent)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, c.transportError(ctx, &request{method: method, path: path}, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		_ = resp.Body.Close()
+		return nil, decodeError(method, path, resp, b)
+	}
+	return resp, nil
+}

@@ -1,0 +1,402 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/trustledger/trustledger/cluster"
+	"github.com/trustledger/trustledger/fsm"
+)
+
+// ClusterBackend is what forwarding and the cluster endpoints need from a
+// node besides Backend. *cluster.Node satisfies it. With a Backend that
+// does not, nothing is forwarded and the cluster endpoints answer 501.
+type ClusterBackend interface {
+	// Self describes this node as it would ask to join.
+	Self() cluster.Peer
+	// LeaderAPIAddr is the leader's API base URL ("" when unknown).
+	LeaderAPIAddr() string
+	// Members is the cluster as this node sees it.
+	Members() (cluster.Membership, error)
+	// Join, RemoveServer, TransferLeadership and Restore run on the
+	// leader; elsewhere they answer *cluster.NotLeaderError.
+	Join(ctx context.Context, p cluster.Peer) (cluster.JoinResult, error)
+	RemoveServer(ctx context.Context, id string) error
+	TransferLeadership(ctx context.Context, id string) (string, error)
+	Restore(ctx context.Context, r io.Reader) (cluster.RestoreResult, error)
+	// Backup takes a consistent snapshot of the local state.
+	Backup() *cluster.Backup
+}
+
+var _ ClusterBackend = (*cluster.Node)(nil)
+
+// clusterView is the answer to GET /v1/cluster.
+type clusterView struct {
+	// NodeID is the node that answered; the view is its own.
+	NodeID           string       `json:"nodeId"`
+	LeaderID         string       `json:"leaderId"`
+	Term             uint64       `json:"term"`
+	CommitIndex      uint64       `json:"commitIndex"`
+	AppliedIndex     uint64       `json:"appliedIndex"`
+	Voters           int          `json:"voters"`
+	Quorum           int          `json:"quorum"`
+	FailureTolerance int          `json:"failureTolerance"`
+	Members          []memberView `json:"members"`
+}
+
+// memberView is one node in GET /v1/cluster.
+type memberView struct {
+	ID     string `json:"id"`
+	Region string `json:"region"`
+	// Role is voter or nonvoter (a read replica).
+	Role string `json:"role"`
+	// Suffrage is the Raft suffrage: voter, nonvoter, staging, or none
+	// (known to gossip, not in the Raft configuration).
+	Suffrage   string `json:"suffrage"`
+	RaftAddr   string `json:"raftAddr,omitempty"`
+	APIAddr    string `json:"apiAddr,omitempty"`
+	GossipAddr string `json:"gossipAddr,omitempty"`
+	// Gossip is alive, suspect, dead, left or unknown.
+	Gossip      string `json:"gossip"`
+	GossipSince string `json:"gossipSince,omitempty"`
+	Leader      bool   `json:"leader"`
+	Self        bool   `json:"self"`
+	// Reachable tells whether the member answered GET /v1/status just now;
+	// State, AppliedIndex, Digest and LastContact come from that answer.
+	Reachable    bool   `json:"reachable"`
+	Error        string `json:"error,omitempty"`
+	State        string `json:"state,omitempty"`
+	AppliedIndex uint64 `json:"appliedIndex"`
+	// Lag is how many entries the member's applied index trails the
+	// leader's (-1 when unknown).
+	Lag    int64  `json:"lag"`
+	Digest string `json:"digest,omitempty"`
+	// LastContact is milliseconds since the member heard from the leader
+	// (0 on the leader, -1 never or unknown).
+	LastContact int64 `json:"lastContact"`
+}
+
+func (s *Server) clusterBackend(w http.ResponseWriter, r *http.Request) (ClusterBackend, bool) {
+	if s.cluster == nil {
+		s.fail(w, r, newProblem(ProblemNotImplemented, "", "this node has no cluster membership"))
+		return nil, false
+	}
+	return s.cluster, true
+}
+
+// getCluster answers with this node's view of the cluster, completed with
+// each reachable member's own status (GET /v1/status, asked with the
+// caller's token, at most cfg.ClusterProbeTimeout per member).
+func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) {
+	cb, ok := s.clusterBackend(w, r)
+	if !ok {
+		return
+	}
+	ms, err := cb.Members()
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := clusterView{NodeID: s.node.NodeID(), LeaderID: ms.LeaderID, Term: ms.Term, CommitIndex: ms.CommitIndex,
+		AppliedIndex: ms.AppliedIndex, Voters: ms.Voters, Quorum: ms.Quorum, FailureTolerance: ms.FailureTolerance,
+		Members: make([]memberView, len(ms.Members))}
+	var wg sync.WaitGroup
+	for i, m := range ms.Members {
+		mv := &v.Members[i]
+		*mv = memberView{ID: m.ID, Region: m.Region, Role: m.Role, Suffrage: m.Suffrage, RaftAddr: m.RaftAddr,
+			APIAddr: m.APIAddr, GossipAddr: m.GossipAddr, Gossip: m.Gossip, Leader: m.Leader, Self: m.Self,
+			Lag: -1, LastContact: -1}
+		if !m.GossipSince.IsZero() {
+			mv.GossipSince = fsm.FormatTime(m.GossipSince.UnixMilli())
+		}
+		switch {
+		case m.Self:
+			st := s.ledger().Status()
+			mv.Reachable, mv.State, mv.AppliedIndex, mv.Digest = true, s.node.State(), s.node.AppliedIndex(), st.Digest
+			mv.LastContact = s.lastContactMS()
+		case m.APIAddr == "":
+			mv.Error = "API address unknown"
+		case m.Gossip == cluster.GossipDead || m.Gossip == cluster.GossipLeft:
+			mv.Error = "gossip reports it " + m.Gossip
+		default:
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.probeMember(r, mv)
+			}()
+		}
+	}
+	wg.Wait()
+	var ref uint64
+	for _, m := range v.Members {
+		if m.Reachable && (m.Leader || ms.LeaderID == "") {
+			ref = max(ref, m.AppliedIndex)
+		}
+	}
+	for i := range v.Members {
+		if m := &v.Members[i]; m.Reachable && ref > 0 {
+			m.Lag = int64(ref) - int64(m.AppliedIndex) // #nosec G115 -- Raft indexes stay far below 2^63
+			m.Lag = max(m.Lag, 0)
+		}
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// probeMember asks a member for its status with the caller's token.
+func (s *Server) probeMember(r *http.Request, mv *memberView) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ClusterProbeTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(mv.APIAddr, "/")+"/v1/status", nil)
+	if err != nil {
+		mv.Error = err.Error()
+		return
+	}
+	req.Header.Set("Authorization", r.Header.Get("Authorization"))
+	req.Header.Set("Accept", "application/json")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		mv.Error = err.Error()
+		return
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		mv.Error = err.Error()
+		return
+	}
+	if resp.StatusCode != http.StatusOK {
+		mv.Error = fmt.Sprintf("GET /v1/status answered %d", resp.StatusCode)
+		return
+	}
+	var st statusView
+	if err := json.Unmarshal(body, &st); err != nil {
+		mv.Error = "GET /v1/status: " + err.Error()
+		return
+	}
+	mv.Reachable, mv.State, mv.AppliedIndex, mv.Digest, mv.LastContact = true, st.State, st.AppliedIndex, st.Digest, st.LastContact
+	if mv.Region == "" {
+		mv.Region = st.Region
+	}
+}
+
+// joinInput is the body of POST /v1/cluster/join.
+type joinInput struct {
+	NodeID     string `json:"nodeId"`
+	RaftAddr   string `json:"raftAddr"`
+	APIAddr    string `json:"apiAddr"`
+	GossipAddr string `json:"gossipAddr"`
+	Voter      *bool  `json:"voter"`
+	Region     string `json:"region"`
+}
+
+func (in *joinInput) peer() (cluster.Peer, error) {
+	var errs fieldErrors
+	p := cluster.Peer{ID: errs.id("nodeId", in.NodeID, true), Voter: in.Voter == nil || *in.Voter,
+		Region: errs.text("region", in.Region, false, 64)}
+	p.RaftAddr = errs.dialable("raftAddr", in.RaftAddr, true)
+	p.GossipAddr = errs.dialable("gossipAddr", in.GossipAddr, false)
+	p.APIAddr = in.APIAddr
+	switch u, err := url.Parse(in.APIAddr); {
+	case in.APIAddr == "":
+		errs.required("apiAddr")
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "":
+		errs.invalid("apiAddr", "must be the node's API base URL, such as http://10.0.0.2:8470")
+	}
+	return p, errs.err()
+}
+
+// dialable checks a host:port other nodes can dial.
+func (f *fieldErrors) dialable(field, v string, required bool) string {
+	if v == "" {
+		if required {
+			f.required(field)
+		}
+		return v
+	}
+	host, port, err := net.SplitHostPort(v)
+	n, perr := strconv.Atoi(port)
+	ip := net.ParseIP(host)
+	if err != nil || host == "" || perr != nil || n < 1 || n > 65535 || (ip != nil && ip.IsUnspecified()) {
+		f.invalid(field, "must be a host:port other nodes can dial, such as 10.0.0.2:8471")
+	}
+	return v
+}
+
+// peerView is a member as a join answer lists it.
+type peerView struct {
+	NodeID     string `json:"nodeId"`
+	RaftAddr   string `json:"raftAddr,omitempty"`
+	APIAddr    string `json:"apiAddr,omitempty"`
+	GossipAddr string `json:"gossipAddr,omitempty"`
+	Region     string `json:"region,omitempty"`
+	Voter      bool   `json:"voter"`
+}
+
+// joinCluster adds a node to the cluster. Joining is idempotent: 201 when
+// the node was added, 200 otherwise (changed says whether a promotion or
+// demotion happened). The answer lists the members, so that the joining
+// node can contact them before gossip has run.
+func (s *Server) joinCluster(w http.ResponseWriter, r *http.Request) {
+	cb, ok := s.clusterBackend(w, r)
+	if !ok {
+		return
+	}
+	var in joinInput
+	if err := s.decodeBody(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p, err := in.peer()
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ProposeTimeout)
+	defer cancel()
+	res, err := cb.Join(ctx, p)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	requestInfoFrom(r.Context()).index = res.Index
+	out := map[string]any{"action": res.Action, "changed": res.Action != cluster.JoinNone, "nodeId": p.ID,
+		"leaderId": s.node.NodeID(), "members": s.peerList(cb)}
+	if res.Index != 0 {
+		out["index"] = res.Index
+	}
+	status := http.StatusOK
+	if res.Action == cluster.JoinAdded {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, out)
+}
+
+func (s *Server) peerList(cb ClusterBackend) []peerView {
+	out := []peerView{}
+	ms, err := cb.Members()
+	if err != nil {
+		return out
+	}
+	for _, m := range ms.Members {
+		if m.Suffrage == cluster.SuffrageNone {
+			continue
+		}
+		out = append(out, peerView{NodeID: m.ID, RaftAddr: m.RaftAddr, APIAddr: m.APIAddr, GossipAddr: m.GossipAddr,
+			Region: m.Region, Voter: m.Suffrage == cluster.SuffrageVoter})
+	}
+	return out
+}
+
+// removeNode removes a node from the Raft configuration.
+func (s *Server) removeNode(w http.ResponseWriter, r *http.Request) {
+	cb, ok := s.clusterBackend(w, r)
+	if !ok {
+		return
+	}
+	id := chi.URLParam(r, "id")
+	if !fsm.ValidID(id) {
+		s.fail(w, r, withCode(newProblem(ProblemInvalidParameter, "id", "id: not a node id"), "invalid"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ProposeTimeout)
+	defer cancel()
+	if err := cb.RemoveServer(ctx, id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"nodeId": id, "removed": true})
+}
+
+// transferLeadership hands leadership to {"id"} or, without one, to the
+// most up-to-date voter.
+func (s *Server) transferLeadership(w http.ResponseWriter, r *http.Request) {
+	cb, ok := s.clusterBackend(w, r)
+	if !ok {
+		return
+	}
+	body, err := s.readBody(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var in struct {
+		ID string `json:"id"`
+	}
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := decodeStrict(body, &in, ""); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	var errs fieldErrors
+	errs.id("id", in.ID, false)
+	if err := errs.err(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ProposeTimeout)
+	defer cancel()
+	leader, err := cb.TransferLeadership(ctx, in.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"leaderId": leader, "previousLeaderId": s.node.NodeID()})
+}
+
+// snapshot streams a consistent snapshot of the replicated state, as the
+// node that answers (the leader, unless ?consistency=stale) has applied
+// it. X-Trust-Snapshot-Index names the Raft index it reflects.
+func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
+	cb, ok := s.clusterBackend(w, r)
+	if !ok {
+		return
+	}
+	b := cb.Backup()
+	defer b.Release()
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="trustledger-%d.snap"`, b.Index()))
+	h.Set("X-Trust-Snapshot-Index", strconv.FormatUint(b.Index(), 10))
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	if _, err := b.WriteTo(w); err != nil && r.Context().Err() == nil {
+		s.log.Warn("writing a snapshot failed part-way", "error", err)
+	}
+}
+
+// restore replaces the replicated state of the whole cluster with the
+// snapshot in the body (application/octet-stream).
+func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
+	cb, ok := s.clusterBackend(w, r)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RestoreTimeout)
+	defer cancel()
+	res, err := cb.Restore(ctx, http.MaxBytesReader(w, r.Body, s.cfg.MaxRestoreBytes))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	requestInfoFrom(r.Context()).index = res.Index
+	writeJSON(w, http.StatusOK, map[string]any{"index": res.Index, "sequence": res.Sequence, "digest": res.Digest,
+		"snapshotIndex": res.SnapshotIndex, "bytes": res.Bytes, "restoredAt": fsm.FormatTime(time.Now().UnixMilli())})
+}

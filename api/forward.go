@@ -1,0 +1,152 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Headers of forwarded requests.
+const (
+	// HeaderForwardedBy is set by a follower on a request it forwards to
+	// the leader, to the follower's node id. A node never forwards a
+	// request that carries it (no forwarding loops when leadership moves
+	// in flight): it answers 503 instead, and the client retries.
+	HeaderForwardedBy = "X-Trust-Forwarded-By"
+	// HeaderServedBy names the node that answered a request.
+	HeaderServedBy = "X-Trust-Served-By"
+)
+
+// forwardDialTimeout bounds connecting to the leader.
+const forwardDialTimeout = 5 * time.Second
+
+// forwardTargetKey carries a forwarded request's target in its context.
+type forwardTargetKey struct{}
+
+// newForwarder returns the reverse proxy that carries requests from a
+// follower to the leader. The caller's Authorization header travels with
+// the request, so the leader authenticates and authorizes it itself;
+// X-Forwarded-For/-Host/-Proto say where it came from.
+func (s *Server) newForwarder() (*httputil.ReverseProxy, *http.Client) {
+	tr := &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true, TLSHandshakeTimeout: 10 * time.Second}
+	if def, ok := http.DefaultTransport.(*http.Transport); ok {
+		tr = def.Clone()
+	}
+	tr.DialContext = (&net.Dialer{Timeout: forwardDialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	tr.MaxIdleConnsPerHost = 256
+	tr.IdleConnTimeout = 90 * time.Second
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			target, _ := pr.In.Context().Value(forwardTargetKey{}).(*url.URL)
+			pr.SetURL(target)
+			pr.SetXForwarded()
+			pr.Out.Header.Set(HeaderForwardedBy, s.node.NodeID())
+		},
+		Transport:     tr,
+		FlushInterval: -1, // blocking reads and snapshots stream as they come
+		ErrorHandler:  s.forwardError,
+		ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	return proxy, &http.Client{Transport: tr}
+}
+
+// needsLeader reports whether this node must hand the request to the
+// leader: it does not lead, and the route writes (every route that is not
+// a GET and not a read) or is a read at the default or linearizable
+// consistency level (SPEC §6). Stale reads, status, health, metrics,
+// ledger streams and GET /v1/cluster are answered where they arrive.
+func (s *Server) needsLeader(rt Route, r *http.Request) bool {
+	if s.cluster == nil || s.node.State() == "leader" {
+		return false
+	}
+	if rt.Read {
+		switch r.URL.Query().Get("consistency") {
+		case "", ConsistencyDefault, ConsistencyLinearizable:
+			return true
+		}
+		return false // stale, or invalid: answered (or refused) here
+	}
+	return rt.Method != http.MethodGet && rt.Role != RoleNone
+}
+
+// tokenMaybeNewer reports whether a stale read whose token this node does
+// not know should go to the leader: this node follows, knows where the
+// leader is, the request was not forwarded already, and the bearer secret
+// is well-formed but unknown here (the leader may have created it after
+// the last entry this node applied, or this node is still catching up).
+// The leader's answer is fresher, which a stale read allows. Revoked
+// tokens are refused here, and so are unknown ones on the routes that
+// describe this node itself (status, metrics, the cluster view).
+func (s *Server) tokenMaybeNewer(rt Route, r *http.Request) bool {
+	if !rt.Read || s.cluster == nil || s.node.State() == "leader" || r.Header.Get(HeaderForwardedBy) != "" ||
+		s.cluster.LeaderAPIAddr() == "" {
+		return false
+	}
+	scheme, secret, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	secret = strings.TrimSpace(secret)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || secret == "" || len(secret) > maxSecretLen {
+		return false
+	}
+	_, found := s.ledger().TokenByHash(sha256.Sum256([]byte(secret)))
+	return !found
+}
+
+// forward hands the request to the leader's API and relays its answer.
+// With no leader, or none whose API address is known, or when the request
+// was forwarded to this node already, it answers 503 with Retry-After.
+func (s *Server) forward(w http.ResponseWriter, r *http.Request) {
+	if by := r.Header.Get(HeaderForwardedBy); by != "" {
+		// The sender took this node for the leader; it no longer is.
+		s.fail(w, r, s.cannotForward())
+		return
+	}
+	addr := s.cluster.LeaderAPIAddr()
+	target, err := url.Parse(addr)
+	if addr == "" || err != nil || target.Host == "" || addr == s.cluster.Self().APIAddr {
+		s.fail(w, r, s.cannotForward())
+		return
+	}
+	ctx := context.WithValue(r.Context(), forwardTargetKey{}, target)
+	s.metrics.forwarded.Inc()
+	s.proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// cannotForward is the 503 of a request this node should forward and
+// cannot: no leader, a leader whose API address it does not know (yet), or
+// a request that was forwarded to it already.
+func (s *Server) cannotForward() error {
+	if err := s.requireLeader(); err != nil {
+		return err
+	}
+	// Leadership came here in the meantime: the client retries.
+	p := newProblem(ProblemNotLeader, "", "leadership moved while the request was on its way; retry")
+	p.retryAfter = 1
+	return p
+}
+
+// forwardError answers when the leader gave no usable answer.
+func (s *Server) forwardError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		return // the client went away
+	}
+	leaderID, _ := s.node.Leader()
+	s.log.Warn("forwarding to the leader failed", "leader", leaderID, "method", r.Method, "path", r.URL.Path, "error", err)
+	var op *net.OpError
+	sent := !(errors.As(err, &op) && op.Op == "dial")
+	var p *Problem
+	if sent && r.Method != http.MethodGet {
+		p = newProblem(ProblemOutcomeUnknown, "", "the request was forwarded to the leader %s, which did not answer; "+
+			"check the state before retrying (signals with the same eventId are deduplicated)", leaderID)
+	} else {
+		p = newProblem(ProblemNoLeader, "", "the leader %s could not be reached; retry shortly", leaderID)
+	}
+	p.LeaderID, p.retryAfter = leaderID, 1
+	writeProblem(w, r, p)
+}
