@@ -15,7 +15,9 @@ import (
 	"github.com/trustledger/trustledger/cluster"
 )
 
-// A real follower answers stale reads itself and refuses the rest with a
+// A real follower answers stale reads itself. This one runs without gossip,
+// so it does not know the leader's API address and cannot forward (the
+// clustertest package covers forwarding): it refuses the rest with a
 // problem naming the leader, without writing anything.
 func TestFollower(t *testing.T) {
 	t.Parallel()

@@ -136,7 +136,7 @@ func (s *Server) forwardError(w http.ResponseWriter, r *http.Request, err error)
 	if r.Context().Err() != nil {
 		return // the client went away
 	}
-	leaderID, _ := s.node.Leader()
+	leaderID, leaderAddr := s.node.Leader()
 	s.log.Warn("forwarding to the leader failed", "leader", leaderID, "method", r.Method, "path", r.URL.Path, "error", err)
 	var op *net.OpError
 	sent := !(errors.As(err, &op) && op.Op == "dial")
@@ -147,6 +147,6 @@ func (s *Server) forwardError(w http.ResponseWriter, r *http.Request, err error)
 	} else {
 		p = newProblem(ProblemNoLeader, "", "the leader %s could not be reached; retry shortly", leaderID)
 	}
-	p.LeaderID, p.retryAfter = leaderID, 1
+	p.LeaderID, p.LeaderAddr, p.retryAfter = leaderID, leaderAddr, 1
 	writeProblem(w, r, p)
 }

@@ -14,4 +14,15 @@
 // serves reads from local state; VerifyLeader and WaitForIndex give the
 // linearizable and read-your-writes levels of SPEC §6; Entries,
 // PrincipalEntries and Subscribe read the archive.
+//
+// Membership (SPEC §7). With Config.GossipAddr set, the node runs memberlist
+// gossip: it advertises its Peer (id, API, Raft and gossip addresses, region,
+// voter or not), and tracks every member's state (alive, suspect, dead,
+// left). Join admits a node on the leader (AddVoter or AddNonvoter),
+// idempotently; RemoveServer and TransferLeadership are the operator's other
+// tools; Members is the cluster as a node sees it. The leader's reconciler
+// adds gossiping nodes missing from the Raft configuration (never one an
+// operator removed) and, with Config.DeadServerGrace, removes servers dead
+// for that long, never below quorum. Backup and Restore take and install
+// snapshots of the ledger state for online backups.
 package cluster

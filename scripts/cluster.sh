@@ -11,7 +11,8 @@
 # data and log in n<i>/, its pid in n<i>.pid (down and clean also stop an n5
 # started by hand, as in the README). Node i listens on
 # 127.0.0.1:<BASE+10(i-1)> for HTTP, +1 for Raft and +2 for gossip, with
-# BASE=${TRUSTLEDGER_CLUSTER_PORT:-18470}. The admin token is
+# BASE=${TRUSTLEDGER_CLUSTER_PORT:-18470}; TRUSTLEDGER_CLUSTER_DIR moves
+# ./.cluster elsewhere. The admin token is
 # .cluster/n1/admin.token; after up, try:
 #
 #   export TRUSTLEDGER_ADDR=http://127.0.0.1:18480 TRUSTLEDGER_TOKEN_FILE=.cluster/n1/admin.token
@@ -19,7 +20,7 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-DIR=.cluster
+DIR=${TRUSTLEDGER_CLUSTER_DIR:-.cluster}
 BIN=$DIR/bin
 BASE=${TRUSTLEDGER_CLUSTER_PORT:-18470}
 NODES=(n1 n2 n3 n4 n5)
@@ -34,9 +35,12 @@ voter() { if [[ $1 -eq 4 ]]; then echo false; else echo true; fi; }
 
 ctl() { "$BIN/trustctl" --token-file "$TOKEN" "$@"; }
 
+# running NAME: whether node NAME's process is alive (a zombie is not).
 running() {
-	local pidfile=$DIR/$1.pid
-	[[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+	local pidfile=$DIR/$1.pid pid
+	[[ -f $pidfile ]] || return 1
+	pid=$(cat "$pidfile")
+	kill -0 "$pid" 2>/dev/null && [[ $(ps -o stat= -p "$pid" 2>/dev/null) != Z* ]]
 }
 
 # wait_for SECONDS WHAT COMMAND...: poll COMMAND until it succeeds; give up
@@ -85,7 +89,7 @@ up() {
 	local built=$SECONDS
 	start_node 1
 	wait_for 30 "n1's admin token" test -s "$TOKEN"
-	wait_for 30 "n1 to lead" ctl --addr "$(api 1)" status
+	wait_for 30 "n1's API" ctl --addr "$(api 1)" status
 	for i in 2 3 4; do
 		start_node "$i"
 	done
@@ -100,7 +104,10 @@ up() {
 		ctl --addr "$(api "$via")" cluster join --node-id "n$i" --raft-addr "$(raft "$i")" --api-addr "$(api "$i")" \
 			--gossip-addr "$(gossip "$i")" --region "$(region "$i")" --voter="$(voter "$i")"
 	done
-	wait_for 30 "a healthy cluster" ctl --addr "$(api 1)" cluster status
+	# Healthy as every node sees it: gossip has reached them all.
+	for i in 1 2 3 4; do
+		wait_for 30 "a healthy cluster as n$i sees it" ctl --addr "$(api "$i")" cluster status
+	done
 	echo
 	ctl --addr "$(api 1)" cluster members
 	echo

@@ -470,7 +470,7 @@ func (c *config) gossipKey() ([]byte, error) {
 	if c.GossipKeyFile == "" {
 		return nil, nil
 	}
-	b, err := os.ReadFile(c.GossipKeyFile) // #nosec G304 -- the operator names the key file
+	b, err := os.ReadFile(c.GossipKeyFile) // #nosec G304 G703 -- the operator names the key file
 	if err != nil {
 		return nil, fmt.Errorf("--gossip-key-file: %w", err)
 	}
