@@ -53,10 +53,12 @@ func TestSETConcurrentDuplicatesAppliedOnce(t *testing.T) {
 	}
 }
 
-// Three voters: a SET pushed to a follower is refused with not-leader (no
-// forwarding yet) and changes nothing anywhere; pushed to the leader it is
+// Three voters joined by raft.AddVoter alone, without gossip: a follower
+// that does not know the leader's API address refuses a SET with
+// not-leader and changes nothing anywhere; pushed to the leader it is
 // applied once on every node; after the leadership moves, the new leader
-// refuses the replay.
+// refuses the replay. (With gossip a follower forwards the push:
+// clustertest.TestSETPushedToFollowerAppliedOnce.)
 func TestSETThreeNodes(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
