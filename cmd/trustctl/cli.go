@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -246,7 +247,7 @@ func (c *cli) explain(err error) string {
 }
 
 func (c *cli) hasToken() bool {
-	return c.g.token != "" || c.g.tokenFile != "" || client.DefaultConfig().Token != ""
+	return c.g.token != "" || c.g.tokenFile != "" || os.Getenv(client.EnvTokenFile) != "" || client.DefaultConfig().Token != ""
 }
 
 // flagSet returns a flag set with the global flags registered.
