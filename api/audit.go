@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/trustledger/trustledger/fsm"
 )
 
 // auditRequest writes one JSON line about an authenticated request (or a
@@ -42,4 +44,29 @@ func (s *Server) auditRequest(r *http.Request, info *requestInfo, status int, d 
 		attrs = append(attrs, slog.String("forwardedBy", by), slog.String("forwardedFor", r.Header.Get("X-Forwarded-For")))
 	}
 	s.audit.LogAttrs(context.Background(), slog.LevelInfo, msg, attrs...)
+}
+
+// auditAlerts writes one JSON line per trust alert a committed write
+// raised, for SIEM: the node whose API proposed the write (the leader)
+// writes it, once.
+func (s *Server) auditAlerts(res *fsm.Result) {
+	if len(res.Alerts) == 0 {
+		return
+	}
+	l := s.ledger()
+	for _, id := range res.Alerts {
+		pid, ok := l.AlertPrincipal(id)
+		if !ok {
+			continue
+		}
+		for _, a := range l.Alerts("", pid) {
+			if a.AlertID != id {
+				continue
+			}
+			s.audit.LogAttrs(context.Background(), slog.LevelWarn, "trust alert",
+				slog.String("alertId", a.AlertID), slog.String("principal", a.PrincipalID), slog.String("type", a.Type),
+				slog.String("severity", a.Severity), slog.String("raisedAt", a.RaisedAt), slog.String("message", a.Message),
+				slog.Uint64("index", res.Index))
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -20,6 +21,11 @@ type metrics struct {
 }
 
 func newMetrics(reg *prometheus.Registry, node Backend) *metrics {
+	// The Go runtime and process collectors; a registry that already has
+	// them (AlreadyRegisteredError) keeps its own.
+	for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		_ = reg.Register(c)
+	}
 	m := &metrics{
 		reg: reg,
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{

@@ -180,6 +180,7 @@ func (s *Server) propose(r *http.Request, cmd fsm.Command) (*fsm.Result, error) 
 	if res.Err != nil {
 		return res, res.Err
 	}
+	s.auditAlerts(res)
 	return res, nil
 }
 

@@ -131,3 +131,45 @@ func TestEnsureAdminTokenFileMode(t *testing.T) {
 		t.Errorf("mode %v, want 0600", fi.Mode().Perm())
 	}
 }
+
+// Every trust alert a write raises is written to the audit log as its own
+// JSON line, for SIEM.
+func TestAlertsInAuditLog(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.register("bob", "user", "")
+	body := map[string]any{"eventId": "a1", "principalId": "bob", "event": "impossible_travel", "category": "context",
+		"impact": -20, "attributes": map[string]any{"anomaly_score": 95}}
+	h.mustJSON("POST", "/v1/signals", h.token("writer"), body, http.StatusOK, nil)
+	types := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSpace(h.audit.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("audit line %q: %v", l, err)
+		}
+		if m["msg"] == "trust alert" {
+			if m["principal"] != "bob" || m["alertId"] == "" || m["severity"] == "" || m["index"] == nil {
+				t.Errorf("alert line: %+v", m)
+			}
+			types[m["type"].(string)] = true
+		}
+	}
+	if !types["anomaly_score"] || !types["sharp_drop"] {
+		t.Fatalf("alert lines for types %v, want anomaly_score and sharp_drop", types)
+	}
+}
+
+// The default registry carries the Go runtime and process collectors.
+func TestRuntimeMetrics(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	r := h.do("GET", "/metrics", h.token("operator"), nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("metrics: %d %s", r.status, r.body)
+	}
+	for _, want := range []string{"go_goroutines ", "go_memstats_heap_alloc_bytes ", "process_resident_memory_bytes "} {
+		if !strings.Contains(string(r.body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
