@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/trustledger/trustledger/cluster"
 	"github.com/trustledger/trustledger/fsm"
 )
 
@@ -41,6 +42,12 @@ func EnsureAdminToken(ctx context.Context, node Proposer, path string) (created 
 	res, err := node.Propose(ctx, &fsm.CreateToken{TokenID: BootstrapTokenID, Hash: hash, Role: "admin",
 		Description: "bootstrap admin token"}, "")
 	if err != nil {
+		if errors.Is(err, cluster.ErrOutcomeUnknown) {
+			// The token may have committed: keep its secret where the
+			// operator can find it rather than lock everyone out.
+			keep = true
+			return false, fmt.Errorf("bootstrap admin token: %w (its secret is kept in %s; if a token exists after restart, rename it to %s)", err, tmp, path)
+		}
 		return false, fmt.Errorf("bootstrap admin token: %w", err)
 	}
 	if res.Err != nil {

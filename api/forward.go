@@ -39,6 +39,9 @@ func (s *Server) newForwarder() (*httputil.ReverseProxy, *http.Client) {
 	if def, ok := http.DefaultTransport.(*http.Transport); ok {
 		tr = def.Clone()
 	}
+	// Node to node, never through an environment proxy: forwarded requests
+	// carry the caller's bearer token.
+	tr.Proxy = nil
 	tr.DialContext = (&net.Dialer{Timeout: forwardDialTimeout, KeepAlive: 30 * time.Second}).DialContext
 	tr.MaxIdleConnsPerHost = 256
 	tr.IdleConnTimeout = 90 * time.Second

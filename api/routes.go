@@ -89,7 +89,7 @@ func routeTable() []Route {
 		{Method: del, Pattern: "/v1/cluster/nodes/{id}", Role: "operator", Summary: "remove a node from the cluster", handle: (*Server).removeNode},
 		{Method: post, Pattern: "/v1/cluster/transfer-leadership", Role: "operator", Summary: "hand leadership to another voter", handle: (*Server).transferLeadership},
 		{Method: get, Pattern: "/v1/cluster/snapshot", Role: "operator", Read: true, Summary: "a snapshot of the replicated state (backup)", handle: (*Server).snapshot},
-		{Method: post, Pattern: "/v1/cluster/restore", Role: "operator", Summary: "replace the replicated state with a snapshot", handle: (*Server).restore},
+		{Method: post, Pattern: "/v1/cluster/restore", Role: "admin", Summary: "replace the replicated state with a snapshot", handle: (*Server).restore},
 	}
 }
 

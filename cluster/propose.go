@@ -64,8 +64,10 @@ func (n *Node) proposeError(kind fsm.Kind, err error) error {
 		return fmt.Errorf("propose %s: %w (leadership transfer in progress)", kind, ErrNoLeader)
 	case errors.Is(err, raft.ErrEnqueueTimeout):
 		return fmt.Errorf("propose %s: %w", kind, context.DeadlineExceeded)
-	case errors.Is(err, raft.ErrRaftShutdown):
-		return fmt.Errorf("propose %s: %w", kind, ErrClosed)
+	case errors.Is(err, raft.ErrRaftShutdown), errors.Is(err, ErrClosed):
+		// Submitted before the shutdown: it may still have committed, so
+		// a blind retry could apply it twice.
+		return fmt.Errorf("propose %s: %w: %w", kind, ErrOutcomeUnknown, ErrClosed)
 	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrAbortedByRestore),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("propose %s: %w: %w", kind, ErrOutcomeUnknown, err)
