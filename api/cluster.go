@@ -129,6 +129,10 @@ func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) {
 			mv.LastContact = s.lastContactMS()
 		case m.APIAddr == "":
 			mv.Error = "API address unknown"
+		case m.Suffrage == cluster.SuffrageNone:
+			// Not in the Raft configuration: gossip alone vouches for it,
+			// so it is not sent the caller's token.
+			mv.Error = "not a Raft member: not probed"
 		case m.Gossip == cluster.GossipDead || m.Gossip == cluster.GossipLeft:
 			mv.Error = "gossip reports it " + m.Gossip
 		default:

@@ -225,7 +225,12 @@ func encodeRemovals(r map[string]removal) ([]byte, error) {
 func (g *gossip) mergeRemovals(in map[string]removal) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	// A decision stamped in the future (a skewed clock, or a forged
+	// message) is pulled back to now plus a minute, so a later operator
+	// decision can still win.
+	limit := time.Now().Add(time.Minute).UnixMilli()
 	for id, r := range in {
+		r.At = min(r.At, limit)
 		if cur, ok := g.removed[id]; !ok || r.At > cur.At {
 			g.removed[id] = r
 		}

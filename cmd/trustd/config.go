@@ -41,6 +41,9 @@ type config struct {
 	TokenFile string
 	// GossipKeyFile holds the base64 gossip encryption key.
 	GossipKeyFile string
+	// GossipInsecure allows gossip on a non-loopback address without a
+	// key: anyone who can reach the port could then join as a voter.
+	GossipInsecure bool
 	// DeadServerGrace: how long gossip must report a server dead before
 	// the leader removes it (0: never automatically).
 	DeadServerGrace time.Duration
@@ -175,6 +178,8 @@ func options() []option {
 		opt("region", "region reported to clients and peers", func(c *config) *string { return &c.Region }),
 		{name: "voter", isBool: true, usage: "take part in elections and quorum; false makes a read replica",
 			set: boolSetting(func(c *config) *bool { return &c.Voter }), show: func(c *config) string { return strconv.FormatBool(c.Voter) }},
+		{name: "gossip-insecure", isBool: true, usage: "allow unencrypted gossip on a non-loopback address (anyone reaching it could join as a voter)",
+			set: boolSetting(func(c *config) *bool { return &c.GossipInsecure }), show: func(c *config) string { return strconv.FormatBool(c.GossipInsecure) }},
 		{name: "dead-server-grace", usage: "remove a server from the cluster once gossip has reported it dead this long, if a quorum remains (0: only an operator removes servers)",
 			set: func(c *config, v string) error {
 				d, err := time.ParseDuration(v)
@@ -386,8 +391,14 @@ func (c *config) validate() error {
 			bad("join", "%q: want the URL of a member, such as http://10.0.0.1:8470", j)
 		}
 	}
-	if _, err := c.gossipKey(); err != nil {
+	if key, err := c.gossipKey(); err != nil {
 		errs = append(errs, err)
+	} else if key == nil && !c.GossipInsecure {
+		// The leader adds gossiping nodes to the Raft configuration: on a
+		// network, unauthenticated gossip would let anyone become a voter.
+		if host, _, err := splitHostPort(c.GossipAddr); err == nil && !loopbackHost(host) {
+			bad("gossip-addr", "%q is not a loopback address: set --gossip-key-file (openssl rand -base64 32), or --gossip-insecure on a network you fully control", c.GossipAddr)
+		}
 	}
 	if len(c.Join) > 0 && c.Token == "" && c.TokenFile == "" {
 		bad("join", "needs an operator token: set --token-file (or --token, TRUSTLEDGER_TOKEN_FILE, TRUSTLEDGER_TOKEN)")
@@ -524,4 +535,13 @@ func parseLevel(s string) (slog.Level, error) {
 		return 0, fmt.Errorf("%q: want debug, info, warn or error", s)
 	}
 	return l, nil
+}
+
+// loopbackHost reports whether host is a loopback name or address.
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -148,10 +148,22 @@ func TestResolveNodeID(t *testing.T) {
 	}
 }
 
+// Gossip on a network address needs a key (or an explicit opt-out): the
+// leader adds gossiping nodes to Raft.
+func TestConfigGossipNeedsKeyOffLoopback(t *testing.T) {
+	_, err := loadConfig([]string{"--gossip-addr", "0.0.0.0:8472", "--advertise", "10.0.0.2"}, env(nil), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "gossip-key-file") {
+		t.Fatalf("unencrypted gossip on 0.0.0.0: %v", err)
+	}
+	if _, err := loadConfig([]string{"--gossip-addr", "127.0.0.1:9472"}, env(nil), io.Discard); err != nil {
+		t.Fatalf("loopback gossip without a key: %v", err)
+	}
+}
+
 func TestConfigCluster(t *testing.T) {
 	c, err := loadConfig([]string{"--join", "http://10.0.0.1:8470", "--token-file", "/run/op.token", "--advertise", "10.0.0.2",
 		"--http-addr", "0.0.0.0:8470", "--raft-addr", "0.0.0.0:8471", "--gossip-addr", "0.0.0.0:8472", "--dead-server-grace", "72h",
-		"--voter=false", "--region", "eu"}, env(nil), io.Discard)
+		"--voter=false", "--region", "eu", "--gossip-insecure"}, env(nil), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
