@@ -263,9 +263,17 @@ func (a *archive) restored(seq uint64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	_ = a.waitLocked(a.appended) // a failure is reported by reads and Persist
-	if a.durable < seq {
+	switch {
+	case a.durable < seq:
 		a.log.Warn("ledger archive lacks entries covered by an installed snapshot",
 			"from_sequence", a.durable+1, "to_sequence", seq)
+		a.durable = seq
+	case a.durable > seq:
+		// The state went back (a restore of an older snapshot): the next
+		// entries reuse sequences the archive holds, and must be made
+		// durable again before a snapshot lets Raft drop them.
+		a.log.Warn("ledger archive: state restored behind the archive; later entries will overwrite it",
+			"archive_sequence", a.durable, "restored_sequence", seq)
 		a.durable = seq
 	}
 	a.appended = seq

@@ -90,6 +90,10 @@ func (n *Node) Restore(ctx context.Context, r io.Reader) (RestoreResult, error) 
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return RestoreResult{}, fmt.Errorf("restore: %w", err)
 	}
+	// From the check to the install no proposal may commit: it would be
+	// rewound by the snapshot.
+	n.writesMu.Lock()
+	defer n.writesMu.Unlock()
 	scratch := fsm.NewLedger()
 	if err := scratch.Restore(f); err != nil {
 		return RestoreResult{}, fmt.Errorf("%w: %w", ErrInvalidSnapshot, err)

@@ -58,6 +58,11 @@ type Node struct {
 	loopsMu       sync.Mutex // orders goLoop's Add before Close's Wait
 	loops         sync.WaitGroup
 
+	// writesMu keeps proposals (read side) out while an operator restore
+	// (write side) checks the snapshot against the ledger and installs it,
+	// so nothing committed in between is rewound.
+	writesMu sync.RWMutex
+
 	closed    chan struct{}
 	closeOnce sync.Once
 	closeErr  error

@@ -33,6 +33,8 @@ func (n *Node) Propose(ctx context.Context, cmd fsm.Command, actor string) (*fsm
 	if n.raft.State() != raft.Leader {
 		return nil, n.notLeader()
 	}
+	n.writesMu.RLock()
+	defer n.writesMu.RUnlock()
 	data, err := fsm.EncodeEntry(cmd, time.Now().UnixMilli(), actor)
 	if err != nil {
 		return nil, fmt.Errorf("propose %s: %w", cmd.Kind(), err)
