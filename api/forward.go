@@ -43,6 +43,9 @@ func (s *Server) newForwarder() (*httputil.ReverseProxy, *http.Client) {
 	// carry the caller's bearer token.
 	tr.Proxy = nil
 	tr.DialContext = (&net.Dialer{Timeout: forwardDialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	if s.cfg.PeerTLS != nil {
+		tr.TLSClientConfig = s.cfg.PeerTLS.Clone()
+	}
 	tr.MaxIdleConnsPerHost = 256
 	tr.IdleConnTimeout = 90 * time.Second
 	proxy := &httputil.ReverseProxy{

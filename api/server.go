@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -51,6 +52,11 @@ type Config struct {
 	// restore (default 10m).
 	MaxRestoreBytes int64
 	RestoreTimeout  time.Duration
+	// PeerTLS configures TLS to other members' https API addresses
+	// (forwarding to the leader, probing members): the CAs to verify
+	// them against (RootCAs; nil means the system roots) and the client
+	// certificate to present if asked. Nil means Go's defaults.
+	PeerTLS *tls.Config
 }
 
 func (c Config) withDefaults() Config {

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -90,6 +91,14 @@ type Config struct {
 	// DefaultGossipReconnectInterval.
 	GossipReconnectInterval time.Duration
 
+	// RaftTLS, when set, makes the Raft transport mutual TLS: this node
+	// presents Certificates both as a server and as a client, and accepts
+	// only peers whose certificates chain to RootCAs (peers it dials, whose
+	// certificate must also name the host of the Raft address dialed) and
+	// ClientCAs (peers that connect to it). Client certificates are always
+	// required and verified, whatever ClientAuth says. Nil: plain TCP.
+	RaftTLS *tls.Config
+
 	// TuneRaft and TuneGossip, when set, adjust the Raft and memberlist
 	// configurations before the node starts. Production leaves them nil;
 	// tests shorten timeouts with them.
@@ -160,6 +169,11 @@ func (c *Config) validate() error {
 	if c.APIAddr != "" {
 		if err := apiURL(c.APIAddr); err != nil {
 			errs = append(errs, fmt.Errorf("APIAddr %q: %w", c.APIAddr, err))
+		}
+	}
+	if c.RaftTLS != nil {
+		if err := checkRaftTLS(c.RaftTLS); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if c.DeadServerGrace < 0 || c.ReconcileInterval < 0 || c.GossipReconnectInterval < 0 {

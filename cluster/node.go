@@ -180,7 +180,18 @@ func newTransport(cfg Config, logger hclog.Logger) (*raft.NetworkTransport, erro
 		}
 		adv = a
 	}
-	t, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, adv, transportPool, transportTimeout, logger)
+	var t *raft.NetworkTransport
+	var err error
+	if cfg.RaftTLS != nil {
+		var stream *tlsStreamLayer
+		if stream, err = newTLSStreamLayer(cfg.RaftAddr, adv, cfg.RaftTLS); err == nil {
+			t = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+				Stream: stream, MaxPool: transportPool, Timeout: transportTimeout, Logger: logger,
+			})
+		}
+	} else {
+		t, err = raft.NewTCPTransportWithLogger(cfg.RaftAddr, adv, transportPool, transportTimeout, logger)
+	}
 	if err != nil {
 		if strings.Contains(err.Error(), "advertisable") {
 			return nil, fmt.Errorf("raft address %s is not advertisable: set an advertise address other nodes can dial", cfg.RaftAddr)

@@ -39,6 +39,16 @@ type config struct {
 	// Token or TokenFile is the operator token --join presents.
 	Token     string
 	TokenFile string
+	// TLSCertFile and TLSKeyFile are the node's PEM certificate and key:
+	// with them the API serves HTTPS and Raft runs over mutual TLS.
+	TLSCertFile string
+	TLSKeyFile  string
+	// TLSClientCAFile is the PEM CA bundle API client certificates are
+	// verified against (certificates stay optional: tokens authenticate).
+	TLSClientCAFile string
+	// TLSCAFile is the PEM CA bundle other nodes' certificates are verified
+	// against (Raft, forwarding, --join); default TLSClientCAFile.
+	TLSCAFile string
 	// GossipKeyFile holds the base64 gossip encryption key.
 	GossipKeyFile string
 	// GossipInsecure allows gossip on a non-loopback address without a
@@ -207,10 +217,14 @@ func options() []option {
 			},
 			show: func(c *config) string { return c.ShutdownTimeout.String() }},
 	}
-	for _, name := range []string{"tls-cert-file", "tls-key-file", "tls-client-ca-file"} {
-		opts = append(opts, option{name: name, usage: "TLS for the HTTP API and Raft (not supported yet)", set: unsupported("TLS")})
-	}
 	opts = append(opts,
+		opt("tls-cert-file", "PEM certificate of this node: with --tls-key-file, the API serves HTTPS and Raft runs over mutual TLS",
+			func(c *config) *string { return &c.TLSCertFile }),
+		opt("tls-key-file", "PEM private key of --tls-cert-file", func(c *config) *string { return &c.TLSKeyFile }),
+		opt("tls-client-ca-file", "PEM CA bundle: the API asks clients for a certificate and verifies any given against it (tokens are still required)",
+			func(c *config) *string { return &c.TLSClientCAFile }),
+		option{name: "tls-ca-file", usage: "PEM CA bundle other nodes' certificates are verified against (Raft, forwarding to the leader, --join)",
+			comment: "--tls-client-ca-file", set: func(c *config, v string) error { c.TLSCAFile = v; return nil }},
 		option{name: "gossip-key-file", usage: "file holding the gossip encryption key: 16, 24 or 32 random bytes in base64 (openssl rand -base64 32), the same on every node",
 			set: func(c *config, v string) error { c.GossipKeyFile = v; return nil }},
 		option{name: "encryption-key-file", usage: "AES-256-GCM key for data at rest (not supported yet)", set: unsupported("encryption at rest")})
@@ -400,6 +414,9 @@ func (c *config) validate() error {
 			bad("gossip-addr", "%q is not a loopback address: set --gossip-key-file (openssl rand -base64 32), or --gossip-insecure on a network you fully control", c.GossipAddr)
 		}
 	}
+	if _, err := c.tlsSetup(); err != nil {
+		errs = append(errs, err)
+	}
 	if len(c.Join) > 0 && c.Token == "" && c.TokenFile == "" {
 		bad("join", "needs an operator token: set --token-file (or --token, TRUSTLEDGER_TOKEN_FILE, TRUSTLEDGER_TOKEN)")
 	}
@@ -513,8 +530,9 @@ func (c *config) gossipAdvertise() (string, error) {
 	return net.JoinHostPort(host, port), nil
 }
 
-// apiURL is the API base URL this node advertises: http:// and --advertise's
-// host (else the bound host) with the bound HTTP port.
+// apiURL is the API base URL this node advertises: http:// (https:// with
+// TLS) and --advertise's host (else the bound host) with the bound HTTP
+// port.
 func (c *config) apiURL(bound net.Addr) string {
 	host, port, err := net.SplitHostPort(bound.String())
 	if err != nil {
@@ -526,7 +544,11 @@ func (c *config) apiURL(bound net.Addr) string {
 			host = h
 		}
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	scheme := "http://"
+	if c.tlsEnabled() {
+		scheme = "https://"
+	}
+	return scheme + net.JoinHostPort(host, port)
 }
 
 func parseLevel(s string) (slog.Level, error) {

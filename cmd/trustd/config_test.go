@@ -90,7 +90,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad log level", []string{"--log-level", "loud"}, nil, "--log-level"},
 		{"unknown file key", []string{"--config", bad}, nil, `unknown setting "colour"`},
 		{"missing file", []string{"--config", filepath.Join(dir, "none.json")}, nil, "config file"},
-		{"tls not yet", []string{"--tls-cert-file", "c.pem"}, nil, "not supported yet"},
+		{"tls cert without key", []string{"--tls-cert-file", "c.pem"}, nil, "give both, or neither"},
 		{"encryption not yet", nil, map[string]string{"TRUSTLEDGER_ENCRYPTION_KEY_FILE": "k"}, "not supported yet"},
 		{"unknown flag", []string{"--colour", "blue"}, nil, "flag provided but not defined"},
 		{"stray argument", []string{"serve"}, nil, "unexpected argument"},

@@ -37,10 +37,16 @@ func joinCluster(ctx context.Context, cfg config, node *cluster.Node, log *slog.
 	voter := self.Voter
 	req := client.JoinRequest{NodeID: self.ID, RaftAddr: self.RaftAddr, APIAddr: self.APIAddr, GossipAddr: self.GossipAddr,
 		Voter: &voter, Region: self.Region}
+	var tlsConf client.TLSConfig
+	if cfg.tlsEnabled() {
+		// https members are verified against the cluster CA, and this
+		// node's certificate is presented if they ask for one.
+		tlsConf = client.TLSConfig{CAFile: cfg.peerCAFile(), CertFile: cfg.TLSCertFile, KeyFile: cfg.TLSKeyFile}
+	}
 	backoff := joinFirstBackoff
 	for attempt := 1; ; attempt++ {
 		for _, addr := range cfg.Join {
-			res, err := joinOnce(ctx, addr, token, req)
+			res, err := joinOnce(ctx, addr, token, tlsConf, req)
 			if err == nil {
 				joined(node, res, log, addr)
 				return nil
@@ -62,8 +68,8 @@ func joinCluster(ctx context.Context, cfg config, node *cluster.Node, log *slog.
 	}
 }
 
-func joinOnce(ctx context.Context, addr, token string, req client.JoinRequest) (*client.JoinResult, error) {
-	cl, err := client.New(client.Config{Address: addr, Token: token, Timeout: joinTimeout, UserAgent: "trustd"})
+func joinOnce(ctx context.Context, addr, token string, tlsConf client.TLSConfig, req client.JoinRequest) (*client.JoinResult, error) {
+	cl, err := client.New(client.Config{Address: addr, Token: token, Timeout: joinTimeout, UserAgent: "trustd", TLS: tlsConf})
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -44,13 +45,21 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 	}
 	defer func() { err = errors.Join(err, closeAudit()) }()
 
+	tlsConf, err := cfg.tlsSetup()
+	if err != nil {
+		return err
+	}
 	// Bind before anything slow, so a port in use fails the start at once;
 	// the bound port is also the API address the node advertises.
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen for HTTP on %s: %w", cfg.HTTPAddr, err)
 	}
-	defer func() { _ = ln.Close() }()           // after Serve, a no-op
+	defer func() { _ = ln.Close() }() // after Serve, a no-op
+	var raftTLS, peerTLS *tls.Config
+	if tlsConf != nil {
+		raftTLS, peerTLS = tlsConf.raft, tlsConf.peer
+	}
 	advertise, _ := cfg.raftAdvertise()         // validated
 	gossipAdvertise, _ := cfg.gossipAdvertise() // validated
 	gossipKey, err := cfg.gossipKey()
@@ -61,7 +70,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, RaftAdvertise: advertise,
 		Region: cfg.Region, Bootstrap: cfg.bootstrap(), Voter: cfg.Voter, Logger: log,
 		GossipAddr: cfg.GossipAddr, GossipAdvertise: gossipAdvertise, GossipKey: gossipKey, APIAddr: cfg.apiURL(ln.Addr()),
-		DeadServerGrace: cfg.DeadServerGrace,
+		DeadServerGrace: cfg.DeadServerGrace, RaftTLS: raftTLS,
 	})
 	if err != nil {
 		return err
@@ -71,7 +80,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 			err = errors.Join(err, fmt.Errorf("close node: %w", cerr))
 		}
 	}()
-	apiServer := api.New(api.Config{Logger: log, AuditLog: audit}, node)
+	apiServer := api.New(api.Config{Logger: log, AuditLog: audit, PeerTLS: peerTLS}, node)
 	httpServer := &http.Server{
 		Handler:           apiServer.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -87,9 +96,14 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 	}
 
 	served := make(chan error, 1)
-	go func() { served <- httpServer.Serve(ln) }()
+	if tlsConf != nil {
+		httpServer.TLSConfig = tlsConf.api
+		go func() { served <- httpServer.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { served <- httpServer.Serve(ln) }()
+	}
 	log.Info("trustd serving", "node_id", cfg.NodeID, "http_addr", ln.Addr().String(), "api_addr", node.APIAddr(),
-		"raft_addr", node.RaftAddr(), "gossip_addr", node.GossipAddr(), "data_dir", cfg.DataDir, "region", cfg.Region,
+		"tls", tlsConf != nil, "raft_addr", node.RaftAddr(), "gossip_addr", node.GossipAddr(), "data_dir", cfg.DataDir, "region", cfg.Region,
 		"voter", cfg.Voter, "state", node.State())
 
 	// With --join, ask the members for admission until one accepts (the
