@@ -20,7 +20,9 @@ import (
 //
 // Layout of <data>/ledger.db:
 //
-//	entries:    big-endian sequence → recordFormat byte + msgpack archiveRecord
+//	entries:    big-endian sequence → recordFormat byte + msgpack archiveRecord,
+//	            or, with an encryption key, that sealed (see atrest.go) with
+//	            the sequence in the additional data
 //	principals: principal id + 0x00 + big-endian sequence → empty
 //	meta:       "indexed" → big-endian sequence the principal index is complete to
 //
@@ -104,7 +106,9 @@ func (e *archived) size() int {
 type archive struct {
 	db  *bbolt.DB
 	log *slog.Logger
-	hub *hub
+	// sealer, when set, seals every stored record (Config.EncryptionKey).
+	sealer *sealer
+	hub    *hub
 
 	mu   sync.Mutex
 	cond *sync.Cond // broadcast when durable, pending, err or closed change
@@ -166,9 +170,37 @@ func decodeRecord(v []byte) (archiveRecord, error) {
 	return r, err
 }
 
+// aadArchive labels the additional data of a sealed archive record.
+const aadArchive = "trustledger ledger archive record"
+
+// encodeRecord encodes the record stored at seq, sealed when the archive
+// has a key.
+func (a *archive) encodeRecord(seq uint64, r *archiveRecord) ([]byte, error) {
+	v, err := encodeRecord(r)
+	if err != nil || a.sealer == nil {
+		return v, err
+	}
+	return a.sealer.seal(v, recordAAD(aadArchive, seq)), nil
+}
+
+// decodeRecord decodes the record stored at seq, opening it when the
+// archive has a key.
+func (a *archive) decodeRecord(seq uint64, v []byte) (archiveRecord, error) {
+	if a.sealer != nil {
+		plain, err := a.sealer.open(v, recordAAD(aadArchive, seq))
+		if err != nil {
+			return archiveRecord{}, err
+		}
+		v = plain
+	} else if len(v) > 0 && v[0] == sealedFormat {
+		return archiveRecord{}, errors.New("the record is sealed and the node has no encryption key")
+	}
+	return decodeRecord(v)
+}
+
 // openArchive opens (creating if needed) the archive at path and starts its
 // flusher. The caller owns it and must Close it.
-func openArchive(path string, log *slog.Logger) (*archive, error) {
+func openArchive(path string, s *sealer, log *slog.Logger) (*archive, error) {
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open ledger archive %s: locked by another process (is another trustd using this data directory?)", path)
@@ -176,7 +208,7 @@ func openArchive(path string, log *slog.Logger) (*archive, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open ledger archive %s: %w", path, err)
 	}
-	a := &archive{db: db, log: log, hub: newHub(), kick: make(chan struct{}, 1),
+	a := &archive{db: db, log: log, sealer: s, hub: newHub(), kick: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	a.cond = sync.NewCond(&a.mu)
 	if err := db.Update(a.load); err != nil {
@@ -205,7 +237,7 @@ func (a *archive) load(tx *bbolt.Tx) error {
 	}
 	for k, v := c.Seek(seqKey(a.indexed + 1)); k != nil; k, v = c.Next() {
 		seq := binary.BigEndian.Uint64(k)
-		r, err := decodeRecord(v)
+		r, err := a.decodeRecord(seq, v)
 		if err != nil {
 			return fmt.Errorf("sequence %d: %w", seq, err)
 		}

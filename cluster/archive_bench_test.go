@@ -41,7 +41,7 @@ func benchmarkArchive(b *testing.B, group int) {
 		datas[k], _ = fsm.EncodeEntry(&fsm.RecordSignals{Signals: sigs}, 2, "bench")
 		results[k] = l.Apply(uint64(principals+k+1), datas[k])
 	}
-	a, err := openArchive(filepath.Join(b.TempDir(), "ledger.db"), slog.New(slog.DiscardHandler))
+	a, err := openArchive(filepath.Join(b.TempDir(), "ledger.db"), nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}

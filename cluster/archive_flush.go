@@ -155,7 +155,7 @@ func (a *archive) writeEntries(batch []archived) error {
 		eb := tx.Bucket(bucketEntries)
 		eb.FillPercent = 0.95 // sequence keys only ever grow
 		for i := range batch {
-			v, err := encodeRecord(&batch[i].rec)
+			v, err := a.encodeRecord(batch[i].seq, &batch[i].rec)
 			if err != nil {
 				return fmt.Errorf("encode sequence %d: %w", batch[i].seq, err)
 			}

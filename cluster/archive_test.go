@@ -267,7 +267,7 @@ func TestArchiveIndexAcrossRestarts(t *testing.T) {
 	total := len(f.results)
 	path := filepath.Join(t.TempDir(), "ledger.db")
 	open := func() *archive {
-		a, err := openArchive(path, slog.New(slog.DiscardHandler))
+		a, err := openArchive(path, nil, slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatalf("open: %v", err)
 		}

@@ -91,6 +91,16 @@ type Config struct {
 	// DefaultGossipReconnectInterval.
 	GossipReconnectInterval time.Duration
 
+	// EncryptionKey, when set, seals data at rest with AES-256-GCM: the
+	// payloads of Raft log records, Raft snapshots and ledger archive
+	// records. It is 32 random bytes, per node (data in transit between
+	// nodes is protected by RaftTLS, not by this key). The data directory
+	// remembers whether it was written with a key, and which: a node
+	// started with another key, without its key, or with a key on a data
+	// directory written without one, fails to start. A lost key loses the
+	// data directory; changing the key is not supported.
+	EncryptionKey []byte
+
 	// RaftTLS, when set, makes the Raft transport mutual TLS: this node
 	// presents Certificates both as a server and as a client, and accepts
 	// only peers whose certificates chain to RootCAs (peers it dials, whose
@@ -160,6 +170,9 @@ func (c *Config) validate() error {
 	}
 	if n := len(c.GossipKey); n != 0 && n != 16 && n != 24 && n != 32 {
 		errs = append(errs, fmt.Errorf("GossipKey is %d bytes; want 16, 24 or 32", n))
+	}
+	if n := len(c.EncryptionKey); c.EncryptionKey != nil && n != EncryptionKeySize {
+		errs = append(errs, fmt.Errorf("EncryptionKey is %d bytes; want %d", n, EncryptionKeySize))
 	}
 	if c.GossipAdvertise != "" {
 		if err := hostPort(c.GossipAdvertise); err != nil {

@@ -92,7 +92,7 @@ func (a *archive) entries(after uint64, limit int) ([]LedgerEntry, error) {
 		c := tx.Bucket(bucketEntries).Cursor()
 		for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
 			seq := binary.BigEndian.Uint64(k)
-			r, err := decodeRecord(v)
+			r, err := a.decodeRecord(seq, v)
 			if err != nil {
 				return fmt.Errorf("sequence %d: %w", seq, err)
 			}
@@ -164,7 +164,7 @@ func (a *archive) principalEntries(id string, after uint64, limit int) ([]Ledger
 			if v == nil {
 				return fmt.Errorf("principal index names missing sequence %d", seq)
 			}
-			r, err := decodeRecord(v)
+			r, err := a.decodeRecord(seq, v)
 			if err != nil {
 				return fmt.Errorf("sequence %d: %w", seq, err)
 			}

@@ -93,8 +93,18 @@ func Open(cfg Config) (*Node, error) {
 		}
 	}()
 
+	var seal *sealer
+	if cfg.EncryptionKey != nil {
+		var err error
+		if seal, err = newSealer(cfg.EncryptionKey); err != nil {
+			return nil, fmt.Errorf("encryption key: %w", err)
+		}
+	}
+	if err := checkDataKey(cfg.DataDir, seal); err != nil {
+		return nil, fmt.Errorf("encryption at rest: %w", err)
+	}
 	var err error
-	if n.archive, err = openArchive(filepath.Join(cfg.DataDir, "ledger.db"), n.log); err != nil {
+	if n.archive, err = openArchive(filepath.Join(cfg.DataDir, "ledger.db"), seal, n.log); err != nil {
 		return nil, err
 	}
 	n.store, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(raftDir, "raft.db"),
@@ -105,13 +115,21 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open raft store in %s: %w", raftDir, err)
 	}
-	if n.logs, err = raft.NewLogCache(logCacheSize, n.store); err != nil {
+	var logStore raft.LogStore = n.store
+	if seal != nil {
+		logStore = &sealedLogStore{store: n.store, sealer: seal}
+	}
+	if n.logs, err = raft.NewLogCache(logCacheSize, logStore); err != nil {
 		return nil, fmt.Errorf("raft log cache: %w", err)
 	}
 	hlog := newHCLogAdapter(n.log, "raft")
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, retainSnapshots, hlog.Named("snapshots"))
+	fileSnaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, retainSnapshots, hlog.Named("snapshots"))
 	if err != nil {
 		return nil, fmt.Errorf("open snapshot store in %s: %w", raftDir, err)
+	}
+	var snaps raft.SnapshotStore = fileSnaps
+	if seal != nil {
+		snaps = &sealedSnapshotStore{store: fileSnaps, sealer: seal}
 	}
 	if n.trans, err = newTransport(cfg, hlog.Named("transport")); err != nil {
 		return nil, err

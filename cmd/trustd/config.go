@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trustledger/trustledger/cluster"
 	"github.com/trustledger/trustledger/fsm"
 )
 
@@ -51,6 +52,8 @@ type config struct {
 	TLSCAFile string
 	// GossipKeyFile holds the base64 gossip encryption key.
 	GossipKeyFile string
+	// EncryptionKeyFile holds the base64 key for encryption at rest.
+	EncryptionKeyFile string
 	// GossipInsecure allows gossip on a non-loopback address without a
 	// key: anyone who can reach the port could then join as a voter.
 	GossipInsecure bool
@@ -141,12 +144,6 @@ func boolSetting(p func(c *config) *bool) func(*config, string) error {
 	}
 }
 
-func unsupported(what string) func(*config, string) error {
-	return func(*config, string) error {
-		return fmt.Errorf("not supported yet (%s is not implemented in this build)", what)
-	}
-}
-
 // options lists every setting trustd accepts.
 func options() []option {
 	opt := func(name, usage string, p func(c *config) *string) option {
@@ -227,7 +224,8 @@ func options() []option {
 			comment: "--tls-client-ca-file", set: func(c *config, v string) error { c.TLSCAFile = v; return nil }},
 		option{name: "gossip-key-file", usage: "file holding the gossip encryption key: 16, 24 or 32 random bytes in base64 (openssl rand -base64 32), the same on every node",
 			set: func(c *config, v string) error { c.GossipKeyFile = v; return nil }},
-		option{name: "encryption-key-file", usage: "AES-256-GCM key for data at rest (not supported yet)", set: unsupported("encryption at rest")})
+		option{name: "encryption-key-file", usage: "file holding this node's key for encryption at rest (AES-256-GCM): 32 random bytes in base64 (openssl rand -base64 32); back it up apart from the data directory",
+			set: func(c *config, v string) error { c.EncryptionKeyFile = v; return nil }})
 	return opts
 }
 
@@ -414,6 +412,9 @@ func (c *config) validate() error {
 			bad("gossip-addr", "%q is not a loopback address: set --gossip-key-file (openssl rand -base64 32), or --gossip-insecure on a network you fully control", c.GossipAddr)
 		}
 	}
+	if _, err := c.encryptionKey(); err != nil {
+		errs = append(errs, err)
+	}
 	if _, err := c.tlsSetup(); err != nil {
 		errs = append(errs, err)
 	}
@@ -508,6 +509,26 @@ func (c *config) gossipKey() ([]byte, error) {
 	}
 	if n := len(key); n != 16 && n != 24 && n != 32 {
 		return nil, fmt.Errorf("--gossip-key-file %s: the key is %d bytes; want 16, 24 or 32 (openssl rand -base64 32)", c.GossipKeyFile, n)
+	}
+	return key, nil
+}
+
+// encryptionKey reads --encryption-key-file: base64 of 32 bytes; nil when
+// not set.
+func (c *config) encryptionKey() ([]byte, error) {
+	if c.EncryptionKeyFile == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(c.EncryptionKeyFile) // #nosec G304 G703 -- the operator names the key file
+	if err != nil {
+		return nil, fmt.Errorf("--encryption-key-file: %w", err)
+	}
+	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("--encryption-key-file %s: not base64: %w", c.EncryptionKeyFile, err)
+	}
+	if n := len(key); n != cluster.EncryptionKeySize {
+		return nil, fmt.Errorf("--encryption-key-file %s: the key is %d bytes; want %d (openssl rand -base64 32)", c.EncryptionKeyFile, n, cluster.EncryptionKeySize)
 	}
 	return key, nil
 }

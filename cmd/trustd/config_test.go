@@ -91,7 +91,7 @@ func TestConfigErrors(t *testing.T) {
 		{"unknown file key", []string{"--config", bad}, nil, `unknown setting "colour"`},
 		{"missing file", []string{"--config", filepath.Join(dir, "none.json")}, nil, "config file"},
 		{"tls cert without key", []string{"--tls-cert-file", "c.pem"}, nil, "give both, or neither"},
-		{"encryption not yet", nil, map[string]string{"TRUSTLEDGER_ENCRYPTION_KEY_FILE": "k"}, "not supported yet"},
+		{"encryption key missing", nil, map[string]string{"TRUSTLEDGER_ENCRYPTION_KEY_FILE": filepath.Join(dir, "none.key")}, "--encryption-key-file"},
 		{"unknown flag", []string{"--colour", "blue"}, nil, "flag provided but not defined"},
 		{"stray argument", []string{"serve"}, nil, "unexpected argument"},
 	} {
@@ -217,6 +217,35 @@ func TestConfigGossipKey(t *testing.T) {
 	for _, f := range []string{bad, filepath.Join(dir, "missing.key")} {
 		if _, err := loadConfig([]string{"--gossip-key-file", f}, env(nil), io.Discard); err == nil {
 			t.Errorf("%s accepted", f)
+		}
+	}
+}
+
+func TestConfigEncryptionKey(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.key", "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq8w=\n")
+	c, err := loadConfig([]string{"--encryption-key-file", good}, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key, err := c.encryptionKey(); err != nil || len(key) != 32 {
+		t.Fatalf("key: %d bytes, %v", len(key), err)
+	}
+	for _, tc := range []struct{ file, want string }{
+		{write("short.key", "q83vEjRWeJq83vEjRWeJqw==\n"), "the key is 16 bytes; want 32"},
+		{write("text.key", "not base64!\n"), "not base64"},
+		{filepath.Join(dir, "missing.key"), "--encryption-key-file"},
+	} {
+		_, err := loadConfig([]string{"--encryption-key-file", tc.file}, env(nil), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "--encryption-key-file") {
+			t.Errorf("%s: %v, want an error naming --encryption-key-file with %q", tc.file, err, tc.want)
 		}
 	}
 }

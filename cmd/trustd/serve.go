@@ -66,11 +66,15 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 	if err != nil {
 		return err
 	}
+	encryptionKey, err := cfg.encryptionKey()
+	if err != nil {
+		return err
+	}
 	node, err := cluster.Open(cluster.Config{
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, RaftAdvertise: advertise,
 		Region: cfg.Region, Bootstrap: cfg.bootstrap(), Voter: cfg.Voter, Logger: log,
 		GossipAddr: cfg.GossipAddr, GossipAdvertise: gossipAdvertise, GossipKey: gossipKey, APIAddr: cfg.apiURL(ln.Addr()),
-		DeadServerGrace: cfg.DeadServerGrace, RaftTLS: raftTLS,
+		DeadServerGrace: cfg.DeadServerGrace, RaftTLS: raftTLS, EncryptionKey: encryptionKey,
 	})
 	if err != nil {
 		return err
