@@ -73,7 +73,7 @@ func TestRaftTLSRefusesOtherCA(t *testing.T) {
 		t.Fatalf("add nonvoter: %v", f.Error())
 	}
 	res := mustApply(t, n1, &fsm.SetOrg{OrgID: "secret", Name: "Secret", Base: fsm.Point})
-	time.Sleep(time.Second)
+	time.Sleep(time.Second) // the point: give replication a second to (wrongly) reach the intruder
 	if got := intruder.AppliedIndex(); got >= res.Index {
 		t.Fatalf("the intruder applied index %d (leader wrote %d)", got, res.Index)
 	}

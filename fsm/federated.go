@@ -1,7 +1,5 @@
 package fsm
 
-import "sort"
-
 // maxAssessmentValidity bounds how long a federated assessment counts.
 const maxAssessmentValidity = 366 * 24 * hourMS
 
@@ -63,27 +61,10 @@ func (l *Ledger) applyFederatedEvent(c *FederatedEvent, res *Result) (err error)
 	if c.Score.Set {
 		a := assessment{PartnerID: c.PartnerID, EventID: c.EventID, Score: c.Score.V, ValidUntil: c.ValidUntil,
 			IssuedAt: c.IssuedAt, ReceivedAt: l.now, Components: append([]int64(nil), c.Components...)}
-		replaced := false
-		for i := range p.Assessments {
-			if p.Assessments[i].PartnerID == c.PartnerID {
-				p.Assessments[i] = a
-				replaced = true
-			}
-		}
-		if !replaced {
-			p.Assessments = append(p.Assessments, a)
-			sort.Slice(p.Assessments, func(i, j int) bool { return p.Assessments[i].PartnerID < p.Assessments[j].PartnerID })
-		}
+		setAssessment(p, a)
 	}
 	if c.Clear {
-		n := 0
-		for _, a := range p.Assessments {
-			if a.PartnerID != c.PartnerID {
-				p.Assessments[n] = a
-				n++
-			}
-		}
-		p.Assessments = p.Assessments[:n]
+		keepAssessments(p, func(a assessment) bool { return a.PartnerID != c.PartnerID })
 	}
 	if c.AlertType != "" {
 		res.Alerts = l.raiseAlert(p, nil, c.AlertType, c.Severity, c.Message)
@@ -102,11 +83,4 @@ func (l *Ledger) FederatedEventSeen(partnerID, jti string) bool {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	return l.seen(dedupHash('a', partnerID+"\x00"+jti))
-}
-
-// SignalSeen reports whether a signal event id is inside the dedup window.
-func (l *Ledger) SignalSeen(eventID string) bool {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return l.seen(dedupHash('s', eventID))
 }

@@ -1,25 +1,11 @@
 package fsm
 
 func (l *Ledger) applyImport(c *ImportRecord, res *Result) error {
-	if err := checkID("principalId", c.PrincipalID); err != nil {
-		return err
-	}
 	if c.TrustID != "" && !ValidID(c.TrustID) {
 		return reject("trustId", "invalid", "invalid identifier")
 	}
-	typ, ok := PrincipalTypeIndex(c.PrincipalType)
-	if !ok {
-		return reject("principalType", "invalid", "must be one of user, service, device, application, network")
-	}
-	if c.OrgID != "" {
-		if err := checkID("orgId", c.OrgID); err != nil {
-			return err
-		}
-	}
-	for _, e := range []error{checkScore("trustScore", Some(c.Score)), checkScore("baseTrustScore", c.Base),
-		checkScore("minTrustScore", c.Min), checkScore("maxTrustScore", c.Max),
-		checkRate("trustDecayRate", c.DecayRate), checkRate("trustRecoveryRate", c.RecoveryRate),
-		checkJSON("metadata", c.Metadata, '{'), checkJSON("federatedTrust", c.FederatedTrust, '{')} {
+	for _, e := range []error{checkScore("trustScore", Some(c.Score)), checkJSON("metadata", c.Metadata, '{'),
+		checkJSON("federatedTrust", c.FederatedTrust, '{')} {
 		if e != nil {
 			return e
 		}
@@ -34,12 +20,6 @@ func (l *Ledger) applyImport(c *ImportRecord, res *Result) error {
 			return err
 		}
 	}
-	freq := 1
-	if c.Frequency != "" {
-		if freq, ok = frequencyIndex(c.Frequency); !ok {
-			return reject("assessmentFrequency", "invalid", "must be one of continuous, hourly, daily, weekly, monthly")
-		}
-	}
 	if len(c.Positive) > 1000 || len(c.Negative) > 1000 || len(c.History) > 10000 {
 		return reject("positiveSignals", "invalid", "too many entries")
 	}
@@ -48,23 +28,12 @@ func (l *Ledger) applyImport(c *ImportRecord, res *Result) error {
 			return reject("positiveSignals", "invalid", "each signal needs an event name of 1-128 bytes and an impact within [-100, 100]")
 		}
 	}
-	if l.principals[c.PrincipalID] != nil {
-		return reject("principalId", "conflict", "principal %q already exists", c.PrincipalID)
+	p, err := l.newPrincipal(principalSettings{ID: c.PrincipalID, Type: c.PrincipalType, Org: c.OrgID, Base: c.Base, Min: c.Min,
+		Max: c.Max, DecayRate: c.DecayRate, RecoveryRate: c.RecoveryRate, Frequency: c.Frequency, Inactive: c.Inactive})
+	if err != nil {
+		return err
 	}
-	p := &principal{gen: l.gen, ID: c.PrincipalID, Type: uint8(typ), Org: c.OrgID, // #nosec G115 -- typ and freq index small enums
-		Active: !c.Inactive, Frequency: uint8(freq), Cold: &Cold{TrustID: c.TrustID}}
-	p.Min = optOr(c.Min, l.policy.DefaultMin)
-	p.Max = optOr(c.Max, l.policy.DefaultMax)
-	if p.Min > p.Max {
-		return reject("minTrustScore", "invalid", "must not exceed maxTrustScore")
-	}
-	p.Base = l.policy.TypeBase[typ]
-	if o := l.orgs[c.OrgID]; o != nil {
-		p.Base = o.Base
-	}
-	p.Base = optOr(c.Base, p.Base)
-	p.DecayRate = optOr(c.DecayRate, l.policy.DefaultDecayRate)
-	p.RecoveryRate = optOr(c.RecoveryRate, l.policy.DefaultRecoveryRate)
+	p.Cold = &Cold{TrustID: c.TrustID}
 	switch len(c.Components) {
 	case 0:
 		l.seedComponents(p, c.Score)
@@ -97,11 +66,14 @@ func (l *Ledger) applyImport(c *ImportRecord, res *Result) error {
 		p.FactorScore = factorAdjustments(l.policy.Rules, p.Factors)
 	}
 	w := int(l.policy.SignalWindow)
+	entry := func(s ImportedSignal) signalEntry {
+		return signalEntry{At: s.At, Event: l.eventName(s.Event) | uint32(s.Category)<<29, Impact: int32(s.Impact / 1000)} // #nosec G115 -- category < 5 and |impact| ≤ 100 points, so milli-points fit int32
+	}
 	for _, s := range c.Positive {
-		p.Positive = pushSignal(p.Positive, signalEntry{At: s.At, Event: l.eventName(s.Event) | uint32(s.Category)<<29, Impact: int32(s.Impact / 1000)}, w) // #nosec G115 -- category < 5 and |impact| ≤ 100 points, so milli-points fit int32
+		p.Positive = pushSignal(p.Positive, entry(s), w)
 	}
 	for _, s := range c.Negative {
-		p.Negative = pushSignal(p.Negative, signalEntry{At: s.At, Event: l.eventName(s.Event) | uint32(s.Category)<<29, Impact: int32(s.Impact / 1000)}, w) // #nosec G115 -- category < 5 and |impact| ≤ 100 points, so milli-points fit int32
+		p.Negative = pushSignal(p.Negative, entry(s), w)
 	}
 	for _, h := range c.History {
 		if len(p.History) >= int(l.policy.HistoryWindow) {
@@ -111,8 +83,6 @@ func (l *Ledger) applyImport(c *ImportRecord, res *Result) error {
 	}
 	p.Metadata = compactJSON(c.Metadata)
 	p.Imported = compactJSON(c.FederatedTrust)
-	p.Allowance, p.AllowanceAt = l.policy.RecoveryBurst, l.now
-	p.LastActive, p.Registered, p.LastEvent = l.now, l.now, l.now
 	if c.LastAssessmentAt > 0 && c.LastAssessmentAt <= l.now {
 		p.LastEvent = c.LastAssessmentAt
 	}

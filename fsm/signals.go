@@ -1,0 +1,250 @@
+package fsm
+
+// Signals, factor reports and the alerts they raise.
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+)
+
+func pushSignal(list []signalEntry, e signalEntry, window int) []signalEntry {
+	if len(list) >= window {
+		copy(list, list[len(list)-window+1:])
+		list = list[:window-1]
+	}
+	if cap(list) < window && len(list) == cap(list) {
+		grown := make([]signalEntry, len(list), window)
+		copy(grown, list)
+		list = grown
+	}
+	return append(list, e)
+}
+
+func (l *Ledger) applySignals(c *RecordSignals, scope []string, res *Result) error {
+	if len(c.Signals) == 0 || len(c.Signals) > MaxSignalsPerCmd {
+		return reject("signals", "invalid", "need 1 to %d signals", MaxSignalsPerCmd)
+	}
+	res.Signals = make([]SignalResult, len(c.Signals))
+	touched := make([]string, 0, 4)
+	for i := range c.Signals {
+		s := &c.Signals[i]
+		r := &res.Signals[i]
+		r.EventID = s.EventID
+		p, reason := l.checkSignal(s)
+		if reason == "" && !inScope(scope, p.Org) {
+			reason = "principalId: outside the token's organizations"
+		}
+		if reason != "" {
+			r.Status, r.Reason = StatusRejected, reason
+			l.counts.SignalsRejected++
+			continue
+		}
+		k := dedupHash('s', s.EventID)
+		if l.seen(k) {
+			r.Status = StatusDuplicate
+			l.counts.SignalsDuplicate++
+			continue
+		}
+		l.remember(k)
+		r.Status = StatusAccepted
+		l.counts.SignalsAccepted++
+		p = l.mutable(p)
+		touched = append(touched, p.ID)
+		res.Alerts = append(res.Alerts, l.signal(p, s)...)
+	}
+	res.Subjects = uniqueSorted(touched)
+	return nil
+}
+
+func uniqueSorted(s []string) []string {
+	sort.Strings(s)
+	out := s[:0]
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// checkSignal validates one signal against the state; "" means valid, and
+// then p is the principal it is about.
+func (l *Ledger) checkSignal(s *Signal) (p *principal, reason string) {
+	p = l.principals[s.PrincipalID]
+	switch {
+	case s.EventID == "" || len(s.EventID) > MaxIDLen:
+		return nil, "eventId: must be 1-128 bytes"
+	case !ValidID(s.PrincipalID):
+		return nil, "principalId: invalid identifier"
+	case p == nil:
+		return nil, "principalId: unknown principal"
+	case s.Event == "" || len(s.Event) > MaxEventNameLen:
+		return nil, "event: must be 1-128 bytes"
+	case int(s.Category) >= NumComponents:
+		return nil, "category: unknown category"
+	case s.Impact < -pts(100) || s.Impact > pts(100):
+		return nil, "impact: must be within [-100, 100]"
+	case s.ObservedAt != 0 && s.ObservedAt < l.now-l.policy.DedupWindow:
+		return nil, "observedAt: older than the deduplication window"
+	case s.ObservedAt > l.now+l.policy.FutureSkew:
+		return nil, "observedAt: in the future"
+	case checkJSON("attributes", s.Attributes, '{') != nil:
+		return nil, "attributes: must be a JSON object"
+	}
+	return p, ""
+}
+
+func (l *Ledger) signal(p *principal, s *Signal) []string {
+	before := p.bound(l.local(p, l.now))
+	l.touch(p)
+	c := int(s.Category)
+	var applied int64
+	if s.Impact < 0 {
+		n := uint16(1)
+		if p.EscCount[c] > 0 && l.now-p.EscAt[c] <= l.policy.EscalationWindow {
+			n = p.EscCount[c] + 1
+			if n == 0 {
+				n = 0xffff
+			}
+		}
+		p.EscCount[c], p.EscAt[c] = n, l.now
+		mult := min(100+int64(n-1)*l.policy.EscalationStep, l.policy.EscalationMax)
+		loss := mulDiv(-s.Impact, mult, 100, pts(1000))
+		l.lower(p, c, loss, true)
+		applied = -loss
+	} else {
+		applied = l.raise(p, c, s.Impact)
+	}
+	e := signalEntry{At: l.now, Event: l.eventName(s.Event) | uint32(c)<<29, Impact: int32(applied / 1000)} // #nosec G115 -- category < 5 and |impact| ≤ 1000 points, so milli-points fit int32
+	w := int(l.policy.SignalWindow)
+	if s.Impact < 0 {
+		p.Negative = pushSignal(p.Negative, e, w)
+		if c == 0 {
+			p.AuthFails = append(p.AuthFails, l.now)
+			if int64(len(p.AuthFails)) > l.policy.BurstCount {
+				p.AuthFails = p.AuthFails[1:]
+			}
+		}
+	} else {
+		p.Positive = pushSignal(p.Positive, e, w)
+	}
+	p.Events++
+	p.LastEvent = l.now
+	var raised []string
+	if !p.Active {
+		raised = l.raiseAlert(p, raised, "inactive_activity", "high", "signal "+s.Event+" for an inactive principal")
+	}
+	if s.Impact < 0 && c == 0 && int64(len(p.AuthFails)) >= l.policy.BurstCount {
+		raised = l.raiseAlert(p, raised, "failure_burst", "high",
+			fmt.Sprintf("%d failed authentication signals within %s", len(p.AuthFails), durationText(l.policy.BurstWindow)))
+	}
+	if a, ok := anomalyScore(s.Attributes); ok && a >= l.policy.AnomalyThreshold*Point {
+		raised = l.raiseAlert(p, raised, "anomaly_score", "high", "anomaly score "+FormatDecimal(a, 6)+" on "+s.Event)
+	}
+	if after := p.bound(l.local(p, l.now)); before-after >= l.policy.SharpDrop {
+		raised = l.raiseAlert(p, raised, "sharp_drop", "high",
+			"score fell "+FormatDecimal(before-after, 6)+" points on "+s.Event)
+	}
+	l.recordHistory(p)
+	return raised
+}
+
+func durationText(ms int64) string {
+	switch {
+	case ms%hourMS == 0:
+		return strconv.FormatInt(ms/hourMS, 10) + "h"
+	case ms%60_000 == 0:
+		return strconv.FormatInt(ms/60_000, 10) + "m"
+	}
+	return strconv.FormatInt(ms/1000, 10) + "s"
+}
+
+// raiseAlert opens an alert unless one of the same type is already open.
+func (l *Ledger) raiseAlert(p *principal, raised []string, typ, severity, msg string) []string {
+	p.ownCold()
+	for _, a := range p.Alerts {
+		if a.Type == typ && (a.Status == AlertOpen || a.Status == AlertAcknowledged) {
+			return raised
+		}
+	}
+	id := "alt-" + strconv.FormatUint(l.counts.Alerts+1, 10)
+	if w := int(l.policy.AlertWindow); len(p.Alerts) >= w {
+		// Evict the oldest closed alert, else the oldest.
+		victim := 0
+		for i, a := range p.Alerts {
+			if a.Status != AlertOpen && a.Status != AlertAcknowledged {
+				victim = i
+				break
+			}
+		}
+		delete(l.alertIdx, p.Alerts[victim].ID)
+		p.Alerts = append(p.Alerts[:victim], p.Alerts[victim+1:]...)
+	}
+	p.Alerts = append(p.Alerts, alert{ID: id, Type: typ, Severity: severity, RaisedAt: l.now, Message: msg, Status: AlertOpen})
+	l.alertIdx[id] = p.ID
+	l.counts.Alerts++
+	return append(raised, id)
+}
+
+func (l *Ledger) applyFactors(c *ReportFactors, res *Result) error {
+	parts := [NumComponents][]byte{c.AuthenticationFactors, c.BehaviorMetrics, c.ComplianceStatus, c.RiskIndicators, c.Context}
+	kinds := [NumComponents]byte{'{', '{', '{', '[', '{'}
+	names := [NumComponents]string{"authenticationFactors", "behaviorMetrics", "complianceStatus", "riskIndicators", "context"}
+	any := false
+	for i, b := range parts {
+		if err := checkJSON(names[i], b, kinds[i]); err != nil {
+			return err
+		}
+		any = any || len(b) > 0
+	}
+	if !any {
+		return reject("factors", "invalid", "at least one factor report is required")
+	}
+	p, err := l.principalFor("principalId", c.PrincipalID)
+	if err != nil {
+		return err
+	}
+	before := p.bound(l.local(p, l.now))
+	l.touch(p)
+	p.ownCold()
+	if p.Factors == nil {
+		p.Factors = &[NumComponents][]byte{}
+	} else {
+		f := *p.Factors
+		p.Factors = &f
+	}
+	for i, b := range parts {
+		if len(b) > 0 {
+			p.Factors[i] = compactJSON(b)
+		}
+	}
+	// riskIndicators (index 3 in the report) feed the context component
+	// together with the context report.
+	adj := factorAdjustments(l.policy.Rules, p.Factors)
+	var raised []string
+	for comp := 0; comp < NumComponents; comp++ {
+		delta := adj[comp] - p.FactorScore[comp]
+		p.FactorScore[comp] = adj[comp]
+		if delta > 0 {
+			l.raise(p, comp, delta)
+		} else {
+			l.lower(p, comp, -delta, false)
+		}
+	}
+	if a, ok := anomalyScore(p.Factors[1]); ok && len(parts[1]) > 0 && a >= l.policy.AnomalyThreshold*Point {
+		raised = l.raiseAlert(p, raised, "anomaly_score", "high", "behaviorMetrics anomaly_score "+FormatDecimal(a, 6))
+	}
+	if !p.Active {
+		raised = l.raiseAlert(p, raised, "inactive_activity", "high", "factor report for an inactive principal")
+	}
+	if after := p.bound(l.local(p, l.now)); before-after >= l.policy.SharpDrop {
+		raised = l.raiseAlert(p, raised, "sharp_drop", "high", "score fell "+FormatDecimal(before-after, 6)+" points on a factor report")
+	}
+	p.Events++
+	p.LastEvent = l.now
+	l.recordHistory(p)
+	res.Subjects = []string{p.ID}
+	res.Alerts = raised
+	return nil
+}
