@@ -23,11 +23,8 @@ func importCommand() *command {
 func importRecords(ctx context.Context, c *cli, args []string) error {
 	fs := c.flagSet("trustctl import")
 	batch := fs.Int("batch", 100, "records per request")
-	pos, err := c.parse(fs, args, importCommand().args)
+	pos, err := c.parseArgs(fs, args, importCommand().args, 1, "FILE (or - for standard input)")
 	if err != nil {
-		return err
-	}
-	if err := need(pos, 1, "FILE (or - for standard input)"); err != nil {
 		return err
 	}
 	if *batch < 1 || *batch > client.MaxImportBatch {
@@ -130,11 +127,8 @@ func ledgerList(ctx context.Context, c *cli, args []string) error {
 	fs.Uint64Var(&page.After, "after", 0, "only entries after this sequence `SEQ`")
 	fs.IntVar(&page.Limit, "limit", 0, "at most `N` entries (server default when 0)")
 	rf := addReadFlags(fs, false)
-	pos, err := c.parse(fs, args, ledgerCommand().args)
+	_, err := c.parseArgs(fs, args, ledgerCommand().args, 0, "")
 	if err != nil {
-		return err
-	}
-	if err := need(pos, 0, ""); err != nil {
 		return err
 	}
 	opts, err := rf.options(c)
@@ -158,11 +152,8 @@ func statusCommand() *command {
 
 func status(ctx context.Context, c *cli, args []string) error {
 	fs := c.flagSet("trustctl status")
-	pos, err := c.parse(fs, args, "")
+	_, err := c.parseArgs(fs, args, "", 0, "")
 	if err != nil {
-		return err
-	}
-	if err := need(pos, 0, ""); err != nil {
 		return err
 	}
 	cl, err := c.connect()

@@ -23,11 +23,8 @@ func alertsList(ctx context.Context, c *cli, args []string) error {
 	fs.StringVar(&f.Status, "status", "", "open, acknowledged, dismissed, confirmed_compromised or confirmed_safe")
 	fs.StringVar(&f.PrincipalID, "principal", "", "only alerts of this principal `ID`")
 	rf := addReadFlags(fs, false)
-	pos, err := c.parse(fs, args, alertsCommand().subs[0].args)
+	_, err := c.parseArgs(fs, args, alertsCommand().subs[0].args, 0, "")
 	if err != nil {
-		return err
-	}
-	if err := need(pos, 0, ""); err != nil {
 		return err
 	}
 	opts, err := rf.options(c)
@@ -61,11 +58,8 @@ func alertsReview(ctx context.Context, c *cli, args []string) error {
 	fs := c.flagSet("trustctl alerts review")
 	action := fs.String("action", "", "acknowledge, dismiss, confirm-compromised or confirm-safe (required)")
 	note := fs.String("note", "", "reviewer's note")
-	pos, err := c.parse(fs, args, alertsCommand().subs[1].args)
+	pos, err := c.parseArgs(fs, args, alertsCommand().subs[1].args, 1, "ALERT_ID")
 	if err != nil {
-		return err
-	}
-	if err := need(pos, 1, "ALERT_ID"); err != nil {
 		return err
 	}
 	switch *action {

@@ -54,11 +54,8 @@ func bench(ctx context.Context, c *cli, args []string) error {
 	fs.IntVar(&cfg.principals, "principals", 1000, "principals the load is spread over; those missing are registered first")
 	fs.StringVar(&cfg.prefix, "prefix", "bench-", "principal id prefix: the principals are PREFIX0, PREFIX1, ...")
 	fs.StringVar(&cfg.consistency, "consistency", "", "read consistency (reads mode): default, stale or linearizable")
-	pos, err := c.parse(fs, args, benchCommand().args)
+	_, err := c.parseArgs(fs, args, benchCommand().args, 0, "")
 	if err != nil {
-		return err
-	}
-	if err := need(pos, 0, ""); err != nil {
 		return err
 	}
 	if err := cfg.validate(); err != nil {

@@ -366,6 +366,16 @@ func (c *cli) clientConfig() (client.Config, error) {
 }
 
 // need checks the number of positional arguments.
+// parseArgs parses a command's flags and checks it got exactly n
+// positional arguments (named names in the error).
+func (c *cli) parseArgs(fs *flag.FlagSet, args []string, synopsis string, n int, names string) ([]string, error) {
+	pos, err := c.parse(fs, args, synopsis)
+	if err != nil {
+		return nil, err
+	}
+	return pos, need(pos, n, names)
+}
+
 func need(args []string, n int, names string) error {
 	if len(args) != n {
 		if len(args) < n {

@@ -33,11 +33,8 @@ func clusterJoin(ctx context.Context, c *cli, args []string) error {
 	fs.StringVar(&req.Region, "region", "", "the joining node's region")
 	voter := fs.Bool("voter", true, "join as a voter; --voter=false joins a read replica (a Raft non-voter)")
 	wait := fs.Duration("wait", 15*time.Second, "retry this long while the member answers 503 (no leader yet, or it does not know the leader's address yet); 0 tries once")
-	pos, err := c.parse(fs, args, clusterCommand().subs[0].args)
+	_, err := c.parseArgs(fs, args, clusterCommand().subs[0].args, 0, "")
 	if err != nil {
-		return err
-	}
-	if err := need(pos, 0, ""); err != nil {
 		return err
 	}
 	var missing []string
@@ -147,11 +144,8 @@ func (c *cli) clusterView(ctx context.Context, name string, args []string) (*cli
 
 func clusterRemove(ctx context.Context, c *cli, args []string) error {
 	fs := c.flagSet("trustctl cluster remove")
-	pos, err := c.parse(fs, args, "NODE_ID")
+	pos, err := c.parseArgs(fs, args, "NODE_ID", 1, "NODE_ID")
 	if err != nil {
-		return err
-	}
-	if err := need(pos, 1, "NODE_ID"); err != nil {
 		return err
 	}
 	cl, err := c.connect()

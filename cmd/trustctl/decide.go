@@ -20,11 +20,8 @@ func decide(ctx context.Context, c *cli, args []string) error {
 	sens := fs.String("sensitivity", "medium", "low, medium, high or critical")
 	reqCtx := fs.String("context", "", "request context JSON object (or @FILE)")
 	rf := addReadFlags(fs, true)
-	pos, err := c.parse(fs, args, decideCommand().args)
+	pos, err := c.parseArgs(fs, args, decideCommand().args, 1, "ID")
 	if err != nil {
-		return err
-	}
-	if err := need(pos, 1, "ID"); err != nil {
 		return err
 	}
 	if *action == "" {
@@ -102,11 +99,8 @@ func simulate(ctx context.Context, c *cli, args []string) error {
 	file := fs.String("file", "", "hypothetical signals from `FILE` of JSON lines (- for standard input)")
 	factors := fs.String("factors", "", `hypothetical factor report JSON (or @FILE), e.g. {"riskIndicators":["new_device"]}`)
 	at := fs.String("at", "", "evaluate at `TIME`: RFC 3339 or an offset like +24h")
-	pos, err := c.parse(fs, args, simulateCommand().args)
+	pos, err := c.parseArgs(fs, args, simulateCommand().args, 1, "ID")
 	if err != nil {
-		return err
-	}
-	if err := need(pos, 1, "ID"); err != nil {
 		return err
 	}
 	req := client.SimulateRequest{PrincipalID: pos[0]}

@@ -21,11 +21,8 @@ func endorseAdd(ctx context.Context, c *cli, args []string) error {
 	weight := fs.String("weight", "", "bonus in points (default: the policy's)")
 	reason := fs.String("reason", "", "why")
 	expires := fs.String("expires", "", "end of the endorsement: RFC 3339 or an offset like +720h")
-	pos, err := c.parse(fs, args, endorseCommand().subs[0].args)
+	pos, err := c.parseArgs(fs, args, endorseCommand().subs[0].args, 2, "ENDORSER ENDORSEE")
 	if err != nil {
-		return err
-	}
-	if err := need(pos, 2, "ENDORSER ENDORSEE"); err != nil {
 		return err
 	}
 	wt, err := number("weight", *weight)
@@ -52,11 +49,8 @@ func endorseAdd(ctx context.Context, c *cli, args []string) error {
 
 func endorseRevoke(ctx context.Context, c *cli, args []string) error {
 	fs := c.flagSet("trustctl endorse revoke")
-	pos, err := c.parse(fs, args, "ENDORSEMENT_ID")
+	pos, err := c.parseArgs(fs, args, "ENDORSEMENT_ID", 1, "ENDORSEMENT_ID")
 	if err != nil {
-		return err
-	}
-	if err := need(pos, 1, "ENDORSEMENT_ID"); err != nil {
 		return err
 	}
 	cl, err := c.connect()

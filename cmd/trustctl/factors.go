@@ -26,11 +26,8 @@ func factorsSet(ctx context.Context, c *cli, args []string) error {
 	context := fs.String("context", "", "context JSON object (or @FILE)")
 	file := fs.String("file", "", "read the whole report from `FILE` (- for standard input): "+
 		`{"authenticationFactors": {...}, "riskIndicators": [...], ...}`)
-	pos, err := c.parse(fs, args, factorsCommand().subs[0].args)
+	pos, err := c.parseArgs(fs, args, factorsCommand().subs[0].args, 1, "ID")
 	if err != nil {
-		return err
-	}
-	if err := need(pos, 1, "ID"); err != nil {
 		return err
 	}
 	f, err := c.factors(*file, *auth, *behavior, *compliance, *risk, *context)

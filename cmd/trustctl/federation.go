@@ -54,11 +54,8 @@ func federationSend(ctx context.Context, c *cli, args []string) error {
 	fs.StringVar(&payload, "payload", "{}", "event payload `JSON` for --event")
 	fs.StringVar(&jti, "jti", "", "the SET's jti (default: random)")
 	fs.BoolVar(&dryRun, "dry-run", false, "print the signed SET instead of sending it")
-	pos, err := c.parse(fs, args, federationCommand().subs[0].args)
+	_, err := c.parseArgs(fs, args, federationCommand().subs[0].args, 0, "")
 	if err != nil {
-		return err
-	}
-	if err := need(pos, 0, ""); err != nil {
 		return err
 	}
 	switch {

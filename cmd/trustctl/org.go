@@ -20,11 +20,8 @@ func orgSet(ctx context.Context, c *cli, args []string) error {
 	fs := c.flagSet("trustctl org set")
 	base := fs.String("base", "", "baseTrustScore in points (required)")
 	name := fs.String("name", "", "display name")
-	pos, err := c.parse(fs, args, orgCommand().subs[0].args)
+	pos, err := c.parseArgs(fs, args, orgCommand().subs[0].args, 1, "ORG")
 	if err != nil {
-		return err
-	}
-	if err := need(pos, 1, "ORG"); err != nil {
 		return err
 	}
 	if *base == "" {
@@ -50,11 +47,8 @@ func orgSet(ctx context.Context, c *cli, args []string) error {
 func orgGet(ctx context.Context, c *cli, args []string) error {
 	fs := c.flagSet("trustctl org get")
 	rf := addReadFlags(fs, false)
-	pos, err := c.parse(fs, args, "ORG")
+	pos, err := c.parseArgs(fs, args, "ORG", 1, "ORG")
 	if err != nil {
-		return err
-	}
-	if err := need(pos, 1, "ORG"); err != nil {
 		return err
 	}
 	opts, err := rf.options(c)

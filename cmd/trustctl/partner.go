@@ -38,11 +38,8 @@ func partnerAdd(ctx context.Context, c *cli, args []string) error {
 	fs.StringVar(&maxInfluence, "max-influence", "", "most `points` it may move a score (required)")
 	fs.Int64Var(&rate, "rate-limit", 0, "SETs per second per node (0: the server's default)")
 	fs.BoolVar(&suspended, "suspended", false, "register it suspended")
-	pos, err := c.parse(fs, args, partnerCommand().subs[0].args)
+	pos, err := c.parseArgs(fs, args, partnerCommand().subs[0].args, 1, "PARTNER_ID")
 	if err != nil {
-		return err
-	}
-	if err := need(pos, 1, "PARTNER_ID"); err != nil {
 		return err
 	}
 	switch {
@@ -110,11 +107,8 @@ func readKeySet(files []string) (json.RawMessage, error) {
 
 func partnerList(ctx context.Context, c *cli, args []string) error {
 	fs := c.flagSet("trustctl partner list")
-	pos, err := c.parse(fs, args, "")
+	_, err := c.parseArgs(fs, args, "", 0, "")
 	if err != nil {
-		return err
-	}
-	if err := need(pos, 0, ""); err != nil {
 		return err
 	}
 	cl, err := c.connect()
@@ -169,11 +163,8 @@ func partnerResume(ctx context.Context, c *cli, args []string) error {
 // partnerSetStatus reads the partner and writes it back with status.
 func partnerSetStatus(ctx context.Context, c *cli, args []string, verb, status string) error {
 	fs := c.flagSet("trustctl partner " + verb)
-	pos, err := c.parse(fs, args, "PARTNER_ID")
+	pos, err := c.parseArgs(fs, args, "PARTNER_ID", 1, "PARTNER_ID")
 	if err != nil {
-		return err
-	}
-	if err := need(pos, 1, "PARTNER_ID"); err != nil {
 		return err
 	}
 	cl, err := c.connect()
@@ -195,11 +186,8 @@ func partnerSetStatus(ctx context.Context, c *cli, args []string, verb, status s
 
 func partnerRemove(ctx context.Context, c *cli, args []string) error {
 	fs := c.flagSet("trustctl partner remove")
-	pos, err := c.parse(fs, args, "PARTNER_ID")
+	pos, err := c.parseArgs(fs, args, "PARTNER_ID", 1, "PARTNER_ID")
 	if err != nil {
-		return err
-	}
-	if err := need(pos, 1, "PARTNER_ID"); err != nil {
 		return err
 	}
 	cl, err := c.connect()

@@ -18,11 +18,8 @@ func policyCommand() *command {
 func policyGet(ctx context.Context, c *cli, args []string) error {
 	fs := c.flagSet("trustctl policy get")
 	rf := addReadFlags(fs, false)
-	pos, err := c.parse(fs, args, "")
+	_, err := c.parseArgs(fs, args, "", 0, "")
 	if err != nil {
-		return err
-	}
-	if err := need(pos, 0, ""); err != nil {
 		return err
 	}
 	opts, err := rf.options(c)
@@ -49,11 +46,8 @@ func policyGet(ctx context.Context, c *cli, args []string) error {
 
 func policySet(ctx context.Context, c *cli, args []string) error {
 	fs := c.flagSet("trustctl policy set")
-	pos, err := c.parse(fs, args, "FILE|-")
+	pos, err := c.parseArgs(fs, args, "FILE|-", 1, "FILE (or - for standard input)")
 	if err != nil {
-		return err
-	}
-	if err := need(pos, 1, "FILE (or - for standard input)"); err != nil {
 		return err
 	}
 	b, err := c.readInput(pos[0])

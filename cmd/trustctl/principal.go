@@ -102,11 +102,8 @@ func principalRegister(ctx context.Context, c *cli, args []string) error {
 	base := fs.String("base", "", "baseTrustScore (points); default: the organization's baseline, else the type's")
 	inactive := fs.Bool("inactive", false, "register as inactive (isActive=false)")
 	sf := addSettingsFlags(fs)
-	pos, err := c.parse(fs, args, principalCommand().subs[0].args)
+	pos, err := c.parseArgs(fs, args, principalCommand().subs[0].args, 1, "ID")
 	if err != nil {
-		return err
-	}
-	if err := need(pos, 1, "ID"); err != nil {
 		return err
 	}
 	if *typ == "" {
@@ -186,11 +183,8 @@ func principalUpdate(ctx context.Context, c *cli, args []string) error {
 func principalGet(ctx context.Context, c *cli, args []string) error {
 	fs := c.flagSet("trustctl principal get")
 	rf := addReadFlags(fs, true)
-	pos, err := c.parse(fs, args, principalCommand().subs[2].args)
+	pos, err := c.parseArgs(fs, args, principalCommand().subs[2].args, 1, "ID")
 	if err != nil {
-		return err
-	}
-	if err := need(pos, 1, "ID"); err != nil {
 		return err
 	}
 	opts, err := rf.options(c)
@@ -220,11 +214,8 @@ func principalList(ctx context.Context, c *cli, args []string) error {
 	fs.StringVar(&f.Cursor, "cursor", "", "start after this cursor (nextCursor of the previous page)")
 	all := fs.Bool("all", false, "follow the cursor through every page")
 	rf := addReadFlags(fs, true)
-	pos, err := c.parse(fs, args, principalCommand().subs[3].args)
+	_, err := c.parseArgs(fs, args, principalCommand().subs[3].args, 0, "")
 	if err != nil {
-		return err
-	}
-	if err := need(pos, 0, ""); err != nil {
 		return err
 	}
 	f.RequiresReview = review.ptr()
@@ -270,11 +261,8 @@ func principalList(ctx context.Context, c *cli, args []string) error {
 func principalHistory(ctx context.Context, c *cli, args []string) error {
 	fs := c.flagSet("trustctl principal history")
 	rf := addReadFlags(fs, false)
-	pos, err := c.parse(fs, args, "ID")
+	pos, err := c.parseArgs(fs, args, "ID", 1, "ID")
 	if err != nil {
-		return err
-	}
-	if err := need(pos, 1, "ID"); err != nil {
 		return err
 	}
 	opts, err := rf.options(c)
@@ -303,11 +291,8 @@ func principalEvents(ctx context.Context, c *cli, args []string) error {
 	fs.Uint64Var(&page.After, "after", 0, "only entries after this ledger sequence `SEQ`")
 	fs.IntVar(&page.Limit, "limit", 0, "at most `N` entries (server default when 0)")
 	rf := addReadFlags(fs, false)
-	pos, err := c.parse(fs, args, principalCommand().subs[5].args)
+	pos, err := c.parseArgs(fs, args, principalCommand().subs[5].args, 1, "ID")
 	if err != nil {
-		return err
-	}
-	if err := need(pos, 1, "ID"); err != nil {
 		return err
 	}
 	opts, err := rf.options(c)

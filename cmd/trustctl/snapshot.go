@@ -24,11 +24,8 @@ func snapshotCommand() *command {
 func snapshotSave(ctx context.Context, c *cli, args []string) error {
 	fs := c.flagSet("trustctl snapshot save")
 	stale := fs.Bool("stale", false, "take the snapshot on the node asked rather than the leader")
-	pos, err := c.parse(fs, args, snapshotCommand().subs[0].args)
+	pos, err := c.parseArgs(fs, args, snapshotCommand().subs[0].args, 1, "FILE (or - for standard output)")
 	if err != nil {
-		return err
-	}
-	if err := need(pos, 1, "FILE (or - for standard output)"); err != nil {
 		return err
 	}
 	cl, err := c.connect()
@@ -81,11 +78,8 @@ func snapshotSave(ctx context.Context, c *cli, args []string) error {
 
 func snapshotRestore(ctx context.Context, c *cli, args []string) error {
 	fs := c.flagSet("trustctl snapshot restore")
-	pos, err := c.parse(fs, args, snapshotCommand().subs[1].args)
+	pos, err := c.parseArgs(fs, args, snapshotCommand().subs[1].args, 1, "FILE (or - for standard input)")
 	if err != nil {
-		return err
-	}
-	if err := need(pos, 1, "FILE (or - for standard input)"); err != nil {
 		return err
 	}
 	r, closeFn, err := c.open(pos[0])

@@ -26,11 +26,8 @@ func tokenCreate(ctx context.Context, c *cli, args []string) error {
 	fs.Var(&orgs, "org", "organization a writer token is limited to (repeatable, or comma-separated)")
 	fs.StringVar(&req.Description, "description", "", "what the token is for")
 	fs.StringVar(&req.ID, "id", "", "token `ID` (default: a random one)")
-	pos, err := c.parse(fs, args, tokenCommand().subs[0].args)
+	_, err := c.parseArgs(fs, args, tokenCommand().subs[0].args, 0, "")
 	if err != nil {
-		return err
-	}
-	if err := need(pos, 0, ""); err != nil {
 		return err
 	}
 	if req.Role == "" {
@@ -55,11 +52,8 @@ func tokenCreate(ctx context.Context, c *cli, args []string) error {
 
 func tokenList(ctx context.Context, c *cli, args []string) error {
 	fs := c.flagSet("trustctl token list")
-	pos, err := c.parse(fs, args, "")
+	_, err := c.parseArgs(fs, args, "", 0, "")
 	if err != nil {
-		return err
-	}
-	if err := need(pos, 0, ""); err != nil {
 		return err
 	}
 	cl, err := c.connect()
@@ -87,11 +81,8 @@ func tokenList(ctx context.Context, c *cli, args []string) error {
 
 func tokenRevoke(ctx context.Context, c *cli, args []string) error {
 	fs := c.flagSet("trustctl token revoke")
-	pos, err := c.parse(fs, args, "TOKEN_ID")
+	pos, err := c.parseArgs(fs, args, "TOKEN_ID", 1, "TOKEN_ID")
 	if err != nil {
-		return err
-	}
-	if err := need(pos, 1, "TOKEN_ID"); err != nil {
 		return err
 	}
 	cl, err := c.connect()
