@@ -15,9 +15,9 @@ import (
 const RoleNone = "none"
 
 // roleGrants says which token roles a route's role admits. admin is
-// admitted everywhere; auditor reads like a reader and also reads the
-// ledger; writer writes and reads; operator and partner only have their
-// own routes.
+// admitted everywhere but on node-to-node routes; auditor reads like a
+// reader and also reads the ledger; writer writes and reads; operator and
+// partner only have their own routes.
 var roleGrants = map[string][]string{
 	"reader":   {"admin", "writer", "reader", "auditor"},
 	"writer":   {"admin", "writer"},
@@ -25,6 +25,10 @@ var roleGrants = map[string][]string{
 	"operator": {"admin", "operator"},
 	"partner":  {"admin", "partner"},
 	"admin":    {"admin"},
+	// node admits no token: authenticate gives role node only to a
+	// request without one whose TLS client certificate proves a cluster
+	// member, and fsm.Roles, the roles a token can have, lack it.
+	RoleNode: {RoleNode},
 }
 
 // Admits reports whether a token of role tokenRole may call rt.
@@ -45,6 +49,10 @@ const bearerRealm = `Bearer realm="trustledger"` // #nosec G101 -- an authentica
 func (s *Server) authenticate(r *http.Request) (fsm.Token, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
+		if id := s.peerNodeID(r); id != "" {
+			// A cluster member's probe, proven by its certificate.
+			return fsm.Token{ID: "node:" + id, Role: RoleNode}, nil
+		}
 		p := newProblem(ProblemUnauthorized, "", "send a token in the Authorization header: Bearer <token>")
 		p.authenticate = bearerRealm
 		return fsm.Token{}, p

@@ -3,6 +3,8 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,6 +41,27 @@ type ClusterBackend interface {
 	Restore(ctx context.Context, r io.Reader) (cluster.RestoreResult, error)
 	// Backup takes a consistent snapshot of the local state.
 	Backup() *cluster.Backup
+	// Secure tells whether node-to-node channels authenticate their peer
+	// (false only for a node that runs insecure).
+	Secure() bool
+	// PeerClientTLS is the TLS configuration for node-to-node HTTP to
+	// member id; PeerNodeID names the member a TLS client certificate
+	// proves.
+	PeerClientTLS(id string) *tls.Config
+	PeerNodeID(cs *tls.ConnectionState) (string, bool)
+	// ClusterCA is the cluster CA certificate (PEM) and its fingerprint,
+	// empty when the node has none.
+	ClusterCA() (pemBytes []byte, fingerprint string)
+	// IssueIdentity signs a joining node's certificate request; it runs
+	// on the leader. CAKeyFor hands the CA key to a voter.
+	IssueIdentity(req cluster.IdentityRequest) (cluster.IdentityGrant, error)
+	CAKeyFor(id string) ([]byte, error)
+	// HasIdentity, NewIdentityRequest, EnrollmentKey and InstallIdentity
+	// serve the enrollment of a node that has not joined yet.
+	HasIdentity() bool
+	NewIdentityRequest() (cluster.IdentityRequest, error)
+	EnrollmentKey() string
+	InstallIdentity(g cluster.IdentityGrant, pin string) error
 }
 
 var _ ClusterBackend = (*cluster.Node)(nil)
@@ -130,9 +153,12 @@ func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) {
 		case m.APIAddr == "":
 			mv.Error = "API address unknown"
 		case m.Suffrage == cluster.SuffrageNone:
-			// Not in the Raft configuration: gossip alone vouches for it,
-			// so it is not sent the caller's token.
+			// Not in the Raft configuration: gossip alone vouches for it.
 			mv.Error = "not a Raft member: not probed"
+		case !cb.Secure():
+			// Probes authenticate with this node's certificate, never with
+			// the caller's token; an insecure node has none to show.
+			mv.Error = "not probed: this node runs insecure and sends no credentials to members"
 		case m.Gossip == cluster.GossipDead || m.Gossip == cluster.GossipLeft:
 			mv.Error = "gossip reports it " + m.Gossip
 		default:
@@ -159,16 +185,24 @@ func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, v)
 }
 
-// probeMember asks a member for its status with the caller's token.
+// probeMember asks a member for its status over node-to-node TLS,
+// authenticated by this node's certificate: the caller's token never
+// leaves this node, and the member must prove with its certificate that
+// it is the node the Raft configuration names.
 func (s *Server) probeMember(r *http.Request, mv *memberView) {
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ClusterProbeTimeout)
+	ctx, cancel := context.WithTimeout(withPeer(r.Context(), mv.ID), s.cfg.ClusterProbeTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(mv.APIAddr, "/")+"/v1/status", nil)
+	u, err := s.peerURL(mv.APIAddr)
 	if err != nil {
 		mv.Error = err.Error()
 		return
 	}
-	req.Header.Set("Authorization", r.Header.Get("Authorization"))
+	u.Path = strings.TrimRight(u.Path, "/") + "/v1/status"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		mv.Error = err.Error()
+		return
+	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := s.client.Do(req)
 	if err != nil {
@@ -403,4 +437,186 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
 	requestInfoFrom(r.Context()).index = res.Index
 	writeJSON(w, http.StatusOK, map[string]any{"index": res.Index, "sequence": res.Sequence, "digest": res.Digest,
 		"snapshotIndex": res.SnapshotIndex, "bytes": res.Bytes, "restoredAt": fsm.FormatTime(time.Now().UnixMilli())})
+}
+
+// clusterCA publishes the cluster CA certificate, which clients and
+// joining nodes pin (by its fingerprint, from a trusted source: the
+// answer itself proves nothing to a client that has no pin yet).
+func (s *Server) clusterCA(w http.ResponseWriter, r *http.Request) {
+	cb, ok := s.clusterBackend(w, r)
+	if !ok {
+		return
+	}
+	pemBytes, fp := cb.ClusterCA()
+	if fp == "" {
+		s.fail(w, r, withCode(newProblem(ProblemNotFound, "", "this node has no cluster CA (it has not joined yet, runs insecure, or uses the operator's PKI)"), "no_cluster_ca"))
+		return
+	}
+	w.Header().Set("Cache-Control", "no-cache")
+	writeJSON(w, http.StatusOK, map[string]string{"certificate": string(pemBytes), "fingerprint": fp})
+}
+
+// identityInput is the body of POST /v1/cluster/identity.
+type identityInput struct {
+	NodeID string `json:"nodeId"`
+	CSR    string `json:"csr"`
+	Voter  *bool  `json:"voter"`
+}
+
+// maxCSRBytes bounds a certificate request.
+const maxCSRBytes = 8 << 10
+
+// issueIdentity signs a joining node's certificate request (operator
+// role; the leader answers, a follower forwards) and answers with the
+// node's certificate, the cluster CA and the gossip keyring. The answer is
+// secret: Cache-Control no-store. A node id that is a member already is
+// refused (409): its certificate would let the holder pose as it.
+func (s *Server) issueIdentity(w http.ResponseWriter, r *http.Request) {
+	cb, ok := s.clusterBackend(w, r)
+	if !ok {
+		return
+	}
+	var in identityInput
+	if err := s.decodeBody(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var errs fieldErrors
+	id := errs.id("nodeId", in.NodeID, true)
+	switch {
+	case in.CSR == "":
+		errs.required("csr")
+	case len(in.CSR) > maxCSRBytes:
+		errs.invalid("csr", "at most 8 KiB")
+	}
+	if err := errs.err(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	g, err := cb.IssueIdentity(cluster.IdentityRequest{NodeID: id, CSR: []byte(in.CSR), Voter: in.Voter == nil || *in.Voter})
+	if errors.Is(err, cluster.ErrNoClusterCA) {
+		err = withCode(newProblem(ProblemConflict, "", "%v: this cluster's nodes bring their own certificates (--tls-cert-file)", err), "no_cluster_ca")
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	keys := make([]string, len(g.GossipKeys))
+	for i, k := range g.GossipKeys {
+		keys[i] = base64.StdEncoding.EncodeToString(k)
+	}
+	out := map[string]any{"nodeId": g.NodeID, "certificate": string(g.Certificate), "caCertificate": string(g.CACertificate),
+		"gossipKeys": keys, "members": g.Members}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, out)
+}
+
+// enrollment answers, on a node that has not joined yet, with the
+// certificate request an operator takes to the cluster (trustctl cluster
+// join): its node id, CSR and the fingerprint of its key. The node serves
+// its API over TLS with a self-signed certificate of that same key, so
+// the operator's tool checks it is talking to the node whose key it gets
+// certified. A node that has an identity answers 409.
+func (s *Server) enrollment(w http.ResponseWriter, r *http.Request) {
+	cb, ok := s.clusterBackend(w, r)
+	if !ok {
+		return
+	}
+	if cb.HasIdentity() {
+		s.fail(w, r, withCode(newProblem(ProblemConflict, "", "this node already has its cluster identity (or uses the operator's PKI, or runs insecure): join it with POST /v1/cluster/join alone"), "enrolled"))
+		return
+	}
+	req, err := cb.NewIdentityRequest()
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, map[string]any{"nodeId": req.NodeID, "csr": string(req.CSR), "voter": req.Voter,
+		"enrollmentKey": cb.EnrollmentKey()})
+}
+
+// enrollInput is the body of POST /v1/cluster/enrollment: the identity
+// the cluster granted (the answer of POST /v1/cluster/identity).
+type enrollInput struct {
+	NodeID        string   `json:"nodeId"`
+	Certificate   string   `json:"certificate"`
+	CACertificate string   `json:"caCertificate"`
+	GossipKeys    []string `json:"gossipKeys"`
+	Members       []string `json:"members"`
+	// CAFingerprint, when given, must be the granted CA's.
+	CAFingerprint string `json:"caFingerprint"`
+}
+
+// enroll installs the identity the cluster granted this node, once: the
+// certificate must be for this node's id and pending key. It needs no
+// token (the node has no tokens before it joins) and TLS (the answer of
+// the cluster carries its CA key and gossip keys).
+func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
+	cb, ok := s.clusterBackend(w, r)
+	if !ok {
+		return
+	}
+	var in enrollInput
+	if err := s.decodeBody(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var errs fieldErrors
+	errs.id("nodeId", in.NodeID, true)
+	for field, v := range map[string]string{"certificate": in.Certificate, "caCertificate": in.CACertificate} {
+		if v == "" {
+			errs.required(field)
+		}
+	}
+	if len(in.GossipKeys) == 0 {
+		errs.required("gossipKeys")
+	}
+	g := cluster.IdentityGrant{NodeID: in.NodeID, Certificate: []byte(in.Certificate), CACertificate: []byte(in.CACertificate),
+		Members: in.Members}
+	for _, k := range in.GossipKeys {
+		b, err := base64.StdEncoding.DecodeString(k)
+		if err != nil {
+			errs.invalid("gossipKeys", "must be base64")
+			break
+		}
+		g.GossipKeys = append(g.GossipKeys, b)
+	}
+	if err := errs.err(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	err := cb.InstallIdentity(g, in.CAFingerprint)
+	switch {
+	case errors.Is(err, cluster.ErrIdentityExists):
+		err = withCode(newProblem(ProblemConflict, "", "%v", err), "enrolled")
+	case errors.Is(err, cluster.ErrIdentityMismatch):
+		err = newProblem(ProblemInvalidField, "certificate", "%v", err)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	_, fp := cb.ClusterCA()
+	writeJSON(w, http.StatusOK, map[string]any{"nodeId": in.NodeID, "caFingerprint": fp})
+}
+
+// caKey hands the cluster CA key to a voter that asks with its own
+// certificate (node to node, on the leader), so that whichever voter leads
+// can admit nodes.
+func (s *Server) caKey(w http.ResponseWriter, r *http.Request) {
+	cb, ok := s.clusterBackend(w, r)
+	if !ok {
+		return
+	}
+	key, err := cb.CAKeyFor(s.peerNodeID(r))
+	if errors.Is(err, cluster.ErrUnknownMember) {
+		err = withCode(newProblem(ProblemForbidden, "", "%v", err), "not_voter")
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, map[string]string{"caKey": string(key)})
 }

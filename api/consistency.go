@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -46,14 +47,18 @@ func (s *Server) prepareRead(w http.ResponseWriter, r *http.Request) error {
 			return s.requireLeader()
 		}
 	case ConsistencyStale:
+		maxStale := s.cfg.DefaultMaxStale
 		if v := q.Get("max_stale"); v != "" {
-			maxStale, err := time.ParseDuration(v)
-			if err != nil || maxStale < 0 {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
 				return withCode(newProblem(ProblemInvalidParameter, "max_stale", "max_stale: must be a duration such as 5s, got %q", v), "invalid")
 			}
-			if err := s.checkStaleness(maxStale); err != nil {
-				return err
-			}
+			// A client may ask for fresher data than the node's bound,
+			// never for staler.
+			maxStale = min(d, maxStale)
+		}
+		if err := s.checkStaleness(maxStale); err != nil {
+			return err
 		}
 	case ConsistencyLinearizable:
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ProposeTimeout)
@@ -66,7 +71,7 @@ func (s *Server) prepareRead(w http.ResponseWriter, r *http.Request) error {
 		return withCode(newProblem(ProblemInvalidParameter, "consistency",
 			"consistency: must be default, stale or linearizable, got %q", c), "invalid")
 	}
-	if err := s.blockingWait(r); err != nil {
+	if err := s.blockingWait(w, r); err != nil {
 		return err
 	}
 	s.setReadHeaders(w)
@@ -86,7 +91,10 @@ func leadershipProblem(err error) error {
 }
 
 // checkStaleness refuses a stale read on a follower that has not heard
-// from the leader within maxStale.
+// from the leader within maxStale: the client's max_stale or, at most,
+// Config.DefaultMaxStale. Without that bound a follower cut off from the
+// leader would go on answering, with tokens revoked since, for as long as
+// it stayed cut off.
 func (s *Server) checkStaleness(maxStale time.Duration) error {
 	if s.node.State() == "leader" {
 		return nil
@@ -95,7 +103,11 @@ func (s *Server) checkStaleness(maxStale time.Duration) error {
 	if !last.IsZero() && s.cfg.Now().Sub(last) <= maxStale {
 		return nil
 	}
-	p := newProblem(ProblemStaleRead, "max_stale", "this node last heard from the leader more than %s ago", maxStale)
+	p := newProblem(ProblemStaleRead, "max_stale", "this node last heard from the leader more than %s ago (max_stale)", maxStale)
+	if maxStale == s.cfg.DefaultMaxStale {
+		p.Detail = fmt.Sprintf("this node last heard from the leader more than %s ago, its bound for stale reads "+
+			"(a larger max_stale does not raise it); read from a node in touch with the leader", maxStale)
+	}
 	if last.IsZero() {
 		p.Detail = "this node has not heard from a leader"
 	}
@@ -106,7 +118,7 @@ func (s *Server) checkStaleness(maxStale time.Duration) error {
 // blockingWait implements ?index=N&wait=D: it returns once the applied
 // index passes N, or after D (default cfg.DefaultWait, at most
 // cfg.MaxWait). Either way the read is then answered.
-func (s *Server) blockingWait(r *http.Request) error {
+func (s *Server) blockingWait(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	v := q.Get("index")
 	if v == "" {
@@ -115,10 +127,11 @@ func (s *Server) blockingWait(r *http.Request) error {
 		}
 		return nil
 	}
-	idx, err := strconv.ParseUint(v, 10, 64)
-	if err != nil {
-		return withCode(newProblem(ProblemInvalidParameter, "index", "index: must be a non-negative integer, got %q", v), "invalid")
+	idx, ok := parseSequence(v)
+	if !ok {
+		return withCode(newProblem(ProblemInvalidParameter, "index", "index: must be a Raft index from 0 to %d", maxSequence), "invalid")
 	}
+	var err error
 	wait := s.cfg.DefaultWait
 	if w := q.Get("wait"); w != "" {
 		wait, err = time.ParseDuration(w)
@@ -130,6 +143,10 @@ func (s *Server) blockingWait(r *http.Request) error {
 	if s.node.AppliedIndex() > idx || wait == 0 {
 		return nil
 	}
+	// The wait is bounded by MaxWait; the body deadline, if the body is
+	// still to be read, resumes after it.
+	resume := holdReadDeadline(w, r)
+	defer resume()
 	ctx, cancel := context.WithTimeout(r.Context(), wait)
 	defer cancel()
 	stop := context.AfterFunc(s.done, cancel)

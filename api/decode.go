@@ -10,6 +10,8 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+
+	"github.com/trustledger/trustledger/internal/input"
 )
 
 // readBody reads the request body, at most the configured size, and checks
@@ -23,8 +25,11 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
+		var (
+			tooLarge *http.MaxBytesError
+			late     *Problem // the body deadline passed (see limitBodyTime)
+		)
+		if errors.As(err, &tooLarge) || errors.As(err, &late) {
 			return nil, err
 		}
 		return nil, newProblem(ProblemMalformedJSON, "", "the request body could not be read: %v", err)
@@ -44,7 +49,8 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any) error
 }
 
 // decodeStrict decodes one JSON object from data into v: numbers keep
-// their text, unknown fields are errors, and nothing may follow the value.
+// their text, unknown fields are errors, nothing may follow the value, and
+// the body follows bodyRules (no member twice, no control characters...).
 // prefix is put before field names in problems ("signals[3].").
 func decodeStrict(data []byte, v any, prefix string) error {
 	t := bytes.TrimLeft(data, " \t\r\n")
@@ -58,6 +64,13 @@ func decodeStrict(data []byte, v any, prefix string) error {
 		}
 		return malformed(prefix, data, nil)
 	}
+	// The rules are checked first, so that no problem ever quotes a member
+	// name holding a control character (as "unknown field" would); syntax
+	// errors are left to encoding/json, which explains them better.
+	fault := input.CheckJSON(data, bodyRules)
+	if fault != nil && fault.Kind != input.Syntax {
+		return inputProblem(fault, prefix)
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	dec.DisallowUnknownFields()
@@ -67,7 +80,50 @@ func decodeStrict(data []byte, v any, prefix string) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return newProblem(ProblemMalformedJSON, "", "unexpected data after the JSON value")
 	}
-	return nil
+	return inputProblem(fault, prefix)
+}
+
+// bodyRules are the rules every JSON body follows beyond syntax (see
+// "Inputs" in docs/api.md): no member twice in an object, compared the way
+// encoding/json matches field names (case-insensitively), so that what
+// this API reads is what any other parser reads; valid Unicode; member
+// names and string values free of control characters, line separators and
+// bidirectional formatting characters. Tab, newline and carriage return
+// are let through in values here, where they may be the white space of a
+// JSON document sent as a string; every text field refuses them itself
+// (fieldErrors.text, jsonDoc.bytesOf).
+var bodyRules = input.Options{FoldCase: true, Text: true, Whitespace: true}
+
+// docRules are the rules of a JSON-typed property (metadata, factor
+// reports, attributes, a JWKS): those of a body, with no control
+// characters at all in its strings.
+var docRules = input.Options{FoldCase: true, Text: true}
+
+// checkBody applies bodyRules to a JSON text that decoded without error,
+// naming the field at fault after prefix.
+func checkBody(data []byte, prefix string) error {
+	return inputProblem(input.CheckJSON(data, bodyRules), prefix)
+}
+
+// inputProblem turns a fault input.CheckJSON found into a problem whose
+// field is the fault's path after prefix ("signals[3]." or "metadata.").
+func inputProblem(f *input.Fault, prefix string) error {
+	if f == nil {
+		return nil
+	}
+	field := prefix + f.Path
+	if f.Path == "" || strings.HasPrefix(f.Path, "[") {
+		field = strings.TrimSuffix(prefix, ".") + f.Path
+	}
+	switch f.Kind {
+	case input.Duplicate:
+		return withCode(newProblem(ProblemInvalidField, field, "%s: given more than once; a member may appear once "+
+			"in its object (names differing only in case are the same member)", field), "duplicate")
+	case input.BadText:
+		return withCode(newProblem(ProblemInvalidField, field, "%s: must be %s; found %v", field, input.TextRule, f.Text),
+			"invalid")
+	}
+	return newProblem(ProblemMalformedJSON, field, "invalid JSON at byte %d", f.Offset)
 }
 
 func malformed(prefix string, data []byte, err error) *Problem {
@@ -251,6 +307,10 @@ func (d jsonDoc) bytesOf(errs *fieldErrors, field string, kind byte, maxLen int)
 	}
 	if out.Len() > maxLen {
 		errs.invalid(field, "must be at most %d bytes", maxLen)
+		return nil
+	}
+	if err := inputProblem(input.CheckJSON(out.Bytes(), docRules), field+"."); err != nil {
+		errs.merge(err)
 		return nil
 	}
 	return out.Bytes()

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trustledger/trustledger/cluster"
+	"github.com/trustledger/trustledger/internal/testnode"
 )
 
 // A real follower answers stale reads itself. This one runs without gossip,
@@ -31,6 +32,7 @@ func TestFollower(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = n2.Close() })
+	testnode.Admit(t, h.node, n2)
 	if err := h.node.Raft().AddVoter(raft.ServerID("n2"), raft.ServerAddress(n2.RaftAddr()), 0, 10*time.Second).Error(); err != nil {
 		t.Fatalf("add voter: %v", err)
 	}

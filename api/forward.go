@@ -31,23 +31,12 @@ const forwardDialTimeout = 5 * time.Second
 type forwardTargetKey struct{}
 
 // newForwarder returns the reverse proxy that carries requests from a
-// follower to the leader. The caller's Authorization header travels with
-// the request, so the leader authenticates and authorizes it itself;
-// X-Forwarded-For/-Host/-Proto say where it came from.
+// follower to the leader, over node-to-node TLS (peers.go) that proves the
+// leader is the member it claims to be. The caller's Authorization header
+// travels with the request, so the leader authenticates and authorizes it
+// itself; X-Forwarded-For/-Host/-Proto say where it came from.
 func (s *Server) newForwarder() (*httputil.ReverseProxy, *http.Client) {
-	tr := &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true, TLSHandshakeTimeout: 10 * time.Second}
-	if def, ok := http.DefaultTransport.(*http.Transport); ok {
-		tr = def.Clone()
-	}
-	// Node to node, never through an environment proxy: forwarded requests
-	// carry the caller's bearer token.
-	tr.Proxy = nil
-	tr.DialContext = (&net.Dialer{Timeout: forwardDialTimeout, KeepAlive: 30 * time.Second}).DialContext
-	if s.cfg.PeerTLS != nil {
-		tr.TLSClientConfig = s.cfg.PeerTLS.Clone()
-	}
-	tr.MaxIdleConnsPerHost = 256
-	tr.IdleConnTimeout = 90 * time.Second
+	s.peers = newPeerTransports(s)
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			target, _ := pr.In.Context().Value(forwardTargetKey{}).(*url.URL)
@@ -55,12 +44,12 @@ func (s *Server) newForwarder() (*httputil.ReverseProxy, *http.Client) {
 			pr.SetXForwarded()
 			pr.Out.Header.Set(HeaderForwardedBy, s.node.NodeID())
 		},
-		Transport:     tr,
+		Transport:     s.peers,
 		FlushInterval: -1, // blocking reads and snapshots stream as they come
 		ErrorHandler:  s.forwardError,
 		ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	return proxy, &http.Client{Transport: tr}
+	return proxy, &http.Client{Transport: s.peers}
 }
 
 // needsLeader reports whether this node must hand the request to the
@@ -114,12 +103,13 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	addr := s.cluster.LeaderAPIAddr()
-	target, err := url.Parse(addr)
-	if addr == "" || err != nil || target.Host == "" || addr == s.cluster.Self().APIAddr {
+	leaderID, _ := s.node.Leader()
+	target, err := s.peerURL(addr)
+	if addr == "" || leaderID == "" || err != nil || target.Host == "" || addr == s.cluster.Self().APIAddr {
 		s.fail(w, r, s.cannotForward())
 		return
 	}
-	ctx := context.WithValue(r.Context(), forwardTargetKey{}, target)
+	ctx := withPeer(context.WithValue(r.Context(), forwardTargetKey{}, target), leaderID)
 	s.metrics.forwarded.Inc()
 	s.proxy.ServeHTTP(w, r.WithContext(ctx))
 }

@@ -34,6 +34,13 @@ func splitImport(body []byte) (raws []json.RawMessage, batch bool, err error) {
 		var v any
 		return nil, false, decodeProblem(json.Unmarshal(t, &v), "", t)
 	}
+	prefix := "" // fields are named records[i].x in a batch given as an array too
+	if jsonKind(t) == "array" {
+		prefix = "records."
+	}
+	if err := checkBody(t, prefix); err != nil {
+		return nil, false, err
+	}
 	switch jsonKind(t) {
 	case "array":
 		if err := json.Unmarshal(t, &raws); err != nil {

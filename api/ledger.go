@@ -1,12 +1,17 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/trustledger/trustledger/cluster"
+	"github.com/trustledger/trustledger/fsm"
 )
 
 // entryPage builds a page of ledger entries: the entries, and "next" (the
@@ -40,32 +45,77 @@ func (s *Server) ledgerEntries(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, entryPage(entries, limit, nil))
 }
 
+// Stream timings.
+const (
+	// streamTokenCheck is how often a stream checks that its token is
+	// still valid on this node (it also checks on every revoke_token
+	// entry it sees).
+	streamTokenCheck = time.Second
+	// streamWriteTimeout bounds each write of a stream: a client that
+	// stops reading is disconnected, and its slot freed, after it.
+	streamWriteTimeout = time.Minute
+	// streamRetryAfter is the Retry-After, in seconds, of a stream
+	// refused over a cap.
+	streamRetryAfter = 5
+)
+
 // ledgerStream serves ledger entries as server-sent events: first the
 // entries after ?after= (or the Last-Event-ID header) from the archive,
 // then live entries as they are applied. Each event has the entry's
 // sequence as its id, "entry" as its type and the entry as JSON data. A
 // client that falls too far behind is disconnected and resumes with
-// Last-Event-ID.
+// Last-Event-ID. A token has at most Config.MaxStreamsPerToken streams
+// open and the node at most Config.MaxStreamsPerNode; a stream ends
+// when its token is revoked or removed.
 func (s *Server) ledgerStream(w http.ResponseWriter, r *http.Request) {
 	after, replay, err := streamStart(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	if err := drainBody(w, r, s.cfg.MaxBodyBytes); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	tok := requestInfoFrom(r.Context()).token
+	release, refused := s.streams.acquire(tok.ID)
+	if refused != nil {
+		s.metrics.streamsRefused.WithLabelValues(refused.reason).Inc()
+		s.fail(w, r, refused.problem)
+		return
+	}
+	defer release()
 	live, unsubscribe := s.node.Subscribe()
 	defer unsubscribe()
 	s.metrics.streams.Inc()
 	defer s.metrics.streams.Dec()
 
 	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives the server's write timeout
+	_ = holdReadDeadline(w, r) // the body, if any, is read: nothing to resume
+	// Each write has its own deadline instead of the server's write
+	// timeout, which a stream outlives.
+	write := func(b []byte) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+		_, err := w.Write(b)
+		return err == nil
+	}
+	flush := func() bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+		return rc.Flush() == nil
+	}
+	tokenValid := func() bool {
+		cur, ok := s.ledger().Token(tok.ID)
+		return ok && !cur.Revoked && bytes.Equal(cur.Hash, tok.Hash)
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	s.setReadHeaders(w)
 	w.WriteHeader(http.StatusOK)
-	_ = rc.Flush()
+	if !flush() {
+		return
+	}
 
 	// last is the sequence of the last entry sent; once tracking, a gap
 	// between it and a live entry is filled from the archive.
@@ -81,7 +131,7 @@ func (s *Server) ledgerStream(w http.ResponseWriter, r *http.Request) {
 		buf = append(buf, "\nevent: entry\ndata: "...)
 		buf = append(buf, data...)
 		buf = append(buf, "\n\n"...)
-		if _, err := w.Write(buf); err != nil {
+		if !write(buf) {
 			return false
 		}
 		last, tracking = e.Sequence, true
@@ -90,20 +140,23 @@ func (s *Server) ledgerStream(w http.ResponseWriter, r *http.Request) {
 	// catchUp sends archived entries after last, up to upto (0: all).
 	catchUp := func(upto uint64) bool {
 		for {
+			if r.Context().Err() != nil || s.done.Err() != nil || !tokenValid() {
+				return false
+			}
 			page, err := s.node.Entries(last, 500)
 			if err != nil {
 				return false
 			}
 			for _, e := range page {
 				if upto != 0 && e.Sequence >= upto {
-					return rc.Flush() == nil
+					return flush()
 				}
 				if !send(e) {
 					return false
 				}
 			}
 			if len(page) < 500 {
-				return rc.Flush() == nil
+				return flush()
 			}
 		}
 	}
@@ -112,19 +165,28 @@ func (s *Server) ledgerStream(w http.ResponseWriter, r *http.Request) {
 	}
 	heartbeat := time.NewTicker(s.cfg.StreamHeartbeat)
 	defer heartbeat.Stop()
+	check := time.NewTicker(streamTokenCheck)
+	defer check.Stop()
 	for {
 		select {
 		case <-r.Context().Done():
 			return
 		case <-s.done.Done():
 			return
+		case <-check.C:
+			if !tokenValid() {
+				return
+			}
 		case <-heartbeat.C:
-			if _, err := w.Write([]byte(": keep-alive\n\n")); err != nil || rc.Flush() != nil {
+			if !write([]byte(": keep-alive\n\n")) || !flush() {
 				return
 			}
 		case e, ok := <-live:
 			if !ok {
 				return // dropped for falling behind; the client resumes with Last-Event-ID
+			}
+			if e.Kind == fsm.KindRevokeToken.String() && !tokenValid() {
+				return // this stream's token was revoked by this entry
 			}
 			if tracking && e.Sequence <= last {
 				continue
@@ -132,11 +194,91 @@ func (s *Server) ledgerStream(w http.ResponseWriter, r *http.Request) {
 			if tracking && e.Sequence > last+1 && !catchUp(e.Sequence) {
 				return
 			}
-			if !send(e) || rc.Flush() != nil {
+			if !send(e) || !flush() {
 				return
 			}
 		}
 	}
+}
+
+// drainBody reads and discards a request body the handler has no use
+// for (at most limit bytes, under the body deadline), so that it does
+// not hold the connection once the response starts.
+func drainBody(w http.ResponseWriter, r *http.Request, limit int64) error {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil
+	}
+	if _, err := io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, limit)); err != nil {
+		var p *Problem
+		if errors.As(err, &p) {
+			return p
+		}
+		return err
+	}
+	return nil
+}
+
+// streamSlots counts open ledger streams, per token and in all, against
+// their caps.
+type streamSlots struct {
+	mu                    sync.Mutex
+	perToken              map[string]int
+	total                 int
+	maxPerToken, maxTotal int
+}
+
+func newStreamSlots(maxPerToken, maxTotal int) *streamSlots {
+	return &streamSlots{perToken: map[string]int{}, maxPerToken: maxPerToken, maxTotal: maxTotal}
+}
+
+// slotRefusal says why a stream was refused: reason is the metrics
+// label, problem the answer.
+type slotRefusal struct {
+	reason  string
+	problem *Problem
+}
+
+// acquire takes a slot for a stream of token, or refuses it with a
+// rate-limited problem when the token or the node has its cap of
+// streams open. release gives the slot back; call it once.
+func (l *streamSlots) acquire(token string) (release func(), refused *slotRefusal) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var p *Problem
+	switch {
+	case l.perToken[token] >= l.maxPerToken:
+		p = withCode(newProblem(ProblemRateLimited, "", "this token has %d ledger streams open on this node, the most it may; "+
+			"close one, or retry after %ds", l.maxPerToken, streamRetryAfter), "token_streams")
+		refused = &slotRefusal{reason: "token", problem: p}
+	case l.total >= l.maxTotal:
+		p = withCode(newProblem(ProblemRateLimited, "", "this node has %d ledger streams open, the most it serves; "+
+			"use another node, or retry after %ds", l.maxTotal, streamRetryAfter), "node_streams")
+		refused = &slotRefusal{reason: "node", problem: p}
+	}
+	if refused != nil {
+		p.retryAfter = streamRetryAfter
+		return nil, refused
+	}
+	l.perToken[token]++
+	l.total++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			l.total--
+			if l.perToken[token]--; l.perToken[token] <= 0 {
+				delete(l.perToken, token)
+			}
+		})
+	}, nil
+}
+
+// open returns the number of open streams of token and in all.
+func (l *streamSlots) open(token string) (ofToken, total int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.perToken[token], l.total
 }
 
 // streamStart reads where a stream starts: after the sequence in ?after=
@@ -149,10 +291,10 @@ func streamStart(r *http.Request) (after uint64, replay bool, err error) {
 	if v == "" {
 		return 0, false, nil
 	}
-	n, perr := strconv.ParseUint(v, 10, 64)
-	if perr != nil {
-		return 0, false, withCode(newProblem(ProblemInvalidParameter, field, "%s: must be a ledger sequence number, got %q",
-			field, v), "invalid")
+	n, ok := parseSequence(v)
+	if !ok {
+		return 0, false, withCode(newProblem(ProblemInvalidParameter, field, "%s: must be a ledger sequence number from 0 to %d",
+			field, maxSequence), "invalid")
 	}
 	return n, true, nil
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +17,9 @@ type metrics struct {
 	latency *prometheus.HistogramVec
 	handler http.Handler
 	streams prometheus.Gauge
+	// streamsRefused counts streams refused over a cap, by reason
+	// ("token" or "node").
+	streamsRefused *prometheus.CounterVec
 	// forwarded counts requests this node handed to the leader.
 	forwarded prometheus.Counter
 }
@@ -42,6 +46,13 @@ func newMetrics(reg *prometheus.Registry, node Backend) *metrics {
 			Help:      "Open /v1/ledger/stream connections.",
 		}),
 	}
+	m.streamsRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "trustledger",
+		Subsystem: "api",
+		Name:      "streams_refused_total",
+		Help:      "/v1/ledger/stream requests refused over the per-token or per-node cap, by reason (token, node).",
+	}, []string{"reason"})
+	_ = reg.Register(m.streamsRefused)
 	m.forwarded = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "trustledger",
 		Subsystem: "api",
@@ -58,8 +69,57 @@ func newMetrics(reg *prometheus.Registry, node Backend) *metrics {
 	return m
 }
 
+// observe records one request. Every label comes from a fixed set, so no
+// request, however odd its method, path or status, adds a series:
+// methodLabel, routeLabel and statusLabel bound them.
 func (m *metrics) observe(route, method string, status int, d time.Duration) {
-	m.latency.WithLabelValues(route, method, strconv.Itoa(status)).Observe(d.Seconds())
+	m.latency.WithLabelValues(routeLabel(route), methodLabel(method), statusLabel(status)).Observe(d.Seconds())
+}
+
+// labelUnmatched is the route label of requests that match no route.
+const labelUnmatched = "unmatched"
+
+// routeLabels are the route labels: the route table's patterns.
+var routeLabels = sync.OnceValue(func() map[string]bool {
+	out := map[string]bool{labelUnmatched: true}
+	for _, rt := range routeTable() {
+		out[rt.Pattern] = true
+	}
+	return out
+})
+
+// routeLabel is route when it is a pattern of the route table, else
+// "unmatched".
+func routeLabel(route string) string {
+	if routeLabels()[route] {
+		return route
+	}
+	return labelUnmatched
+}
+
+// methodLabel is the method label: one of the standard methods the API
+// can answer, or "other" (CONNECT, TRACE and any made-up method).
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete,
+		http.MethodOptions:
+		return method
+	}
+	return "other"
+}
+
+// statusLabel is the status label: the code itself for the codes the API
+// answers with (and a forwarded answer may carry), its class ("4xx") for
+// other valid codes, "other" for anything else.
+func statusLabel(code int) string {
+	switch code {
+	case 200, 201, 202, 204, 206, 304, 400, 401, 403, 404, 405, 408, 409, 413, 415, 422, 429, 500, 501, 502, 503, 504:
+		return strconv.Itoa(code)
+	}
+	if code >= 100 && code <= 599 {
+		return strconv.Itoa(code/100) + "xx"
+	}
+	return "other"
 }
 
 // ledgerCollector reports the ledger's counters from ledger.Status() at

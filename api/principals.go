@@ -358,13 +358,7 @@ func (s *Server) principalEvents(w http.ResponseWriter, r *http.Request) {
 func pageParams(r *http.Request) (after uint64, limit int, err error) {
 	q := r.URL.Query()
 	var errs fieldErrors
-	if v := q.Get("after"); v != "" {
-		n, perr := strconv.ParseUint(v, 10, 64)
-		if perr != nil {
-			errs.invalid("after", "must be a ledger sequence number")
-		}
-		after = n
-	}
+	after = errs.sequence("after", q.Get("after"))
 	limit = queryLimit(&errs, q.Get("limit"), 100, 1000)
 	return after, limit, paramProblem(errs.err())
 }

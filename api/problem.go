@@ -36,6 +36,7 @@ var (
 	ProblemInvalidParameter = ProblemKind{"invalid-parameter", "Invalid query parameter", http.StatusBadRequest}
 	ProblemUnauthorized     = ProblemKind{"unauthorized", "Authentication required", http.StatusUnauthorized}
 	ProblemForbidden        = ProblemKind{"forbidden", "Forbidden", http.StatusForbidden}
+	ProblemTLSRequired      = ProblemKind{"tls-required", "HTTPS required", http.StatusBadRequest}
 	ProblemNotFound         = ProblemKind{"not-found", "Not found", http.StatusNotFound}
 	ProblemMethodNotAllowed = ProblemKind{"method-not-allowed", "Method not allowed", http.StatusMethodNotAllowed}
 	ProblemConflict         = ProblemKind{"conflict", "Conflict", http.StatusConflict}
@@ -57,7 +58,7 @@ var (
 // ProblemKinds lists every problem kind, for documentation and tests.
 var ProblemKinds = []ProblemKind{
 	ProblemMalformedJSON, ProblemUnknownField, ProblemInvalidField, ProblemInvalidParameter,
-	ProblemUnauthorized, ProblemForbidden, ProblemNotFound, ProblemMethodNotAllowed, ProblemConflict,
+	ProblemUnauthorized, ProblemForbidden, ProblemTLSRequired, ProblemNotFound, ProblemMethodNotAllowed, ProblemConflict,
 	ProblemTooLarge, ProblemUnsupportedMedia, ProblemRejected, ProblemRateLimited, ProblemNotImplemented, ProblemNotLeader,
 	ProblemNoLeader, ProblemStaleRead, ProblemTimeout, ProblemNotReady, ProblemUnavailable, ProblemOutcomeUnknown,
 	ProblemInternal,
@@ -193,7 +194,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 func writeProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
 	out := *p
 	if out.Instance == "" {
-		out.Instance = r.URL.Path
+		// Escaped: a path may carry characters a terminal would act on.
+		out.Instance = r.URL.EscapedPath()
 	}
 	h := w.Header()
 	if out.retryAfter > 0 {

@@ -30,6 +30,9 @@ type Route struct {
 	Read bool
 	// Summary says what the route does.
 	Summary string
+	// TLSOnly routes carry secrets in their answers: over plain HTTP they
+	// are refused, before any forwarding.
+	TLSOnly bool
 
 	handle func(*Server, http.ResponseWriter, *http.Request)
 }
@@ -41,7 +44,7 @@ func routeTable() []Route {
 		{Method: get, Pattern: "/healthz", Role: RoleNone, Summary: "liveness", handle: (*Server).healthz},
 		{Method: get, Pattern: "/readyz", Role: RoleNone, Summary: "readiness: a leader is known and the node has caught up", handle: (*Server).readyz},
 		{Method: get, Pattern: "/metrics", Role: "operator", Summary: "Prometheus metrics", handle: (*Server).serveMetrics},
-		{Method: get, Pattern: "/v1/status", Role: "reader", AlsoRoles: []string{"operator"}, Summary: "node status (answered by any node)", handle: (*Server).status},
+		{Method: get, Pattern: "/v1/status", Role: "reader", AlsoRoles: []string{"operator", RoleNode}, Summary: "node status (answered by any node)", handle: (*Server).status},
 
 		{Method: post, Pattern: "/v1/principals", Role: "writer", Summary: "register a principal", handle: (*Server).registerPrincipal},
 		{Method: get, Pattern: "/v1/principals", Role: "reader", Read: true, Summary: "list trust records", handle: (*Server).listPrincipals},
@@ -86,6 +89,13 @@ func routeTable() []Route {
 
 		{Method: get, Pattern: "/v1/cluster", Role: "operator", Summary: "members, Raft configuration, leader, per-node region, role, index and lag (answered by any node)", handle: (*Server).getCluster},
 		{Method: post, Pattern: "/v1/cluster/join", Role: "operator", Summary: "add a node: a voter or a read replica", handle: (*Server).joinCluster},
+		{Method: post, Pattern: "/v1/cluster/identity", Role: "operator", Summary: "sign a joining node's certificate request: its certificate, the cluster CA and the gossip keys", TLSOnly: true, handle: (*Server).issueIdentity},
+		{Method: get, Pattern: "/v1/cluster/enrollment", Role: RoleNone, Summary: "on a node that has not joined: its certificate request, for an operator to take to the cluster", handle: (*Server).enrollment},
+		{Method: post, Pattern: "/v1/cluster/enrollment", Role: RoleNone, TLSOnly: true, Summary: "on a node that has not joined: install the identity the cluster granted it", handle: (*Server).enroll},
+		{Method: get, Pattern: "/v1/cluster/ca-key", Role: RoleNode, TLSOnly: true, Summary: "node to node, on the leader: the cluster CA key, for a voter", handle: (*Server).caKey},
+		{Method: get, Pattern: "/v1/cluster/ca", Role: RoleNone, Summary: "the cluster CA certificate and its fingerprint, for pinning", handle: (*Server).clusterCA},
+		{Method: post, Pattern: "/v1/cluster/gossip-key/rotate", Role: "operator", Summary: "rotate the gossip encryption key on every member, without downtime (runs on the leader)", handle: (*Server).rotateGossipKey},
+		{Method: put, Pattern: "/v1/cluster/gossip-keys", Role: RoleNode, TLSOnly: true, Summary: "node to node, from the leader during a rotation: set this node's gossip keyring", handle: (*Server).setGossipKeys},
 		{Method: del, Pattern: "/v1/cluster/nodes/{id}", Role: "operator", Summary: "remove a node from the cluster", handle: (*Server).removeNode},
 		{Method: post, Pattern: "/v1/cluster/transfer-leadership", Role: "operator", Summary: "hand leadership to another voter", handle: (*Server).transferLeadership},
 		{Method: get, Pattern: "/v1/cluster/snapshot", Role: "operator", Read: true, Summary: "a snapshot of the replicated state (backup)", handle: (*Server).snapshot},
@@ -154,7 +164,24 @@ func (s *Server) serveRoute(rt Route) http.Handler {
 			}
 			s.finish(r, info, sw.code(), time.Since(start))
 		}()
-		if s.needsLeader(rt, r) {
+		s.distrustForwarding(r)
+		if rt.TLSOnly && r.TLS == nil {
+			sw.Header().Set(HeaderServedBy, s.node.NodeID())
+			var err error = newProblem(ProblemTLSRequired, "", "%s %s answers with secrets: send it over https (the API port speaks TLS too)", rt.Method, rt.Pattern)
+			if rt.Role != RoleNone {
+				// Who asks comes first: 401 and 403 before 400.
+				if tok, aerr := s.authenticate(r); aerr != nil {
+					err = aerr
+				} else if aerr := authorize(rt, tok); aerr != nil {
+					err = aerr
+				}
+			}
+			s.fail(sw, r, err)
+			return
+		}
+		// Routes for role node are node to node: answered where they
+		// arrive, never forwarded.
+		if rt.Role != RoleNode && s.needsLeader(rt, r) {
 			// The leader authenticates, authorizes and audits it.
 			info.forwarded = true
 			s.forward(sw, r)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -118,10 +119,14 @@ func TestRoleTableMatchesSpec(t *testing.T) {
 		{"GET", "/metrics", []string{"admin", "operator"}},
 		{"GET", "/v1/cluster", []string{"admin", "operator"}},
 		{"POST", "/v1/cluster/join", []string{"admin", "operator"}},
+		{"POST", "/v1/cluster/identity", []string{"admin", "operator"}},
 		{"DELETE", "/v1/cluster/nodes/{id}", []string{"admin", "operator"}},
 		{"POST", "/v1/cluster/transfer-leadership", []string{"admin", "operator"}},
 		{"GET", "/v1/cluster/snapshot", []string{"admin", "operator"}},
 		{"POST", "/v1/cluster/restore", []string{"admin"}},
+		{"POST", "/v1/cluster/gossip-key/rotate", []string{"admin", "operator"}},
+		{"PUT", "/v1/cluster/gossip-keys", nil}, // a member's certificate only
+		{"GET", "/v1/cluster/ca-key", nil},      // a voter's certificate only
 	}
 	for _, c := range cases {
 		rt := find(c.method, c.pattern)
@@ -142,13 +147,49 @@ func TestRoleTableMatchesSpec(t *testing.T) {
 			}
 		}
 		// Cluster endpoints are for operators (SPEC §6), except restore: a
-		// snapshot carries the token table, so restoring one is an admin act.
+		// snapshot carries the token table, so restoring one is an admin
+		// act; and the CA certificate, which is public.
 		wantRole := "operator"
-		if rt.Pattern == "/v1/cluster/restore" {
+		switch rt.Pattern {
+		case "/v1/cluster/restore":
 			wantRole = "admin"
+		case "/v1/cluster/ca", "/v1/cluster/enrollment":
+			wantRole = RoleNone
+		case "/v1/cluster/gossip-keys", "/v1/cluster/ca-key":
+			// Node to node: the leader sets each member's keyring; a
+			// voter fetches the CA key from the leader.
+			wantRole = RoleNode
 		}
 		if strings.HasPrefix(rt.Pattern, "/v1/cluster") && (rt.Role != wantRole || len(rt.AlsoRoles) > 0) {
 			t.Errorf("%s: role %s, want %s", rt.Pattern, rt.Role, wantRole)
+		}
+	}
+}
+
+// No token can have role node, which node-to-node routes admit: the
+// ledger refuses to create one, and the token roles lack it.
+func TestNoTokenHasRoleNode(t *testing.T) {
+	t.Parallel()
+	if slices.Contains(fsm.Roles, RoleNode) {
+		t.Fatalf("fsm.Roles %v holds %q", fsm.Roles, RoleNode)
+	}
+	h := newHarness(t)
+	before := h.state()
+	r := h.do("POST", "/v1/tokens", h.admin, map[string]any{"role": RoleNode})
+	if r.status < 400 || r.status > 499 {
+		t.Fatalf("POST /v1/tokens with role node: %d %s", r.status, r.body)
+	}
+	if h.state() != before {
+		t.Error("a refused token changed the ledger")
+	}
+	for _, rt := range routeTable() {
+		if rt.Role != RoleNode {
+			continue
+		}
+		for _, role := range fsm.Roles {
+			if rt.Admits(role) {
+				t.Errorf("%s %s admits %s tokens", rt.Method, rt.Pattern, role)
+			}
 		}
 	}
 }

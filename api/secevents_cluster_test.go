@@ -14,6 +14,7 @@ import (
 
 	"github.com/trustledger/trustledger/cluster"
 	"github.com/trustledger/trustledger/federation"
+	"github.com/trustledger/trustledger/internal/testnode"
 )
 
 // The same SET delivered many times at once is applied exactly once: one
@@ -73,6 +74,7 @@ func TestSETThreeNodes(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = n.Close() })
+		testnode.Admit(t, h.node, n)
 		if err := h.node.Raft().AddVoter(raft.ServerID(id), raft.ServerAddress(n.RaftAddr()), 0, 10*time.Second).Error(); err != nil {
 			t.Fatalf("add voter %s: %v", id, err)
 		}

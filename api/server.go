@@ -2,12 +2,14 @@ package api
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httputil"
+	"os"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -52,11 +54,27 @@ type Config struct {
 	// restore (default 10m).
 	MaxRestoreBytes int64
 	RestoreTimeout  time.Duration
-	// PeerTLS configures TLS to other members' https API addresses
-	// (forwarding to the leader, probing members): the CAs to verify
-	// them against (RootCAs; nil means the system roots) and the client
-	// certificate to present if asked. Nil means Go's defaults.
-	PeerTLS *tls.Config
+	// BodyReadTimeout bounds the time a request's body may take to
+	// arrive, counted from when its handling starts (default 30s). A body
+	// that is late answers 503 timeout (code body_timeout) and the
+	// connection is closed. The bound covers only bodies: responses that
+	// last (ledger streams, blocking reads) are not cut by it, which is why
+	// the http.Server that serves Handler should leave ReadTimeout unset
+	// and bound headers with ReadHeaderTimeout. POST /v1/cluster/restore
+	// takes RestoreTimeout instead.
+	BodyReadTimeout time.Duration
+	// MaxStreamsPerToken and MaxStreamsPerNode bound the open
+	// /v1/ledger/stream connections of one token and of the node
+	// (defaults 4 and 64); a stream over either answers 429 rate-limited
+	// with Retry-After.
+	MaxStreamsPerToken, MaxStreamsPerNode int
+	// DefaultMaxStale bounds how long ago a follower may last have heard
+	// from the leader and still answer consistency=stale reads (default
+	// 30s). It is the bound when the client names no max_stale; a
+	// client's max_stale may tighten it, never loosen it, so a token
+	// revoked on the leader stops working on an isolated follower within
+	// this bound.
+	DefaultMaxStale time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -99,6 +117,18 @@ func (c Config) withDefaults() Config {
 	if c.RestoreTimeout <= 0 {
 		c.RestoreTimeout = 10 * time.Minute
 	}
+	if c.BodyReadTimeout <= 0 {
+		c.BodyReadTimeout = 30 * time.Second
+	}
+	if c.MaxStreamsPerToken <= 0 {
+		c.MaxStreamsPerToken = 4
+	}
+	if c.MaxStreamsPerNode <= 0 {
+		c.MaxStreamsPerNode = 64
+	}
+	if c.DefaultMaxStale <= 0 {
+		c.DefaultMaxStale = 30 * time.Second
+	}
 	return c
 }
 
@@ -110,11 +140,15 @@ type Server struct {
 	audit   *slog.Logger
 	metrics *metrics
 	router  *chi.Mux
+	handler http.Handler
+	// streams counts open ledger streams per token and in all.
+	streams *streamSlots
 	// cluster is the node's membership side (nil when it has none);
 	// proxy forwards requests to the leader, client asks other members.
 	cluster ClusterBackend
 	proxy   *httputil.ReverseProxy
 	client  *http.Client
+	peers   *peerTransports // node-to-node HTTP, one transport per member
 	// setVerifier and setLimiter verify and rate-limit pushed Security
 	// Event Tokens.
 	setVerifier federation.Verifier
@@ -141,16 +175,22 @@ func New(cfg Config, node Backend) *Server {
 	s.proxy, s.client = s.newForwarder()
 	s.metrics = newMetrics(cfg.Registry, node)
 	s.router = s.newRouter()
+	s.handler = s.limitBodyTime(s.router)
+	s.streams = newStreamSlots(cfg.MaxStreamsPerToken, cfg.MaxStreamsPerNode)
 	return s
 }
 
-// Handler returns the HTTP handler serving every route.
-func (s *Server) Handler() http.Handler { return s.router }
+// Handler returns the HTTP handler serving every route. It bounds the time
+// to read request bodies (Config.BodyReadTimeout).
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // Close ends the server's long-lived responses (ledger streams) so that
 // http.Server.Shutdown can finish. It does not close the node.
 func (s *Server) Close() error {
 	s.cancel()
+	if s.peers != nil {
+		s.peers.closeIdle()
+	}
 	return nil
 }
 
@@ -204,4 +244,92 @@ func (s *Server) requireLeader() error {
 		p.retryAfter = 2
 	}
 	return p
+}
+
+// bodyTimeFor is how long the body of r may take to arrive: the restore
+// upload, which may be gigabytes, has the restore's own bound.
+func (s *Server) bodyTimeFor(r *http.Request) time.Duration {
+	path := r.URL.RawPath // what the router matches
+	if path == "" {
+		path = r.URL.Path
+	}
+	if r.Method == http.MethodPost && path == "/v1/cluster/restore" {
+		return s.cfg.RestoreTimeout
+	}
+	return s.cfg.BodyReadTimeout
+}
+
+// limitBodyTime sets a read deadline on requests that carry a body, so a
+// client that announces a body and sends it slowly, or not at all, cannot
+// hold a connection and a goroutine for ever. The deadline is lifted once
+// the body has been read to its end: after that the connection's reads
+// only watch for the client going away, and a deadline there would cancel
+// long responses. Requests without a body get no deadline.
+func (s *Server) limitBodyTime(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil && r.Body != http.NoBody {
+			d := s.bodyTimeFor(r)
+			deadline := time.Now().Add(d)
+			rc := http.NewResponseController(w)
+			if rc.SetReadDeadline(deadline) == nil {
+				r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc, deadline: deadline, timeout: d}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// deadlineBody is a request body read under a deadline. Reads past the
+// deadline fail with a timeout problem; reaching the end lifts it.
+type deadlineBody struct {
+	io.ReadCloser
+	rc       *http.ResponseController
+	deadline time.Time
+	timeout  time.Duration
+	done     bool // read to its end, the deadline lifted
+}
+
+// Read reads from the body, mapping a missed deadline to a problem.
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && !b.done {
+		b.done = true
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	if err != nil && err != io.EOF && isTimeout(err) {
+		return n, bodyTimeout(b.timeout)
+	}
+	return n, err
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// bodyTimeout is the problem of a body that did not arrive in time.
+func bodyTimeout(d time.Duration) *Problem {
+	p := withCode(newProblem(ProblemTimeout, "", "the request body did not arrive within %s; nothing was done", d),
+		"body_timeout")
+	p.retryAfter = 1
+	return p
+}
+
+// holdReadDeadline lifts the connection's read deadline while a request
+// waits on the server (a blocking read's wait, a stream's life), so that
+// neither a body deadline nor an http.Server ReadTimeout cuts it. The
+// returned function puts back what was left of the body deadline, if the
+// body is still to be read.
+func holdReadDeadline(w http.ResponseWriter, r *http.Request) (resume func()) {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	b, ok := r.Body.(*deadlineBody)
+	if !ok || b.done {
+		return func() {}
+	}
+	left := max(time.Until(b.deadline), 0)
+	return func() {
+		b.deadline = time.Now().Add(left)
+		_ = b.rc.SetReadDeadline(b.deadline)
+	}
 }

@@ -2,12 +2,14 @@ package api
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/trustledger/trustledger/fsm"
+	"github.com/trustledger/trustledger/internal/input"
 )
 
 // Validation helpers: each checks one value, records a fault under its
@@ -15,26 +17,67 @@ import (
 
 const maxPoints = 100 * fsm.Point
 
-// id checks an identifier; empty is a fault only when required.
+// idRule says what fsm.ValidID accepts, for error messages.
+var idRule = fmt.Sprintf("must be 1-%d characters of letters, digits and - _ . : @, not dots only", fsm.MaxIDLen)
+
+// id checks an identifier (fsm.ValidID); empty is a fault only when
+// required.
 func (f *fieldErrors) id(field, v string, required bool) string {
 	switch {
 	case v == "" && required:
 		f.required(field)
 	case v != "" && !fsm.ValidID(v):
-		f.invalid(field, "must be 1-%d characters of letters, digits and - _ . : @", fsm.MaxIDLen)
+		f.invalid(field, "%s", idRule)
 	}
 	return v
 }
 
-// text checks free text of at most maxLen bytes.
+// text checks free text (and the names that are not identifiers: event
+// ids and names, actions, issuers, audiences): at most maxLen bytes that
+// pass the text rule (input.CheckText: valid UTF-8 without control, line
+// separator or bidirectional formatting characters; see docs/api.md).
 func (f *fieldErrors) text(field, v string, required bool, maxLen int) string {
 	switch {
 	case v == "" && required:
 		f.required(field)
 	case len(v) > maxLen:
 		f.invalid(field, "must be at most %d bytes", maxLen)
+	default:
+		if e := input.CheckText(v); e != nil {
+			f.invalid(field, "must be %s; found %v", input.TextRule, e)
+		}
 	}
 	return v
+}
+
+// maxSequence is the largest ledger sequence or Raft index a query
+// parameter may name. Larger values are refused rather than wrapped: a
+// reader asking for what follows 2^64-1 would otherwise be served the
+// ledger from its start.
+const maxSequence = math.MaxInt64
+
+// parseSequence parses a ledger sequence number or a Raft index given as
+// a query parameter or header: decimal digits only, within
+// [0, maxSequence].
+func parseSequence(v string) (uint64, bool) {
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil || n > maxSequence {
+		return 0, false
+	}
+	return n, true
+}
+
+// sequence checks a query parameter naming a ledger sequence number (or a
+// Raft index) and returns it (0 when empty).
+func (f *fieldErrors) sequence(field, v string) uint64 {
+	if v == "" {
+		return 0
+	}
+	n, ok := parseSequence(v)
+	if !ok {
+		f.invalid(field, "must be a ledger sequence number, an integer within [0, %d], got %q", uint64(maxSequence), v)
+	}
+	return n
 }
 
 // oneOf checks that v is one of the allowed values (or empty when not

@@ -13,6 +13,7 @@ import (
 // addVoter adds n to the leader's cluster (a stand-in for the join API).
 func addVoter(t *testing.T, leader, n *Node) {
 	t.Helper()
+	admit(t, leader, n)
 	f := leader.Raft().AddVoter(raft.ServerID(n.NodeID()), raft.ServerAddress(n.RaftAddr()), 0, 10*time.Second)
 	if err := f.Error(); err != nil {
 		t.Fatalf("add voter %s: %v", n.NodeID(), err)

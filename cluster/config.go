@@ -101,13 +101,22 @@ type Config struct {
 	// data directory; changing the key is not supported.
 	EncryptionKey []byte
 
-	// RaftTLS, when set, makes the Raft transport mutual TLS: this node
-	// presents Certificates both as a server and as a client, and accepts
-	// only peers whose certificates chain to RootCAs (peers it dials, whose
-	// certificate must also name the host of the Raft address dialed) and
-	// ClientCAs (peers that connect to it). Client certificates are always
-	// required and verified, whatever ClientAuth says. Nil: plain TCP.
+	// RaftTLS, when set, is the operator's own PKI for the Raft transport
+	// instead of the automatic cluster identity: this node presents
+	// Certificates[0] as a server and as a client, and accepts only peers
+	// whose certificates chain to RootCAs and name (in a trustledger node
+	// URI SAN, else the subject common name) a node id of the Raft
+	// configuration. Nil: the automatic cluster identity (see identity.go),
+	// or plain TCP with Insecure.
 	RaftTLS *tls.Config
+	// Insecure runs Raft over plain TCP and gossip without encryption
+	// unless GossipKey is set: anyone who reaches the ports can join the
+	// cluster. Only for loopback experiments; trustd refuses it off
+	// loopback.
+	Insecure bool
+	// APIHosts are extra host names or addresses the node's API is reached
+	// at, named in its certificate besides the hosts of its addresses.
+	APIHosts []string
 
 	// TuneRaft and TuneGossip, when set, adjust the Raft and memberlist
 	// configurations before the node starts. Production leaves them nil;
@@ -187,6 +196,9 @@ func (c *Config) validate() error {
 	if c.RaftTLS != nil {
 		if err := checkRaftTLS(c.RaftTLS); err != nil {
 			errs = append(errs, err)
+		}
+		if c.Insecure {
+			errs = append(errs, errors.New("RaftTLS and Insecure exclude each other"))
 		}
 	}
 	if c.DeadServerGrace < 0 || c.ReconcileInterval < 0 || c.GossipReconnectInterval < 0 {

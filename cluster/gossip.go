@@ -1,12 +1,14 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"log"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,20 +34,18 @@ const leaveTimeout = time.Second
 // gossip is the node's memberlist membership. It advertises this node's
 // Peer as node meta, tracks every member's state (memberlist forgets dead
 // members after a while; this keeps them, with the time they died, so the
-// reconciler can apply the dead-server grace period), and spreads
-// operator removals (tombstones) so that a new leader does not re-add a
-// node an operator removed.
+// reconciler can apply the dead-server grace period). Gossip never
+// grants Raft membership.
 type gossip struct {
 	log  *slog.Logger
 	self string
 	meta []byte
 	ml   *memberlist.Memberlist
-	q    *memberlist.TransmitLimitedQueue
-	kick func() // wakes the reconciler; must not block
+	ring *memberlist.Keyring // nil: unencrypted
+	kick func()              // wakes the reconciler; must not block
 
-	mu      sync.Mutex
-	byID    map[string]*gossipMember
-	removed map[string]removal
+	mu   sync.Mutex
+	byID map[string]*gossipMember
 }
 
 // gossipMember is what gossip says about one node.
@@ -56,23 +56,13 @@ type gossipMember struct {
 	since time.Time
 }
 
-// removal is one operator decision about a node id: removed, or allowed
-// back by a later join. The latest decision wins (At is Unix ms).
-type removal struct {
-	Removed bool  `json:"removed"`
-	At      int64 `json:"at"`
-}
-
-// removalMsg is the user message and push/pull state that carry removals.
-const removalMsg byte = 'r'
-
-func startGossip(cfg Config, self Peer, kick func(), logger *slog.Logger) (*gossip, error) {
+func startGossip(cfg Config, self Peer, keys [][]byte, kick func(), logger *slog.Logger) (*gossip, error) {
 	meta, err := encodeMeta(self)
 	if err != nil {
 		return nil, err
 	}
 	g := &gossip{log: logger, self: cfg.NodeID, meta: meta, kick: kick,
-		byID: map[string]*gossipMember{}, removed: map[string]removal{}}
+		byID: map[string]*gossipMember{}}
 
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = cfg.NodeID
@@ -89,8 +79,12 @@ func startGossip(cfg Config, self Peer, kick func(), logger *slog.Logger) (*goss
 		}
 		mc.AdvertiseAddr, mc.AdvertisePort = ahost, aport
 	}
-	if len(cfg.GossipKey) > 0 {
-		mc.SecretKey = cfg.GossipKey
+	if len(keys) > 0 {
+		ring, err := memberlist.NewKeyring(keys[1:], keys[0])
+		if err != nil {
+			return nil, fmt.Errorf("gossip keyring: %w", err)
+		}
+		mc.Keyring, g.ring = ring, ring
 		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
 	}
 	mc.Delegate = g
@@ -99,12 +93,6 @@ func startGossip(cfg Config, self Peer, kick func(), logger *slog.Logger) (*goss
 	if cfg.TuneGossip != nil {
 		cfg.TuneGossip(mc)
 	}
-	g.q = &memberlist.TransmitLimitedQueue{RetransmitMult: mc.RetransmitMult, NumNodes: func() int {
-		if g.ml == nil {
-			return 1
-		}
-		return g.ml.NumMembers()
-	}}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return nil, fmt.Errorf("start gossip on %s: %w", cfg.GossipAddr, err)
@@ -123,6 +111,30 @@ func splitPort(addr string) (string, int, error) {
 		return "", 0, fmt.Errorf("bad port %q", p)
 	}
 	return host, port, nil
+}
+
+// useKeys replaces the keyring with keys, the first the primary: new
+// keys are added, the primary is switched, and the others are dropped.
+func (g *gossip) useKeys(keys [][]byte) error {
+	if g.ring == nil {
+		return errors.New("gossip runs unencrypted: its keys cannot change")
+	}
+	for _, k := range keys {
+		if err := g.ring.AddKey(k); err != nil {
+			return fmt.Errorf("gossip keyring: %w", err)
+		}
+	}
+	if err := g.ring.UseKey(keys[0]); err != nil {
+		return fmt.Errorf("gossip keyring: %w", err)
+	}
+	for _, old := range g.ring.GetKeys() {
+		if !slices.ContainsFunc(keys, func(k []byte) bool { return bytes.Equal(k, old) }) {
+			if err := g.ring.RemoveKey(old); err != nil {
+				return fmt.Errorf("gossip keyring: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // addr returns the gossip address other nodes reach this one at.
@@ -192,63 +204,6 @@ func (g *gossip) state(id string) string {
 	return m.state
 }
 
-// isRemoved reports whether an operator removed id (and it has not been
-// joined again since).
-func (g *gossip) isRemoved(id string) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.removed[id].Removed
-}
-
-// setRemoved records an operator's removal (removed) or re-admission of
-// id and spreads it to the other nodes.
-func (g *gossip) setRemoved(id string, removed bool) {
-	g.mu.Lock()
-	// A later decision must win even within the same millisecond.
-	at := max(time.Now().UnixMilli(), g.removed[id].At+1)
-	g.mu.Unlock()
-	r := map[string]removal{id: {Removed: removed, At: at}}
-	g.mergeRemovals(r)
-	if b, err := encodeRemovals(r); err == nil {
-		g.q.QueueBroadcast(broadcast(b))
-	}
-}
-
-func encodeRemovals(r map[string]removal) ([]byte, error) {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return nil, err
-	}
-	return append([]byte{removalMsg}, b...), nil
-}
-
-func (g *gossip) mergeRemovals(in map[string]removal) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	// A decision stamped in the future (a skewed clock, or a forged
-	// message) is pulled back to now plus a minute, so a later operator
-	// decision can still win.
-	limit := time.Now().Add(time.Minute).UnixMilli()
-	for id, r := range in {
-		r.At = min(r.At, limit)
-		if cur, ok := g.removed[id]; !ok || r.At > cur.At {
-			g.removed[id] = r
-		}
-	}
-}
-
-func (g *gossip) decodeRemovals(b []byte) {
-	if len(b) < 2 || b[0] != removalMsg || len(b) > 1<<20 {
-		return
-	}
-	var in map[string]removal
-	if err := json.Unmarshal(b[1:], &in); err != nil {
-		g.log.Debug("ignoring a malformed gossip message", "error", err)
-		return
-	}
-	g.mergeRemovals(in)
-}
-
 // update records a memberlist event about node n.
 func (g *gossip) update(n *memberlist.Node, state string) {
 	addr := net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
@@ -299,39 +254,18 @@ func (g *gossip) NodeMeta(limit int) []byte {
 	return g.meta
 }
 
-// NotifyMsg implements memberlist.Delegate.
-func (g *gossip) NotifyMsg(b []byte) { g.decodeRemovals(b) }
+// NotifyMsg implements memberlist.Delegate; trustledger sends no user
+// messages over gossip.
+func (g *gossip) NotifyMsg([]byte) {}
 
 // GetBroadcasts implements memberlist.Delegate.
-func (g *gossip) GetBroadcasts(overhead, limit int) [][]byte {
-	return g.q.GetBroadcasts(overhead, limit)
-}
+func (g *gossip) GetBroadcasts(overhead, limit int) [][]byte { return nil }
 
-// LocalState implements memberlist.Delegate: the removals, exchanged in
-// full at every push/pull.
-func (g *gossip) LocalState(join bool) []byte {
-	g.mu.Lock()
-	r := make(map[string]removal, len(g.removed))
-	for id, v := range g.removed {
-		r[id] = v
-	}
-	g.mu.Unlock()
-	b, err := encodeRemovals(r)
-	if err != nil {
-		return nil
-	}
-	return b
-}
+// LocalState implements memberlist.Delegate: no state beyond membership.
+func (g *gossip) LocalState(join bool) []byte { return nil }
 
 // MergeRemoteState implements memberlist.Delegate.
-func (g *gossip) MergeRemoteState(b []byte, join bool) { g.decodeRemovals(b) }
-
-// broadcast is a gossip message that never supersedes another.
-type broadcast []byte
-
-func (b broadcast) Invalidates(memberlist.Broadcast) bool { return false }
-func (b broadcast) Message() []byte                       { return b }
-func (b broadcast) Finished()                             {}
+func (g *gossip) MergeRemoteState(b []byte, join bool) {}
 
 // memberlistLog turns memberlist's "[LEVEL] memberlist: message" lines into
 // slog records.

@@ -50,6 +50,27 @@ func testConfig(t *testing.T, id, dir, addr string, bootstrap bool) Config {
 		Logger: testLogger(t), tune: fastRaft}
 }
 
+// admit hands n the cluster identity leader issues, as the join API
+// does: n's certificate request, signed by the leader, installed on n.
+func admit(t *testing.T, leader, n *Node) {
+	t.Helper()
+	if n.HasIdentity() {
+		return
+	}
+	req, err := n.NewIdentityRequest()
+	if err != nil {
+		t.Fatalf("%s: identity request: %v", n.NodeID(), err)
+	}
+	g, err := leader.IssueIdentity(req)
+	if err != nil {
+		t.Fatalf("%s: issue identity for %s: %v", leader.NodeID(), n.NodeID(), err)
+	}
+	_, pin := leader.ClusterCA()
+	if err := n.InstallIdentity(g, pin); err != nil {
+		t.Fatalf("%s: install identity: %v", n.NodeID(), err)
+	}
+}
+
 // openNode opens a node and closes it when the test ends (Close is
 // idempotent, so tests may close it earlier).
 func openNode(t *testing.T, cfg Config) *Node {

@@ -69,8 +69,8 @@ func (n *Node) Members() (Membership, error) {
 	out := Membership{LeaderID: leaderID, Term: n.raft.CurrentTerm(), CommitIndex: n.raft.CommitIndex(),
 		LastIndex: n.raft.LastIndex(), AppliedIndex: n.AppliedIndex()}
 	var gossiped map[string]gossipMember
-	if n.gossip != nil {
-		gossiped = n.gossip.members()
+	if n.gossipNow() != nil {
+		gossiped = n.gossipNow().members()
 	}
 	seen := map[string]bool{}
 	up := 0
@@ -84,7 +84,7 @@ func (n *Node) Members() (Membership, error) {
 		if s.Suffrage == raft.Voter {
 			m.Role = SuffrageVoter
 			out.Voters++
-			if m.Self || m.Gossip == GossipAlive || (n.gossip == nil && m.Gossip == GossipUnknown) {
+			if m.Self || m.Gossip == GossipAlive || (n.gossipNow() == nil && m.Gossip == GossipUnknown) {
 				up++
 			}
 		}
@@ -116,8 +116,8 @@ func (n *Node) describe(id string, gossiped map[string]gossipMember) Member {
 	}
 	if m.Self {
 		p = n.self()
-		if n.gossip != nil {
-			p.GossipAddr = n.gossip.addr()
+		if n.gossipNow() != nil {
+			p.GossipAddr = n.gossipNow().addr()
 		}
 	}
 	m.Region, m.RaftAddr, m.APIAddr, m.GossipAddr = p.Region, p.RaftAddr, p.APIAddr, p.GossipAddr
@@ -160,10 +160,10 @@ func (n *Node) APIAddr() string { return n.cfg.APIAddr }
 // GossipAddr returns the gossip address other nodes reach this node at,
 // or "" when gossip is off.
 func (n *Node) GossipAddr() string {
-	if n.gossip == nil {
+	if n.gossipNow() == nil {
 		return ""
 	}
-	return n.gossip.addr()
+	return n.gossipNow().addr()
 }
 
 // LeaderAPIAddr returns the base URL of the leader's HTTP API, or "" when
@@ -193,10 +193,10 @@ func (n *Node) peer(id string) (Peer, bool) {
 }
 
 func (n *Node) gossipMember(id string) (gossipMember, bool) {
-	if n.gossip == nil {
+	if n.gossipNow() == nil {
 		return gossipMember{}, false
 	}
-	return n.gossip.member(id)
+	return n.gossipNow().member(id)
 }
 
 // NotePeers records what is known of other nodes (a joining node learns
@@ -218,17 +218,17 @@ func (n *Node) notePeer(p Peer) {
 // JoinGossip contacts the gossip pool at the given addresses (host:port);
 // it succeeds when at least one answers, and returns how many did.
 func (n *Node) JoinGossip(addrs []string) (int, error) {
-	if n.gossip == nil {
+	if n.gossipNow() == nil {
 		return 0, fmt.Errorf("gossip is off on this node")
 	}
-	return n.gossip.join(addrs)
+	return n.gossipNow().join(addrs)
 }
 
 // joinGossipAsync asks memberlist to contact addr without holding up the
 // caller; failures are logged (the joining node also contacts the pool).
 func (n *Node) joinGossipAsync(addr string) {
 	n.goLoop(func() {
-		if _, err := n.gossip.join([]string{addr}); err != nil {
+		if _, err := n.gossipNow().join([]string{addr}); err != nil {
 			n.log.Warn("could not reach a joining node's gossip address", "gossip_addr", addr, "error", err)
 		}
 	})

@@ -120,11 +120,8 @@ func (n *Node) Join(ctx context.Context, p Peer) (JoinResult, error) {
 			"voter", p.Voter, "region", p.Region, "index", res.Index)
 	}
 	n.notePeer(p)
-	if n.gossip != nil {
-		n.gossip.setRemoved(p.ID, false)
-		if p.GossipAddr != "" && p.ID != n.cfg.NodeID {
-			n.joinGossipAsync(p.GossipAddr)
-		}
+	if n.gossipNow() != nil && p.GossipAddr != "" && p.ID != n.cfg.NodeID {
+		n.joinGossipAsync(p.GossipAddr)
 	}
 	return res, nil
 }
@@ -132,8 +129,7 @@ func (n *Node) Join(ctx context.Context, p Peer) (JoinResult, error) {
 // RemoveServer removes a node from the Raft configuration (an operator's
 // decision, SPEC §7). It runs on the leader. Removing a voter is refused
 // with ErrQuorum when the voters that remain and are up could not form a
-// quorum. The removal is remembered and gossiped, so that the leader does
-// not add the node back from gossip; the node may join again explicitly.
+// quorum. Gossip never adds the node back; it may join again explicitly.
 func (n *Node) RemoveServer(ctx context.Context, id string) error {
 	if n.isClosed() {
 		return ErrClosed
@@ -155,9 +151,6 @@ func (n *Node) RemoveServer(ctx context.Context, id string) error {
 		if err := n.checkQuorum(conf, id); err != nil {
 			return err
 		}
-	}
-	if n.gossip != nil {
-		n.gossip.setRemoved(id, true)
 	}
 	ctx, cancel := membershipContext(ctx)
 	defer cancel()
@@ -285,10 +278,10 @@ func (n *Node) checkQuorum(conf raft.Configuration, id string) error {
 // this node always; others when gossip says alive. Without gossip nothing
 // is known, and servers are assumed up.
 func (n *Node) isUp(id string) bool {
-	if id == n.cfg.NodeID || n.gossip == nil {
+	if id == n.cfg.NodeID || n.gossipNow() == nil {
 		return true
 	}
-	return n.gossip.state(id) == GossipAlive
+	return n.gossipNow().state(id) == GossipAlive
 }
 
 // membershipContext gives ctx a deadline when it has none.

@@ -102,24 +102,38 @@ func TestMetaRoundTrip(t *testing.T) {
 	}
 }
 
-// Gossip carries every node's addresses, region and role; the leader adds
-// a node that joined the gossip pool to the Raft configuration; an
-// explicit join is idempotent and refuses conflicting ids and addresses.
-func TestGossipJoinReconcile(t *testing.T) {
+// Gossip carries every node's addresses, region and role, but never
+// grants membership: a node that gossips with the cluster's key is not
+// added to the Raft configuration until it joins explicitly; an explicit
+// join is idempotent and refuses conflicting ids and addresses.
+func TestGossipNeverGrantsMembership(t *testing.T) {
 	n1 := openNode(t, gossipConfig(t, "node1", true, true))
 	waitLeader(t, n1)
 
-	// node2 only joins the gossip pool: the leader's reconciler adds it.
+	// node2 holds the cluster's identity and gossip key, and gossips: it
+	// stays outside the Raft configuration however often the leader
+	// reconciles.
 	n2 := openNode(t, gossipConfig(t, "node2", false, true))
+	admit(t, n1, n2)
 	if _, err := n2.JoinGossip([]string{n1.GossipAddr()}); err != nil {
 		t.Fatalf("join gossip: %v", err)
 	}
-	eventually(t, 10*time.Second, func() bool { return suffrageOf(t, n1, "node2") == SuffrageVoter }, "node2 added as a voter by the reconciler")
+	eventually(t, 10*time.Second, func() bool { return memberOf(t, n1, "node2").Gossip == GossipAlive }, "node2 alive in node1's gossip")
+	for range 5 {
+		n1.reconcile()
+	}
+	if s := suffrageOf(t, n1, "node2"); s != SuffrageNone {
+		t.Fatalf("node2, only gossiping, has suffrage %s", s)
+	}
+	if res, err := n1.Join(ctxT(t, 10*time.Second), n2.Self()); err != nil || res.Action != JoinAdded {
+		t.Fatalf("join node2: %+v %v", res, err)
+	}
 
 	// node3, a read replica, joins explicitly; the leader contacts its gossip.
 	cfg3 := gossipConfig(t, "node3", false, false)
 	cfg3.Region = "remote"
 	n3 := openNode(t, cfg3)
+	admit(t, n1, n3)
 	res, err := n1.Join(ctxT(t, 10*time.Second), n3.Self())
 	if err != nil || res.Action != JoinAdded || res.Index == 0 {
 		t.Fatalf("join node3: %+v %v", res, err)
@@ -177,8 +191,8 @@ func TestGossipJoinReconcile(t *testing.T) {
 		t.Fatalf("join on a follower: %v", err)
 	}
 
-	// An operator removes node3 while it runs: the reconciler does not add
-	// it back, and it may join again explicitly.
+	// An operator removes node3 while it runs: it stays out, and may join
+	// again explicitly.
 	if err := n1.RemoveServer(ctxT(t, 10*time.Second), "node3"); err != nil {
 		t.Fatalf("remove node3: %v", err)
 	}
@@ -202,6 +216,7 @@ func TestRemovalKeepsQuorum(t *testing.T) {
 	nodes := []*Node{n1}
 	for i := 2; i <= 3; i++ {
 		n := openNode(t, gossipConfig(t, fmt.Sprintf("node%d", i), false, true))
+		admit(t, n1, n)
 		if _, err := n1.Join(ctxT(t, 10*time.Second), n.Self()); err != nil {
 			t.Fatalf("join node%d: %v", i, err)
 		}
@@ -244,6 +259,7 @@ func TestDeadServerGrace(t *testing.T) {
 	nodes := []*Node{n1}
 	for i := 2; i <= 4; i++ {
 		n := openNode(t, gossipConfig(t, fmt.Sprintf("node%d", i), false, i <= 3))
+		admit(t, n1, n)
 		if _, err := n1.Join(ctxT(t, 10*time.Second), n.Self()); err != nil {
 			t.Fatalf("join node%d: %v", i, err)
 		}
@@ -350,7 +366,9 @@ func TestGossipKey(t *testing.T) {
 	if _, err := n3.JoinGossip([]string{n1.GossipAddr()}); err == nil {
 		t.Fatal("a node with another key joined")
 	}
-	n4 := openNode(t, gossipConfig(t, "node4", false, true))
+	cfg4 := gossipConfig(t, "node4", false, true)
+	cfg4.Insecure = true
+	n4 := openNode(t, cfg4)
 	if _, err := n4.JoinGossip([]string{n1.GossipAddr()}); err == nil {
 		t.Fatal("a node without the key joined")
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -43,12 +44,19 @@ type Node struct {
 	logs    raft.LogStore // the log cache in front of store
 	trans   *raft.NetworkTransport
 	raft    *raft.Raft
+	// raftRef is raft for the TLS handshakes, which may run before Open
+	// has set it.
+	raftRef atomic.Pointer[raft.Raft]
+	// ident is the node's cluster identity (certificates, gossip keys).
+	ident *identity
 
-	// gossip is nil when Config.GossipAddr is empty. peers holds what join
-	// requests said about nodes (gossip, when on, has the last word).
-	gossip  *gossip
-	peersMu sync.Mutex
-	peers   map[string]Peer
+	// gossip is nil when Config.GossipAddr is empty, and until a joining
+	// node has its identity (gossipNow). peers holds what join requests
+	// said about nodes (gossip, when on, has the last word).
+	gossip   atomic.Pointer[gossip]
+	gossipMu sync.Mutex // serialises startGossip
+	peersMu  sync.Mutex
+	peers    map[string]Peer
 	// membershipMu serialises configuration changes made here (joins,
 	// removals, the reconciler), so a removal and a reconcile pass do not
 	// interleave.
@@ -103,6 +111,7 @@ func Open(cfg Config) (*Node, error) {
 	if err := checkDataKey(cfg.DataDir, seal); err != nil {
 		return nil, fmt.Errorf("encryption at rest: %w", err)
 	}
+	n.ident = &identity{dir: filepath.Join(cfg.DataDir, identityDir), seal: seal, id: cfg.NodeID, expected: map[string]bool{}}
 	var err error
 	if n.archive, err = openArchive(filepath.Join(cfg.DataDir, "ledger.db"), seal, n.log); err != nil {
 		return nil, err
@@ -131,7 +140,14 @@ func Open(cfg Config) (*Node, error) {
 	if seal != nil {
 		snaps = &sealedSnapshotStore{store: fileSnaps, sealer: seal}
 	}
-	if n.trans, err = newTransport(cfg, hlog.Named("transport")); err != nil {
+	existing, err := raft.HasExistingState(n.logs, n.store, snaps)
+	if err != nil {
+		return nil, fmt.Errorf("inspect raft state: %w", err)
+	}
+	if err := n.openIdentity(existing); err != nil {
+		return nil, err
+	}
+	if n.trans, err = n.newTransport(hlog.Named("transport")); err != nil {
 		return nil, err
 	}
 
@@ -147,15 +163,12 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.TuneRaft != nil {
 		cfg.TuneRaft(rc)
 	}
-	existing, err := raft.HasExistingState(n.logs, n.store, snaps)
-	if err != nil {
-		return nil, fmt.Errorf("inspect raft state: %w", err)
-	}
 	rf := &raftFSM{ledger: n.ledger, archive: n.archive, applied: n.applied, log: n.log,
 		snapshotIndex: func() uint64 { return newestSnapshot(snaps) }}
 	if n.raft, err = raft.NewRaft(rc, rf, n.logs, n.store, snaps, n.trans); err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
+	n.raftRef.Store(n.raft)
 	if cfg.Bootstrap && !existing {
 		conf := raft.Configuration{Servers: []raft.Server{{
 			Suffrage: raft.Voter, ID: rc.LocalID, Address: n.trans.LocalAddr()}}}
@@ -164,18 +177,21 @@ func Open(cfg Config) (*Node, error) {
 		}
 		n.log.Info("bootstrapped a new single-node cluster", "raft_addr", n.trans.LocalAddr())
 	}
-	if cfg.GossipAddr != "" {
-		if n.gossip, err = startGossip(cfg, n.self(), n.kickReconcile, n.log.With("component", "gossip")); err != nil {
-			return nil, err
-		}
+	if err := n.startGossip(); err != nil {
+		return nil, err
 	}
 	n.goLoop(n.reconcileLoop)
-	if n.gossip != nil {
-		n.goLoop(n.reconnectLoop)
-	}
 	ok = true
+	_, fp := n.ClusterCA()
 	n.log.Info("node started", "raft_addr", n.trans.LocalAddr(), "gossip_addr", n.GossipAddr(),
-		"api_addr", cfg.APIAddr, "existing_state", existing, "applied_index", n.applied.load(), "region", cfg.Region)
+		"api_addr", cfg.APIAddr, "existing_state", existing, "applied_index", n.applied.load(), "region", cfg.Region,
+		"transport", n.transportKind(), "ca_fingerprint", fp, "identity", n.HasIdentity())
+	if fp := n.EnrollmentKey(); fp != "" {
+		n.log.Info("waiting to join a cluster: trustd --join, or trustctl cluster join from an operator", "enrollment_key", fp)
+	}
+	if cfg.Insecure {
+		n.log.Warn("INSECURE: raft runs over plain TCP without peer authentication; anyone who reaches the raft or gossip port can take over the cluster")
+	}
 	return n, nil
 }
 
@@ -189,7 +205,8 @@ func newestSnapshot(snaps raft.SnapshotStore) uint64 {
 	return list[0].Index
 }
 
-func newTransport(cfg Config, logger hclog.Logger) (*raft.NetworkTransport, error) {
+func (n *Node) newTransport(logger hclog.Logger) (*raft.NetworkTransport, error) {
+	cfg := n.cfg
 	var adv net.Addr
 	if cfg.RaftAdvertise != "" {
 		a, err := net.ResolveTCPAddr("tcp", cfg.RaftAdvertise)
@@ -200,9 +217,9 @@ func newTransport(cfg Config, logger hclog.Logger) (*raft.NetworkTransport, erro
 	}
 	var t *raft.NetworkTransport
 	var err error
-	if cfg.RaftTLS != nil {
+	if !cfg.Insecure {
 		var stream *tlsStreamLayer
-		if stream, err = newTLSStreamLayer(cfg.RaftAddr, adv, cfg.RaftTLS); err == nil {
+		if stream, err = newTLSStreamLayer(cfg.RaftAddr, adv, n); err == nil {
 			t = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 				Stream: stream, MaxPool: transportPool, Timeout: transportTimeout, Logger: logger,
 			})
@@ -256,8 +273,8 @@ func (n *Node) closeResources() error {
 	}
 	n.loopsMu.Unlock()
 	n.loops.Wait()
-	if n.gossip != nil {
-		if err := n.gossip.close(); err != nil {
+	if n.gossipNow() != nil {
+		if err := n.gossipNow().close(); err != nil {
 			errs = append(errs, fmt.Errorf("stop gossip: %w", err))
 		}
 	}

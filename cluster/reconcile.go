@@ -19,9 +19,6 @@ func (n *Node) kickReconcile() {
 // reconcileLoop runs reconcile every ReconcileInterval and whenever gossip
 // reports a change, until the node closes. Only the leader acts.
 func (n *Node) reconcileLoop() {
-	if n.gossip == nil {
-		return // nothing to reconcile from
-	}
 	t := time.NewTicker(n.cfg.ReconcileInterval)
 	defer t.Stop()
 	for {
@@ -31,7 +28,7 @@ func (n *Node) reconcileLoop() {
 		case <-t.C:
 		case <-n.reconcileKick:
 		}
-		if n.IsLeader() {
+		if n.gossipNow() != nil && n.IsLeader() {
 			n.reconcile()
 		}
 	}
@@ -51,26 +48,24 @@ func (n *Node) reconnectLoop() {
 			return
 		case <-t.C:
 		}
-		for id, m := range n.gossip.members() {
+		for id, m := range n.gossipNow().members() {
 			if id == n.cfg.NodeID || (m.state != GossipDead && m.state != GossipLeft) || m.peer.GossipAddr == "" ||
 				time.Since(m.since) > gossipReconnectFor || n.isClosed() {
 				continue
 			}
-			if _, err := n.gossip.join([]string{m.peer.GossipAddr}); err == nil {
+			if _, err := n.gossipNow().join([]string{m.peer.GossipAddr}); err == nil {
 				n.log.Info("reconnected to a gossip member", "member", id, "gossip_addr", m.peer.GossipAddr)
 			}
 		}
 	}
 }
 
-// reconcile brings the Raft configuration in line with gossip, as Consul's
-// leader does: a node that gossip reports alive, that advertises a Raft
-// address and that an operator has not removed is added (as a voter or a
-// non-voter, as it advertises) when the configuration lacks it. With
-// DeadServerGrace set, a server gossip has reported dead or gone for longer
-// than the grace period is removed, unless the voters left up could not
-// then form a quorum. Nothing else is changed automatically: conflicting
-// addresses are logged for an operator.
+// reconcile applies the dead-server grace period (DeadServerGrace): a
+// server gossip has reported dead or gone for longer than the grace period
+// is removed, unless the voters left up could not then form a quorum.
+// Gossip only detects failures; it never adds a server: a node enters the
+// Raft configuration only through an authenticated join (Join). A node
+// that gossips without being a member is logged for an operator.
 func (n *Node) reconcile() {
 	n.membershipMu.Lock()
 	defer n.membershipMu.Unlock()
@@ -81,29 +76,15 @@ func (n *Node) reconcile() {
 		}
 		return
 	}
-	byID := map[string]raft.Server{}
-	byAddr := map[string]string{}
+	inConf := map[string]bool{}
 	for _, s := range conf.Servers {
-		byID[string(s.ID)] = s
-		byAddr[string(s.Address)] = string(s.ID)
+		inConf[string(s.ID)] = true
 	}
-	members := n.gossip.members()
+	members := n.gossipNow().members()
 	for id, m := range members {
-		if id == n.cfg.NodeID || !m.valid || m.state != GossipAlive || m.peer.RaftAddr == "" {
-			continue
-		}
-		s, in := byID[id]
-		switch {
-		case in && string(s.Address) != m.peer.RaftAddr:
-			n.log.Warn("reconcile: a member gossips another raft address than the configuration has; remove and re-join it to change it",
-				"member", id, "configured", s.Address, "gossiped", m.peer.RaftAddr)
-		case in:
-		case n.gossip.isRemoved(id):
-		case byAddr[m.peer.RaftAddr] != "":
-			n.log.Warn("reconcile: a member gossips a raft address that belongs to another server",
-				"member", id, "raft_addr", m.peer.RaftAddr, "server", byAddr[m.peer.RaftAddr])
-		default:
-			n.reconcileAdd(m.peer)
+		if !inConf[id] && m.state == GossipAlive && id != n.cfg.NodeID {
+			n.log.Debug("reconcile: a node gossips that is not a member; it becomes one only by an authenticated join",
+				"member", id, "gossip_addr", m.peer.GossipAddr)
 		}
 	}
 	if n.cfg.DeadServerGrace <= 0 {
@@ -135,21 +116,4 @@ func (n *Node) reconcile() {
 		// One removal per pass: the next pass sees the new configuration.
 		return
 	}
-}
-
-func (n *Node) reconcileAdd(p Peer) {
-	ctx, cancel := context.WithTimeout(context.Background(), membershipTimeout)
-	defer cancel()
-	var f raft.IndexFuture
-	if p.Voter {
-		f = n.raft.AddVoter(raft.ServerID(p.ID), raft.ServerAddress(p.RaftAddr), 0, timeoutOf(ctx))
-	} else {
-		f = n.raft.AddNonvoter(raft.ServerID(p.ID), raft.ServerAddress(p.RaftAddr), 0, timeoutOf(ctx))
-	}
-	if err := n.waitFuture(ctx, f); err != nil {
-		n.log.Warn("reconcile: add a gossip member", "member", p.ID, "error", err)
-		return
-	}
-	n.log.Info("reconcile: added a gossip member to the raft configuration", "member", p.ID,
-		"raft_addr", p.RaftAddr, "voter", p.Voter, "region", p.Region, "index", f.Index())
 }

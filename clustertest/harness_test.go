@@ -22,6 +22,7 @@ import (
 	"github.com/trustledger/trustledger/api"
 	"github.com/trustledger/trustledger/api/client"
 	"github.com/trustledger/trustledger/cluster"
+	"github.com/trustledger/trustledger/internal/testnode"
 )
 
 // quickRaft shortens Raft's timeouts for loopback, with room enough for a
@@ -94,6 +95,8 @@ type tcluster struct {
 	t     *testing.T
 	nodes map[string]*tnode
 	token string
+	// pin is the cluster CA's fingerprint, as joiners pin it.
+	pin string
 }
 
 func newCluster(t *testing.T) *tcluster {
@@ -130,6 +133,7 @@ func (c *tcluster) add(s spec) *tnode {
 			c.t.Fatal(err)
 		}
 		c.token = strings.TrimSpace(string(b))
+		_, c.pin = n.node.ClusterCA()
 	}
 	return n
 }
@@ -169,7 +173,7 @@ func (n *tnode) start() {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = srv.Serve(ln)
+		_ = srv.Serve(api.NewListener(ln, node.APIServerTLS(), true))
 	}()
 	n.mu.Lock()
 	n.node, n.api, n.srv, n.done = node, s, srv, done
@@ -210,6 +214,7 @@ func (c *tcluster) client(id string) *client.Client { return c.nodes[id].client(
 // join asks node via (any member) to admit n.
 func (c *tcluster) join(via string, n *tnode) *client.JoinResult {
 	c.t.Helper()
+	testnode.AdmitViaAPI(ctxT(c.t, 20*time.Second), c.t, c.nodes[via].url(), c.token, c.pin, n.node)
 	voter := n.spec.voter
 	res, err := c.client(via).Join(ctxT(c.t, 20*time.Second), client.JoinRequest{NodeID: n.spec.id, RaftAddr: n.raft,
 		APIAddr: n.url(), GossipAddr: n.gsp, Voter: &voter, Region: n.spec.region})

@@ -200,6 +200,13 @@ func TestProcessesSurviveLeaderKill(t *testing.T) {
 		}
 		return true
 	}, "three alive voters")
+	// Every voter fetches the cluster CA key from the leader once it is a
+	// member, so that whichever leads after the kill below can admit
+	// nodes; the identity it was granted did not carry it.
+	for _, p := range order[1:] {
+		caKey := filepath.Join(p.dir, "data", "identity", "ca.key")
+		waitFor(t, 20*time.Second, func() bool { _, err := os.Stat(caKey); return err == nil }, p.id+" holds the CA key")
+	}
 	members := ctl(t, bin, "--addr", url(procs["n2"]), "--token-file", token, "cluster", "members")
 	for _, want := range []string{"n1", "n2", "n3", "us-east", "voter", "alive"} {
 		if !strings.Contains(members, want) {

@@ -7,9 +7,13 @@ import (
 	"crypto/elliptic"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/trustledger/trustledger/internal/input"
 )
 
 // Accepted signature algorithms. Nothing else is ever passed to go-jose,
@@ -18,8 +22,20 @@ import (
 var acceptedAlgorithms = []jose.SignatureAlgorithm{jose.EdDSA, jose.ES256}
 
 // privateMembers are JWK members that carry private or symmetric key
-// material (RFC 7518 §6, RFC 8037).
+// material (RFC 7518 §6, RFC 8037), in lower case: they are refused in any
+// case.
 var privateMembers = []string{"d", "k", "p", "q", "dp", "dq", "qi", "oth", "priv"}
+
+// publicMembers are the members a public key of each accepted type may
+// have, exactly as spelled: its public parameters (RFC 8037 §2 for OKP,
+// RFC 7518 §6.2.1 for EC) and kid, use, alg and key_ops (RFC 7517 §4).
+// Anything else — a private parameter, the X.509 members, a member in
+// another case ("D", "Kid") — is refused, so what is registered, stored
+// and replicated is the public key and nothing more.
+var publicMembers = map[string][]string{
+	"OKP": {"kty", "crv", "x", "kid", "use", "alg", "key_ops"},
+	"EC":  {"kty", "crv", "x", "y", "kid", "use", "alg", "key_ops"},
+}
 
 // KeySet is a partner's verification keys, parsed from its registered
 // JSON Web Key Set.
@@ -41,9 +57,14 @@ func (s *KeySet) Len() int { return len(s.keys) }
 // Ed25519) or P-256 (kty EC, crv P-256) key with a kid unique in the set;
 // "use", when present, must be "sig" and "alg", when present, must be the
 // key type's algorithm (EdDSA or ES256). Private or symmetric key material
-// is refused, so a partner's secret never reaches the replicated state.
+// is refused, so a partner's secret never reaches the replicated state, and
+// so is any member that is not a public member of the key's type, exactly
+// as spelled (see publicMembers), and any member given twice.
 // An empty set is valid (the partner cannot deliver until it has a key).
 func ParseKeySet(jwks []byte) (*KeySet, error) {
+	if f := input.CheckJSON(jwks, input.Options{}); f != nil {
+		return nil, fmt.Errorf("%v", f) // a member twice: encoding/json and go-jose keep the last, others the first
+	}
 	raws, err := splitKeySet(jwks)
 	if err != nil {
 		return nil, err
@@ -51,7 +72,7 @@ func ParseKeySet(jwks []byte) (*KeySet, error) {
 	s := &KeySet{}
 	seen := map[string]bool{}
 	for i, raw := range raws {
-		k, err := parseKey(raw)
+		k, err := parseKey(raw, true)
 		if err != nil {
 			return nil, fmt.Errorf("keys[%d]: %w", i, err)
 		}
@@ -73,7 +94,7 @@ func usableKeys(jwks []byte) *KeySet {
 		return s
 	}
 	for _, raw := range raws {
-		if k, err := parseKey(raw); err == nil {
+		if k, err := parseKey(raw, false); err == nil {
 			s.keys = append(s.keys, k)
 		}
 	}
@@ -90,14 +111,24 @@ func splitKeySet(jwks []byte) ([]json.RawMessage, error) {
 	return set.Keys, nil
 }
 
-func parseKey(raw json.RawMessage) (verificationKey, error) {
+// parseKey parses one JWK. strict is for registration (checkMemberNames);
+// without it, for keys already registered, only the checks that applied
+// when they were registered are made, so a partner keeps verifying with
+// the keys it had.
+func parseKey(raw json.RawMessage, strict bool) (verificationKey, error) {
 	var members map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &members); err != nil {
+	if err := json.Unmarshal(raw, &members); err != nil || members == nil {
 		return verificationKey{}, fmt.Errorf("not a JSON object")
 	}
-	for _, m := range privateMembers {
-		if _, ok := members[m]; ok {
-			return verificationKey{}, fmt.Errorf("holds private or symmetric key material (%q); register the public key only", m)
+	if strict {
+		if err := checkMemberNames(members); err != nil {
+			return verificationKey{}, err
+		}
+	} else {
+		for _, m := range privateMembers {
+			if _, ok := members[m]; ok {
+				return verificationKey{}, fmt.Errorf("holds private or symmetric key material (%q)", m)
+			}
 		}
 	}
 	var jwk jose.JSONWebKey
@@ -125,6 +156,45 @@ func parseKey(raw json.RawMessage) (verificationKey, error) {
 		return verificationKey{}, fmt.Errorf("alg %q does not match the key type (%s)", jwk.Algorithm, k.alg)
 	}
 	return k, nil
+}
+
+// checkMemberNames checks the members of one JWK: no private or symmetric
+// key material in any case, and only the public members of its kty
+// (publicMembers), exactly as spelled; key_ops, when present, is
+// ["verify"].
+func checkMemberNames(members map[string]json.RawMessage) error {
+	for _, name := range sortedNames(members) {
+		if slices.Contains(privateMembers, strings.ToLower(name)) {
+			return fmt.Errorf("holds private or symmetric key material (%q); register the public key only", clip(name))
+		}
+	}
+	var kty string
+	if json.Unmarshal(members["kty"], &kty) != nil || publicMembers[kty] == nil {
+		return fmt.Errorf("kty must be OKP (Ed25519) or EC (P-256)")
+	}
+	allowed := publicMembers[kty]
+	for _, name := range sortedNames(members) {
+		if !slices.Contains(allowed, name) {
+			return fmt.Errorf("member %q is not a member of a public %s key; a public %s key has only %s (names are case-sensitive)",
+				clip(name), kty, kty, strings.Join(allowed, ", "))
+		}
+	}
+	if ops, ok := members["key_ops"]; ok {
+		var list []string
+		if json.Unmarshal(ops, &list) != nil || len(list) != 1 || list[0] != "verify" {
+			return fmt.Errorf("key_ops, when present, must be [\"verify\"]: the key only verifies SETs")
+		}
+	}
+	return nil
+}
+
+func sortedNames(m map[string]json.RawMessage) []string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return names
 }
 
 // lookup returns the key named kid that signs with alg.

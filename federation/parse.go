@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/trustledger/trustledger/internal/input"
 )
 
 // MaxTokenBytes bounds a SET: larger bodies are refused before parsing.
@@ -52,9 +54,12 @@ func Parse(compact []byte) (*Token, error) {
 			return nil, refuse(ErrInvalidRequest, "JWS %s is not base64url without padding", partNames[i])
 		}
 	}
-	hdr, err := decodeObject(parts[0])
+	hdr, hdrJSON, err := decodeObject(parts[0])
 	if err != nil {
 		return nil, refuse(ErrInvalidRequest, "the JWS header is not a JSON object")
+	}
+	if f := checkMembers(hdrJSON); f != nil {
+		return nil, refuse(ErrInvalidRequest, "JWS header: %v (RFC 7515 §4: header parameter names must be unique)", f)
 	}
 	alg, algOK := stringMember(hdr, "alg")
 	switch {
@@ -78,9 +83,12 @@ func Parse(compact []byte) (*Token, error) {
 	if err != nil || len(jws.Signatures) != 1 {
 		return nil, refuse(ErrInvalidRequest, "not a valid JWS: %v", err)
 	}
-	claims, err := decodeObject(parts[1])
+	claims, claimsJSON, err := decodeObject(parts[1])
 	if err != nil {
 		return nil, refuse(ErrInvalidRequest, "the JWS payload is not a JSON object (a JWT claims set)")
+	}
+	if f := checkMembers(claimsJSON); f != nil {
+		return nil, refuse(ErrInvalidRequest, "claims: %v (RFC 7519 §4: claim names must be unique)", f)
 	}
 	iss, ok := stringMember(claims, "iss")
 	if !ok || iss == "" {
@@ -103,14 +111,25 @@ func isBase64URL(b []byte) bool {
 }
 
 // decodeObject decodes base64url JSON that must be exactly one object;
-// numbers keep their text (no float64).
-func decodeObject(seg []byte) (map[string]json.RawMessage, error) {
+// numbers keep their text (no float64). It returns the JSON text too.
+func decodeObject(seg []byte) (map[string]json.RawMessage, []byte, error) {
 	data := make([]byte, base64.RawURLEncoding.DecodedLen(len(seg)))
 	n, err := base64.RawURLEncoding.Decode(data, seg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return decodeJSONObject(data[:n])
+	m, err := decodeJSONObject(data[:n])
+	return m, data[:n], err
+}
+
+// checkMembers checks the JSON text of a JWS header or claims set that
+// decodeObject accepted: no object in it, at any depth, has a member twice
+// (names compared exactly, as JOSE does), and every string is valid
+// Unicode. encoding/json and go-jose both keep the last of two members of
+// the same name, another parser may keep the first: a SET that says "iss"
+// twice says two things.
+func checkMembers(data []byte) *input.Fault {
+	return input.CheckJSON(data, input.Options{})
 }
 
 func decodeJSONObject(data []byte) (map[string]json.RawMessage, error) {

@@ -82,7 +82,7 @@ func (s *Subject) PrincipalID(setIssuer string) (string, error) {
 		id = s.Sub
 	}
 	if !fsm.ValidID(id) {
-		return "", fmt.Errorf("%q is not a principal id (1-%d characters of letters, digits and - _ . : @)", clip(id), fsm.MaxIDLen)
+		return "", fmt.Errorf("%q is not a principal id (1-%d characters of letters, digits and - _ . : @, not dots only)", clip(id), fsm.MaxIDLen)
 	}
 	return id, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // SignalStatus values in per-signal results.
@@ -248,8 +249,22 @@ func (l *Ledger) applyCommand(cmd Command, actor string, res *Result) error {
 	return errors.New("unhandled command")
 }
 
-// ValidID reports whether s is an acceptable identifier.
+// ValidID reports whether s is an acceptable identifier for new input:
+// 1 to MaxIDLen characters of ASCII letters, digits and - _ . : @, and not
+// dots only ("." and ".." are path segments that URL handling removes or
+// resolves, so such an id could be written but never addressed; "..." and
+// longer are refused with them). Every id from outside — in a request, a
+// SET subject, a node id — is checked with it before it is proposed.
 func ValidID(s string) bool {
+	return validLedgerID(s) && strings.Trim(s, ".") != ""
+}
+
+// validLedgerID is the identifier rule Apply enforces: the character set
+// and length only. Ledgers written before dot-only ids were refused may
+// hold one, and replaying them must give the same state on every node and
+// version, so Apply keeps the rule those entries were written under; the
+// stricter ValidID is applied before proposing.
+func validLedgerID(s string) bool {
 	if s == "" || len(s) > MaxIDLen {
 		return false
 	}
@@ -266,7 +281,7 @@ func ValidID(s string) bool {
 }
 
 func checkID(field, s string) error {
-	if !ValidID(s) {
+	if !validLedgerID(s) {
 		return reject(field, "invalid", "must be 1-%d characters of letters, digits and - _ . : @", MaxIDLen)
 	}
 	return nil

@@ -25,7 +25,7 @@ func (l *Ledger) applyFederatedEvent(c *FederatedEvent, res *Result) (err error)
 		return reject("events", "invalid", "an event sets or withdraws an assessment, not both")
 	case len(c.Components) != 0 && len(c.Components) != NumComponents:
 		return reject("components", "invalid", "need all five components or none")
-	case c.AlertType != "" && (!ValidID(c.AlertType) || !alertSeverities[c.Severity]):
+	case c.AlertType != "" && (!validLedgerID(c.AlertType) || !alertSeverities[c.Severity]):
 		return reject("alert", "invalid", "alert type must be an identifier and severity low, medium, high or critical")
 	}
 	for i, v := range c.Components {

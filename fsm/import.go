@@ -1,7 +1,7 @@
 package fsm
 
 func (l *Ledger) applyImport(c *ImportRecord, res *Result) error {
-	if c.TrustID != "" && !ValidID(c.TrustID) {
+	if c.TrustID != "" && !validLedgerID(c.TrustID) {
 		return reject("trustId", "invalid", "invalid identifier")
 	}
 	for _, e := range []error{checkScore("trustScore", Some(c.Score)), checkJSON("metadata", c.Metadata, '{'),

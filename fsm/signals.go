@@ -75,7 +75,7 @@ func (l *Ledger) checkSignal(s *Signal) (p *principal, reason string) {
 	switch {
 	case s.EventID == "" || len(s.EventID) > MaxIDLen:
 		return nil, "eventId: must be 1-128 bytes"
-	case !ValidID(s.PrincipalID):
+	case !validLedgerID(s.PrincipalID):
 		return nil, "principalId: invalid identifier"
 	case p == nil:
 		return nil, "principalId: unknown principal"

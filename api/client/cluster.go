@@ -239,3 +239,91 @@ func (c *Client) stream(ctx context.Context, method, path string, q url.Values, 
 	}
 	return resp, nil
 }
+
+// ClusterCA is the answer to GET /v1/cluster/ca: the cluster CA clients
+// and joining nodes pin.
+type ClusterCA struct {
+	// Certificate is the CA certificate, PEM.
+	Certificate string `json:"certificate"`
+	// Fingerprint is "sha256:" and the hex SHA-256 of its DER bytes.
+	Fingerprint string `json:"fingerprint"`
+}
+
+// ClusterCA fetches the cluster CA certificate. It needs no token. Over
+// plain HTTP, or over TLS without a pin, its answer proves nothing: check
+// the fingerprint against one from a trusted source before relying on it.
+func (c *Client) ClusterCA(ctx context.Context) (*ClusterCA, error) {
+	var out ClusterCA
+	if _, err := c.do(ctx, &request{method: http.MethodGet, path: "/v1/cluster/ca"}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// IdentityRequest is the body of POST /v1/cluster/identity: a joining
+// node's certificate request.
+type IdentityRequest struct {
+	NodeID string `json:"nodeId"`
+	// CSR is the node's PEM certificate request.
+	CSR   string `json:"csr"`
+	Voter *bool  `json:"voter,omitempty"`
+}
+
+// IdentityGrant is the answer to RequestIdentity: what a joining node
+// needs to take part in the cluster.
+type IdentityGrant struct {
+	NodeID string `json:"nodeId"`
+	// Certificate is the node's PEM certificate, CACertificate the cluster
+	// CA's.
+	Certificate   string `json:"certificate"`
+	CACertificate string `json:"caCertificate"`
+	// GossipKeys are the gossip keyring, base64, the primary key first.
+	GossipKeys []string `json:"gossipKeys"`
+	// Members are the node ids of the Raft configuration.
+	Members []string `json:"members"`
+}
+
+// RequestIdentity asks the cluster (any member; the leader answers) to
+// sign a joining node's certificate request (operator role). The answer
+// carries secrets: send it only over TLS with a pinned CA.
+func (c *Client) RequestIdentity(ctx context.Context, req IdentityRequest) (*IdentityGrant, error) {
+	var out IdentityGrant
+	if _, err := c.do(ctx, &request{method: http.MethodPost, path: "/v1/cluster/identity", body: req}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Enrollment is the answer to GET /v1/cluster/enrollment on a node that
+// has not joined yet.
+type Enrollment struct {
+	NodeID string `json:"nodeId"`
+	// CSR is the node's PEM certificate request.
+	CSR   string `json:"csr"`
+	Voter bool   `json:"voter"`
+	// EnrollmentKey is the fingerprint of the CSR's key, which the node
+	// logs at start.
+	EnrollmentKey string `json:"enrollmentKey"`
+}
+
+// Enrollment reads the certificate request of a node that has not joined
+// yet (409 once it has an identity). It needs no token.
+func (c *Client) Enrollment(ctx context.Context) (*Enrollment, error) {
+	var out Enrollment
+	if _, err := c.do(ctx, &request{method: http.MethodGet, path: "/v1/cluster/enrollment"}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Enroll installs on a node that has not joined yet the identity the
+// cluster granted it (RequestIdentity's answer), over TLS. caFingerprint,
+// when set, must be the granted CA's.
+func (c *Client) Enroll(ctx context.Context, g *IdentityGrant, caFingerprint string) error {
+	body := struct {
+		*IdentityGrant
+		CAFingerprint string `json:"caFingerprint,omitempty"`
+	}{g, caFingerprint}
+	_, err := c.do(ctx, &request{method: http.MethodPost, path: "/v1/cluster/enrollment", body: body}, nil)
+	return err
+}

@@ -1,8 +1,10 @@
 package client
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -31,6 +33,8 @@ const (
 	// for servers that ask for one.
 	EnvClientCert = "TRUSTLEDGER_CLIENT_CERT"
 	EnvClientKey  = "TRUSTLEDGER_CLIENT_KEY"
+	// EnvCAFingerprint pins the cluster CA (TLSConfig.CAFingerprint).
+	EnvCAFingerprint = "TRUSTLEDGER_CA_FINGERPRINT"
 )
 
 // Default timeouts used when Config leaves them zero.
@@ -86,6 +90,17 @@ type TLSConfig struct {
 	// InsecureSkipVerify disables verification of the server's
 	// certificate. For tests only.
 	InsecureSkipVerify bool
+	// CAFingerprint pins the cluster CA ("sha256:<hex>", see trustd's log
+	// or GET /v1/cluster/ca): the server must present a certificate chain
+	// that ends in a CA certificate with this SHA-256 fingerprint and whose
+	// leaf that CA signed. Host names are not checked then: the pin is the
+	// proof. CAFile and the system roots are not used.
+	CAFingerprint string
+	// ServerKeyFingerprint pins the server's public key ("sha256:<hex>"
+	// of its SubjectPublicKeyInfo): a node that has not joined yet serves
+	// a self-signed certificate of the key it asks the cluster to certify.
+	// No chain or host name is checked then.
+	ServerKeyFingerprint string
 }
 
 // DefaultConfig returns a Config filled from the environment:
@@ -97,9 +112,10 @@ func DefaultConfig() Config {
 		Token:     os.Getenv(EnvToken),
 		TokenFile: os.Getenv(EnvTokenFile),
 		TLS: TLSConfig{
-			CAFile:   os.Getenv(EnvCACert),
-			CertFile: os.Getenv(EnvClientCert),
-			KeyFile:  os.Getenv(EnvClientKey),
+			CAFile:        os.Getenv(EnvCACert),
+			CertFile:      os.Getenv(EnvClientCert),
+			KeyFile:       os.Getenv(EnvClientKey),
+			CAFingerprint: os.Getenv(EnvCAFingerprint),
 		},
 	}
 }
@@ -183,7 +199,31 @@ func (t TLSConfig) build() (*tls.Config, error) {
 		ServerName:         t.ServerName,
 		InsecureSkipVerify: t.InsecureSkipVerify, // #nosec G402 -- opt-in, documented as for tests only
 	}
-	if t.CAFile != "" {
+	if t.ServerKeyFingerprint != "" {
+		want, err := normalizeFingerprint(t.ServerKeyFingerprint)
+		if err != nil {
+			return nil, err
+		}
+		conf.InsecureSkipVerify = true // #nosec G402 -- replaced by the key pin below
+		conf.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("the server presented no certificate")
+			}
+			der, err := x509.MarshalPKIXPublicKey(cs.PeerCertificates[0].PublicKey)
+			if err != nil {
+				return err
+			}
+			sum := sha256.Sum256(der)
+			if got := "sha256:" + hex.EncodeToString(sum[:]); got != want {
+				return fmt.Errorf("the server's key is %s, not the pinned %s", got, want)
+			}
+			return nil
+		}
+	} else if t.CAFingerprint != "" {
+		if err := pinCA(conf, t.CAFingerprint); err != nil {
+			return nil, err
+		}
+	} else if t.CAFile != "" {
 		pem, err := os.ReadFile(t.CAFile) // #nosec G304 -- the operator's own CA file
 		if err != nil {
 			return nil, fmt.Errorf("read CA file: %w", err)
@@ -205,4 +245,79 @@ func (t TLSConfig) build() (*tls.Config, error) {
 		conf.Certificates = []tls.Certificate{cert}
 	}
 	return conf, nil
+}
+
+// pinCA makes conf accept only servers whose chain ends in the CA with
+// fingerprint fp (the SHA-256 of its DER bytes) and whose leaf it signed.
+func pinCA(conf *tls.Config, fp string) error {
+	want, err := normalizeFingerprint(fp)
+	if err != nil {
+		return err
+	}
+	// The chain is verified in VerifyConnection against the pinned CA.
+	conf.InsecureSkipVerify = true // #nosec G402 -- replaced by the pinned-CA verification below
+	conf.VerifyConnection = func(cs tls.ConnectionState) error {
+		certs := cs.PeerCertificates
+		if len(certs) == 0 {
+			return errors.New("the server presented no certificate")
+		}
+		var ca *x509.Certificate
+		for _, c := range certs[1:] {
+			sum := sha256.Sum256(c.Raw)
+			if "sha256:"+hex.EncodeToString(sum[:]) == want {
+				ca = c
+			}
+		}
+		if ca == nil {
+			return &PinError{Want: want, Got: chainFingerprints(certs)}
+		}
+		roots := x509.NewCertPool()
+		roots.AddCert(ca)
+		inter := x509.NewCertPool()
+		for _, c := range certs[1:] {
+			inter.AddCert(c)
+		}
+		if _, err := certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter,
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+			return fmt.Errorf("the server's certificate does not chain to the pinned CA %s: %w", want, err)
+		}
+		return nil
+	}
+	return nil
+}
+
+// PinError: the server's certificate chain does not contain the pinned CA.
+type PinError struct {
+	Want string
+	// Got are the fingerprints of the CA certificates the server sent.
+	Got []string
+}
+
+func (e *PinError) Error() string {
+	if len(e.Got) == 0 {
+		return fmt.Sprintf("the server sent no CA certificate; the pinned cluster CA is %s", e.Want)
+	}
+	return fmt.Sprintf("the server's CA is %s, not the pinned cluster CA %s: this is not the cluster you meant (or someone is in between)",
+		strings.Join(e.Got, ", "), e.Want)
+}
+
+func chainFingerprints(certs []*x509.Certificate) []string {
+	var out []string
+	for _, c := range certs[1:] {
+		sum := sha256.Sum256(c.Raw)
+		out = append(out, "sha256:"+hex.EncodeToString(sum[:]))
+	}
+	return out
+}
+
+// normalizeFingerprint accepts "sha256:<hex>" or bare hex, colons
+// allowed between bytes.
+func normalizeFingerprint(s string) (string, error) {
+	h := strings.ToLower(strings.TrimSpace(s))
+	h = strings.TrimPrefix(h, "sha256:")
+	h = strings.ReplaceAll(h, ":", "")
+	if b, err := hex.DecodeString(h); err != nil || len(b) != sha256.Size {
+		return "", fmt.Errorf("CA fingerprint %q: want sha256: and 64 hex digits", s)
+	}
+	return "sha256:" + h, nil
 }

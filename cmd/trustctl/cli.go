@@ -39,10 +39,12 @@ type globals struct {
 	caCert, clientCert     string
 	clientKey              string
 	tlsSkipVerify          bool
+	caFingerprint          string
 }
 
 func newCLI(stdin io.Reader, stdout, stderr io.Writer) *cli {
-	return &cli{stdin: stdin, stdout: stdout, stderr: stderr, now: time.Now, g: globals{output: "table"}}
+	// Errors quote what servers said: escaped like every other output.
+	return &cli{stdin: stdin, stdout: stdout, stderr: terminalWriter{stderr}, now: time.Now, g: globals{output: "table"}}
 }
 
 // usageError is a mistake in the command line (exit code 2).
@@ -68,7 +70,7 @@ func (c *cli) commands() []*command {
 		principalCommand(), orgCommand(), signalCommand(), factorsCommand(), endorseCommand(),
 		decideCommand(), simulateCommand(), alertsCommand(), policyCommand(), tokenCommand(),
 		importCommand(), ledgerCommand(), statusCommand(), clusterCommand(), snapshotCommand(), benchCommand(),
-		partnerCommand(), federationCommand(),
+		partnerCommand(), federationCommand(), tlsCommand(),
 	}
 }
 
@@ -265,6 +267,7 @@ func (c *cli) flagSet(name string) *flag.FlagSet {
 	fs.StringVar(&g.clientCert, "client-cert", g.clientCert, "PEM client certificate `FILE` for mutual TLS")
 	fs.StringVar(&g.clientKey, "client-key", g.clientKey, "PEM client key `FILE` for mutual TLS")
 	fs.BoolVar(&g.tlsSkipVerify, "tls-skip-verify", g.tlsSkipVerify, "do not verify the server's certificate (testing only)")
+	fs.StringVar(&g.caFingerprint, "ca-fingerprint", g.caFingerprint, "pin the cluster CA of an https trustd by its `FINGERPRINT` (sha256:…, from trustd's log or trustctl cluster ca; default $"+client.EnvCAFingerprint+")")
 	return fs
 }
 
@@ -358,6 +361,9 @@ func (c *cli) clientConfig() (client.Config, error) {
 		cfg.TLS.KeyFile = g.clientKey
 	}
 	cfg.TLS.InsecureSkipVerify = g.tlsSkipVerify
+	if g.caFingerprint != "" {
+		cfg.TLS.CAFingerprint = g.caFingerprint
+	}
 	cfg.UserAgent = "trustctl"
 	if _, err := client.ParseAddress(cfg.Address); err != nil {
 		return cfg, usagef("--addr: %v", err)

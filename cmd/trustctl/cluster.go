@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/trustledger/trustledger/api/client"
+	"github.com/trustledger/trustledger/internal/pki"
 )
 
 func clusterCommand() *command {
@@ -20,6 +23,10 @@ func clusterCommand() *command {
 		{name: "remove", args: "NODE_ID", summary: "remove a node from the cluster (refused if a quorum would be lost)", run: clusterRemove},
 		{name: "transfer-leadership", args: "[NODE_ID]", summary: "hand leadership to a voter (default: the most up-to-date one)", run: clusterTransfer},
 		{name: "status", args: "", summary: "the cluster's health: leader, quorum, failure tolerance, lag", run: clusterStatus},
+		{name: "ca", args: "", summary: "the cluster CA: its fingerprint (for --ca-fingerprint) and certificate", run: clusterCA},
+		{name: "gossip-key", subs: []*command{
+			{name: "rotate", args: "", summary: "replace the gossip encryption key on every member, without downtime", run: clusterGossipKeyRotate},
+		}},
 	}}
 }
 
@@ -32,6 +39,7 @@ func clusterJoin(ctx context.Context, c *cli, args []string) error {
 	fs.StringVar(&req.GossipAddr, "gossip-addr", "", "the joining node's gossip `HOST:PORT`; the leader contacts it")
 	fs.StringVar(&req.Region, "region", "", "the joining node's region")
 	voter := fs.Bool("voter", true, "join as a voter; --voter=false joins a read replica (a Raft non-voter)")
+	enrollKey := fs.String("enrollment-key", "", "the joining node's enrollment key `FINGERPRINT` (sha256:…, from its log), checked before its identity is handed over")
 	wait := fs.Duration("wait", 15*time.Second, "retry this long while the member answers 503 (no leader yet, or it does not know the leader's address yet); 0 tries once")
 	_, err := c.parseArgs(fs, args, clusterCommand().subs[0].args, 0, "")
 	if err != nil {
@@ -49,6 +57,9 @@ func clusterJoin(ctx context.Context, c *cli, args []string) error {
 	req.Voter = voter
 	cl, err := c.connect()
 	if err != nil {
+		return err
+	}
+	if err := c.enrollNode(ctx, req, *enrollKey); err != nil {
 		return err
 	}
 	// Joining is idempotent, so retrying it is safe.
@@ -253,4 +264,224 @@ func clusterStatus(ctx context.Context, c *cli, args []string) error {
 		return &silentError{exitError}
 	}
 	return err
+}
+
+// enrollNode hands a node that has not joined yet its cluster identity
+// (docs/operations.md, "Joining"): it reads the node's certificate request
+// (GET /v1/cluster/enrollment, over TLS to the node's API port), has the
+// cluster sign it (POST /v1/cluster/identity, over TLS with the cluster CA
+// pinned), and installs the answer on the node (POST
+// /v1/cluster/enrollment, over TLS pinned to the key of the request). A
+// node that has an identity already (or uses the operator's PKI) is left
+// alone.
+func (c *cli) enrollNode(ctx context.Context, req client.JoinRequest, wantKey string) error {
+	cfg, err := c.clientConfig()
+	if err != nil {
+		return err
+	}
+	nodeURL, err := httpsAddr(req.APIAddr)
+	if err != nil {
+		return usagef("--api-addr: %v", err)
+	}
+	// The node's certificate is self-signed until it joins: its key is
+	// what is checked, below.
+	probe, err := client.New(client.Config{Address: nodeURL, Timeout: cfg.Timeout, UserAgent: cfg.UserAgent,
+		TLS: client.TLSConfig{InsecureSkipVerify: true}})
+	if err != nil {
+		return err
+	}
+	enr, err := probe.Enrollment(ctx)
+	switch code := client.StatusCode(err); {
+	case code == http.StatusConflict || code == http.StatusNotFound || code == http.StatusNotImplemented:
+		return nil // it has its identity
+	case err != nil:
+		return fmt.Errorf("read the joining node's certificate request from %s: %w", nodeURL, err)
+	}
+	keyFP, err := csrKeyFingerprint(enr.CSR)
+	if err != nil {
+		return fmt.Errorf("the joining node's certificate request: %w", err)
+	}
+	switch {
+	case enr.NodeID != req.NodeID:
+		return fmt.Errorf("the node at %s is %q, not %q", req.APIAddr, enr.NodeID, req.NodeID)
+	case enr.EnrollmentKey != keyFP:
+		return fmt.Errorf("the node at %s names enrollment key %s but asks to certify %s", req.APIAddr, enr.EnrollmentKey, keyFP)
+	case wantKey != "":
+		want, err := pki.ParseFingerprint(wantKey)
+		if err != nil {
+			return usagef("--enrollment-key: %v", err)
+		}
+		if want != keyFP {
+			return fmt.Errorf("the node at %s has enrollment key %s, not %s: not the node you started (or someone is in between)", req.APIAddr, keyFP, want)
+		}
+	case !loopbackURL(req.APIAddr):
+		fmt.Fprintf(c.stderr, "trustctl: warning: enrolling %s with key %s without --enrollment-key; compare it with the node's log\n", req.NodeID, keyFP)
+	}
+	member, pin, err := c.pinnedMember(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	g, err := member.RequestIdentity(ctx, client.IdentityRequest{NodeID: req.NodeID, CSR: enr.CSR, Voter: req.Voter})
+	if err != nil {
+		return fmt.Errorf("have the cluster sign %s's certificate: %w", req.NodeID, err)
+	}
+	target, err := client.New(client.Config{Address: nodeURL, Timeout: cfg.Timeout, UserAgent: cfg.UserAgent,
+		TLS: client.TLSConfig{ServerKeyFingerprint: keyFP}})
+	if err != nil {
+		return err
+	}
+	if err := target.Enroll(ctx, g, pin); err != nil {
+		return fmt.Errorf("install %s's identity on it: %w", req.NodeID, err)
+	}
+	if c.g.output != "json" {
+		fmt.Fprintf(c.stderr, "Node %s received its cluster identity (CA %s).\n", req.NodeID, pin)
+	}
+	return nil
+}
+
+// pinnedMember is a client for the member --addr names, over TLS with the
+// cluster CA pinned: --ca-fingerprint, or the CA the member publishes,
+// read over the connection the global options give (trusted on first
+// use, with a warning off loopback).
+func (c *cli) pinnedMember(ctx context.Context, cfg client.Config) (*client.Client, string, error) {
+	pin := cfg.TLS.CAFingerprint
+	if pin == "" {
+		cl, err := c.connect()
+		if err != nil {
+			return nil, "", err
+		}
+		ca, err := cl.ClusterCA(ctx)
+		if err != nil {
+			return nil, "", fmt.Errorf("read the cluster CA from %s: %w", cfg.Address, err)
+		}
+		cert, err := pki.ParseCert([]byte(ca.Certificate))
+		if err != nil {
+			return nil, "", fmt.Errorf("the cluster CA from %s: %w", cfg.Address, err)
+		}
+		pin = pki.Fingerprint(cert.Raw)
+		if !loopbackURL(cfg.Address) && !strings.HasPrefix(cfg.Address, "https://") || cfg.TLS.InsecureSkipVerify {
+			fmt.Fprintf(c.stderr, "trustctl: warning: trusting cluster CA %s from %s on first use; pass --ca-fingerprint to pin it\n", pin, cfg.Address)
+		}
+	}
+	addr, err := httpsAddr(cfg.Address)
+	if err != nil {
+		return nil, "", err
+	}
+	mcfg := cfg
+	mcfg.Address = addr
+	mcfg.TLS = client.TLSConfig{CAFingerprint: pin, CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile}
+	cl, err := client.New(mcfg)
+	return cl, pin, err
+}
+
+// httpsAddr is a node's API URL with the https scheme: nodes serve TLS on
+// their API port whatever their URL says.
+func httpsAddr(addr string) (string, error) {
+	u, err := client.ParseAddress(addr)
+	if err != nil {
+		return "", err
+	}
+	u.Scheme = "https"
+	return u.String(), nil
+}
+
+// loopbackURL reports whether a URL's host is a loopback address.
+func loopbackURL(addr string) bool {
+	u, err := client.ParseAddress(addr)
+	if err != nil {
+		return false
+	}
+	if u.Hostname() == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(u.Hostname())
+	return ip != nil && ip.IsLoopback()
+}
+
+// csrKeyFingerprint is the fingerprint of a PEM certificate request's key.
+func csrKeyFingerprint(csrPEM string) (string, error) {
+	csr, err := pki.ParseCSR([]byte(csrPEM))
+	if err != nil {
+		return "", err
+	}
+	return pki.KeyFingerprint(csr.PublicKey)
+}
+
+// clusterCAView is what trustctl cluster ca prints.
+type clusterCAView struct {
+	Fingerprint string `json:"fingerprint"`
+	Subject     string `json:"subject"`
+	NotAfter    string `json:"notAfter"`
+	Certificate string `json:"certificate"`
+}
+
+// clusterCA prints the cluster CA the node publishes (GET
+// /v1/cluster/ca), after checking that the fingerprint it states is the
+// certificate's.
+func clusterCA(ctx context.Context, c *cli, args []string) error {
+	fs := c.flagSet("trustctl cluster ca")
+	if _, err := c.parseArgs(fs, args, "", 0, ""); err != nil {
+		return err
+	}
+	cl, err := c.connect()
+	if err != nil {
+		return err
+	}
+	ca, err := cl.ClusterCA(ctx)
+	if err != nil {
+		return err
+	}
+	cert, err := pki.ParseCert([]byte(ca.Certificate))
+	if err != nil {
+		return fmt.Errorf("the cluster CA from %s: %w", cl.Address(), err)
+	}
+	fp := pki.Fingerprint(cert.Raw)
+	if fp != ca.Fingerprint {
+		return fmt.Errorf("the cluster CA from %s states fingerprint %s, but its certificate's is %s", cl.Address(), ca.Fingerprint, fp)
+	}
+	if cfg, err := c.clientConfig(); err == nil && cfg.TLS.CAFingerprint == "" && !loopbackURL(cfg.Address) {
+		fmt.Fprintf(c.stderr, "trustctl: note: %s told us this CA over a connection that does not pin one; "+
+			"compare the fingerprint with the first node's log before you pin it\n", cfg.Address)
+	}
+	v := clusterCAView{Fingerprint: fp, Subject: cert.Subject.CommonName, NotAfter: cert.NotAfter.UTC().Format(time.RFC3339),
+		Certificate: ca.Certificate}
+	return c.emit(v, func(w io.Writer) {
+		row(w, "Fingerprint", v.Fingerprint)
+		row(w, "Subject", v.Subject)
+		row(w, "Expires", v.NotAfter)
+		fmt.Fprintf(w, "\n%s", strings.TrimRight(v.Certificate, "\n")+"\n")
+	})
+}
+
+// gossipKeyRotation is the answer of POST /v1/cluster/gossip-key/rotate.
+type gossipKeyRotation struct {
+	// Primary is the id of the new key (never the key itself).
+	Primary string `json:"primary"`
+	// Previous are the ids of the keys it replaced.
+	Previous []string `json:"previous"`
+	// Members are the nodes that now hold the new key alone.
+	Members []string `json:"members"`
+}
+
+// clusterGossipKeyRotate has the leader rotate the gossip key on every
+// member (add, make primary, remove the old keys).
+func clusterGossipKeyRotate(ctx context.Context, c *cli, args []string) error {
+	fs := c.flagSet("trustctl cluster gossip-key rotate")
+	if _, err := c.parseArgs(fs, args, "", 0, ""); err != nil {
+		return err
+	}
+	cl, err := c.connect()
+	if err != nil {
+		return err
+	}
+	var res gossipKeyRotation
+	if _, err := cl.Do(ctx, http.MethodPost, "/v1/cluster/gossip-key/rotate", nil, struct{}{}, &res); err != nil {
+		return err
+	}
+	return c.emit(res, func(w io.Writer) {
+		fmt.Fprintf(w, "Gossip key rotated: %s is the only key on %d members.\n", res.Primary, len(res.Members))
+		row(w, "Primary", res.Primary)
+		row(w, "Replaced", strings.Join(res.Previous, ", "))
+		row(w, "Members", strings.Join(res.Members, ", "))
+	})
 }

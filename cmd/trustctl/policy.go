@@ -40,7 +40,7 @@ func policyGet(ctx context.Context, c *cli, args []string) error {
 		return fmt.Errorf("policy: the server sent invalid JSON: %w", err)
 	}
 	buf.WriteByte('\n')
-	_, err = c.stdout.Write(buf.Bytes())
+	_, err = c.stdout.Write(escapeJSONText(buf.Bytes()))
 	return err
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/trustledger/trustledger/cluster"
 	"github.com/trustledger/trustledger/fsm"
+	"github.com/trustledger/trustledger/internal/pki"
 )
 
 // config is trustd's configuration. Each setting comes, lowest precedence
@@ -54,9 +55,14 @@ type config struct {
 	GossipKeyFile string
 	// EncryptionKeyFile holds the base64 key for encryption at rest.
 	EncryptionKeyFile string
-	// GossipInsecure allows gossip on a non-loopback address without a
-	// key: anyone who can reach the port could then join as a voter.
+	// GossipInsecure allows, with the operator's own PKI (--tls-*),
+	// gossip on a non-loopback address without --gossip-key-file.
 	GossipInsecure bool
+	// Insecure runs Raft and gossip without authentication (loopback
+	// only).
+	Insecure bool
+	// CAFingerprint pins the cluster CA a --join node expects.
+	CAFingerprint string
 	// DeadServerGrace: how long gossip must report a server dead before
 	// the leader removes it (0: never automatically).
 	DeadServerGrace time.Duration
@@ -185,7 +191,11 @@ func options() []option {
 		opt("region", "region reported to clients and peers", func(c *config) *string { return &c.Region }),
 		{name: "voter", isBool: true, usage: "take part in elections and quorum; false makes a read replica",
 			set: boolSetting(func(c *config) *bool { return &c.Voter }), show: func(c *config) string { return strconv.FormatBool(c.Voter) }},
-		{name: "gossip-insecure", isBool: true, usage: "allow unencrypted gossip on a non-loopback address (anyone reaching it could join as a voter)",
+		{name: "insecure", isBool: true, usage: "run Raft over plain TCP and gossip unencrypted, with no peer authentication (anyone who reaches the ports can take over the cluster); loopback addresses only",
+			set: boolSetting(func(c *config) *bool { return &c.Insecure }), show: func(c *config) string { return strconv.FormatBool(c.Insecure) }},
+		{name: "ca-fingerprint", usage: "with --join: the cluster CA's fingerprint (sha256:…, printed by the first node and by trustctl cluster ca); without it the joiner trusts the CA it is shown on first contact, with a warning",
+			set: func(c *config, v string) error { c.CAFingerprint = v; return nil }},
+		{name: "gossip-insecure", isBool: true, usage: "with --tls-cert-file (the operator's PKI): allow unencrypted gossip on a non-loopback address without --gossip-key-file",
 			set: boolSetting(func(c *config) *bool { return &c.GossipInsecure }), show: func(c *config) string { return strconv.FormatBool(c.GossipInsecure) }},
 		{name: "dead-server-grace", usage: "remove a server from the cluster once gossip has reported it dead this long, if a quorum remains (0: only an operator removes servers)",
 			set: func(c *config, v string) error {
@@ -405,11 +415,32 @@ func (c *config) validate() error {
 	}
 	if key, err := c.gossipKey(); err != nil {
 		errs = append(errs, err)
-	} else if key == nil && !c.GossipInsecure {
-		// The leader adds gossiping nodes to the Raft configuration: on a
-		// network, unauthenticated gossip would let anyone become a voter.
+	} else if key == nil && !c.GossipInsecure && c.tlsEnabled() {
+		// With the operator's PKI, the gossip key is the operator's too
+		// (with the automatic identity the cluster makes one).
 		if host, _, err := splitHostPort(c.GossipAddr); err == nil && !loopbackHost(host) {
 			bad("gossip-addr", "%q is not a loopback address: set --gossip-key-file (openssl rand -base64 32), or --gossip-insecure on a network you fully control", c.GossipAddr)
+		}
+	}
+	if c.Insecure {
+		if c.tlsEnabled() {
+			bad("insecure", "excludes --tls-cert-file: choose one")
+		}
+		for _, a := range []struct{ flag, addr string }{{"http-addr", c.HTTPAddr}, {"raft-addr", c.RaftAddr}, {"gossip-addr", c.GossipAddr}} {
+			if host, _, err := splitHostPort(a.addr); err == nil && !loopbackHost(host) {
+				bad("insecure", "refused with --%s %s: unauthenticated Raft and gossip run on loopback addresses only", a.flag, a.addr)
+			}
+		}
+		if c.Advertise != "" && !loopbackHost(hostOf(c.Advertise)) {
+			bad("insecure", "refused with --advertise %s: unauthenticated Raft and gossip run on loopback addresses only", c.Advertise)
+		}
+	}
+	if c.CAFingerprint != "" {
+		if _, err := pki.ParseFingerprint(c.CAFingerprint); err != nil {
+			bad("ca-fingerprint", "%v", err)
+		}
+		if len(c.Join) == 0 {
+			bad("ca-fingerprint", "only means something with --join")
 		}
 	}
 	if _, err := c.encryptionKey(); err != nil {
@@ -566,10 +597,39 @@ func (c *config) apiURL(bound net.Addr) string {
 		}
 	}
 	scheme := "http://"
-	if c.tlsEnabled() {
+	if c.apiTLSOnly() {
 		scheme = "https://"
 	}
 	return scheme + net.JoinHostPort(host, port)
+}
+
+// apiTLSOnly reports whether the API serves HTTPS only: with the
+// operator's certificate, or with the cluster's when it is reached off
+// loopback. On loopback it serves plain HTTP to local clients and TLS to
+// other nodes on the same port.
+func (c *config) apiTLSOnly() bool {
+	if c.tlsEnabled() {
+		return true
+	}
+	if c.Insecure {
+		return false
+	}
+	host, _, err := net.SplitHostPort(c.HTTPAddr)
+	if err != nil {
+		return true
+	}
+	if c.Advertise != "" {
+		host = hostOf(c.Advertise)
+	}
+	return !loopbackHost(host)
+}
+
+// hostOf is the host of host:port, or s itself when it has no port.
+func hostOf(s string) string {
+	if h, _, err := net.SplitHostPort(s); err == nil {
+		return h
+	}
+	return s
 }
 
 func parseLevel(s string) (slog.Level, error) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/trustledger/trustledger/internal/testpki"
 	"io"
 	"net"
 	"os"
@@ -148,15 +149,43 @@ func TestResolveNodeID(t *testing.T) {
 	}
 }
 
-// Gossip on a network address needs a key (or an explicit opt-out): the
-// leader adds gossiping nodes to Raft.
+// With the operator's PKI, gossip on a network address needs the
+// operator's key (or an explicit opt-out); with the cluster's own
+// identity, the cluster makes one.
 func TestConfigGossipNeedsKeyOffLoopback(t *testing.T) {
-	_, err := loadConfig([]string{"--gossip-addr", "0.0.0.0:8472", "--advertise", "10.0.0.2"}, env(nil), io.Discard)
+	ca := testpki.NewCA(t, "cluster")
+	p := ca.Issue("node1")
+	byo := []string{"--tls-cert-file", p.CertFile, "--tls-key-file", p.KeyFile, "--tls-ca-file", ca.CertFile}
+	_, err := loadConfig(append([]string{"--gossip-addr", "0.0.0.0:8472", "--advertise", "10.0.0.2"}, byo...), env(nil), io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "gossip-key-file") {
-		t.Fatalf("unencrypted gossip on 0.0.0.0: %v", err)
+		t.Fatalf("unencrypted gossip on 0.0.0.0 with the operator's PKI: %v", err)
 	}
-	if _, err := loadConfig([]string{"--gossip-addr", "127.0.0.1:9472"}, env(nil), io.Discard); err != nil {
+	if _, err := loadConfig(append([]string{"--gossip-addr", "127.0.0.1:9472"}, byo...), env(nil), io.Discard); err != nil {
 		t.Fatalf("loopback gossip without a key: %v", err)
+	}
+	if _, err := loadConfig([]string{"--gossip-addr", "0.0.0.0:8472", "--advertise", "10.0.0.2"}, env(nil), io.Discard); err != nil {
+		t.Fatalf("gossip off loopback with the cluster's identity: %v", err)
+	}
+}
+
+// --insecure is refused off loopback and beside the operator's PKI.
+func TestConfigInsecureOnlyOnLoopback(t *testing.T) {
+	if _, err := loadConfig([]string{"--insecure"}, env(nil), io.Discard); err != nil {
+		t.Fatalf("--insecure on the loopback defaults: %v", err)
+	}
+	for _, args := range [][]string{
+		{"--insecure", "--raft-addr", "10.0.0.2:8471"},
+		{"--insecure", "--gossip-addr", "0.0.0.0:8472", "--advertise", "10.0.0.2"},
+		{"--insecure", "--http-addr", "192.168.1.1:8470"},
+		{"--insecure", "--advertise", "10.0.0.2"},
+	} {
+		if _, err := loadConfig(args, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "--insecure") {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+	if _, err := loadConfig([]string{"--ca-fingerprint", "sha256:xyz", "--join", "http://127.0.0.1:1", "--token", "t"}, env(nil), io.Discard); err == nil ||
+		!strings.Contains(err.Error(), "--ca-fingerprint") {
+		t.Errorf("a malformed fingerprint: %v", err)
 	}
 }
 
@@ -171,7 +200,7 @@ func TestConfigCluster(t *testing.T) {
 	raft, _ := c.raftAdvertise()
 	bound := &net.TCPAddr{IP: net.IPv4zero, Port: 8470}
 	if c.bootstrap() || c.Voter || c.DeadServerGrace != 72*time.Hour || gossip != "10.0.0.2:8472" || raft != "10.0.0.2:8471" ||
-		c.apiURL(bound) != "http://10.0.0.2:8470" {
+		c.apiURL(bound) != "https://10.0.0.2:8470" {
 		t.Fatalf("config %+v gossip %s raft %s api %s", c, gossip, raft, c.apiURL(bound))
 	}
 	if tok, err := c.joinToken(); err == nil || tok != "" {

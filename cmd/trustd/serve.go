@@ -56,9 +56,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		return fmt.Errorf("listen for HTTP on %s: %w", cfg.HTTPAddr, err)
 	}
 	defer func() { _ = ln.Close() }() // after Serve, a no-op
-	var raftTLS, peerTLS *tls.Config
+	var raftTLS *tls.Config
 	if tlsConf != nil {
-		raftTLS, peerTLS = tlsConf.raft, tlsConf.peer
+		raftTLS = tlsConf.raft
 	}
 	advertise, _ := cfg.raftAdvertise()         // validated
 	gossipAdvertise, _ := cfg.gossipAdvertise() // validated
@@ -74,7 +74,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, RaftAdvertise: advertise,
 		Region: cfg.Region, Bootstrap: cfg.bootstrap(), Voter: cfg.Voter, Logger: log,
 		GossipAddr: cfg.GossipAddr, GossipAdvertise: gossipAdvertise, GossipKey: gossipKey, APIAddr: cfg.apiURL(ln.Addr()),
-		DeadServerGrace: cfg.DeadServerGrace, RaftTLS: raftTLS, EncryptionKey: encryptionKey,
+		DeadServerGrace: cfg.DeadServerGrace, RaftTLS: raftTLS, EncryptionKey: encryptionKey, Insecure: cfg.Insecure,
 	})
 	if err != nil {
 		return err
@@ -84,7 +84,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 			err = errors.Join(err, fmt.Errorf("close node: %w", cerr))
 		}
 	}()
-	apiServer := api.New(api.Config{Logger: log, AuditLog: audit, PeerTLS: peerTLS}, node)
+	apiServer := api.New(api.Config{Logger: log, AuditLog: audit}, node)
 	httpServer := &http.Server{
 		Handler:           apiServer.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -100,15 +100,37 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 	}
 
 	served := make(chan error, 1)
-	if tlsConf != nil {
+	limited := api.LimitListener(ln, api.DefaultMaxConns)
+	apiTLS := "plain http and tls (cluster certificate) on one port"
+	switch {
+	case tlsConf != nil:
 		httpServer.TLSConfig = tlsConf.api
-		go func() { served <- httpServer.ServeTLS(ln, "", "") }()
-	} else {
-		go func() { served <- httpServer.Serve(ln) }()
+		apiTLS = "https (operator certificate)"
+		go func() { served <- httpServer.ServeTLS(limited, "", "") }()
+	case cfg.Insecure:
+		apiTLS = "plain http (insecure)"
+		go func() { served <- httpServer.Serve(limited) }()
+	default:
+		if cfg.apiTLSOnly() {
+			apiTLS = "https (cluster certificate)"
+		}
+		go func() { served <- httpServer.Serve(api.NewListener(limited, node.APIServerTLS(), !cfg.apiTLSOnly())) }()
 	}
+	_, fingerprint := node.ClusterCA()
 	log.Info("trustd serving", "node_id", cfg.NodeID, "http_addr", ln.Addr().String(), "api_addr", node.APIAddr(),
-		"tls", tlsConf != nil, "raft_addr", node.RaftAddr(), "gossip_addr", node.GossipAddr(), "data_dir", cfg.DataDir, "region", cfg.Region,
-		"voter", cfg.Voter, "state", node.State())
+		"api_tls", apiTLS, "raft_addr", node.RaftAddr(), "gossip_addr", node.GossipAddr(), "data_dir", cfg.DataDir, "region", cfg.Region,
+		"voter", cfg.Voter, "state", node.State(), "ca_fingerprint", fingerprint)
+	if cfg.Insecure {
+		log.Warn("INSECURE: --insecure runs Raft and gossip with no peer authentication; never use it where other users or hosts can reach these ports")
+	}
+
+	// A voter with the cluster identity but not the CA key asks the leader
+	// for it, so that it can admit nodes when it leads.
+	if !cfg.Insecure && !cfg.tlsEnabled() && cfg.Voter && !node.HasCAKey() {
+		kctx, cancelKey := context.WithCancel(ctx)
+		defer cancelKey()
+		go fetchCAKey(kctx, node, log)
+	}
 
 	// With --join, ask the members for admission until one accepts (the
 	// node never bootstraps a cluster of its own). A refusal ends trustd.
@@ -177,6 +199,9 @@ func ensureAdminToken(ctx context.Context, cfg config, node *cluster.Node, log *
 	if created {
 		log.Info("created the bootstrap admin token", "path", path)
 		fmt.Fprintf(stdout, "trustd: bootstrap admin token written to %s (mode 0600)\n", path)
+		if _, fp := node.ClusterCA(); fp != "" {
+			fmt.Fprintf(stdout, "trustd: cluster CA fingerprint %s (nodes join with --ca-fingerprint %s)\n", fp, fp)
+		}
 	}
 	return nil
 }

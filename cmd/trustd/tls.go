@@ -67,23 +67,34 @@ func (c *config) tlsSetup() (*tlsSetup, error) {
 		raft: &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert},
 			RootCAs: peerCAs, ClientCAs: peerCAs, ClientAuth: tls.RequireAndVerifyClientCert},
 	}
+	// Other nodes present their certificates (node-to-node HTTP); the API
+	// checks them against the cluster's CA (cluster.Node.PeerNodeID).
+	s.api.ClientAuth = tls.RequestClientCert
 	if clientCAs != nil {
 		// Certificates are optional: clients authenticate with tokens;
-		// one that presents a certificate must present a valid one.
-		s.api.ClientCAs = clientCAs
+		// one that presents a certificate must present a valid one, from
+		// the client CA or, for other nodes, the cluster's.
+		both, err := loadCAs("tls-client-ca-file", c.TLSClientCAFile, c.peerCAFile())
+		if err != nil {
+			return nil, err
+		}
+		s.api.ClientCAs = both
 		s.api.ClientAuth = tls.VerifyClientCertIfGiven
 	}
 	return s, nil
 }
 
-func loadCAs(flag, path string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(path) // #nosec G304 G703 -- the operator names the CA file
-	if err != nil {
-		return nil, fmt.Errorf("--%s: %w", flag, err)
-	}
+// loadCAs reads one or more PEM CA bundles into one pool.
+func loadCAs(flag string, paths ...string) (*x509.CertPool, error) {
 	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("--%s %s: no PEM certificates found", flag, path)
+	for _, path := range paths {
+		pem, err := os.ReadFile(path) // #nosec G304 G703 -- the operator names the CA file
+		if err != nil {
+			return nil, fmt.Errorf("--%s: %w", flag, err)
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--%s %s: no PEM certificates found", flag, path)
+		}
 	}
 	return pool, nil
 }

@@ -196,7 +196,7 @@ func TestConfigTLS(t *testing.T) {
 		t.Errorf("api url with TLS: %s", u)
 	}
 	s, err := c.tlsSetup()
-	if err != nil || s.api.ClientAuth != 0 || s.raft.ClientCAs == nil || s.peer.RootCAs == nil || s.api.MinVersion != 0x0303 {
+	if err != nil || s.api.ClientAuth != tls.RequestClientCert || s.raft.ClientCAs == nil || s.peer.RootCAs == nil || s.api.MinVersion != 0x0303 {
 		t.Fatalf("setup %+v, %v", s, err)
 	}
 	c, err = loadConfig([]string{"--tls-cert-file", p.CertFile, "--tls-key-file", p.KeyFile, "--tls-client-ca-file", ca.CertFile}, env(nil), io.Discard)
