@@ -153,3 +153,27 @@ func noteSubject(r *http.Request, principalID string) {
 		i.principal = principalID
 	}
 }
+
+// unknownWhileReplaying reports whether r's bearer token is well-formed
+// but unknown here while this node has not caught up with what the
+// cluster committed before it started: the token may be in the part of
+// the ledger it has not replayed yet, so 401 would be a guess.
+func (s *Server) unknownWhileReplaying(r *http.Request) bool {
+	if s.cluster == nil || s.cluster.CaughtUp() {
+		return false
+	}
+	scheme, secret, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	secret = strings.TrimSpace(secret)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || secret == "" || len(secret) > maxSecretLen {
+		return false
+	}
+	_, found := s.ledger().TokenByHash(sha256.Sum256([]byte(secret)))
+	return !found
+}
+
+// notReplayed is the 503 of a request this node cannot authenticate yet.
+func (s *Server) notReplayed() error {
+	p := newProblem(ProblemNotReady, "", "this node is still catching up with the ledger and cannot check this token yet; retry shortly")
+	p.retryAfter = 1
+	return p
+}

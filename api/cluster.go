@@ -41,6 +41,9 @@ type ClusterBackend interface {
 	Restore(ctx context.Context, r io.Reader) (cluster.RestoreResult, error)
 	// Backup takes a consistent snapshot of the local state.
 	Backup() *cluster.Backup
+	// CaughtUp tells whether the node has applied what the cluster had
+	// committed when it started.
+	CaughtUp() bool
 	// Secure tells whether node-to-node channels authenticate their peer
 	// (false only for a node that runs insecure).
 	Secure() bool

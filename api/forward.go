@@ -132,7 +132,8 @@ func (s *Server) forwardError(w http.ResponseWriter, r *http.Request, err error)
 	if r.Context().Err() != nil {
 		return // the client went away
 	}
-	leaderID, leaderAddr := s.node.Leader()
+	leaderID, _ := s.node.Leader()
+	leaderAddr := s.cluster.LeaderAPIAddr()
 	s.log.Warn("forwarding to the leader failed", "leader", leaderID, "method", r.Method, "path", r.URL.Path, "error", err)
 	var op *net.OpError
 	sent := !(errors.As(err, &op) && op.Op == "dial")

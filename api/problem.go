@@ -84,7 +84,8 @@ type Problem struct {
 	Field    string       `json:"field,omitempty"`
 	Code     string       `json:"code,omitempty"`
 	Errors   []FieldError `json:"errors,omitempty"`
-	// LeaderID and LeaderAddr name the leader on not-leader problems.
+	// LeaderID and LeaderAddr name the leader on not-leader problems:
+	// its node id and the base URL of its API (empty when unknown here).
 	LeaderID   string `json:"leaderId,omitempty"`
 	LeaderAddr string `json:"leaderAddr,omitempty"`
 
@@ -138,7 +139,7 @@ func problemFor(err error) *Problem {
 		return withCode(newProblem(k, rej.Field, "%s", rej.Reason), rej.Code)
 	case errors.As(err, &notLead):
 		p := newProblem(ProblemNotLeader, "", "this node is not the leader; send the request to the leader")
-		p.LeaderID, p.LeaderAddr, p.retryAfter = notLead.LeaderID, notLead.LeaderAddr, 1
+		p.LeaderID, p.LeaderAddr, p.retryAfter = notLead.LeaderID, notLead.LeaderAPIAddr, 1
 		if p.LeaderID == "" {
 			p.Type, p.Title = ProblemNoLeader.URI(), ProblemNoLeader.Title
 			p.Detail, p.retryAfter = "the cluster has no leader at the moment; retry shortly", 2

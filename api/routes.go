@@ -192,10 +192,15 @@ func (s *Server) serveRoute(rt Route) http.Handler {
 			tok, err := s.authenticate(r)
 			if err != nil && s.tokenMaybeNewer(rt, r) {
 				// A token this follower has not applied yet (just created,
-				// or the node is catching up): the leader decides.
+				// or the node is catching up): the leader decides, and
+				// names itself as the node that answered.
+				sw.Header().Del(HeaderServedBy)
 				info.forwarded = true
 				s.forward(sw, r)
 				return
+			}
+			if err != nil && s.unknownWhileReplaying(r) {
+				err = s.notReplayed()
 			}
 			if err != nil {
 				s.fail(sw, r, err)

@@ -77,6 +77,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			reason = "the state machine is catching up with the commit index"
 		}
 	}
+	if s.cluster != nil && !s.cluster.CaughtUp() && reason == "" {
+		reason = "the node is catching up with what the cluster committed before it started"
+	}
 	if leaderID == "" {
 		reason = "no leader is known"
 	}

@@ -28,6 +28,9 @@ type NotLeaderError struct {
 	LeaderID string
 	// LeaderAddr is the leader's Raft address (not its HTTP address).
 	LeaderAddr string
+	// LeaderAPIAddr is the base URL of the leader's API, "" when this node
+	// does not know it (yet).
+	LeaderAPIAddr string
 }
 
 // Error names the leader to forward to.

@@ -71,6 +71,13 @@ type Node struct {
 	// so nothing committed in between is rewound.
 	writesMu sync.RWMutex
 
+	// existing tells whether the data directory held Raft state at start;
+	// bootLastIndex is the last log index then, openedAt when Open began
+	// (CaughtUp).
+	existing      bool
+	bootLastIndex uint64
+	openedAt      time.Time
+
 	closed    chan struct{}
 	closeOnce sync.Once
 	closeErr  error
@@ -144,6 +151,11 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inspect raft state: %w", err)
 	}
+	n.existing, n.openedAt = existing, time.Now()
+	if n.bootLastIndex, err = n.logs.LastIndex(); err != nil {
+		return nil, fmt.Errorf("read the raft log: %w", err)
+	}
+	n.loadPeers()
 	if err := n.openIdentity(existing); err != nil {
 		return nil, err
 	}

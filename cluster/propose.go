@@ -92,7 +92,7 @@ func (n *Node) notLeader() error {
 	if addr == "" {
 		return ErrNoLeader
 	}
-	return &NotLeaderError{LeaderID: id, LeaderAddr: addr}
+	return &NotLeaderError{LeaderID: id, LeaderAddr: addr, LeaderAPIAddr: n.LeaderAPIAddr()}
 }
 
 // waitFuture waits for a Raft future, the context or the node's shutdown.

@@ -17,10 +17,12 @@ func (n *Node) kickReconcile() {
 }
 
 // reconcileLoop runs reconcile every ReconcileInterval and whenever gossip
-// reports a change, until the node closes. Only the leader acts.
+// reports a change, until the node closes. Only the leader reconciles;
+// every node remembers the members' addresses (rememberPeers).
 func (n *Node) reconcileLoop() {
 	t := time.NewTicker(n.cfg.ReconcileInterval)
 	defer t.Stop()
+	var remembered []byte
 	for {
 		select {
 		case <-n.closed:
@@ -28,6 +30,9 @@ func (n *Node) reconcileLoop() {
 		case <-t.C:
 		case <-n.reconcileKick:
 		}
+		// Every node remembers the members' addresses as soon as gossip
+		// tells it of them, for its next start.
+		n.rememberPeers(&remembered)
 		if n.gossipNow() != nil && n.IsLeader() {
 			n.reconcile()
 		}
@@ -35,19 +40,22 @@ func (n *Node) reconcileLoop() {
 }
 
 // reconnectLoop tries, every GossipReconnectInterval, to reach the members
-// gossip reports dead or gone, as serf does: memberlist itself never
-// contacts them again, so a node that restarted (with a pool of its own)
-// would otherwise stay apart. Answering, it refutes its death and the
+// gossip reports dead or gone, as serf does, and the servers of the Raft
+// configuration gossip does not know alive (rejoin.go): memberlist itself
+// never contacts them again, so a node that restarted (with a pool of its
+// own) would otherwise stay apart. Answering, it refutes its death and the
 // pools merge.
 func (n *Node) reconnectLoop() {
 	t := time.NewTicker(n.cfg.GossipReconnectInterval)
 	defer t.Stop()
+	n.rejoinAtStart()
 	for {
 		select {
 		case <-n.closed:
 			return
 		case <-t.C:
 		}
+		n.rejoinGossip()
 		for id, m := range n.gossipNow().members() {
 			if id == n.cfg.NodeID || (m.state != GossipDead && m.state != GossipLeft) || m.peer.GossipAddr == "" ||
 				time.Since(m.since) > gossipReconnectFor || n.isClosed() {

@@ -36,7 +36,11 @@ const (
 // one) is returned, and ends trustd. Joining is idempotent, so a restarted
 // node that is already a member just gets "none". It returns nil once
 // joined or when ctx ends.
-func joinCluster(ctx context.Context, cfg config, node *cluster.Node, log *slog.Logger) error {
+//
+// fatal is false for a node that has Raft state of its own: a refusal is
+// then logged and retried like any other failure, since the node may be a
+// member the cluster has not caught up with, and exiting would lose it.
+func joinCluster(ctx context.Context, cfg config, node *cluster.Node, log *slog.Logger, fatal bool) error {
 	token, err := cfg.joinToken()
 	if err != nil {
 		return err
@@ -58,8 +62,12 @@ func joinCluster(ctx context.Context, cfg config, node *cluster.Node, log *slog.
 			if ctx.Err() != nil {
 				return nil
 			}
-			if permanent(err) {
+			if permanent(err) && fatal {
 				return fmt.Errorf("join through %s: %w", addr, err)
+			}
+			if node.IsMember() {
+				log.Info("a member of the cluster now: no more join attempts", "member", addr)
+				return nil
 			}
 			log.Warn("join attempt failed; will retry", "member", addr, "attempt", attempt, "error", err, "retry_in", backoff)
 		}

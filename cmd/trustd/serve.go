@@ -134,12 +134,21 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 
 	// With --join, ask the members for admission until one accepts (the
 	// node never bootstraps a cluster of its own). A refusal ends trustd.
+	// A node restarted on its data directory is a member already: it finds
+	// the others from its Raft configuration (cluster/rejoin.go) and never
+	// depends on --join, which could only fail it (a leader elected a
+	// moment ago may not know the join token yet).
 	joined := make(chan error, 1)
-	if len(cfg.Join) > 0 {
+	switch {
+	case len(cfg.Join) == 0:
+	case node.IsMember():
+		log.Info("already a member of the cluster: not joining again; rejoining the members from the Raft configuration")
+	default:
 		jctx, cancelJoin := context.WithCancel(ctx)
 		defer cancelJoin()
+		fatal := !node.HasExistingState()
 		go func() {
-			if err := joinCluster(jctx, cfg, node, log); err != nil {
+			if err := joinCluster(jctx, cfg, node, log, fatal); err != nil {
 				joined <- err
 			}
 		}()
