@@ -615,13 +615,10 @@ func (c *config) apiTLSOnly() bool {
 		return false
 	}
 	host, _, err := net.SplitHostPort(c.HTTPAddr)
-	if err != nil {
-		return true
+	if err != nil || !loopbackHost(host) {
+		return true // bound where the network reaches it (a wildcard included)
 	}
-	if c.Advertise != "" {
-		host = hostOf(c.Advertise)
-	}
-	return !loopbackHost(host)
+	return c.Advertise != "" && !loopbackHost(hostOf(c.Advertise))
 }
 
 // hostOf is the host of host:port, or s itself when it has no port.

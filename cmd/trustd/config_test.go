@@ -168,6 +168,28 @@ func TestConfigGossipNeedsKeyOffLoopback(t *testing.T) {
 	}
 }
 
+// The API serves plain HTTP only where nothing but the host reaches it.
+func TestConfigAPITLSOffLoopback(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		tls  bool
+	}{
+		{nil, false},
+		{[]string{"--http-addr", "0.0.0.0:8470", "--advertise", "127.0.0.1"}, true},
+		{[]string{"--http-addr", "10.0.0.2:8470"}, true},
+		{[]string{"--http-addr", "127.0.0.1:8470", "--advertise", "10.0.0.2"}, true},
+		{[]string{"--insecure"}, false},
+	} {
+		cfg, err := loadConfig(c.args, env(nil), io.Discard)
+		if err != nil {
+			t.Fatalf("%v: %v", c.args, err)
+		}
+		if got := cfg.apiTLSOnly(); got != c.tls {
+			t.Errorf("%v: TLS only %v, want %v", c.args, got, c.tls)
+		}
+	}
+}
+
 // --insecure is refused off loopback and beside the operator's PKI.
 func TestConfigInsecureOnlyOnLoopback(t *testing.T) {
 	if _, err := loadConfig([]string{"--insecure"}, env(nil), io.Discard); err != nil {
