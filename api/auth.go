@@ -162,6 +162,12 @@ func (s *Server) unknownWhileReplaying(r *http.Request) bool {
 	if s.cluster == nil || s.cluster.CaughtUp() {
 		return false
 	}
+	return s.tokenUnknownHere(r)
+}
+
+// tokenUnknownHere reports whether r carries a well-formed bearer secret
+// that this node's ledger does not know (neither valid nor revoked).
+func (s *Server) tokenUnknownHere(r *http.Request) bool {
 	scheme, secret, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	secret = strings.TrimSpace(secret)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || secret == "" || len(secret) > maxSecretLen {

@@ -24,13 +24,19 @@ type Backend interface {
 	Proposer
 	NodeID() string
 	Region() string
-	// State is "leader", "follower", "candidate" or "shutdown".
+	// State is "leader", "follower", "candidate" or "shutdown", for
+	// display; decide with IsLeader.
 	State() string
+	// IsLeader reports whether this node is the leader now.
+	IsLeader() bool
 	// Leader returns the current leader's id and Raft address ("" when
 	// none is known).
 	Leader() (id, raftAddr string)
 	// AppliedIndex is the Raft index the state machine has applied.
 	AppliedIndex() uint64
+	// CommitIndex is the latest Raft index the node knows to be
+	// committed; AppliedIndex trails it while the node catches up.
+	CommitIndex() uint64
 	// WaitForIndex returns when the applied index reaches idx or ctx ends.
 	WaitForIndex(ctx context.Context, idx uint64) error
 	// VerifyLeader confirms leadership with a quorum and waits until the

@@ -12,7 +12,7 @@ import (
 	"github.com/trustledger/trustledger/fsm"
 )
 
-// Consistency levels of reads (SPEC §6).
+// Consistency levels of reads (docs/api.md, "Reads").
 const (
 	ConsistencyDefault      = "default"
 	ConsistencyStale        = "stale"
@@ -41,9 +41,10 @@ func (s *Server) prepareRead(w http.ResponseWriter, r *http.Request) error {
 	}
 	switch c := q.Get("consistency"); c {
 	case "", ConsistencyDefault:
-		if s.node.State() != "leader" {
-			// Forwarding to the leader comes with the cluster endpoints;
-			// until then name the leader.
+		if !s.node.IsLeader() {
+			// A follower forwards these reads (needsLeader); this one
+			// cannot (it has no cluster membership), or leadership moved
+			// since: name the leader.
 			return s.requireLeader()
 		}
 	case ConsistencyStale:
@@ -96,7 +97,7 @@ func leadershipProblem(err error) error {
 // leader would go on answering, with tokens revoked since, for as long as
 // it stayed cut off.
 func (s *Server) checkStaleness(maxStale time.Duration) error {
-	if s.node.State() == "leader" {
+	if s.node.IsLeader() {
 		return nil
 	}
 	last := s.node.LastContact()
@@ -169,7 +170,7 @@ func (s *Server) setReadHeaders(w http.ResponseWriter) {
 // lastContactMS is how long ago, in ms, the node heard from the leader: 0
 // on the leader, -1 when it never has.
 func (s *Server) lastContactMS() int64 {
-	if s.node.State() == "leader" {
+	if s.node.IsLeader() {
 		return 0
 	}
 	last := s.node.LastContact()

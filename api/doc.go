@@ -1,4 +1,5 @@
-// Package api serves the trustledger HTTP API (SPEC §6) on top of a node.
+// Package api serves the trustledger HTTP API (docs/api.md; its design in
+// docs/architecture.md, "The API") on top of a node.
 //
 // The router is chi; every route is declared once in the route table
 // (routes.go) together with the role it needs, and both the router and the

@@ -2,14 +2,12 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"strings"
 	"time"
 )
 
@@ -55,10 +53,11 @@ func (s *Server) newForwarder() (*httputil.ReverseProxy, *http.Client) {
 // needsLeader reports whether this node must hand the request to the
 // leader: it does not lead, and the route writes (every route that is not
 // a GET and not a read) or is a read at the default or linearizable
-// consistency level (SPEC §6). Stale reads, status, health, metrics,
-// ledger streams and GET /v1/cluster are answered where they arrive.
+// consistency level (docs/api.md, "Forwarding"). Stale reads, status,
+// health, metrics, ledger streams and GET /v1/cluster are answered where
+// they arrive.
 func (s *Server) needsLeader(rt Route, r *http.Request) bool {
-	if s.cluster == nil || s.node.State() == "leader" {
+	if s.cluster == nil || s.node.IsLeader() {
 		return false
 	}
 	if rt.Read {
@@ -80,17 +79,11 @@ func (s *Server) needsLeader(rt Route, r *http.Request) bool {
 // tokens are refused here, and so are unknown ones on the routes that
 // describe this node itself (status, metrics, the cluster view).
 func (s *Server) tokenMaybeNewer(rt Route, r *http.Request) bool {
-	if !rt.Read || s.cluster == nil || s.node.State() == "leader" || r.Header.Get(HeaderForwardedBy) != "" ||
+	if !rt.Read || s.cluster == nil || s.node.IsLeader() || r.Header.Get(HeaderForwardedBy) != "" ||
 		s.cluster.LeaderAPIAddr() == "" {
 		return false
 	}
-	scheme, secret, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	secret = strings.TrimSpace(secret)
-	if !ok || !strings.EqualFold(scheme, "Bearer") || secret == "" || len(secret) > maxSecretLen {
-		return false
-	}
-	_, found := s.ledger().TokenByHash(sha256.Sum256([]byte(secret)))
-	return !found
+	return s.tokenUnknownHere(r)
 }
 
 // forward hands the request to the leader's API and relays its answer.
@@ -99,6 +92,7 @@ func (s *Server) tokenMaybeNewer(rt Route, r *http.Request) bool {
 func (s *Server) forward(w http.ResponseWriter, r *http.Request) {
 	if by := r.Header.Get(HeaderForwardedBy); by != "" {
 		// The sender took this node for the leader; it no longer is.
+		w.Header().Set(HeaderServedBy, s.node.NodeID())
 		s.fail(w, r, s.cannotForward())
 		return
 	}
@@ -106,6 +100,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) {
 	leaderID, _ := s.node.Leader()
 	target, err := s.peerURL(addr)
 	if addr == "" || leaderID == "" || err != nil || target.Host == "" || addr == s.cluster.Self().APIAddr {
+		w.Header().Set(HeaderServedBy, s.node.NodeID())
 		s.fail(w, r, s.cannotForward())
 		return
 	}
@@ -145,5 +140,6 @@ func (s *Server) forwardError(w http.ResponseWriter, r *http.Request, err error)
 		p = newProblem(ProblemNoLeader, "", "the leader %s could not be reached; retry shortly", leaderID)
 	}
 	p.LeaderID, p.LeaderAddr, p.retryAfter = leaderID, leaderAddr, 1
+	w.Header().Set(HeaderServedBy, s.node.NodeID())
 	writeProblem(w, r, p)
 }

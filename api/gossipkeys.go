@@ -240,20 +240,20 @@ func (s *Server) rotateGossipKey(w http.ResponseWriter, r *http.Request) {
 		if len(undoFailed) > 0 {
 			detail += fmt.Sprintf(" (except on %s, which also holds the unused new key %s until the next rotation)", describeFailures(undoFailed), rot.id)
 		}
-		s.fail(w, r, withCode(newProblem(ProblemUnavailable, "", "%s: bring them back, or remove them from the cluster, and rotate again", detail), "members_unreachable"))
+		s.fail(w, r, retryLater(withCode(newProblem(ProblemUnavailable, "", "%s: bring them back, or remove them from the cluster, and rotate again", detail), "members_unreachable"), 5))
 		return
 	}
 	// Phase 2: encrypt with the new key. Every member decrypts both.
 	if _, failed := rot.phase(ctx, "2/3 make it primary", append([][]byte{key}, old...)); len(failed) > 0 {
-		s.fail(w, r, withCode(newProblem(ProblemUnavailable, "", "the new gossip key %s could not be made primary on %s; every member holds both the old "+
-			"and the new keys, so gossip is unaffected: rotate again once they are back", rot.id, describeFailures(failed)), "rotation_incomplete"))
+		s.fail(w, r, retryLater(withCode(newProblem(ProblemUnavailable, "", "the new gossip key %s could not be made primary on %s; every member holds both the old "+
+			"and the new keys, so gossip is unaffected: rotate again once they are back", rot.id, describeFailures(failed)), "rotation_incomplete"), 5))
 		return
 	}
 	// Phase 3: drop the old keys.
 	done, failed := rot.phase(ctx, "3/3 remove the old keys", [][]byte{key})
 	if len(failed) > 0 {
-		s.fail(w, r, withCode(newProblem(ProblemUnavailable, "", "the new gossip key %s is primary everywhere, but the old keys could not be removed "+
-			"on %s: rotate again once they are back", rot.id, describeFailures(failed)), "rotation_incomplete"))
+		s.fail(w, r, retryLater(withCode(newProblem(ProblemUnavailable, "", "the new gossip key %s is primary everywhere, but the old keys could not be removed "+
+			"on %s: rotate again once they are back", rot.id, describeFailures(failed)), "rotation_incomplete"), 5))
 		return
 	}
 	ids := make([]string, 0, len(done))

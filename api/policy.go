@@ -137,7 +137,8 @@ type permissionDoc struct {
 	MinScore decimal `json:"minScore"`
 }
 
-// decisionDoc holds the §5 decision thresholds.
+// decisionDoc holds the decision thresholds (docs/scoring.md, "16.
+// Decisions").
 type decisionDoc struct {
 	Allow       sensitivityValues `json:"allow"`
 	StepUp      sensitivityValues `json:"stepUp"`

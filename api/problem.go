@@ -267,3 +267,9 @@ func (f *fieldErrors) err() error {
 	}
 	return p
 }
+
+// retryLater sets p's Retry-After to seconds (every 503 carries one).
+func retryLater(p *Problem, seconds int) *Problem {
+	p.retryAfter = seconds
+	return p
+}

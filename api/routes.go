@@ -18,8 +18,9 @@ import (
 type Route struct {
 	Method  string
 	Pattern string
-	// Role is the role the route is for, as SPEC §6 names it: reader,
-	// writer, auditor, operator, partner, admin, or none (no token).
+	// Role is the role the route is for, as docs/api.md ("Authentication
+	// and roles") names it: reader, writer, auditor, operator, partner,
+	// admin, node (a member's certificate), or none (no token).
 	// Route.Admits says which token roles that lets in.
 	Role string
 	// AlsoRoles are token roles admitted besides those Role admits.
@@ -63,7 +64,7 @@ func routeTable() []Route {
 		{Method: get, Pattern: "/v1/endorsements/{id}", Role: "reader", Read: true, Summary: "an endorsement", handle: (*Server).getEndorsement},
 		{Method: del, Pattern: "/v1/endorsements/{id}", Role: "writer", Summary: "revoke an endorsement", handle: (*Server).revokeEndorsement},
 
-		{Method: post, Pattern: "/v1/decisions", Role: "reader", Read: true, Summary: "an access decision (SPEC §5)", handle: (*Server).decide},
+		{Method: post, Pattern: "/v1/decisions", Role: "reader", Read: true, Summary: "an access decision: allow, step up or deny", handle: (*Server).decide},
 		{Method: post, Pattern: "/v1/simulate", Role: "reader", Read: true, Summary: "what-if: the record after hypothetical events", handle: (*Server).simulate},
 
 		{Method: get, Pattern: "/v1/alerts", Role: "reader", Read: true, Summary: "trust alerts", handle: (*Server).listAlerts},

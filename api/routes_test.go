@@ -86,8 +86,8 @@ func TestRouteRoles(t *testing.T) {
 	}
 }
 
-// The role table matches SPEC §6 and §8 for the roles whose rights are
-// spelled out there.
+// The role table matches docs/api.md ("Authentication and roles", "Route
+// table") for the roles whose rights are spelled out there.
 func TestRoleTableMatchesSpec(t *testing.T) {
 	find := func(method, pattern string) Route {
 		for _, rt := range routeTable() {
@@ -146,9 +146,9 @@ func TestRoleTableMatchesSpec(t *testing.T) {
 				t.Errorf("%s %s: role %q is not in the grant table", rt.Method, rt.Pattern, rt.Role)
 			}
 		}
-		// Cluster endpoints are for operators (SPEC §6), except restore: a
-		// snapshot carries the token table, so restoring one is an admin
-		// act; and the CA certificate, which is public.
+		// Cluster endpoints are for operators (docs/api.md, "Cluster"),
+		// except restore: a snapshot carries the token table, so restoring
+		// one is an admin act; and the CA certificate, which is public.
 		wantRole := "operator"
 		switch rt.Pattern {
 		case "/v1/cluster/restore":

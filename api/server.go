@@ -233,7 +233,7 @@ func (s *Server) propose(r *http.Request, cmd fsm.Command) (*fsm.Result, error) 
 // requireLeader fails fast on a node that cannot take writes, before
 // state-dependent checks that a follower might answer from stale state.
 func (s *Server) requireLeader() error {
-	if s.node.State() == "leader" {
+	if s.node.IsLeader() {
 		return nil
 	}
 	id, addr := s.node.Leader()

@@ -3,8 +3,6 @@ package api
 import (
 	"net/http"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/trustledger/trustledger/fsm"
 )
 
@@ -56,13 +54,6 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// raftNode is implemented by nodes backed by hashicorp/raft (as
-// *cluster.Node is); readiness then also requires the state machine to
-// have caught up with Raft's commit index.
-type raftNode interface {
-	Raft() *raft.Raft
-}
-
 // readyz answers 200 when the node knows a leader and its state machine is
 // within cfg.ReadyMaxLag entries of the commit index, else 503.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
@@ -70,12 +61,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	applied := s.node.AppliedIndex()
 	out := map[string]any{"nodeId": s.node.NodeID(), "state": s.node.State(), "leaderId": leaderID, "appliedIndex": applied}
 	var reason string
-	if rn, ok := s.node.(raftNode); ok && rn.Raft() != nil {
-		commit := rn.Raft().CommitIndex()
-		out["commitIndex"] = commit
-		if commit > applied+s.cfg.ReadyMaxLag {
-			reason = "the state machine is catching up with the commit index"
-		}
+	commit := s.node.CommitIndex()
+	out["commitIndex"] = commit
+	if commit > applied+s.cfg.ReadyMaxLag {
+		reason = "the state machine is catching up with the commit index"
 	}
 	if s.cluster != nil && !s.cluster.CaughtUp() && reason == "" {
 		reason = "the node is catching up with what the cluster committed before it started"

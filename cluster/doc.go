@@ -12,17 +12,18 @@
 // Open starts the node (bootstrapping a single-voter cluster when asked to and
 // there is no existing state); Propose writes through the leader; Ledger
 // serves reads from local state; VerifyLeader and WaitForIndex give the
-// linearizable and read-your-writes levels of SPEC §6; Entries,
+// linearizable and read-your-writes levels of docs/api.md, "Reads"; Entries,
 // PrincipalEntries and Subscribe read the archive.
 //
-// Membership (SPEC §7). With Config.GossipAddr set, the node runs memberlist
-// gossip: it advertises its Peer (id, API, Raft and gossip addresses, region,
-// voter or not), and tracks every member's state (alive, suspect, dead,
-// left). Join admits a node on the leader (AddVoter or AddNonvoter),
-// idempotently; RemoveServer and TransferLeadership are the operator's other
-// tools; Members is the cluster as a node sees it. The leader's reconciler
-// adds gossiping nodes missing from the Raft configuration (never one an
-// operator removed) and, with Config.DeadServerGrace, removes servers dead
-// for that long, never below quorum. Backup and Restore take and install
+// Membership (docs/architecture.md, "The cluster"). With Config.GossipAddr
+// set, the node runs memberlist gossip: it advertises its Peer (id, API, Raft
+// and gossip addresses, region, voter or not), and tracks every member's
+// state (alive, suspect, dead, left). Join admits a node on the leader
+// (AddVoter or AddNonvoter), idempotently; RemoveServer and
+// TransferLeadership are the operator's other tools; Members is the cluster
+// as a node sees it. Gossip never grants membership: the leader's reconciler
+// only logs a gossiping node missing from the Raft configuration and, with
+// Config.DeadServerGrace, removes servers dead for that long, never below
+// quorum. Backup and Restore take and install
 // snapshots of the ledger state for online backups.
 package cluster

@@ -45,14 +45,15 @@ type JoinResult struct {
 // context has no deadline.
 const membershipTimeout = 30 * time.Second
 
-// Join adds a node to the cluster (SPEC §7): a voter with AddVoter, a read
-// replica with AddNonvoter. It runs on the leader; elsewhere it returns
-// *NotLeaderError or ErrNoLeader so the caller can forward. Joining is
-// idempotent: a member that asks again with the same id and addresses
-// changes nothing (a change of voter flag promotes or demotes it). A node
-// id that is a member at another Raft address, or a Raft address that
-// belongs to another member, is refused with ErrMemberConflict: remove the
-// old member first. A node an operator removed may join again.
+// Join adds a node to the cluster (docs/operations.md, "Joining"): a voter
+// with AddVoter, a read replica with AddNonvoter. It runs on the leader;
+// elsewhere it returns *NotLeaderError or ErrNoLeader so the caller can
+// forward. Joining is idempotent: a member that asks again with the same
+// id and addresses changes nothing (a change of voter flag promotes or
+// demotes it). A node id that is a member at another Raft address, or a
+// Raft address that belongs to another member, is refused with
+// ErrMemberConflict: remove the old member first. A node an operator
+// removed may join again.
 func (n *Node) Join(ctx context.Context, p Peer) (JoinResult, error) {
 	if err := p.Validate(); err != nil {
 		return JoinResult{}, fmt.Errorf("%w: %w", ErrInvalidPeer, err)
@@ -127,7 +128,8 @@ func (n *Node) Join(ctx context.Context, p Peer) (JoinResult, error) {
 }
 
 // RemoveServer removes a node from the Raft configuration (an operator's
-// decision, SPEC §7). It runs on the leader. Removing a voter is refused
+// decision: docs/operations.md, "Failures, removal and the dead-server
+// grace"). It runs on the leader. Removing a voter is refused
 // with ErrQuorum when the voters that remain and are up could not form a
 // quorum. Gossip never adds the node back; it may join again explicitly.
 func (n *Node) RemoveServer(ctx context.Context, id string) error {

@@ -23,12 +23,12 @@ func (n *Node) WaitForIndex(ctx context.Context, idx uint64) error {
 	return n.waitApplied(ctx, idx, false)
 }
 
-// VerifyLeader makes a linearizable read safe (SPEC §6): it confirms with a
-// quorum that this node still leads, then waits until the ledger has applied
-// every entry the leader had when the read began. Any write acknowledged
-// before the read is in the leader's log (leader completeness), so the read
-// sees it. Errors: *NotLeaderError / ErrNoLeader when this node does not
-// lead, the context's error, ErrClosed.
+// VerifyLeader makes a linearizable read safe (docs/api.md, "Reads"): it
+// confirms with a quorum that this node still leads, then waits until the
+// ledger has applied every entry the leader had when the read began. Any
+// write acknowledged before the read is in the leader's log (leader
+// completeness), so the read sees it. Errors: *NotLeaderError / ErrNoLeader
+// when this node does not lead, the context's error, ErrClosed.
 func (n *Node) VerifyLeader(ctx context.Context) error {
 	if n.isClosed() {
 		return ErrClosed

@@ -8,7 +8,7 @@ import (
 )
 
 // recordProperties are the 29 properties of a PrincipalTrust record
-// (SPEC §4).
+// (docs/architecture.md, "The trust record").
 var recordProperties = []string{"trustId", "principalId", "principalType", "trustScore", "trustLevel",
 	"scoreComponents", "authenticationFactors", "behaviorMetrics", "complianceStatus", "riskIndicators",
 	"positiveSignals", "negativeSignals", "trustHistory", "trustTrend", "baseTrustScore", "trustModifiers",

@@ -14,8 +14,8 @@ const FormatVersion byte = 1
 // Kind names a ledger command.
 type Kind uint8
 
-// The ledger commands (SPEC §3). Values are part of the log format: never
-// renumber them.
+// The ledger commands (docs/architecture.md, "Commands"). Values are part
+// of the log format: never renumber them.
 const (
 	KindRegisterPrincipal Kind = 1
 	KindUpdatePrincipal   Kind = 2
@@ -149,7 +149,7 @@ type Opt struct {
 // Some returns a set Opt.
 func Some(v int64) Opt { return Opt{Set: true, V: v} }
 
-// RegisterPrincipal registers a principal (SPEC §3).
+// RegisterPrincipal registers a principal (POST /v1/principals).
 type RegisterPrincipal struct {
 	PrincipalID   string
 	PrincipalType string
@@ -301,7 +301,7 @@ type ReviewAlert struct {
 	Note    string
 }
 
-// Roles of API tokens (SPEC §8).
+// Roles of API tokens (docs/api.md, "Authentication and roles").
 var Roles = []string{"admin", "operator", "writer", "reader", "partner", "auditor"}
 
 // CreateToken stores a new API token (only its SHA-256 hash).

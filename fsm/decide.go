@@ -5,14 +5,14 @@ import (
 	"strconv"
 )
 
-// DecisionRequest is a §5 decision request.
+// DecisionRequest is a decision request (docs/scoring.md, "16. Decisions").
 type DecisionRequest struct {
 	PrincipalID string `json:"principalId"`
 	Action      string `json:"action"`
 	Sensitivity string `json:"sensitivity"`
 }
 
-// Decision is a §5 decision.
+// Decision is an access decision (docs/scoring.md, "16. Decisions").
 type Decision struct {
 	PrincipalID            string   `json:"principalId"`
 	Action                 string   `json:"action"`

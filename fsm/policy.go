@@ -9,9 +9,10 @@ import (
 // change to scoring results must bump it (and the golden digest).
 const ModelVersion = 1
 
-// Policy is the replicated scoring and decision policy (SPEC §4, §5). Every
-// number is an integer: points in µpt, rates in µpt per hour, durations in
-// milliseconds, weights in parts per million.
+// Policy is the replicated scoring and decision policy (docs/scoring.md; its
+// JSON form: docs/api.md, "Policy JSON form"). Every number is an integer:
+// points in µpt, rates in µpt per hour, durations in milliseconds, weights
+// in parts per million.
 type Policy struct {
 	// Version counts SetPolicy commands; 0 is the built-in default.
 	Version int64
@@ -54,7 +55,8 @@ type Policy struct {
 	Rules                  []FactorRule
 }
 
-// DecisionPolicy holds the §5 decision thresholds.
+// DecisionPolicy holds the decision thresholds (docs/scoring.md, "16.
+// Decisions").
 type DecisionPolicy struct {
 	// Allow and StepUp are the minimum scores (µpt) per sensitivity
 	// (low, medium, high, critical).

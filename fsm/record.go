@@ -96,8 +96,9 @@ type Explanation struct {
 	Summary          []string               `json:"summary"`
 }
 
-// Record is the PrincipalTrust record (SPEC §4): the 29 properties in their
-// original names, "@type", and extra fields.
+// Record is the PrincipalTrust record (docs/architecture.md, "The trust
+// record"): the 29 properties in their original names, "@type", and extra
+// fields.
 type Record struct {
 	Type                  string                   `json:"@type"`
 	TrustID               string                   `json:"trustId"`

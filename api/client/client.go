@@ -54,7 +54,7 @@ func New(cfg Config) (*Client, error) {
 // Address returns the node's base URL.
 func (c *Client) Address() string { return c.base.String() }
 
-// Meta is what the consistency headers of a read say (SPEC §6).
+// Meta is what the consistency headers of a read say (docs/api.md, "Reads").
 type Meta struct {
 	// Index is X-Trust-Index: the ledger index the answer reflects. Pass
 	// it as ReadOptions.WaitIndex for a blocking read.
@@ -94,7 +94,7 @@ func parseMeta(h http.Header) *Meta {
 	return m
 }
 
-// Consistency levels of reads (SPEC §6).
+// Consistency levels of reads (docs/api.md, "Reads").
 const (
 	// ConsistencyDefault: answered by the leader (a follower forwards).
 	ConsistencyDefault = "default"

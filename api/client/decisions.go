@@ -24,7 +24,7 @@ type DecisionRequest struct {
 	Context json.RawMessage `json:"context,omitempty"`
 }
 
-// Decision is an access decision (SPEC §5).
+// Decision is an access decision (docs/scoring.md, "16. Decisions").
 type Decision struct {
 	PrincipalID string `json:"principalId"`
 	Action      string `json:"action"`

@@ -2,8 +2,9 @@ package client
 
 import "encoding/json"
 
-// Record is a PrincipalTrust record (SPEC §4): the 29 properties under
-// their original names, "@type", and the extra fields the server adds.
+// Record is a PrincipalTrust record (docs/architecture.md, "The trust
+// record"): the 29 properties under their original names, "@type", and the
+// extra fields the server adds.
 // Decimal quantities are json.Number: exact, as the server wrote them.
 type Record struct {
 	Type                  string                         `json:"@type"`

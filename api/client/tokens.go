@@ -5,7 +5,7 @@ import (
 	"net/http"
 )
 
-// Token roles (SPEC §8).
+// Token roles (docs/api.md, "Authentication and roles").
 const (
 	RoleAdmin    = "admin"
 	RoleOperator = "operator"

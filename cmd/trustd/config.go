@@ -76,10 +76,11 @@ type config struct {
 	explicit map[string]bool
 }
 
-// Defaults (SPEC §6, §7). The node id defaults to "node1", which suits the
-// single-node default; it is stored in the data directory at first start and
-// reused, so a later start with a different --node-id is refused rather than
-// silently becoming a different Raft member.
+// Defaults (docs/operations.md, "Configuring a node" and "Ports"). The node
+// id defaults to "node1", which suits the single-node default; it is stored
+// in the data directory at first start and reused, so a later start with a
+// different --node-id is refused rather than silently becoming a different
+// Raft member.
 func defaultConfig() config {
 	return config{
 		NodeID:          "node1",

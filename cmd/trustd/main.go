@@ -1,5 +1,5 @@
 // Command trustd runs a trustledger node: the Raft-replicated trust ledger
-// and its HTTP API (SPEC §6, §7).
+// and its HTTP API (docs/api.md, docs/operations.md).
 //
 // With no flags it runs a single-node cluster on loopback with its data in
 // ./trustledger-data, bootstraps itself, and writes the bootstrap admin token

@@ -1,0 +1,640 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/trustledger/trustledger/federation"
+	"github.com/trustledger/trustledger/internal/pki"
+)
+
+// loadSpec loads docs/openapi.yaml with kin-openapi and validates it as an
+// OpenAPI document.
+func loadSpec(t testing.TB) *openapi3.T {
+	t.Helper()
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromFile("../docs/openapi.yaml")
+	if err != nil {
+		t.Fatalf("load docs/openapi.yaml: %v", err)
+	}
+	if err := doc.Validate(loader.Context); err != nil {
+		t.Fatalf("docs/openapi.yaml is not a valid OpenAPI document: %v", err)
+	}
+	return doc
+}
+
+// docs/openapi.yaml is a valid OpenAPI document, as kin-openapi reads it.
+func TestOpenAPIValidates(t *testing.T) {
+	t.Parallel()
+	doc := loadSpec(t)
+	if !doc.IsOpenAPI31OrLater() {
+		t.Errorf("openapi %q, want 3.1", doc.OpenAPI)
+	}
+}
+
+// specValidator validates every exchange of the clients it wraps
+// (validatingTransport) against docs/openapi.yaml with kin-openapi's
+// openapi3filter: the request (parameters, body), and the response (a
+// documented status, the headers declared for it, the JSON body against
+// its schema, and no property the schema does not declare). A request the
+// document refuses must be refused by the server too. It records which
+// operations it validated, with which statuses and headers.
+type specValidator struct {
+	t      *testing.T
+	router routers.Router
+
+	mu sync.Mutex
+	// seen maps "METHOD /pattern" to the statuses validated.
+	seen map[string][]int
+	// headersSeen maps "METHOD /pattern STATUS" to the response headers
+	// sent, for the check that declared headers are sent.
+	headersSeen map[string]map[string]bool
+	responses   map[string]*openapi3.Response
+	exchanges   int
+}
+
+var registerSETDecoder sync.Once
+
+// newSpecValidator routes the clients of srvs (httptest.Server.Client)
+// through a specValidator.
+func newSpecValidator(t *testing.T, srvs ...*httptest.Server) *specValidator {
+	t.Helper()
+	doc := loadSpec(t)
+	// The router matches the servers' own addresses.
+	doc.Servers = nil
+	for _, srv := range srvs {
+		doc.Servers = append(doc.Servers, &openapi3.Server{URL: srv.URL})
+	}
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	registerSETDecoder.Do(func() {
+		openapi3filter.RegisterBodyDecoder(federation.MediaType, openapi3filter.PlainBodyDecoder)
+	})
+	v := &specValidator{t: t, router: router, seen: map[string][]int{},
+		headersSeen: map[string]map[string]bool{}, responses: map[string]*openapi3.Response{}}
+	for _, srv := range srvs {
+		client := srv.Client()
+		client.Transport = &validatingTransport{v: v, base: client.Transport}
+	}
+	return v
+}
+
+// validatingTransport validates the exchanges of one client.
+type validatingTransport struct {
+	v    *specValidator
+	base http.RoundTripper
+}
+
+func (vt *validatingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return vt.v.roundTrip(vt.base, req)
+}
+
+// streamed reports whether a response's body is not validated: a ledger
+// stream never ends and a snapshot is opaque bytes.
+func streamed(contentType string) bool {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	return mt == "text/event-stream" || mt == "application/octet-stream"
+}
+
+// roundTrip sends req with base and validates the exchange.
+func (v *specValidator) roundTrip(base http.RoundTripper, req *http.Request) (*http.Response, error) {
+	var body []byte
+	if req.Body != nil {
+		var err error
+		if body, err = io.ReadAll(req.Body); err != nil {
+			return nil, err
+		}
+		_ = req.Body.Close()
+		req.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	// The copy the validator reads.
+	vreq := req.Clone(context.Background())
+	vreq.Body = io.NopCloser(bytes.NewReader(body))
+	what := req.Method + " " + req.URL.RequestURI()
+
+	resp, err := base.RoundTrip(req)
+	if err != nil {
+		return resp, err
+	}
+	route, params, err := v.router.FindRoute(vreq)
+	if err != nil {
+		v.t.Errorf("%s: no operation in docs/openapi.yaml: %v", what, err)
+		return resp, nil
+	}
+	key := route.Method + " " + route.Path
+	opts := &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, MultiError: true,
+		SkipSettingDefaults: true, IncludeResponseStatus: true}
+	in := &openapi3filter.RequestValidationInput{Request: vreq, PathParams: params, Route: route, Options: opts}
+	reqErr := openapi3filter.ValidateRequest(context.Background(), in)
+
+	status := resp.StatusCode
+	noBody := streamed(resp.Header.Get("Content-Type"))
+	var respBody []byte
+	if !noBody {
+		respBody, err = io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(respBody))
+	}
+	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: status, Header: resp.Header,
+		Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true, ExcludeResponseBody: noBody}}
+	out.SetBodyBytes(respBody)
+	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
+		v.t.Errorf("%s (%s) answered %d, which docs/openapi.yaml does not describe: %v\nbody: %.2000s", what, key, status, err, respBody)
+	} else if schema := responseSchema(route, status, resp.Header.Get("Content-Type")); schema != nil && !noBody {
+		var value any
+		if json.Unmarshal(respBody, &value) == nil {
+			if extra := undeclared(schema, value, ""); len(extra) > 0 {
+				v.t.Errorf("%s (%s) answered %d with properties docs/openapi.yaml does not declare: %s", what, key, status,
+					strings.Join(extra, ", "))
+			}
+		}
+	}
+	if reqErr != nil && status < 400 {
+		v.t.Errorf("%s (%s): docs/openapi.yaml refuses the request, the server answered %d: %v", what, key, status, reqErr)
+	}
+
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.exchanges++
+	v.seen[key] = append(v.seen[key], status)
+	skey := fmt.Sprintf("%s %d", key, status)
+	if v.headersSeen[skey] == nil {
+		v.headersSeen[skey] = map[string]bool{}
+	}
+	for name := range resp.Header {
+		v.headersSeen[skey][http.CanonicalHeaderKey(name)] = true
+	}
+	if ref := route.Operation.Responses.Status(status); ref != nil {
+		v.responses[skey] = ref.Value
+	}
+	return resp, nil
+}
+
+// responseSchema is the schema docs/openapi.yaml gives the body of an
+// answer (nil when it gives none).
+func responseSchema(route *routers.Route, status int, contentType string) *openapi3.Schema {
+	ref := route.Operation.Responses.Status(status)
+	if ref == nil || ref.Value == nil {
+		return nil
+	}
+	mt := ref.Value.Content.Get(contentType)
+	if mt == nil || mt.Schema == nil {
+		return nil
+	}
+	return mt.Schema.Value
+}
+
+// undeclared lists the members of the JSON value v that schema does not
+// declare, where it declares properties and leaves additionalProperties
+// unsaid: an answer must not carry fields the reference does not name.
+// siblings are the properties the schemas of an enclosing allOf declare.
+func undeclared(schema *openapi3.Schema, v any, path string, siblings ...string) []string {
+	if schema == nil {
+		return nil
+	}
+	declared := slices.Clone(siblings)
+	for name := range schema.Properties {
+		declared = append(declared, name)
+	}
+	for _, sub := range schema.AllOf {
+		for name := range sub.Value.Properties {
+			declared = append(declared, name)
+		}
+	}
+	var out []string
+	for _, sub := range schema.AllOf {
+		out = append(out, undeclared(sub.Value, v, path, declared...)...)
+	}
+	for _, alts := range []openapi3.SchemaRefs{schema.OneOf, schema.AnyOf} {
+		for _, sub := range alts {
+			if sub.Value.VisitJSON(v, openapi3.EnableJSONSchema2020()) == nil {
+				out = append(out, undeclared(sub.Value, v, path)...)
+				break
+			}
+		}
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		for name := range x {
+			prop, ok := schema.Properties[name]
+			switch {
+			case ok:
+				out = append(out, undeclared(prop.Value, x[name], path+"/"+name)...)
+			case schema.AdditionalProperties.Schema != nil:
+				out = append(out, undeclared(schema.AdditionalProperties.Schema.Value, x[name], path+"/"+name)...)
+			case len(schema.Properties) > 0 && schema.AdditionalProperties.Has == nil && !slices.Contains(declared, name):
+				out = append(out, path+"/"+name)
+			}
+		}
+	case []any:
+		if schema.Items != nil {
+			for i, e := range x {
+				out = append(out, undeclared(schema.Items.Value, e, fmt.Sprintf("%s/%d", path, i))...)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// Routes the single-node harness can only exercise for their error
+// answers, and what a success would need.
+var errorOnlyRoutes = map[string]string{
+	"GET /v1/cluster/enrollment":           "a node that has not joined a cluster yet",
+	"GET /v1/cluster/ca-key":               "a second voter, asking with its node certificate",
+	"PUT /v1/cluster/gossip-keys":          "the leader's node certificate, from another node",
+	"POST /v1/cluster/transfer-leadership": "a second voter",
+}
+
+// Routes that have no error answer on a healthy node that has a cluster
+// CA.
+var noErrorRoutes = map[string]bool{"GET /healthz": true, "GET /readyz": true, "GET /v1/cluster/ca": true}
+
+// check fails for every route of the route table not validated with a
+// success and an error answer, and for every header declared on an answer
+// that was validated and never carried it.
+func (v *specValidator) check() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, rt := range routeTable() {
+		key := rt.Method + " " + rt.Pattern
+		statuses := v.seen[key]
+		ok := slices.ContainsFunc(statuses, func(s int) bool { return s < 400 })
+		failed := slices.ContainsFunc(statuses, func(s int) bool { return s >= 400 })
+		_, errorOnly := errorOnlyRoutes[key]
+		switch {
+		case len(statuses) == 0:
+			v.t.Errorf("%s: no exchange validated against docs/openapi.yaml", key)
+		case !ok && !errorOnly:
+			v.t.Errorf("%s: no success answer validated (only %v)", key, statuses)
+		case ok && errorOnly:
+			v.t.Errorf("%s: a success answer was validated (%v): take it off errorOnlyRoutes", key, statuses)
+		case !failed && !noErrorRoutes[key]:
+			v.t.Errorf("%s: no error answer validated (only %v)", key, statuses)
+		}
+	}
+	keys := make([]string, 0, len(v.responses))
+	for k := range v.responses {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		for name := range v.responses[k].Headers {
+			if !v.headersSeen[k][http.CanonicalHeaderKey(name)] {
+				v.t.Errorf("%s: docs/openapi.yaml declares the header %s, which no validated answer carried", k, name)
+			}
+		}
+	}
+	v.t.Logf("%d exchanges validated against docs/openapi.yaml", v.exchanges)
+}
+
+// Every route of the route table, with a success and a typical error
+// case, answers as docs/openapi.yaml says, to requests it describes.
+func TestOpenAPIExchanges(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	// The same API over TLS, which the routes that carry secrets need. It
+	// asks for client certificates: a node certificate proves role node.
+	tlsSrv := httptest.NewUnstartedServer(h.api.Handler())
+	tlsSrv.TLS = &tls.Config{ClientAuth: tls.RequestClientCert, MinVersion: tls.VersionTLS12}
+	tlsSrv.StartTLS()
+	t.Cleanup(tlsSrv.Close)
+	tlsTransport := tlsSrv.Client().Transport.(*http.Transport)
+	hs := *h
+	hs.srv = tlsSrv
+	v := newSpecValidator(t, h.srv, tlsSrv)
+	admin := h.admin
+	reader, writer, auditor, operator := h.token("reader"), h.token("writer"), h.token("auditor"), h.token("operator")
+
+	callOn := func(h *harness, method, path, token string, body any, want int, headers ...string) response {
+		t.Helper()
+		r := h.do(method, path, token, body, headers...)
+		if r.status != want {
+			t.Errorf("%s %s: status %d, want %d: %.500s", method, path, r.status, want, r.body)
+		}
+		return r
+	}
+	call := func(method, path, token string, body any, want int, headers ...string) response {
+		t.Helper()
+		return callOn(h, method, path, token, body, want, headers...)
+	}
+	// callTLS calls over TLS.
+	callTLS := func(method, path, token string, body any, want int, headers ...string) response {
+		t.Helper()
+		return callOn(&hs, method, path, token, body, want, headers...)
+	}
+	decode := func(r response, out any) {
+		t.Helper()
+		if err := json.Unmarshal(r.body, out); err != nil {
+			t.Fatalf("decode %s: %v", r.body, err)
+		}
+	}
+
+	// Operations.
+	call("GET", "/healthz", "", nil, 200)
+	call("GET", "/readyz", "", nil, 200)
+	call("GET", "/metrics", operator, nil, 200)
+	call("GET", "/metrics", reader, nil, 403)
+	call("GET", "/v1/status", reader, nil, 200)
+	call("GET", "/v1/status", "", nil, 401)
+	call("GET", "/v1/status", "tl_not-a-token", nil, 401)
+
+	// Principals.
+	call("POST", "/v1/principals", writer, map[string]any{"principalId": "alice", "principalType": "user", "orgId": "acme",
+		"baseTrustScore": 60, "metadata": map[string]any{"team": "blue"}}, 201)
+	call("POST", "/v1/principals", writer, map[string]any{"principalId": "bob", "principalType": "service",
+		"metadata": `{"tier": 1}`, "isActive": true}, 201)
+	call("POST", "/v1/principals", writer, map[string]any{"principalId": "alice", "principalType": "user"}, 409)
+	call("POST", "/v1/principals", writer, map[string]any{"principalId": "carol", "principalType": "robot"}, 400)
+	call("POST", "/v1/principals", writer, "principalId=carol", 415, "Content-Type", "text/plain")
+	call("POST", "/v1/principals", reader, map[string]any{"principalId": "carol", "principalType": "user"}, 403)
+	var page struct {
+		NextCursor string `json:"nextCursor"`
+	}
+	decode(call("GET", "/v1/principals?limit=1", reader, nil, 200), &page)
+	if page.NextCursor == "" {
+		t.Error("a page of one of two principals has no nextCursor")
+	}
+	call("GET", "/v1/principals?cursor="+url.QueryEscape(page.NextCursor)+"&requiresReview=false", reader, nil, 200)
+	call("GET", "/v1/principals?limit=0", reader, nil, 400)
+	call("GET", "/v1/principals/alice?at=2030-01-01T00:00:00Z", reader, nil, 200)
+	call("GET", "/v1/principals/alice?consistency=linearizable", reader, nil, 200)
+	call("GET", "/v1/principals/alice?consistency=stale&max_stale=5s&index=1&wait=1ms", reader, nil, 200)
+	call("GET", "/v1/principals/nobody", reader, nil, 404)
+	call("GET", "/v1/principals/alice?consistency=eventual", reader, nil, 400)
+	call("PATCH", "/v1/principals/alice", writer, map[string]any{"maxTrustScore": 95, "assessmentFrequency": "daily"}, 200)
+	call("PATCH", "/v1/principals/nobody", writer, map[string]any{"isActive": false}, 404)
+	call("PATCH", "/v1/principals/alice", writer, map[string]any{"minTrustScore": 99}, 422)
+	call("PUT", "/v1/principals/alice/factors", writer, map[string]any{
+		"authenticationFactors": map[string]any{"mfa_enabled": true}, "riskIndicators": `["new_device"]`}, 200)
+	call("PUT", "/v1/principals/nobody/factors", writer, map[string]any{"riskIndicators": []string{}}, 404)
+	call("PUT", "/v1/principals/alice/factors", writer, map[string]any{"posture": 1}, 400)
+
+	// Organizations.
+	call("PUT", "/v1/orgs/acme", admin, map[string]any{"baseTrustScore": 65, "name": "Acme"}, 201)
+	call("PUT", "/v1/orgs/acme", admin, map[string]any{"baseTrustScore": 66.5}, 200)
+	call("PUT", "/v1/orgs/acme", admin, map[string]any{"baseTrustScore": 101}, 400)
+	call("GET", "/v1/orgs/acme", reader, nil, 200)
+	call("GET", "/v1/orgs/initech", reader, nil, 404)
+
+	// Signals.
+	sig := func(id, principal string, impact any) map[string]any {
+		return map[string]any{"eventId": id, "principalId": principal, "event": "failed_login", "category": "authentication",
+			"impact": impact, "observedAt": time.Now().UTC().Format(time.RFC3339), "attributes": map[string]any{"ip": "192.0.2.1"}}
+	}
+	call("POST", "/v1/signals", writer, map[string]any{"signals": []any{sig("s1", "alice", -30), sig("s1", "alice", -30),
+		sig("s2", "nobody", -1), sig("s3", "bob", 2.5)}}, 200)
+	call("POST", "/v1/signals", writer, sig("s4", "alice", -40), 200)
+	call("POST", "/v1/signals", writer, map[string]any{"principalId": "alice", "event": "x", "category": "authentication", "impact": 1}, 400)
+	call("POST", "/v1/signals", writer, `{"signals": [`, 400)
+	call("POST", "/v1/signals", writer, `{"signals": [`+strings.Repeat(" ", 1<<20)+`]}`, 413)
+
+	// History and ledger entries of a principal.
+	call("GET", "/v1/principals/alice/history", reader, nil, 200)
+	call("GET", "/v1/principals/nobody/history", reader, nil, 404)
+	call("GET", "/v1/principals/alice/events?after=0&limit=2", reader, nil, 200)
+	call("GET", "/v1/principals/alice/events?after=-1", reader, nil, 400)
+	call("GET", "/v1/principals/nobody/events", reader, nil, 404)
+
+	// Endorsements.
+	var endorsed struct {
+		EndorsementID string `json:"endorsementId"`
+	}
+	decode(call("POST", "/v1/endorsements", writer, map[string]any{"endorserId": "bob", "endorseeId": "alice", "weight": 2,
+		"reason": "pairs with alice", "expiresAt": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}, 201), &endorsed)
+	call("POST", "/v1/endorsements", writer, map[string]any{"endorserId": "bob", "endorseeId": "nobody"}, 404)
+	call("POST", "/v1/endorsements", writer, map[string]any{"endorserId": "bob", "endorseeId": "bob"}, 400)
+	call("GET", "/v1/endorsements/"+endorsed.EndorsementID, reader, nil, 200)
+	call("GET", "/v1/endorsements/e-unknown", reader, nil, 404)
+	call("DELETE", "/v1/endorsements/"+endorsed.EndorsementID, writer, nil, 200)
+	call("DELETE", "/v1/endorsements/e-unknown", writer, nil, 404)
+
+	// Decisions and what-if.
+	call("POST", "/v1/decisions", reader, map[string]any{"principalId": "alice", "action": "read", "sensitivity": "high",
+		"context": map[string]any{"resource": "payroll"}}, 200)
+	call("POST", "/v1/decisions", reader, map[string]any{"principalId": "nobody", "action": "read", "sensitivity": "low"}, 200)
+	call("POST", "/v1/decisions", reader, map[string]any{"principalId": "alice", "action": "read", "sensitivity": "extreme"}, 400)
+	call("POST", "/v1/simulate?at=2030-01-01T00:00:00Z", reader, map[string]any{"principalId": "alice",
+		"signals": []any{map[string]any{"principalId": "alice", "event": "mfa_ok", "category": "authentication", "impact": 5}},
+		"factors": map[string]any{"riskIndicators": []string{"tor_exit"}}}, 200)
+	call("POST", "/v1/simulate", reader, map[string]any{"principalId": "nobody"}, 404)
+	call("POST", "/v1/simulate", reader, map[string]any{"principalId": "alice", "signals": []any{map[string]any{"impact": 500}}}, 400)
+
+	// Alerts: the sharp drops above raised some.
+	var alerts struct {
+		Alerts []struct {
+			AlertID string `json:"alertId"`
+		} `json:"alerts"`
+	}
+	decode(call("GET", "/v1/alerts?status=open&principalId=alice", reader, nil, 200), &alerts)
+	call("GET", "/v1/alerts?status=closed", reader, nil, 400)
+	if len(alerts.Alerts) == 0 {
+		t.Fatal("the signals raised no alert")
+	}
+	call("POST", "/v1/alerts/"+alerts.Alerts[0].AlertID+"/review", admin, map[string]any{"action": "acknowledge", "note": "on it"}, 200)
+	call("POST", "/v1/alerts/a-unknown/review", admin, map[string]any{"action": "dismiss"}, 404)
+	call("POST", "/v1/alerts/"+alerts.Alerts[0].AlertID+"/review", admin, map[string]any{"action": "close"}, 400)
+
+	// Federation.
+	p := h.addPartner("p9", nil)
+	edJWK, err := federation.PublicJWK(p.ed, "ed1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	call("PUT", "/v1/federation/partners/p9", admin, map[string]any{"issuer": p.issuer, "audience": setAudience, "weight": 0.3,
+		"maxInfluence": 10, "status": "active", "rateLimit": 1_000_000,
+		"jwks": map[string]any{"keys": []json.RawMessage{edJWK}}}, 200)
+	call("PUT", "/v1/federation/partners/p10", admin, map[string]any{"issuer": "https://p10.example", "audience": "x",
+		"weight": 2, "maxInfluence": 10, "jwks": map[string]any{"keys": []any{}}}, 400)
+	call("GET", "/v1/federation/partners", admin, nil, 200)
+	call("GET", "/v1/federation/partners", reader, nil, 403)
+	call("GET", "/v1/federation/partners/p9", admin, nil, 200)
+	call("GET", "/v1/federation/partners/p404", admin, nil, 404)
+	h.addPartner("p11", nil)
+	call("DELETE", "/v1/federation/partners/p11", admin, nil, 200)
+	call("DELETE", "/v1/federation/partners/p11", admin, nil, 404)
+	set := p.sign(t, "EdDSA", p.claims("jti-1", "alice", federation.EventTrustAssessment, assessment(40)))
+	call("POST", "/v1/federation/events", p.token, set, 202, "Content-Type", federation.MediaType)
+	call("POST", "/v1/federation/events", p.token, set, 400, "Content-Type", federation.MediaType)
+	call("POST", "/v1/federation/events", p.token, p.sign(t, "EdDSA", p.claims("jti-2", "alice",
+		"https://schemas.openid.net/secevent/ssf/event-type/verification", map[string]any{"state": "x"})), 202,
+		"Content-Type", federation.MediaType)
+	call("POST", "/v1/federation/events", reader, set, 403, "Content-Type", federation.MediaType)
+
+	// The ledger.
+	call("GET", "/v1/ledger?after=1&limit=5", auditor, nil, 200)
+	call("GET", "/v1/ledger", reader, nil, 403)
+	call("GET", "/v1/ledger?limit=5000", auditor, nil, 400)
+	streamLedger(t, h, auditor)
+	call("GET", "/v1/ledger/stream", "", nil, 401)
+
+	// Import.
+	seed := map[string]any{"@type": "PrincipalTrust", "trustId": "trust_dave", "principalId": "dave", "principalType": "user",
+		"trustScore": 78, "trustLevel": "high",
+		"scoreComponents":       `{"authentication":18,"behavior":20,"compliance":15,"history":18,"context":7}`,
+		"authenticationFactors": `{"mfa_enabled":true}`, "riskIndicators": `["multiple_devices"]`,
+		"positiveSignals": `[{"event":"completed_security_training","timestamp":"2024-02-01T10:00:00Z","impact":10}]`,
+		"negativeSignals": []any{map[string]any{"event": "failed_mfa", "timestamp": "2024-03-10T08:00:00Z", "impact": "-5"}},
+		"trustHistory":    []any{map[string]any{"timestamp": "2024-03-01T00:00:00Z", "score": 75}},
+		"trustTrend":      "stable", "baseTrustScore": "70", "trustDecayRate": 0.005, "trustRecoveryRate": "0.1",
+		"maxTrustScore": 100, "minTrustScore": nil, "trustModifiers": "[]", "endorsements": nil, "trustAlerts": []any{},
+		"federatedTrust":   map[string]any{"partner-x": 60, "partner-y": "55", "partner-z": map[string]any{"score": 50}},
+		"lastAssessmentAt": "2024-03-15T12:00:00Z", "nextAssessmentAt": "2024-03-15T13:00:00Z",
+		"assessmentFrequency": "hourly", "requiresReview": "false", "isActive": "true", "metadata": map[string]any{"tenure_years": 3},
+		"confidence": 80, "evaluatedAt": "2024-03-15T12:00:00Z", "ledgerIndex": 3}
+	call("POST", "/v1/import", admin, seed, 201)
+	call("POST", "/v1/import", admin, seed, 409)
+	call("POST", "/v1/import", admin, map[string]any{"records": []any{
+		map[string]any{"principalId": "erin", "principalType": "device", "trustScore": 50},
+		map[string]any{"principalId": "dave", "principalType": "user", "trustScore": 50},
+	}}, 200)
+	call("POST", "/v1/import", admin, []any{map[string]any{"principalId": "frank", "principalType": "device", "trustScore": "50"}}, 201)
+	call("POST", "/v1/import", admin, map[string]any{"principalId": "gina", "principalType": "user"}, 400)
+
+	// Policy.
+	var pol struct {
+		Version int `json:"version"`
+	}
+	decode(call("GET", "/v1/policy", reader, nil, 200), &pol)
+	call("GET", "/v1/policy", "", nil, 401)
+	call("PUT", "/v1/policy", admin, map[string]any{"version": pol.Version, "sharpDrop": 15, "decayGrace": "48h"}, 200)
+	call("PUT", "/v1/policy", admin, map[string]any{"version": pol.Version, "sharpDrop": 16}, 409)
+	call("PUT", "/v1/policy", admin, map[string]any{"sharpness": 16}, 400)
+
+	// Tokens.
+	var tok struct {
+		ID string `json:"id"`
+	}
+	decode(call("POST", "/v1/tokens", admin, map[string]any{"role": "writer", "orgs": []string{"acme"}, "description": "ci"}, 201), &tok)
+	call("POST", "/v1/tokens", admin, map[string]any{"role": "superuser"}, 400)
+	call("POST", "/v1/tokens", admin, map[string]any{"role": "partner", "partnerId": "p404"}, 404)
+	call("GET", "/v1/tokens", admin, nil, 200)
+	call("GET", "/v1/tokens", writer, nil, 403)
+	call("DELETE", "/v1/tokens/"+tok.ID, admin, nil, 200)
+	call("DELETE", "/v1/tokens/t-unknown", admin, nil, 404)
+
+	// The cluster.
+	call("GET", "/v1/cluster", operator, nil, 200)
+	call("GET", "/v1/cluster", reader, nil, 403)
+	var ca struct {
+		Certificate string `json:"certificate"`
+	}
+	decode(call("GET", "/v1/cluster/ca", "", nil, 200), &ca)
+	call("GET", "/v1/cluster/enrollment", "", nil, 409) // the node has its identity
+	// A retried enrollment with the identity the node has already is a
+	// success; another CA's is refused.
+	gossipKey := "AAAAAAAAAAAAAAAAAAAAAA=="
+	callTLS("POST", "/v1/cluster/enrollment", "", map[string]any{"nodeId": "n1", "certificate": "x",
+		"caCertificate": ca.Certificate, "gossipKeys": []string{gossipKey}}, 200)
+	callTLS("POST", "/v1/cluster/enrollment", "", map[string]any{"nodeId": "n1", "certificate": "x",
+		"caCertificate": "-----BEGIN CERTIFICATE-----", "gossipKeys": []string{gossipKey}}, 409)
+	call("POST", "/v1/cluster/enrollment", "", map[string]any{"nodeId": "n1"}, 400) // tls-required
+	// A certificate for a new node, n2.
+	key, err := pki.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, err := pki.NewCSR(key, "n2", []string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var grant struct {
+		Certificate string `json:"certificate"`
+	}
+	decode(callTLS("POST", "/v1/cluster/identity", operator, map[string]any{"nodeId": "n2", "csr": string(csr), "voter": false}, 200), &grant)
+	callTLS("POST", "/v1/cluster/identity", operator, map[string]any{"nodeId": "n1", "csr": string(csr)}, 409) // a member
+	callTLS("POST", "/v1/cluster/identity", operator, map[string]any{"nodeId": "n3"}, 400)
+	call("POST", "/v1/cluster/identity", operator, map[string]any{"nodeId": "n3", "csr": string(csr)}, 400) // tls-required
+	call("POST", "/v1/cluster/identity", reader, map[string]any{"nodeId": "n3", "csr": "x"}, 403)
+	call("POST", "/v1/cluster/identity", "", map[string]any{"nodeId": "n3", "csr": "x"}, 401)
+	// n2 joins as a read replica (never started: nothing answers at its
+	// address), which makes its certificate a member's.
+	replica := map[string]any{"nodeId": "n2", "raftAddr": "127.0.0.1:9", "apiAddr": "https://127.0.0.1:9", "voter": false, "region": "test"}
+	call("POST", "/v1/cluster/join", operator, replica, 201)
+	call("POST", "/v1/cluster/join", operator, replica, 200)
+	call("POST", "/v1/cluster/join", operator, map[string]any{"nodeId": "n4", "raftAddr": "nowhere", "apiAddr": "ftp://x"}, 400)
+	keyPEM, err := pki.EncodeKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair([]byte(grant.Certificate), keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsTransport.TLSClientConfig.Certificates = []tls.Certificate{cert}
+	tlsTransport.CloseIdleConnections()
+	callTLS("GET", "/v1/status", "", nil, 200)                                                      // role node
+	callTLS("GET", "/v1/cluster/ca-key", "", nil, 403)                                              // n2 is no voter
+	callTLS("PUT", "/v1/cluster/gossip-keys", "", map[string]any{"keys": []string{gossipKey}}, 403) // n2 is not the leader
+	call("GET", "/v1/cluster/ca-key", "", nil, 401)
+	call("GET", "/v1/cluster/ca-key", admin, nil, 403)
+	call("PUT", "/v1/cluster/gossip-keys", "", map[string]any{"keys": []string{gossipKey}}, 401)
+	call("PUT", "/v1/cluster/gossip-keys", admin, map[string]any{"keys": []string{gossipKey}}, 403)
+	call("DELETE", "/v1/cluster/nodes/n2", operator, nil, 200)
+	call("DELETE", "/v1/cluster/nodes/n404", operator, nil, 404)
+	call("POST", "/v1/cluster/gossip-key/rotate", operator, nil, 200)
+	call("POST", "/v1/cluster/gossip-key/rotate", operator, map[string]any{"keys": 1}, 400)
+	call("POST", "/v1/cluster/gossip-key/rotate", reader, nil, 403)
+	call("POST", "/v1/cluster/transfer-leadership", operator, nil, 409)
+	call("POST", "/v1/cluster/transfer-leadership", operator, map[string]any{"id": "n1", "force": true}, 400)
+	snap := call("GET", "/v1/cluster/snapshot", operator, nil, 200)
+	call("GET", "/v1/cluster/snapshot?consistency=stale", writer, nil, 403)
+	call("POST", "/v1/cluster/restore", admin, "not a snapshot", 400, "Content-Type", "application/octet-stream")
+	call("POST", "/v1/cluster/restore", admin, snap.body, 200, "Content-Type", "application/octet-stream")
+
+	v.check()
+}
+
+// streamLedger opens the ledger stream, reads its first event and closes
+// it: the validator sees the status and the headers.
+func streamLedger(t *testing.T, h *harness, token string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", h.srv.URL+"/v1/ledger/stream?after=0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Last-Event-ID", "1")
+	resp, err := h.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("ledger stream: %d", resp.StatusCode)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "data: ") {
+			return
+		}
+	}
+	t.Errorf("the ledger stream sent no event: %v", sc.Err())
+}
