@@ -102,6 +102,8 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"reader token with orgs", admin, "POST", "/v1/tokens", `{"role":"reader","orgs":["acme"]}`, "", 400, ProblemInvalidField, "orgs"},
 		{"unknown token", admin, "DELETE", "/v1/tokens/tok-nope", ``, "", 404, ProblemNotFound, "id"},
 
+		{"import empty principal id", admin, "POST", "/v1/import", `{"principalId":"","principalType":"user","trustScore":50}`, "", 400, ProblemInvalidField, "principalId"},
+		{"import empty principal type", admin, "POST", "/v1/import", `{"principalId":"x","principalType":"","trustScore":50}`, "", 400, ProblemInvalidField, "principalType"},
 		{"import bad type", admin, "POST", "/v1/import", `{"@type":"Person","principalId":"x","principalType":"user","trustScore":50}`, "", 400, ProblemInvalidField, "@type"},
 		{"import unknown property", admin, "POST", "/v1/import", `{"principalId":"x","principalType":"user","trustScore":50,"karma":3}`, "", 400, ProblemUnknownField, "karma"},
 		{"import score above max", admin, "POST", "/v1/import", `{"principalId":"x","principalType":"user","trustScore":96,"maxTrustScore":95}`, "", 400, ProblemInvalidField, "trustScore"},

@@ -170,6 +170,13 @@ func parseImportRecord(raw json.RawMessage, prefix string, pol *fsm.Policy, errs
 	}
 	c.PrincipalID = errs.id(rr.field("principalId"), rr.str("principalId", true), false)
 	c.PrincipalType = errs.oneOf(rr.field("principalType"), rr.str("principalType", true), false, fsm.PrincipalTypes)
+	// Present but empty is as missing: the ledger would refuse the record
+	// (and write a rejected entry) if it were proposed.
+	for key, v := range map[string]string{"principalId": c.PrincipalID, "principalType": c.PrincipalType} {
+		if _, present := rr.raw(key); present && v == "" {
+			errs.required(rr.field(key))
+		}
+	}
 	c.OrgID = errs.id(rr.field("orgId"), rr.str("orgId", false), false)
 	score := rr.number("trustScore", true, 0, maxPoints)
 	c.Score = score.V
