@@ -125,8 +125,10 @@ type Config struct {
 	TuneGossip func(*memberlist.Config)
 
 	// tune, when set, adjusts the Raft configuration (this package's tests
-	// use it for shorter election timeouts).
-	tune func(*raft.Config)
+	// use it for shorter election timeouts); handshakeTimeout, when set,
+	// bounds inbound Raft TLS handshakes instead of raftHandshakeTimeout.
+	tune             func(*raft.Config)
+	handshakeTimeout time.Duration
 }
 
 func (c *Config) applyDefaults() {

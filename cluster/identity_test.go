@@ -184,10 +184,10 @@ func TestInstallIdentityRefusesWhatDoesNotFit(t *testing.T) {
 // A connection to the Raft port that never completes its TLS handshake is
 // closed at the handshake deadline.
 func TestRaftHandshakeDeadline(t *testing.T) {
-	old := raftHandshakeTimeout
-	raftHandshakeTimeout = 300 * time.Millisecond
-	t.Cleanup(func() { raftHandshakeTimeout = old })
-	n := openLeader(t, t.TempDir(), "127.0.0.1:0")
+	cfg := testConfig(t, "node1", t.TempDir(), "127.0.0.1:0", true)
+	cfg.handshakeTimeout = 300 * time.Millisecond
+	n := openNode(t, cfg)
+	waitLeader(t, n)
 	conn, err := net.Dial("tcp", n.RaftAddr())
 	if err != nil {
 		t.Fatal(err)

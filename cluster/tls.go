@@ -238,6 +238,7 @@ func rawChain(cs tls.ConnectionState) [][]byte {
 type tlsStreamLayer struct {
 	net.Listener // the TCP listener
 	conf         *tls.Config
+	timeout      time.Duration // of an inbound handshake
 	advertise    net.Addr
 	node         *Node
 }
@@ -257,13 +258,17 @@ func newTLSStreamLayer(bind string, advertise net.Addr, n *Node) (*tlsStreamLaye
 		_ = ln.Close()
 		return nil, errNotAdvertisable
 	}
-	return &tlsStreamLayer{Listener: ln, conf: n.raftServerTLS(), advertise: advertise, node: n}, nil
+	timeout := raftHandshakeTimeout
+	if n.cfg.handshakeTimeout > 0 {
+		timeout = n.cfg.handshakeTimeout
+	}
+	return &tlsStreamLayer{Listener: ln, conf: n.raftServerTLS(), advertise: advertise, node: n, timeout: timeout}, nil
 }
 
 // raftHandshakeTimeout bounds a Raft peer's TLS handshake, so that a
-// connection that never completes one does not hold its goroutine (a
-// variable for tests).
-var raftHandshakeTimeout = 10 * time.Second
+// connection that never completes one does not hold its goroutine
+// (Config.handshakeTimeout overrides it in tests).
+const raftHandshakeTimeout = 10 * time.Second
 
 // Accept returns the next inbound connection; its TLS handshake runs, with
 // a deadline, on its first read or write (in the goroutine Raft gives the
@@ -273,20 +278,21 @@ func (s *tlsStreamLayer) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &handshakeConn{Conn: tls.Server(c, s.conf)}, nil
+	return &handshakeConn{Conn: tls.Server(c, s.conf), timeout: s.timeout}, nil
 }
 
 // handshakeConn completes its TLS handshake within raftHandshakeTimeout
 // before the first byte is read or written.
 type handshakeConn struct {
 	*tls.Conn
-	once sync.Once
-	err  error
+	timeout time.Duration
+	once    sync.Once
+	err     error
 }
 
 func (c *handshakeConn) handshake() error {
 	c.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), raftHandshakeTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 		defer cancel()
 		c.err = c.Conn.HandshakeContext(ctx)
 	})
