@@ -29,6 +29,9 @@ type Backend interface {
 	State() string
 	// IsLeader reports whether this node is the leader now.
 	IsLeader() bool
+	// LeaderReady returns once this node leads and has applied everything
+	// committed before its term (default reads wait for it).
+	LeaderReady(ctx context.Context) error
 	// Leader returns the current leader's id and Raft address ("" when
 	// none is known).
 	Leader() (id, raftAddr string)

@@ -47,6 +47,14 @@ func (s *Server) prepareRead(w http.ResponseWriter, r *http.Request) error {
 			// since: name the leader.
 			return s.requireLeader()
 		}
+		// A leader just elected answers only once it has applied what
+		// was committed before its term (once per term; then free).
+		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ProposeTimeout)
+		err := s.node.LeaderReady(ctx)
+		cancel()
+		if err != nil {
+			return leadershipProblem(err)
+		}
 	case ConsistencyStale:
 		maxStale := s.cfg.DefaultMaxStale
 		if v := q.Get("max_stale"); v != "" {

@@ -71,6 +71,10 @@ type Node struct {
 	// so nothing committed in between is rewound.
 	writesMu sync.RWMutex
 
+	// readyTerm is the term in which this node, as leader, has applied an
+	// entry of its own (LeaderReady).
+	readyTerm atomic.Uint64
+
 	// existing tells whether the data directory held Raft state at start;
 	// bootLastIndex is the last log index then, openedAt when Open began
 	// (CaughtUp).
