@@ -48,19 +48,34 @@ func quickGossip(c *memberlist.Config) {
 	c.IndirectChecks = 1
 }
 
-// freeAddr returns a loopback address whose port the OS just handed out,
+// handedOut remembers the addresses freeAddr gave, so that no two get
+// the same port (the OS may hand a port it just freed out again).
+var handedOut = struct {
+	sync.Mutex
+	addrs map[string]bool
+}{addrs: map[string]bool{}}
+
+// freeAddr returns a loopback address, never the same twice, whose port the OS just handed out,
 // for a node that must come back on the same addresses after a restart.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("listen: %v", err)
+		}
+		addr := l.Addr().String()
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		handedOut.Lock()
+		fresh := !handedOut.addrs[addr]
+		handedOut.addrs[addr] = true
+		handedOut.Unlock()
+		if fresh {
+			return addr
+		}
 	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
 }
 
 // spec describes one node of a test cluster.
