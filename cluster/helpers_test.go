@@ -4,10 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/trustledger/trustledger/internal/testnet"
 	"log/slog"
-	"net"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,35 +23,8 @@ func fastRaft(c *raft.Config) {
 	c.CommitTimeout = 5 * time.Millisecond
 }
 
-// handedOut remembers the addresses freeAddr gave, so that no two get
-// the same port (the OS may hand a port it just freed out again).
-var handedOut = struct {
-	sync.Mutex
-	addrs map[string]bool
-}{addrs: map[string]bool{}}
-
-// freeAddr returns a loopback address, never the same twice, with a port the OS just handed out,
-// for tests that must reopen a node on the same address.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("listen: %v", err)
-		}
-		addr := l.Addr().String()
-		if err := l.Close(); err != nil {
-			t.Fatal(err)
-		}
-		handedOut.Lock()
-		fresh := !handedOut.addrs[addr]
-		handedOut.addrs[addr] = true
-		handedOut.Unlock()
-		if fresh {
-			return addr
-		}
-	}
-}
+// freeAddr is testnet.FreeAddr.
+func freeAddr(t *testing.T) string { return testnet.FreeAddr(t) }
 
 func testLogger(t *testing.T) *slog.Logger {
 	if os.Getenv("CLUSTER_TEST_LOG") == "" {

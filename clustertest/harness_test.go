@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/trustledger/trustledger/internal/testnet"
 	"log/slog"
 	"net"
 	"net/http"
@@ -48,35 +49,8 @@ func quickGossip(c *memberlist.Config) {
 	c.IndirectChecks = 1
 }
 
-// handedOut remembers the addresses freeAddr gave, so that no two get
-// the same port (the OS may hand a port it just freed out again).
-var handedOut = struct {
-	sync.Mutex
-	addrs map[string]bool
-}{addrs: map[string]bool{}}
-
-// freeAddr returns a loopback address, never the same twice, whose port the OS just handed out,
-// for a node that must come back on the same addresses after a restart.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("listen: %v", err)
-		}
-		addr := l.Addr().String()
-		if err := l.Close(); err != nil {
-			t.Fatal(err)
-		}
-		handedOut.Lock()
-		fresh := !handedOut.addrs[addr]
-		handedOut.addrs[addr] = true
-		handedOut.Unlock()
-		if fresh {
-			return addr
-		}
-	}
-}
+// freeAddr is testnet.FreeAddr.
+func freeAddr(t *testing.T) string { return testnet.FreeAddr(t) }
 
 // spec describes one node of a test cluster.
 type spec struct {

@@ -44,13 +44,14 @@ var layers = []struct {
 	// Test support and harnesses, which only tests run: anything.
 	{"internal/testnode", layerRule{project: []string{"..."}}},
 	{"internal/testpki", layerRule{project: []string{"..."}}},
+	{"internal/testnet", layerRule{stdlibOnly: true}},
 	{"chaostest/...", layerRule{project: []string{"..."}}},
 	{"clustertest/...", layerRule{project: []string{"..."}}},
 	{"e2e/...", layerRule{project: []string{"..."}}},
 }
 
 // production is every package a binary may contain: test support
-// (internal/testnode, internal/testpki) and the harnesses are not.
+// (internal/testnode, internal/testpki, internal/testnet) and the harnesses are not.
 var production = []string{"fsm", "cluster", "api", "api/client", "federation", "internal/input", "internal/pki"}
 
 // layerRule says what the non-test files of one package may import.

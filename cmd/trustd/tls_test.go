@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"github.com/trustledger/trustledger/internal/testnet"
 	"io"
 	"log/slog"
 	"net"
@@ -11,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,34 +19,8 @@ import (
 	"github.com/trustledger/trustledger/internal/testpki"
 )
 
-// handedOut remembers the addresses freePort gave, so that two settings
-// of one node never get the same port (the OS may hand a port it just
-// freed out again).
-var handedOut = struct {
-	sync.Mutex
-	addrs map[string]bool
-}{addrs: map[string]bool{}}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		if err := l.Close(); err != nil {
-			t.Fatal(err)
-		}
-		handedOut.Lock()
-		fresh := !handedOut.addrs[addr]
-		handedOut.addrs[addr] = true
-		handedOut.Unlock()
-		if fresh {
-			return addr
-		}
-	}
-}
+// freePort is testnet.FreeAddr.
+func freePort(t *testing.T) string { return testnet.FreeAddr(t) }
 
 // startNode runs serve with args (plus fresh loopback addresses and data
 // directory) until the test ends; it returns the HTTP address and the
