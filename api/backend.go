@@ -29,9 +29,10 @@ type Backend interface {
 	State() string
 	// IsLeader reports whether this node is the leader now.
 	IsLeader() bool
-	// LeaderReady returns once this node leads and has applied everything
-	// committed before its term (default reads wait for it).
-	LeaderReady(ctx context.Context) error
+	// LeaseRead returns once this node may answer a default read: it
+	// leads, has applied everything committed before its term, and holds
+	// a read lease (renewed with a quorum check when it has run out).
+	LeaseRead(ctx context.Context) error
 	// Leader returns the current leader's id and Raft address ("" when
 	// none is known).
 	Leader() (id, raftAddr string)

@@ -47,10 +47,11 @@ func (s *Server) prepareRead(w http.ResponseWriter, r *http.Request) error {
 			// since: name the leader.
 			return s.requireLeader()
 		}
-		// A leader just elected answers only once it has applied what
-		// was committed before its term (once per term; then free).
+		// The leader answers under its read lease: no other leader can
+		// exist while it holds, and a leader just elected first applies
+		// what was committed before its term.
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ProposeTimeout)
-		err := s.node.LeaderReady(ctx)
+		err := s.node.LeaseRead(ctx)
 		cancel()
 		if err != nil {
 			return leadershipProblem(err)

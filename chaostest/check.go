@@ -178,6 +178,14 @@ type NodeLedger struct {
 // clients' side: a batch sent again after it was acknowledged answers
 // duplicate for every signal, and no signal was rejected.
 func CheckExactlyOnce(ops []Op, ledgers []NodeLedger) []CheckResult {
+	acked, out := checkClientSide(ops)
+	present, once := checkLedgers(ledgers, acked)
+	return append(out, present, once)
+}
+
+// checkClientSide returns the acknowledged event ids and checks what the
+// clients were answered: resent batches duplicate, no signal rejected.
+func checkClientSide(ops []Op) (map[string]bool, []CheckResult) {
 	acked := map[string]bool{}
 	var resendAccepted, rejected []string
 	for _, op := range ops {
@@ -199,7 +207,6 @@ func CheckExactlyOnce(ops []Op, ledgers []NodeLedger) []CheckResult {
 			acked[id] = true
 		}
 	}
-	var out []CheckResult
 	resend := CheckResult{Name: "resent acknowledged batches answer duplicate", OK: len(resendAccepted) == 0}
 	if !resend.OK {
 		resend.Detail = "applied again: " + firstFew(resendAccepted)
@@ -208,11 +215,15 @@ func CheckExactlyOnce(ops []Op, ledgers []NodeLedger) []CheckResult {
 	if !rej.OK {
 		rej.Detail = "rejected: " + firstFew(rejected)
 	}
-	out = append(out, resend, rej)
+	return acked, []CheckResult{resend, rej}
+}
 
-	present := CheckResult{Name: "every acknowledged signal on every node", OK: true,
+// checkLedgers checks every node's ledger for the acknowledged ids, each
+// applied once, and the nodes' counters against each other.
+func checkLedgers(ledgers []NodeLedger, acked map[string]bool) (present, once CheckResult) {
+	present = CheckResult{Name: "every acknowledged signal on every node", OK: true,
 		Detail: fmt.Sprintf("%d acknowledged signals, %d nodes", len(acked), len(ledgers))}
-	once := CheckResult{Name: "no event id applied twice", OK: true}
+	once = CheckResult{Name: "no event id applied twice", OK: true}
 	var notes []string
 	for _, l := range ledgers {
 		occurrences := 0
@@ -272,7 +283,7 @@ func CheckExactlyOnce(ops []Op, ledgers []NodeLedger) []CheckResult {
 			present.Detail += "; " + strings.Join(notes, "; ")
 		}
 	}
-	return append(out, present, once)
+	return present, once
 }
 
 // firstFew lists up to five items and how many more there are.

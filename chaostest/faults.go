@@ -196,161 +196,43 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 }
 
 func (m *Nemesis) inject(ctx context.Context, f Fault) {
-	rng := rand.New(rand.NewPCG(f.Pick, 1)) // #nosec G404 -- reproducible choices, not a secret
-	ev := FaultEvent{Fault: f, Start: m.h.Now(), Recovered: -1}
-	leader := m.c.Leader(ctx)
-	nodes := m.c.Nodes
-	pick := func() *Node { return nodes[rng.IntN(len(nodes))] }
-	follower := func() *Node {
-		var fs []*Node
-		for _, n := range nodes {
-			if n != leader {
-				fs = append(fs, n)
-			}
-		}
-		return fs[rng.IntN(len(fs))]
-	}
-	target := func(wantLeader bool) *Node {
-		if wantLeader && leader != nil {
-			return leader
-		}
-		if leader == nil {
-			ev.Note = "no leader at injection: a random node instead"
-			return pick()
-		}
-		return follower()
-	}
-	hold := func() { sleepCtx(ctx, f.Hold) }
+	in := &injection{m: m, ctx: ctx, f: f, nodes: m.c.Nodes,
+		rng: rand.New(rand.NewPCG(f.Pick, 1)), // #nosec G404 -- reproducible choices, not a secret
+		ev:  FaultEvent{Fault: f, Start: m.h.Now(), Recovered: -1}}
+	in.leader = m.c.Leader(ctx)
 	switch f.Kind {
-	case KillLeader, KillRandom:
-		var n *Node
-		if f.Kind == KillRandom {
-			n = pick()
-		} else {
-			n = target(true)
-		}
-		ev.Nodes = []string{n.ID}
-		m.logf("fault %s: SIGKILL %s for %v", f.Kind, n.ID, f.Hold)
-		_ = n.Kill()
-		hold()
-		m.start(n, &ev)
+	case KillLeader:
+		in.kill(in.target(true))
+	case KillRandom:
+		in.kill(in.pick())
 	case KillAll:
-		ev.Nodes = m.c.IDs()
-		m.logf("fault %s: SIGKILL every node for %v", f.Kind, f.Hold)
-		for _, n := range nodes {
-			_ = n.Kill()
-		}
-		hold()
-		order := rng.Perm(len(nodes))
-		var names []string
-		for _, i := range order {
-			m.start(nodes[i], &ev)
-			names = append(names, nodes[i].ID)
-		}
-		ev.Note = strings.TrimSpace(ev.Note + " restarted in the order " + strings.Join(names, ","))
-	case PauseLeader, PauseRandom:
-		var n *Node
-		if f.Kind == PauseRandom {
-			n = pick()
-		} else {
-			n = target(true)
-		}
-		ev.Nodes = []string{n.ID}
-		m.logf("fault %s: SIGSTOP %s for %v", f.Kind, n.ID, f.Hold)
-		_ = n.Pause()
-		hold()
-		_ = n.Resume()
-	case IsolateLeader, IsolateFollower, Partition:
+		in.killAll()
+	case PauseLeader:
+		in.pause(in.target(true))
+	case PauseRandom:
+		in.pause(in.pick())
+	case IsolateLeader:
+		in.partition([]*Node{in.target(true)})
+	case IsolateFollower:
+		in.partition([]*Node{in.target(false)})
+	case Partition:
 		var minority []*Node
-		switch f.Kind {
-		case IsolateLeader:
-			minority = []*Node{target(true)}
-		case IsolateFollower:
-			minority = []*Node{target(false)}
-		default:
-			perm := rng.Perm(len(nodes))
-			for _, i := range perm[:(len(nodes)-1)/2] {
-				minority = append(minority, nodes[i])
-			}
+		for _, i := range in.rng.Perm(len(in.nodes))[:(len(in.nodes)-1)/2] {
+			minority = append(minority, in.nodes[i])
 		}
-		var minIDs, majIDs []string
-		for _, n := range nodes {
-			if containsNode(minority, n) {
-				minIDs = append(minIDs, n.ID)
-			} else {
-				majIDs = append(majIDs, n.ID)
-			}
-		}
-		ev.Nodes = minIDs
-		m.logf("fault %s: Raft partition %v | %v for %v", f.Kind, minIDs, majIDs, f.Hold)
-		m.c.Net.Partition(minIDs, majIDs)
-		ev.Note = m.probe(ctx, minority, f.Hold)
-		hold()
-		m.c.Net.Heal()
+		in.partition(minority)
 	case Bridge:
-		perm := rng.Perm(len(nodes))
-		bridge := nodes[perm[0]]
-		half := (len(nodes) - 1) / 2
-		var a, b []string
-		for j, i := range perm[1:] {
-			if j < half {
-				a = append(a, nodes[i].ID)
-			} else {
-				b = append(b, nodes[i].ID)
-			}
-		}
-		ev.Nodes = append([]string{bridge.ID}, append(a, b...)...)
-		m.logf("fault %s: %v | %v, bridged by %s, for %v", f.Kind, a, b, bridge.ID, f.Hold)
-		var links []Link
-		for _, x := range a {
-			for _, y := range b {
-				links = append(links, Link{x, y}, Link{y, x})
-			}
-		}
-		m.c.Net.Block(links...)
-		hold()
-		m.c.Net.Heal()
+		in.bridge()
 	case OneWay:
-		from := pick()
-		if leader != nil && rng.IntN(2) == 0 {
-			from = leader // half the time the leader's messages are lost
-		}
-		to := nodes[rng.IntN(len(nodes))]
-		for to == from {
-			to = nodes[rng.IntN(len(nodes))]
-		}
-		ev.Nodes = []string{from.ID, to.ID}
-		m.logf("fault %s: messages %s→%s lost for %v", f.Kind, from.ID, to.ID, f.Hold)
-		m.c.Net.Block(Link{from.ID, to.ID})
-		hold()
-		m.c.Net.Heal()
+		in.oneWay()
 	case TransferLeadership:
-		n := pick()
-		ev.Nodes = []string{n.ID}
-		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		res, err := m.c.Client(n).TransferLeadership(tctx, "")
-		cancel()
-		if err != nil {
-			ev.Note = "transfer-leadership through " + n.ID + ": " + err.Error()
-		} else {
-			ev.Note = fmt.Sprintf("leadership %s → %s", res.PreviousLeaderID, res.LeaderID)
-		}
-		m.logf("fault %s: %s", f.Kind, ev.Note)
+		in.transfer()
 	case Backup:
-		n := pick()
-		ev.Nodes = []string{n.ID}
-		bctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		info, err := m.c.Client(n).Snapshot(bctx, io.Discard, nil)
-		cancel()
-		if err != nil {
-			ev.Note = "snapshot through " + n.ID + ": " + err.Error()
-		} else {
-			ev.Note = fmt.Sprintf("snapshot of index %d, %d bytes, by %s", info.Index, info.Bytes, info.ServedBy)
-		}
-		m.logf("fault %s: %s", f.Kind, ev.Note)
+		in.backup()
 	}
+	ev := &in.ev
 	ev.End = m.h.Now()
-	m.revive(&ev)
+	m.revive(ev)
 	healed := time.Now()
 	if err := m.c.WaitLeader(ctx, recoveryBound); err == nil {
 		ev.Recovered = int64(time.Since(healed))
@@ -358,7 +240,163 @@ func (m *Nemesis) inject(ctx context.Context, f Fault) {
 		ev.Note = strings.TrimSpace(ev.Note + " did not recover: " + err.Error())
 		m.logf("after %s: %v", f.Kind, err)
 	}
-	m.events = append(m.events, ev)
+	m.events = append(m.events, *ev)
+}
+
+// injection is one fault being injected: its choices come from rng, seeded
+// by the fault, so that a run replays from its seed.
+type injection struct {
+	m      *Nemesis
+	ctx    context.Context
+	f      Fault
+	rng    *rand.Rand
+	ev     FaultEvent
+	leader *Node
+	nodes  []*Node
+}
+
+func (in *injection) pick() *Node { return in.nodes[in.rng.IntN(len(in.nodes))] }
+
+// target is the leader (wantLeader) or a follower; a random node when no
+// leader is known.
+func (in *injection) target(wantLeader bool) *Node {
+	if wantLeader && in.leader != nil {
+		return in.leader
+	}
+	if in.leader == nil {
+		in.ev.Note = "no leader at injection: a random node instead"
+		return in.pick()
+	}
+	var fs []*Node
+	for _, n := range in.nodes {
+		if n != in.leader {
+			fs = append(fs, n)
+		}
+	}
+	return fs[in.rng.IntN(len(fs))]
+}
+
+func (in *injection) hold() { sleepCtx(in.ctx, in.f.Hold) }
+
+func (in *injection) kill(n *Node) {
+	in.ev.Nodes = []string{n.ID}
+	in.m.logf("fault %s: SIGKILL %s for %v", in.f.Kind, n.ID, in.f.Hold)
+	_ = n.Kill()
+	in.hold()
+	in.m.start(n, &in.ev)
+}
+
+func (in *injection) killAll() {
+	in.ev.Nodes = in.m.c.IDs()
+	in.m.logf("fault %s: SIGKILL every node for %v", in.f.Kind, in.f.Hold)
+	for _, n := range in.nodes {
+		_ = n.Kill()
+	}
+	in.hold()
+	var names []string
+	for _, i := range in.rng.Perm(len(in.nodes)) {
+		in.m.start(in.nodes[i], &in.ev)
+		names = append(names, in.nodes[i].ID)
+	}
+	in.ev.Note = strings.TrimSpace(in.ev.Note + " restarted in the order " + strings.Join(names, ","))
+}
+
+func (in *injection) pause(n *Node) {
+	in.ev.Nodes = []string{n.ID}
+	in.m.logf("fault %s: SIGSTOP %s for %v", in.f.Kind, n.ID, in.f.Hold)
+	_ = n.Pause()
+	in.hold()
+	_ = n.Resume()
+}
+
+// partition cuts the Raft links between minority and the other nodes.
+func (in *injection) partition(minority []*Node) {
+	var minIDs, majIDs []string
+	for _, n := range in.nodes {
+		if containsNode(minority, n) {
+			minIDs = append(minIDs, n.ID)
+		} else {
+			majIDs = append(majIDs, n.ID)
+		}
+	}
+	in.ev.Nodes = minIDs
+	in.m.logf("fault %s: Raft partition %v | %v for %v", in.f.Kind, minIDs, majIDs, in.f.Hold)
+	in.m.c.Net.Partition(minIDs, majIDs)
+	in.ev.Note = in.m.probe(in.ctx, minority, in.f.Hold)
+	in.hold()
+	in.m.c.Net.Heal()
+}
+
+// bridge splits the others in two halves that only one node reaches both.
+func (in *injection) bridge() {
+	perm := in.rng.Perm(len(in.nodes))
+	bridge := in.nodes[perm[0]]
+	half := (len(in.nodes) - 1) / 2
+	var a, b []string
+	for j, i := range perm[1:] {
+		if j < half {
+			a = append(a, in.nodes[i].ID)
+		} else {
+			b = append(b, in.nodes[i].ID)
+		}
+	}
+	in.ev.Nodes = append([]string{bridge.ID}, append(a, b...)...)
+	in.m.logf("fault %s: %v | %v, bridged by %s, for %v", in.f.Kind, a, b, bridge.ID, in.f.Hold)
+	var links []Link
+	for _, x := range a {
+		for _, y := range b {
+			links = append(links, Link{x, y}, Link{y, x})
+		}
+	}
+	in.m.c.Net.Block(links...)
+	in.hold()
+	in.m.c.Net.Heal()
+}
+
+// oneWay loses the messages of one direction of one link; half the time
+// the leader's.
+func (in *injection) oneWay() {
+	from := in.pick()
+	if in.leader != nil && in.rng.IntN(2) == 0 {
+		from = in.leader
+	}
+	to := in.nodes[in.rng.IntN(len(in.nodes))]
+	for to == from {
+		to = in.nodes[in.rng.IntN(len(in.nodes))]
+	}
+	in.ev.Nodes = []string{from.ID, to.ID}
+	in.m.logf("fault %s: messages %s→%s lost for %v", in.f.Kind, from.ID, to.ID, in.f.Hold)
+	in.m.c.Net.Block(Link{from.ID, to.ID})
+	in.hold()
+	in.m.c.Net.Heal()
+}
+
+func (in *injection) transfer() {
+	n := in.pick()
+	in.ev.Nodes = []string{n.ID}
+	tctx, cancel := context.WithTimeout(in.ctx, 10*time.Second)
+	res, err := in.m.c.Client(n).TransferLeadership(tctx, "")
+	cancel()
+	if err != nil {
+		in.ev.Note = "transfer-leadership through " + n.ID + ": " + err.Error()
+	} else {
+		in.ev.Note = fmt.Sprintf("leadership %s → %s", res.PreviousLeaderID, res.LeaderID)
+	}
+	in.m.logf("fault %s: %s", in.f.Kind, in.ev.Note)
+}
+
+func (in *injection) backup() {
+	n := in.pick()
+	in.ev.Nodes = []string{n.ID}
+	bctx, cancel := context.WithTimeout(in.ctx, 20*time.Second)
+	info, err := in.m.c.Client(n).Snapshot(bctx, io.Discard, nil)
+	cancel()
+	if err != nil {
+		in.ev.Note = "snapshot through " + n.ID + ": " + err.Error()
+	} else {
+		in.ev.Note = fmt.Sprintf("snapshot of index %d, %d bytes, by %s", info.Index, info.Bytes, info.ServedBy)
+	}
+	in.m.logf("fault %s: %s", in.f.Kind, in.ev.Note)
 }
 
 // revive restarts the nodes that exited on their own (the check of

@@ -164,17 +164,9 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 			_ = os.RemoveAll(dir)
 		}
 	}()
-	bin := opts.Bin
-	if bin == "" {
-		root, err := ModuleRoot()
-		if err != nil {
-			return nil, err
-		}
-		bin = filepath.Join(dir, "bin")
-		logf("building trustd and trustctl")
-		if err := BuildBinaries(ctx, root, bin); err != nil {
-			return nil, err
-		}
+	bin, err := runBinaries(ctx, opts, dir)
+	if err != nil {
+		return nil, err
 	}
 	c, err := StartCluster(ctx, ClusterOptions{Voters: opts.Voters, Bin: bin, Dir: dir, Logf: logf,
 		OnExit: func(n *Node, msg string) { logf("%s", msg) }})
@@ -189,89 +181,13 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 	if err := w.Setup(ctx); err != nil {
 		return nil, fmt.Errorf("set up the workload (kept in %s): %w", dir, err)
 	}
-	schedule := Schedule(opts.Seed, opts.Duration, opts.Faults, opts.Require)
-	kinds := make([]string, len(schedule))
-	for i, f := range schedule {
-		kinds[i] = f.Kind
-	}
-	logf("seed %d: %d faults in %v: %s", opts.Seed, len(schedule), opts.Duration, strings.Join(kinds, " "))
+	ph := runFaults(ctx, opts, c, h, w)
+	res := checkRun(ctx, opts, c, h, w, ph.healedAt)
+	ops := res.ops
 
-	// The fault phase: clients and nemesis together.
-	faultStart := h.Now()
-	wctx, stopClients := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); w.Run(wctx, opts.Clients) }()
-	nemesis := &Nemesis{c: c, h: h, logf: logf, probes: opts.ProbeReads}
-	// The schedule fills Duration; recoveries may stretch it, up to a
-	// bound.
-	nctx, cancelNemesis := context.WithTimeout(ctx, 2*opts.Duration+time.Minute)
-	events := nemesis.Run(nctx, schedule, time.Now().Add(opts.Duration))
-	cancelNemesis()
-
-	// Heal everything, then stop the clients.
-	c.Net.Heal()
-	for _, n := range c.Nodes {
-		if n.Paused() {
-			_ = n.Resume()
-		}
-		if !n.Running() {
-			if err := n.Start(); err != nil {
-				logf("restart %s after the faults: %v", n.ID, err)
-			}
-		}
-	}
-	healedAt := time.Now()
-	faultStop := h.Now()
-	stopClients()
-	wg.Wait()
-	logf("faults stopped after %v; checking", time.Duration(faultStop-faultStart).Round(time.Millisecond))
-
-	var checks []CheckResult
-	liveness, live := checkLiveness(ctx, c, h, healedAt, opts.Liveness)
-	checks = append(checks, live)
-	fctx, cancelFlush := context.WithTimeout(ctx, 30*time.Second)
-	left := w.Flush(fctx)
-	cancelFlush()
-	if left > 0 {
-		checks = append(checks, CheckResult{Name: "every signal batch acknowledged after the heal",
-			Detail: fmt.Sprintf("%d batches still unacknowledged after 30 s", left)})
-	}
-	conv := checkConvergence(ctx, c)
-	checks = append(checks, conv)
-	ledgers, lerr := readLedgers(ctx, c)
-	ops := h.Ops()
-	if lerr != nil {
-		checks = append(checks, CheckResult{Name: "read every node's ledger", Detail: lerr.Error()})
-	} else {
-		checks = append(checks, CheckExactlyOnce(ops, ledgers)...)
-	}
-	var exits []string
-	for _, n := range c.Nodes {
-		exits = append(exits, n.Unexpected()...)
-	}
-	exit := CheckResult{Name: "no node exited on its own", OK: len(exits) == 0}
-	if !exit.OK {
-		exit.Detail = strings.Join(exits, "; ")
-	}
-	checks = append(checks, exit)
-	visualizations := map[string][]byte{}
-	reads := append([]string(nil), opts.Reads...)
-	if !containsString(reads, opts.ProbeReads) {
-		reads = append(reads, opts.ProbeReads)
-	}
-	for _, cons := range reads {
-		var vis bytes.Buffer
-		res := CheckLinearizable(ops, time.Minute, &vis, cons)
-		if !res.OK && vis.Len() > 0 {
-			visualizations[cons] = vis.Bytes()
-		}
-		checks = append(checks, res)
-	}
-
-	s := summarize(opts, ops, events, faultStart, faultStop)
-	s.Liveness = liveness
-	s.Checks = checks
+	s := summarize(opts, ops, ph.events, ph.start, ph.stop)
+	s.Liveness = res.liveness
+	s.Checks = res.checks
 	s.ProxyConnections, s.ProxyUnidentified = c.Net.Stats()
 	s.Verdict = "pass"
 	if len(s.Failed()) > 0 {
@@ -284,10 +200,138 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 		return s, nil
 	}
 	s.Dir = dir
-	if err := writeFailure(dir, opts, s, ops, events, ledgers, visualizations); err != nil {
+	if err := writeFailure(dir, opts, s, ops, ph.events, res.ledgers, res.visualizations); err != nil {
 		logf("writing the failure's files: %v", err)
 	}
 	return s, nil
+}
+
+// runBinaries returns the directory of the trustd and trustctl binaries:
+// opts.Bin, or a fresh build in dir.
+func runBinaries(ctx context.Context, opts Options, dir string) (string, error) {
+	if opts.Bin != "" {
+		return opts.Bin, nil
+	}
+	root, err := ModuleRoot()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "bin")
+	opts.Logf("building trustd and trustctl")
+	if err := BuildBinaries(ctx, root, bin); err != nil {
+		return "", err
+	}
+	return bin, nil
+}
+
+// faultPhase is what the fault phase leaves for the checks.
+type faultPhase struct {
+	events      []FaultEvent
+	start, stop int64 // history times
+	healedAt    time.Time
+}
+
+// runFaults runs the clients and the fault schedule of opts.Seed together
+// for opts.Duration, then heals everything and stops the clients.
+func runFaults(ctx context.Context, opts Options, c *Cluster, h *History, w *Workload) faultPhase {
+	logf := opts.Logf
+	schedule := Schedule(opts.Seed, opts.Duration, opts.Faults, opts.Require)
+	kinds := make([]string, len(schedule))
+	for i, f := range schedule {
+		kinds[i] = f.Kind
+	}
+	logf("seed %d: %d faults in %v: %s", opts.Seed, len(schedule), opts.Duration, strings.Join(kinds, " "))
+
+	ph := faultPhase{start: h.Now()}
+	wctx, stopClients := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); w.Run(wctx, opts.Clients) }()
+	nemesis := &Nemesis{c: c, h: h, logf: logf, probes: opts.ProbeReads}
+	// The schedule fills Duration; recoveries may stretch it, up to a
+	// bound.
+	nctx, cancelNemesis := context.WithTimeout(ctx, 2*opts.Duration+time.Minute)
+	ph.events = nemesis.Run(nctx, schedule, time.Now().Add(opts.Duration))
+	cancelNemesis()
+
+	c.Net.Heal()
+	for _, n := range c.Nodes {
+		if n.Paused() {
+			_ = n.Resume()
+		}
+		if !n.Running() {
+			if err := n.Start(); err != nil {
+				logf("restart %s after the faults: %v", n.ID, err)
+			}
+		}
+	}
+	ph.healedAt = time.Now()
+	ph.stop = h.Now()
+	stopClients()
+	wg.Wait()
+	logf("faults stopped after %v; checking", time.Duration(ph.stop-ph.start).Round(time.Millisecond))
+	return ph
+}
+
+// runChecks is what the checks found.
+type runChecks struct {
+	checks         []CheckResult
+	liveness       map[string]string
+	ledgers        []NodeLedger
+	ops            []Op
+	visualizations map[string][]byte
+}
+
+// checkRun checks the healed cluster and the history: liveness within
+// the bound, every batch acknowledged, convergence, exactly-once signals,
+// no unexpected exit, linearizability of each read consistency checked.
+// The history is complete (r.ops) once the liveness probes and the flush
+// of unacknowledged batches have added to it.
+func checkRun(ctx context.Context, opts Options, c *Cluster, h *History, w *Workload, healedAt time.Time) runChecks {
+	var r runChecks
+	liveness, live := checkLiveness(ctx, c, h, healedAt, opts.Liveness)
+	r.liveness = liveness
+	r.checks = append(r.checks, live)
+	fctx, cancelFlush := context.WithTimeout(ctx, 30*time.Second)
+	left := w.Flush(fctx)
+	cancelFlush()
+	if left > 0 {
+		r.checks = append(r.checks, CheckResult{Name: "every signal batch acknowledged after the heal",
+			Detail: fmt.Sprintf("%d batches still unacknowledged after 30 s", left)})
+	}
+	r.checks = append(r.checks, checkConvergence(ctx, c))
+	ledgers, lerr := readLedgers(ctx, c)
+	r.ledgers = ledgers
+	r.ops = h.Ops()
+	ops := r.ops
+	if lerr != nil {
+		r.checks = append(r.checks, CheckResult{Name: "read every node's ledger", Detail: lerr.Error()})
+	} else {
+		r.checks = append(r.checks, CheckExactlyOnce(ops, ledgers)...)
+	}
+	var exits []string
+	for _, n := range c.Nodes {
+		exits = append(exits, n.Unexpected()...)
+	}
+	exit := CheckResult{Name: "no node exited on its own", OK: len(exits) == 0}
+	if !exit.OK {
+		exit.Detail = strings.Join(exits, "; ")
+	}
+	r.checks = append(r.checks, exit)
+	r.visualizations = map[string][]byte{}
+	reads := append([]string(nil), opts.Reads...)
+	if !containsString(reads, opts.ProbeReads) {
+		reads = append(reads, opts.ProbeReads)
+	}
+	for _, cons := range reads {
+		var vis bytes.Buffer
+		res := CheckLinearizable(ops, time.Minute, &vis, cons)
+		if !res.OK && vis.Len() > 0 {
+			r.visualizations[cons] = vis.Bytes()
+		}
+		r.checks = append(r.checks, res)
+	}
+	return r
 }
 
 func containsString(list []string, s string) bool {

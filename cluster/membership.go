@@ -180,6 +180,11 @@ func (n *Node) TransferLeadership(ctx context.Context, id string) (string, error
 	}
 	ctx, cancel := membershipContext(ctx)
 	defer cancel()
+	// A follower asked to take over votes at once, though it knows this
+	// leader: no read lease may run across a transfer (lease.go).
+	n.lease.transfer.Add(1)
+	n.lease.end()
+	defer n.lease.transfer.Add(-1)
 	var f raft.Future
 	if id == "" || id == n.cfg.NodeID {
 		if id == n.cfg.NodeID {

@@ -74,6 +74,8 @@ type Node struct {
 	// readyTerm is the term in which this node, as leader, has applied an
 	// entry of its own (LeaderReady).
 	readyTerm atomic.Uint64
+	// lease is the leader's read lease for default reads (lease.go).
+	lease *leaseState
 
 	// existing tells whether the data directory held Raft state at start;
 	// bootLastIndex is the last log index then, openedAt when Open began
@@ -96,10 +98,6 @@ func Open(cfg Config) (*Node, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("cluster config: %w", err)
 	}
-	raftDir := filepath.Join(cfg.DataDir, "raft")
-	if err := os.MkdirAll(raftDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data directory: %w", err)
-	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), ledger: fsm.NewLedger(),
 		applied: &appliedIndex{}, closed: make(chan struct{}), peers: map[string]Peer{},
 		reconcileKick: make(chan struct{}, 1)}
@@ -111,7 +109,34 @@ func Open(cfg Config) (*Node, error) {
 			}
 		}
 	}()
+	snaps, err := n.openStores()
+	if err != nil {
+		return nil, err
+	}
+	if err := n.startRaft(snaps); err != nil {
+		return nil, err
+	}
+	if err := n.startGossip(); err != nil {
+		return nil, err
+	}
+	n.goLoop(n.reconcileLoop)
+	n.goLoop(n.leaseLoop)
+	ok = true
+	n.logStarted()
+	return n, nil
+}
 
+// openStores opens the data directory's stores (docs/operations.md, "The
+// data directory"): the at-rest key check, the identity, the ledger archive, the
+// Raft log and stable store (behind a log cache) and the snapshot store,
+// sealed when an encryption key is set. It records whether Raft state
+// exists.
+func (n *Node) openStores() (raft.SnapshotStore, error) {
+	cfg := n.cfg
+	raftDir := filepath.Join(cfg.DataDir, "raft")
+	if err := os.MkdirAll(raftDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
 	var seal *sealer
 	if cfg.EncryptionKey != nil {
 		var err error
@@ -142,8 +167,7 @@ func Open(cfg Config) (*Node, error) {
 	if n.logs, err = raft.NewLogCache(logCacheSize, logStore); err != nil {
 		return nil, fmt.Errorf("raft log cache: %w", err)
 	}
-	hlog := newHCLogAdapter(n.log, "raft")
-	fileSnaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, retainSnapshots, hlog.Named("snapshots"))
+	fileSnaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, retainSnapshots, n.hlog().Named("snapshots"))
 	if err != nil {
 		return nil, fmt.Errorf("open snapshot store in %s: %w", raftDir, err)
 	}
@@ -159,14 +183,26 @@ func Open(cfg Config) (*Node, error) {
 	if n.bootLastIndex, err = n.logs.LastIndex(); err != nil {
 		return nil, fmt.Errorf("read the raft log: %w", err)
 	}
-	n.loadPeers()
-	if err := n.openIdentity(existing); err != nil {
-		return nil, err
-	}
-	if n.trans, err = n.newTransport(hlog.Named("transport")); err != nil {
-		return nil, err
-	}
+	return snaps, nil
+}
 
+// hlog is the hclog adapter Raft and its stores log through.
+func (n *Node) hlog() hclog.Logger { return newHCLogAdapter(n.log, "raft") }
+
+// startRaft loads the identity, opens the Raft transport and starts Raft on
+// the stores, bootstrapping a new single-node cluster when asked to and the
+// data directory has no Raft state.
+func (n *Node) startRaft(snaps raft.SnapshotStore) error {
+	cfg := n.cfg
+	n.loadPeers()
+	if err := n.openIdentity(n.existing); err != nil {
+		return err
+	}
+	hlog := n.hlog()
+	var err error
+	if n.trans, err = n.newTransport(hlog.Named("transport")); err != nil {
+		return err
+	}
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.NodeID)
 	rc.Logger = hlog
@@ -179,28 +215,31 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.TuneRaft != nil {
 		cfg.TuneRaft(rc)
 	}
+	n.lease = newLeaseState(rc.HeartbeatTimeout)
+	n.holdBeforeVoting()
 	rf := &raftFSM{ledger: n.ledger, archive: n.archive, applied: n.applied, log: n.log,
 		snapshotIndex: func() uint64 { return newestSnapshot(snaps) }}
 	if n.raft, err = raft.NewRaft(rc, rf, n.logs, n.store, snaps, n.trans); err != nil {
-		return nil, fmt.Errorf("start raft: %w", err)
+		return fmt.Errorf("start raft: %w", err)
 	}
 	n.raftRef.Store(n.raft)
-	if cfg.Bootstrap && !existing {
+	if cfg.Bootstrap && !n.existing {
 		conf := raft.Configuration{Servers: []raft.Server{{
 			Suffrage: raft.Voter, ID: rc.LocalID, Address: n.trans.LocalAddr()}}}
 		if err := n.raft.BootstrapCluster(conf).Error(); err != nil {
-			return nil, fmt.Errorf("bootstrap cluster: %w", err)
+			return fmt.Errorf("bootstrap cluster: %w", err)
 		}
 		n.log.Info("bootstrapped a new single-node cluster", "raft_addr", n.trans.LocalAddr())
 	}
-	if err := n.startGossip(); err != nil {
-		return nil, err
-	}
-	n.goLoop(n.reconcileLoop)
-	ok = true
+	return nil
+}
+
+// logStarted logs what the operator needs to know once the node runs.
+func (n *Node) logStarted() {
+	cfg := n.cfg
 	_, fp := n.ClusterCA()
 	n.log.Info("node started", "raft_addr", n.trans.LocalAddr(), "gossip_addr", n.GossipAddr(),
-		"api_addr", cfg.APIAddr, "existing_state", existing, "applied_index", n.applied.load(), "region", cfg.Region,
+		"api_addr", cfg.APIAddr, "existing_state", n.existing, "applied_index", n.applied.load(), "region", cfg.Region,
 		"transport", n.transportKind(), "ca_fingerprint", fp, "identity", n.HasIdentity())
 	if fp := n.EnrollmentKey(); fp != "" {
 		n.log.Info("waiting to join a cluster: trustd --join, or trustctl cluster join from an operator", "enrollment_key", fp)
@@ -208,7 +247,6 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.Insecure {
 		n.log.Warn("INSECURE: raft runs over plain TCP without peer authentication; anyone who reaches the raft or gossip port can take over the cluster")
 	}
-	return n, nil
 }
 
 // newestSnapshot returns the index of the newest snapshot in the store, 0

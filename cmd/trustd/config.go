@@ -151,12 +151,14 @@ func boolSetting(p func(c *config) *bool) func(*config, string) error {
 	}
 }
 
+// opt is a setting holding a string.
+func opt(name, usage string, p func(c *config) *string) option {
+	set, show := str(p)
+	return option{name: name, usage: usage, set: set, show: show}
+}
+
 // options lists every setting trustd accepts.
 func options() []option {
-	opt := func(name, usage string, p func(c *config) *string) option {
-		set, show := str(p)
-		return option{name: name, usage: usage, set: set, show: show}
-	}
 	opts := []option{
 		opt("node-id", "the node's Raft server id; fixed for a data directory", func(c *config) *string { return &c.NodeID }),
 		opt("data-dir", "directory for the Raft log, snapshots, ledger archive and admin.token", func(c *config) *string { return &c.DataDir }),
@@ -198,34 +200,24 @@ func options() []option {
 			set: func(c *config, v string) error { c.CAFingerprint = v; return nil }},
 		{name: "gossip-insecure", isBool: true, usage: "with --tls-cert-file (the operator's PKI): allow unencrypted gossip on a non-loopback address without --gossip-key-file",
 			set: boolSetting(func(c *config) *bool { return &c.GossipInsecure }), show: func(c *config) string { return strconv.FormatBool(c.GossipInsecure) }},
-		{name: "dead-server-grace", usage: "remove a server from the cluster once gossip has reported it dead this long, if a quorum remains (0: only an operator removes servers)",
-			set: func(c *config, v string) error {
-				d, err := time.ParseDuration(v)
-				if err != nil || d < 0 {
-					return fmt.Errorf("want a duration such as 72h, or 0 to keep dead servers, got %q", v)
-				}
-				c.DeadServerGrace = d
-				return nil
-			},
-			show: func(c *config) string { return c.DeadServerGrace.String() }},
+		durationOption("dead-server-grace", "remove a server from the cluster once gossip has reported it dead this long, if a quorum remains (0: only an operator removes servers)",
+			"want a duration such as 72h, or 0 to keep dead servers, got %q", false, func(c *config) *time.Duration { return &c.DeadServerGrace }),
 		{name: "config", usage: "JSON file of settings (keys are the flag names in camelCase, e.g. \"dataDir\")",
 			set: func(*config, string) error { return nil }},
 		opt("log-format", "log format: text or json", func(c *config) *string { return &c.LogFormat }),
 		opt("log-level", "log level: debug, info, warn or error", func(c *config) *string { return &c.LogLevel }),
 		{name: "audit-log", usage: "file for the JSON-lines audit log of API requests, or - for standard output",
 			comment: "<data-dir>/audit.log", set: func(c *config, v string) error { c.AuditLog = v; return nil }},
-		{name: "shutdown-timeout", usage: "how long shutdown waits for HTTP requests to finish",
-			set: func(c *config, v string) error {
-				d, err := time.ParseDuration(v)
-				if err != nil {
-					return fmt.Errorf("want a duration such as 15s, got %q", v)
-				}
-				c.ShutdownTimeout = d
-				return nil
-			},
-			show: func(c *config) string { return c.ShutdownTimeout.String() }},
+		durationOption("shutdown-timeout", "how long shutdown waits for HTTP requests to finish",
+			"want a duration such as 15s, got %q", true, func(c *config) *time.Duration { return &c.ShutdownTimeout }),
 	}
-	opts = append(opts,
+	return append(opts, tlsOptions()...)
+}
+
+// tlsOptions are the settings of the operator's own PKI and of the keys
+// kept outside the data directory.
+func tlsOptions() []option {
+	return []option{
 		opt("tls-cert-file", "PEM certificate of this node: with --tls-key-file, the API serves HTTPS and Raft runs over mutual TLS",
 			func(c *config) *string { return &c.TLSCertFile }),
 		opt("tls-key-file", "PEM private key of --tls-cert-file", func(c *config) *string { return &c.TLSKeyFile }),
@@ -236,8 +228,22 @@ func options() []option {
 		option{name: "gossip-key-file", usage: "file holding the gossip encryption key: 16, 24 or 32 random bytes in base64 (openssl rand -base64 32), the same on every node",
 			set: func(c *config, v string) error { c.GossipKeyFile = v; return nil }},
 		option{name: "encryption-key-file", usage: "file holding this node's key for encryption at rest (AES-256-GCM): 32 random bytes in base64 (openssl rand -base64 32); back it up apart from the data directory",
-			set: func(c *config, v string) error { c.EncryptionKeyFile = v; return nil }})
-	return opts
+			set: func(c *config, v string) error { c.EncryptionKeyFile = v; return nil }}}
+}
+
+// durationOption is a setting holding a duration; negative durations are
+// refused, and with allowNegative the parse error alone counts.
+func durationOption(name, usage, wrong string, allowNegative bool, p func(c *config) *time.Duration) option {
+	return option{name: name, usage: usage,
+		set: func(c *config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || (!allowNegative && d < 0) {
+				return fmt.Errorf(wrong, v)
+			}
+			*p(c) = d
+			return nil
+		},
+		show: func(c *config) string { return p(c).String() }}
 }
 
 // loadConfig builds the configuration from args, the environment (lookup)
@@ -378,108 +384,143 @@ func usage(w io.Writer, opts []option) {
 
 // validate checks the configuration as a whole, naming the flag at fault.
 func (c *config) validate() error {
-	var errs []error
-	bad := func(flag, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("--%s: %s", flag, fmt.Sprintf(format, a...)))
+	v := &validation{}
+	c.validateIdentity(v)
+	c.validateAddrs(v)
+	c.validateSecurity(v)
+	c.validateMembership(v)
+	c.validateOperation(v)
+	return errors.Join(v.errs...)
+}
+
+// validation collects configuration errors, each naming its flag.
+type validation struct{ errs []error }
+
+func (v *validation) bad(flag, format string, a ...any) {
+	v.errs = append(v.errs, fmt.Errorf("--%s: %s", flag, fmt.Sprintf(format, a...)))
+}
+
+func (v *validation) add(err error) {
+	if err != nil {
+		v.errs = append(v.errs, err)
 	}
+}
+
+func (c *config) validateIdentity(v *validation) {
 	if !fsm.ValidID(c.NodeID) {
-		bad("node-id", "%q: use 1-%d letters, digits and - _ . : @", c.NodeID, fsm.MaxIDLen)
+		v.bad("node-id", "%q: use 1-%d letters, digits and - _ . : @", c.NodeID, fsm.MaxIDLen)
 	}
 	if strings.TrimSpace(c.DataDir) == "" {
-		bad("data-dir", "must not be empty")
+		v.bad("data-dir", "must not be empty")
 	}
+}
+
+// listenAddrs are the addresses the node binds, with their flags.
+func (c *config) listenAddrs() []struct{ flag, addr string } {
+	return []struct{ flag, addr string }{{"http-addr", c.HTTPAddr}, {"raft-addr", c.RaftAddr}, {"gossip-addr", c.GossipAddr}}
+}
+
+func (c *config) validateAddrs(v *validation) {
 	ports := map[string]string{}
-	for _, a := range []struct{ flag, addr string }{{"http-addr", c.HTTPAddr}, {"raft-addr", c.RaftAddr}, {"gossip-addr", c.GossipAddr}} {
+	for _, a := range c.listenAddrs() {
 		host, port, err := splitHostPort(a.addr)
 		if err != nil {
-			bad(a.flag, "%q: %v", a.addr, err)
+			v.bad(a.flag, "%q: %v", a.addr, err)
 			continue
 		}
 		if other, dup := ports[port]; dup && port != "0" {
-			bad(a.flag, "port %s is also used by --%s", port, other)
+			v.bad(a.flag, "port %s is also used by --%s", port, other)
 		}
 		ports[port] = a.flag
 		if a.flag == "raft-addr" && isWildcard(host) && c.Advertise == "" {
-			bad("advertise", "required when --raft-addr binds all interfaces (%s): give the address other nodes reach this one at", a.addr)
+			v.bad("advertise", "required when --raft-addr binds all interfaces (%s): give the address other nodes reach this one at", a.addr)
 		}
 	}
 	if c.Advertise != "" {
 		if _, err := c.raftAdvertise(); err != nil {
-			bad("advertise", "%q: %v", c.Advertise, err)
+			v.bad("advertise", "%q: %v", c.Advertise, err)
 		}
 	}
 	for _, j := range c.Join {
 		u, err := url.Parse(j)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("join", "%q: want the URL of a member, such as http://10.0.0.1:8470", j)
+			v.bad("join", "%q: want the URL of a member, such as http://10.0.0.1:8470", j)
 		}
 	}
+}
+
+func (c *config) validateSecurity(v *validation) {
 	if key, err := c.gossipKey(); err != nil {
-		errs = append(errs, err)
+		v.add(err)
 	} else if key == nil && !c.GossipInsecure && c.tlsEnabled() {
 		// With the operator's PKI, the gossip key is the operator's too
 		// (with the automatic identity the cluster makes one).
 		if host, _, err := splitHostPort(c.GossipAddr); err == nil && !loopbackHost(host) {
-			bad("gossip-addr", "%q is not a loopback address: set --gossip-key-file (openssl rand -base64 32), or --gossip-insecure on a network you fully control", c.GossipAddr)
+			v.bad("gossip-addr", "%q is not a loopback address: set --gossip-key-file (openssl rand -base64 32), or --gossip-insecure on a network you fully control", c.GossipAddr)
 		}
 	}
 	if c.Insecure {
 		if c.tlsEnabled() {
-			bad("insecure", "excludes --tls-cert-file: choose one")
+			v.bad("insecure", "excludes --tls-cert-file: choose one")
 		}
-		for _, a := range []struct{ flag, addr string }{{"http-addr", c.HTTPAddr}, {"raft-addr", c.RaftAddr}, {"gossip-addr", c.GossipAddr}} {
+		for _, a := range c.listenAddrs() {
 			if host, _, err := splitHostPort(a.addr); err == nil && !loopbackHost(host) {
-				bad("insecure", "refused with --%s %s: unauthenticated Raft and gossip run on loopback addresses only", a.flag, a.addr)
+				v.bad("insecure", "refused with --%s %s: unauthenticated Raft and gossip run on loopback addresses only", a.flag, a.addr)
 			}
 		}
 		if c.Advertise != "" && !loopbackHost(hostOf(c.Advertise)) {
-			bad("insecure", "refused with --advertise %s: unauthenticated Raft and gossip run on loopback addresses only", c.Advertise)
+			v.bad("insecure", "refused with --advertise %s: unauthenticated Raft and gossip run on loopback addresses only", c.Advertise)
 		}
 	}
 	if c.CAFingerprint != "" {
 		if _, err := pki.ParseFingerprint(c.CAFingerprint); err != nil {
-			bad("ca-fingerprint", "%v", err)
+			v.bad("ca-fingerprint", "%v", err)
 		}
 		if len(c.Join) == 0 {
-			bad("ca-fingerprint", "only means something with --join")
+			v.bad("ca-fingerprint", "only means something with --join")
 		}
 	}
 	if _, err := c.encryptionKey(); err != nil {
-		errs = append(errs, err)
+		v.add(err)
 	}
 	if _, err := c.tlsSetup(); err != nil {
-		errs = append(errs, err)
+		v.add(err)
 	}
+}
+
+func (c *config) validateMembership(v *validation) {
 	if len(c.Join) > 0 && c.Token == "" && c.TokenFile == "" {
-		bad("join", "needs an operator token: set --token-file (or --token, TRUSTLEDGER_TOKEN_FILE, TRUSTLEDGER_TOKEN)")
+		v.bad("join", "needs an operator token: set --token-file (or --token, TRUSTLEDGER_TOKEN_FILE, TRUSTLEDGER_TOKEN)")
 	}
 	if c.Advertise != "" {
 		if _, err := c.gossipAdvertise(); err != nil {
-			bad("advertise", "%q: %v", c.Advertise, err)
+			v.bad("advertise", "%q: %v", c.Advertise, err)
 		}
 	}
 	if host, _, err := net.SplitHostPort(c.HTTPAddr); err == nil && isWildcard(host) && c.Advertise == "" {
-		bad("advertise", "required when --http-addr binds all interfaces (%s): give the address other nodes reach this one at", c.HTTPAddr)
+		v.bad("advertise", "required when --http-addr binds all interfaces (%s): give the address other nodes reach this one at", c.HTTPAddr)
 	}
 	if c.Bootstrap != nil && *c.Bootstrap && len(c.Join) > 0 {
-		bad("bootstrap", "a node started with --join never bootstraps a cluster of its own; drop one of them")
+		v.bad("bootstrap", "a node started with --join never bootstraps a cluster of its own; drop one of them")
 	}
 	if c.bootstrap() && !c.Voter {
-		bad("voter", "a non-voter cannot bootstrap a cluster; use --join (or --bootstrap=false) with --voter=false")
+		v.bad("voter", "a non-voter cannot bootstrap a cluster; use --join (or --bootstrap=false) with --voter=false")
 	}
 	if c.Region == "" {
-		bad("region", "must not be empty")
+		v.bad("region", "must not be empty")
 	}
+}
+
+func (c *config) validateOperation(v *validation) {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
-		bad("log-format", "%q: want text or json", c.LogFormat)
+		v.bad("log-format", "%q: want text or json", c.LogFormat)
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
-		bad("log-level", "%v", err)
+		v.bad("log-level", "%v", err)
 	}
 	if c.ShutdownTimeout <= 0 {
-		bad("shutdown-timeout", "must be positive")
+		v.bad("shutdown-timeout", "must be positive")
 	}
-	return errors.Join(errs...)
 }
 
 func splitHostPort(addr string) (host, port string, err error) {

@@ -56,26 +56,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		return fmt.Errorf("listen for HTTP on %s: %w", cfg.HTTPAddr, err)
 	}
 	defer func() { _ = ln.Close() }() // after Serve, a no-op
-	var raftTLS *tls.Config
-	if tlsConf != nil {
-		raftTLS = tlsConf.raft
-	}
-	advertise, _ := cfg.raftAdvertise()         // validated
-	gossipAdvertise, _ := cfg.gossipAdvertise() // validated
-	gossipKey, err := cfg.gossipKey()
-	if err != nil {
-		return err
-	}
-	encryptionKey, err := cfg.encryptionKey()
-	if err != nil {
-		return err
-	}
-	node, err := cluster.Open(cluster.Config{
-		NodeID: cfg.NodeID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, RaftAdvertise: advertise,
-		Region: cfg.Region, Bootstrap: cfg.bootstrap(), Voter: cfg.Voter, Logger: log,
-		GossipAddr: cfg.GossipAddr, GossipAdvertise: gossipAdvertise, GossipKey: gossipKey, APIAddr: cfg.apiURL(ln.Addr()),
-		DeadServerGrace: cfg.DeadServerGrace, RaftTLS: raftTLS, EncryptionKey: encryptionKey, Insecure: cfg.Insecure,
-	})
+	node, err := openNode(cfg, tlsConf, ln.Addr(), log)
 	if err != nil {
 		return err
 	}
@@ -91,68 +72,16 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-
 	if cfg.bootstrap() {
 		if err := ensureAdminToken(ctx, cfg, node, log, stdout); err != nil {
 			_ = ln.Close()
 			return err
 		}
 	}
-
-	served := make(chan error, 1)
-	limited := api.LimitListener(ln, api.DefaultMaxConns)
-	apiTLS := "plain http and tls (cluster certificate) on one port"
-	switch {
-	case tlsConf != nil:
-		httpServer.TLSConfig = tlsConf.api
-		apiTLS = "https (operator certificate)"
-		go func() { served <- httpServer.ServeTLS(limited, "", "") }()
-	case cfg.Insecure:
-		apiTLS = "plain http (insecure)"
-		go func() { served <- httpServer.Serve(limited) }()
-	default:
-		if cfg.apiTLSOnly() {
-			apiTLS = "https (cluster certificate)"
-		}
-		go func() { served <- httpServer.Serve(api.NewListener(limited, node.APIServerTLS(), !cfg.apiTLSOnly())) }()
-	}
-	_, fingerprint := node.ClusterCA()
-	log.Info("trustd serving", "node_id", cfg.NodeID, "http_addr", ln.Addr().String(), "api_addr", node.APIAddr(),
-		"api_tls", apiTLS, "raft_addr", node.RaftAddr(), "gossip_addr", node.GossipAddr(), "data_dir", cfg.DataDir, "region", cfg.Region,
-		"voter", cfg.Voter, "state", node.State(), "ca_fingerprint", fingerprint)
-	if cfg.Insecure {
-		log.Warn("INSECURE: --insecure runs Raft and gossip with no peer authentication; never use it where other users or hosts can reach these ports")
-	}
-
-	// A voter with the cluster identity but not the CA key asks the leader
-	// for it, so that it can admit nodes when it leads.
-	if !cfg.Insecure && !cfg.tlsEnabled() && cfg.Voter && !node.HasCAKey() {
-		kctx, cancelKey := context.WithCancel(ctx)
-		defer cancelKey()
-		go fetchCAKey(kctx, node, log)
-	}
-
-	// With --join, ask the members for admission until one accepts (the
-	// node never bootstraps a cluster of its own). A refusal ends trustd.
-	// A node restarted on its data directory is a member already: it finds
-	// the others from its Raft configuration (cluster/rejoin.go) and never
-	// depends on --join, which could only fail it (a leader elected a
-	// moment ago may not know the join token yet).
-	joined := make(chan error, 1)
-	switch {
-	case len(cfg.Join) == 0:
-	case node.IsMember():
-		log.Info("already a member of the cluster: not joining again; rejoining the members from the Raft configuration")
-	default:
-		jctx, cancelJoin := context.WithCancel(ctx)
-		defer cancelJoin()
-		fatal := !node.HasExistingState()
-		go func() {
-			if err := joinCluster(jctx, cfg, node, log, fatal); err != nil {
-				joined <- err
-			}
-		}()
-	}
+	served := startHTTP(cfg, tlsConf, node, httpServer, ln, log)
+	mctx, cancelMembership := context.WithCancel(ctx)
+	defer cancelMembership()
+	joined := startMembership(mctx, cfg, node, log)
 
 	select {
 	case <-ctx.Done():
@@ -173,6 +102,91 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		_ = httpServer.Close()
 	}
 	return err
+}
+
+// openNode opens the cluster node on cfg; apiAddr is the bound HTTP
+// listener's address, from which the advertised API URL is made.
+func openNode(cfg config, tlsConf *tlsSetup, apiAddr net.Addr, log *slog.Logger) (*cluster.Node, error) {
+	var raftTLS *tls.Config
+	if tlsConf != nil {
+		raftTLS = tlsConf.raft
+	}
+	advertise, _ := cfg.raftAdvertise()         // validated
+	gossipAdvertise, _ := cfg.gossipAdvertise() // validated
+	gossipKey, err := cfg.gossipKey()
+	if err != nil {
+		return nil, err
+	}
+	encryptionKey, err := cfg.encryptionKey()
+	if err != nil {
+		return nil, err
+	}
+	return cluster.Open(cluster.Config{
+		NodeID: cfg.NodeID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, RaftAdvertise: advertise,
+		Region: cfg.Region, Bootstrap: cfg.bootstrap(), Voter: cfg.Voter, Logger: log,
+		GossipAddr: cfg.GossipAddr, GossipAdvertise: gossipAdvertise, GossipKey: gossipKey, APIAddr: cfg.apiURL(apiAddr),
+		DeadServerGrace: cfg.DeadServerGrace, RaftTLS: raftTLS, EncryptionKey: encryptionKey, Insecure: cfg.Insecure,
+	})
+}
+
+// startHTTP serves the API on ln — operator TLS, plain HTTP with
+// --insecure, or by default plain HTTP and cluster-certificate TLS on one
+// port — and logs how. Serve's error arrives on the channel.
+func startHTTP(cfg config, tlsConf *tlsSetup, node *cluster.Node, srv *http.Server, ln net.Listener, log *slog.Logger) <-chan error {
+	served := make(chan error, 1)
+	limited := api.LimitListener(ln, api.DefaultMaxConns)
+	apiTLS := "plain http and tls (cluster certificate) on one port"
+	switch {
+	case tlsConf != nil:
+		srv.TLSConfig = tlsConf.api
+		apiTLS = "https (operator certificate)"
+		go func() { served <- srv.ServeTLS(limited, "", "") }()
+	case cfg.Insecure:
+		apiTLS = "plain http (insecure)"
+		go func() { served <- srv.Serve(limited) }()
+	default:
+		if cfg.apiTLSOnly() {
+			apiTLS = "https (cluster certificate)"
+		}
+		go func() { served <- srv.Serve(api.NewListener(limited, node.APIServerTLS(), !cfg.apiTLSOnly())) }()
+	}
+	_, fingerprint := node.ClusterCA()
+	log.Info("trustd serving", "node_id", cfg.NodeID, "http_addr", ln.Addr().String(), "api_addr", node.APIAddr(),
+		"api_tls", apiTLS, "raft_addr", node.RaftAddr(), "gossip_addr", node.GossipAddr(), "data_dir", cfg.DataDir, "region", cfg.Region,
+		"voter", cfg.Voter, "state", node.State(), "ca_fingerprint", fingerprint)
+	if cfg.Insecure {
+		log.Warn("INSECURE: --insecure runs Raft and gossip with no peer authentication; never use it where other users or hosts can reach these ports")
+	}
+	return served
+}
+
+// startMembership starts, until ctx ends, what makes this node a working
+// member: a voter with the cluster identity but not the CA key asks the
+// leader for it (so that it can admit nodes when it leads); with --join,
+// the node asks the members for admission until one accepts (it never
+// bootstraps a cluster of its own). A node restarted on its data directory
+// is a member already: it finds the others from its Raft configuration
+// (cluster/rejoin.go) and never depends on --join, which could only fail
+// it (a leader elected a moment ago may not know the join token yet). A
+// refusal that ends trustd arrives on the channel.
+func startMembership(ctx context.Context, cfg config, node *cluster.Node, log *slog.Logger) <-chan error {
+	if !cfg.Insecure && !cfg.tlsEnabled() && cfg.Voter && !node.HasCAKey() {
+		go fetchCAKey(ctx, node, log)
+	}
+	joined := make(chan error, 1)
+	switch {
+	case len(cfg.Join) == 0:
+	case node.IsMember():
+		log.Info("already a member of the cluster: not joining again; rejoining the members from the Raft configuration")
+	default:
+		fatal := !node.HasExistingState()
+		go func() {
+			if err := joinCluster(ctx, cfg, node, log, fatal); err != nil {
+				joined <- err
+			}
+		}()
+	}
+	return joined
 }
 
 // ensureAdminToken waits for this bootstrapping node to lead, then makes the
