@@ -153,10 +153,7 @@ func (s *Server) setGossipKeys(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, gossipKeysProblem(err))
 		return
 	}
-	ids := make([]string, len(keys))
-	for i, k := range keys {
-		ids[i] = cluster.GossipKeyID(k)
-	}
+	ids := gossipKeyIDs(keys)
 	writeJSON(w, http.StatusOK, gossipKeysView{NodeID: s.node.NodeID(), Primary: ids[0], Keys: ids})
 }
 
@@ -180,24 +177,8 @@ type keyTarget struct {
 // /v1/cluster/gossip-key/rotate; operator role; on the leader, a follower
 // forwards). See the top of this file for the phases.
 func (s *Server) rotateGossipKey(w http.ResponseWriter, r *http.Request) {
-	kr, ok := s.gossipKeyring(w, r)
+	kr, ok := s.rotationRequest(w, r)
 	if !ok {
-		return
-	}
-	body, err := s.readBody(w, r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if len(bytes.TrimSpace(body)) > 0 {
-		var in struct{}
-		if err := decodeStrict(body, &in, ""); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-	}
-	if err := s.requireLeader(); err != nil {
-		s.fail(w, r, err)
 		return
 	}
 	if _, busy := gossipRotations.LoadOrStore(s, struct{}{}); busy {
@@ -205,18 +186,8 @@ func (s *Server) rotateGossipKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer gossipRotations.Delete(s)
-	old, err := kr.GossipKeys()
+	old, key, err := newGossipKey(kr)
 	if err != nil {
-		s.fail(w, r, gossipKeysProblem(err))
-		return
-	}
-	if len(old) >= cluster.MaxGossipKeys {
-		s.fail(w, r, withCode(newProblem(ProblemConflict, "", "the gossip keyring holds %d keys, the most it can: rotations failed part-way; "+
-			"check the members with trustctl cluster members", len(old)), "keyring_full"))
-		return
-	}
-	key := make([]byte, cluster.GossipKeySize)
-	if _, err := rand.Read(key); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -224,45 +195,115 @@ func (s *Server) rotateGossipKey(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), gossipRotationTimeout)
 	defer cancel()
 	rot := &gossipRotation{s: s, kr: kr, id: cluster.GossipKeyID(key)}
-	previous := make([]string, len(old))
-	for i, k := range old {
-		previous[i] = cluster.GossipKeyID(k)
-	}
+	previous := gossipKeyIDs(old)
 	s.log.Info("gossip key rotation: start", "key", rot.id, "previous", previous)
+	ids, err := rot.run(ctx, old, key)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.log.Info("gossip key rotation: done", "key", rot.id, "members", ids)
+	writeJSON(w, http.StatusOK, gossipRotationView{Primary: rot.id, Previous: previous, Members: ids})
+}
 
+// rotationRequest checks a rotation request: a node with a keyring, an empty
+// body (or an empty object), and this node the leader. It answers the
+// request itself when it is refused.
+func (s *Server) rotationRequest(w http.ResponseWriter, r *http.Request) (GossipKeyring, bool) {
+	kr, ok := s.gossipKeyring(w, r)
+	if !ok {
+		return nil, false
+	}
+	body, err := s.readBody(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return nil, false
+	}
+	if len(bytes.TrimSpace(body)) > 0 {
+		var in struct{}
+		if err := decodeStrict(body, &in, ""); err != nil {
+			s.fail(w, r, err)
+			return nil, false
+		}
+	}
+	if err := s.requireLeader(); err != nil {
+		s.fail(w, r, err)
+		return nil, false
+	}
+	return kr, true
+}
+
+// newGossipKey returns the node's keyring and a new random key to rotate
+// to, refusing when the keyring has no room for it.
+func newGossipKey(kr GossipKeyring) (old [][]byte, key []byte, err error) {
+	old, err = kr.GossipKeys()
+	if err != nil {
+		return nil, nil, gossipKeysProblem(err)
+	}
+	if len(old) >= cluster.MaxGossipKeys {
+		return nil, nil, withCode(newProblem(ProblemConflict, "", "the gossip keyring holds %d keys, the most it can: rotations failed part-way; "+
+			"check the members with trustctl cluster members", len(old)), "keyring_full")
+	}
+	key = make([]byte, cluster.GossipKeySize)
+	if _, err := rand.Read(key); err != nil {
+		return nil, nil, err
+	}
+	return old, key, nil
+}
+
+// run takes the cluster from the keyring old to key alone in three phases
+// and returns the ids of the members that hold key alone, sorted. A phase
+// that fails ends the rotation with a problem; a failure in phase 1 is
+// undone first.
+func (rot *gossipRotation) run(ctx context.Context, old [][]byte, key []byte) ([]string, error) {
 	// Phase 1: add the new key, the primary unchanged.
 	added, failed := rot.phase(ctx, "1/3 add the new key", append(cloneKeys(old), key))
 	if len(failed) > 0 {
-		// Undo: take the new key off the members that have it.
-		_, undoFailed := rot.install(ctx, added, old)
-		s.log.Warn("gossip key rotation: undone", "key", rot.id, "failed", failed, "undo_failed", undoFailed)
-		detail := fmt.Sprintf("the new gossip key could not be added on %s; the rotation was undone and the keys are unchanged", describeFailures(failed))
-		if len(undoFailed) > 0 {
-			detail += fmt.Sprintf(" (except on %s, which also holds the unused new key %s until the next rotation)", describeFailures(undoFailed), rot.id)
-		}
-		s.fail(w, r, retryLater(withCode(newProblem(ProblemUnavailable, "", "%s: bring them back, or remove them from the cluster, and rotate again", detail), "members_unreachable"), 5))
-		return
+		return nil, rot.undo(ctx, added, old, failed)
 	}
 	// Phase 2: encrypt with the new key. Every member decrypts both.
 	if _, failed := rot.phase(ctx, "2/3 make it primary", append([][]byte{key}, old...)); len(failed) > 0 {
-		s.fail(w, r, retryLater(withCode(newProblem(ProblemUnavailable, "", "the new gossip key %s could not be made primary on %s; every member holds both the old "+
-			"and the new keys, so gossip is unaffected: rotate again once they are back", rot.id, describeFailures(failed)), "rotation_incomplete"), 5))
-		return
+		return nil, retryLater(withCode(newProblem(ProblemUnavailable, "", "the new gossip key %s could not be made primary on %s; every member holds both the old "+
+			"and the new keys, so gossip is unaffected: rotate again once they are back", rot.id, describeFailures(failed)), "rotation_incomplete"), 5)
 	}
 	// Phase 3: drop the old keys.
 	done, failed := rot.phase(ctx, "3/3 remove the old keys", [][]byte{key})
 	if len(failed) > 0 {
-		s.fail(w, r, retryLater(withCode(newProblem(ProblemUnavailable, "", "the new gossip key %s is primary everywhere, but the old keys could not be removed "+
-			"on %s: rotate again once they are back", rot.id, describeFailures(failed)), "rotation_incomplete"), 5))
-		return
+		return nil, retryLater(withCode(newProblem(ProblemUnavailable, "", "the new gossip key %s is primary everywhere, but the old keys could not be removed "+
+			"on %s: rotate again once they are back", rot.id, describeFailures(failed)), "rotation_incomplete"), 5)
 	}
-	ids := make([]string, 0, len(done))
-	for _, t := range done {
-		ids = append(ids, t.id)
+	return targetIDs(done), nil
+}
+
+// undo takes the new key off the members phase 1 added it to, after it
+// failed on others, and returns the problem that answers the rotation.
+func (rot *gossipRotation) undo(ctx context.Context, added []keyTarget, old [][]byte, failed map[string]error) error {
+	_, undoFailed := rot.install(ctx, added, old)
+	rot.s.log.Warn("gossip key rotation: undone", "key", rot.id, "failed", failed, "undo_failed", undoFailed)
+	detail := fmt.Sprintf("the new gossip key could not be added on %s; the rotation was undone and the keys are unchanged", describeFailures(failed))
+	if len(undoFailed) > 0 {
+		detail += fmt.Sprintf(" (except on %s, which also holds the unused new key %s until the next rotation)", describeFailures(undoFailed), rot.id)
+	}
+	return retryLater(withCode(newProblem(ProblemUnavailable, "", "%s: bring them back, or remove them from the cluster, and rotate again", detail), "members_unreachable"), 5)
+}
+
+// gossipKeyIDs returns the ids of keys, in order.
+func gossipKeyIDs(keys [][]byte) []string {
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = cluster.GossipKeyID(k)
+	}
+	return ids
+}
+
+// targetIDs returns the node ids of targets, sorted.
+func targetIDs(targets []keyTarget) []string {
+	ids := make([]string, len(targets))
+	for i, t := range targets {
+		ids[i] = t.id
 	}
 	sort.Strings(ids)
-	s.log.Info("gossip key rotation: done", "key", rot.id, "members", ids)
-	writeJSON(w, http.StatusOK, gossipRotationView{Primary: rot.id, Previous: previous, Members: ids})
+	return ids
 }
 
 // gossipRotation is one rotation under way.
@@ -284,11 +325,7 @@ func (rot *gossipRotation) phase(ctx context.Context, name string, keys [][]byte
 		return nil, map[string]error{s.node.NodeID(): err}
 	}
 	ok, failed = rot.install(ctx, targets, keys)
-	ids := make([]string, len(ok))
-	for i, t := range ok {
-		ids[i] = t.id
-	}
-	sort.Strings(ids)
+	ids := targetIDs(ok)
 	if len(failed) > 0 {
 		s.log.Warn("gossip key rotation: phase failed", "phase", name, "key", rot.id, "done", ids, "failed", describeFailures(failed))
 	} else {

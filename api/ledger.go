@@ -90,115 +90,149 @@ func (s *Server) ledgerStream(w http.ResponseWriter, r *http.Request) {
 	s.metrics.streams.Inc()
 	defer s.metrics.streams.Dec()
 
-	rc := http.NewResponseController(w)
 	_ = holdReadDeadline(w, r) // the body, if any, is read: nothing to resume
-	// Each write has its own deadline instead of the server's write
-	// timeout, which a stream outlives.
-	write := func(b []byte) bool {
-		_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
-		_, err := w.Write(b)
-		return err == nil
+	st := &entryStream{s: s, w: w, r: r, rc: http.NewResponseController(w), tok: tok, last: after, tracking: replay}
+	if !st.start() {
+		return
 	}
-	flush := func() bool {
-		_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
-		return rc.Flush() == nil
+	if replay && !st.catchUp(0) {
+		return
 	}
-	tokenValid := func() bool {
-		cur, ok := s.ledger().Token(tok.ID)
-		return ok && !cur.Revoked && bytes.Equal(cur.Hash, tok.Hash)
-	}
-	h := w.Header()
+	st.follow(live)
+}
+
+// entryStream is one server-sent event stream of ledger entries.
+type entryStream struct {
+	s   *Server
+	w   http.ResponseWriter
+	r   *http.Request
+	rc  *http.ResponseController
+	tok fsm.Token
+	// last is the sequence of the last entry sent; once tracking, a gap
+	// between it and a live entry is filled from the archive.
+	last     uint64
+	tracking bool
+}
+
+// Each write has its own deadline instead of the server's write timeout,
+// which a stream outlives.
+func (st *entryStream) write(b []byte) bool {
+	_ = st.rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+	_, err := st.w.Write(b)
+	return err == nil
+}
+
+func (st *entryStream) flush() bool {
+	_ = st.rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+	return st.rc.Flush() == nil
+}
+
+// tokenValid reports whether the stream's token is still valid on this node.
+func (st *entryStream) tokenValid() bool {
+	cur, ok := st.s.ledger().Token(st.tok.ID)
+	return ok && !cur.Revoked && bytes.Equal(cur.Hash, st.tok.Hash)
+}
+
+// start writes the response headers.
+func (st *entryStream) start() bool {
+	h := st.w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
-	s.setReadHeaders(w)
-	w.WriteHeader(http.StatusOK)
-	if !flush() {
-		return
-	}
+	st.s.setReadHeaders(st.w)
+	st.w.WriteHeader(http.StatusOK)
+	return st.flush()
+}
 
-	// last is the sequence of the last entry sent; once tracking, a gap
-	// between it and a live entry is filled from the archive.
-	last, tracking := after, replay
-	send := func(e cluster.LedgerEntry) bool {
-		data, err := json.Marshal(e)
+// send writes one entry as an event.
+func (st *entryStream) send(e cluster.LedgerEntry) bool {
+	data, err := json.Marshal(e)
+	if err != nil {
+		return false
+	}
+	buf := make([]byte, 0, len(data)+48)
+	buf = append(buf, "id: "...)
+	buf = strconv.AppendUint(buf, e.Sequence, 10)
+	buf = append(buf, "\nevent: entry\ndata: "...)
+	buf = append(buf, data...)
+	buf = append(buf, "\n\n"...)
+	if !st.write(buf) {
+		return false
+	}
+	st.last, st.tracking = e.Sequence, true
+	return true
+}
+
+// catchUp sends archived entries after last, up to upto (0: all).
+func (st *entryStream) catchUp(upto uint64) bool {
+	for {
+		if st.r.Context().Err() != nil || st.s.done.Err() != nil || !st.tokenValid() {
+			return false
+		}
+		page, err := st.s.node.Entries(st.last, 500)
 		if err != nil {
 			return false
 		}
-		buf := make([]byte, 0, len(data)+48)
-		buf = append(buf, "id: "...)
-		buf = strconv.AppendUint(buf, e.Sequence, 10)
-		buf = append(buf, "\nevent: entry\ndata: "...)
-		buf = append(buf, data...)
-		buf = append(buf, "\n\n"...)
-		if !write(buf) {
-			return false
-		}
-		last, tracking = e.Sequence, true
-		return true
-	}
-	// catchUp sends archived entries after last, up to upto (0: all).
-	catchUp := func(upto uint64) bool {
-		for {
-			if r.Context().Err() != nil || s.done.Err() != nil || !tokenValid() {
+		for _, e := range page {
+			if upto != 0 && e.Sequence >= upto {
+				return st.flush()
+			}
+			if !st.send(e) {
 				return false
 			}
-			page, err := s.node.Entries(last, 500)
-			if err != nil {
-				return false
-			}
-			for _, e := range page {
-				if upto != 0 && e.Sequence >= upto {
-					return flush()
-				}
-				if !send(e) {
-					return false
-				}
-			}
-			if len(page) < 500 {
-				return flush()
-			}
+		}
+		if len(page) < 500 {
+			return st.flush()
 		}
 	}
-	if replay && !catchUp(0) {
-		return
-	}
-	heartbeat := time.NewTicker(s.cfg.StreamHeartbeat)
+}
+
+// follow sends live entries, filling gaps from the archive, with heartbeats
+// and token checks, until the client leaves, the server stops, the token is
+// no longer valid or live is closed.
+func (st *entryStream) follow(live <-chan cluster.LedgerEntry) {
+	heartbeat := time.NewTicker(st.s.cfg.StreamHeartbeat)
 	defer heartbeat.Stop()
 	check := time.NewTicker(streamTokenCheck)
 	defer check.Stop()
 	for {
 		select {
-		case <-r.Context().Done():
+		case <-st.r.Context().Done():
 			return
-		case <-s.done.Done():
+		case <-st.s.done.Done():
 			return
 		case <-check.C:
-			if !tokenValid() {
+			if !st.tokenValid() {
 				return
 			}
 		case <-heartbeat.C:
-			if !write([]byte(": keep-alive\n\n")) || !flush() {
+			if !st.write([]byte(": keep-alive\n\n")) || !st.flush() {
 				return
 			}
 		case e, ok := <-live:
 			if !ok {
 				return // dropped for falling behind; the client resumes with Last-Event-ID
 			}
-			if e.Kind == fsm.KindRevokeToken.String() && !tokenValid() {
-				return // this stream's token was revoked by this entry
-			}
-			if tracking && e.Sequence <= last {
-				continue
-			}
-			if tracking && e.Sequence > last+1 && !catchUp(e.Sequence) {
-				return
-			}
-			if !send(e) || !flush() {
+			if !st.sendLive(e) {
 				return
 			}
 		}
 	}
+}
+
+// sendLive sends a live entry unless it was sent already, after any gap before
+// it; false ends the stream.
+func (st *entryStream) sendLive(e cluster.LedgerEntry) bool {
+	if e.Kind == fsm.KindRevokeToken.String() && !st.tokenValid() {
+		return false // this stream's token was revoked by this entry
+	}
+	if st.tracking && e.Sequence <= st.last {
+		return true
+	}
+	if st.tracking && e.Sequence > st.last+1 && !st.catchUp(e.Sequence) {
+		return false
+	}
+	return st.send(e) && st.flush()
 }
 
 // drainBody reads and discards a request body the handler has no use

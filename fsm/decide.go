@@ -64,24 +64,44 @@ func (l *Ledger) Decide(req DecisionRequest, t int64) Decision {
 func DecidePolicy(r *Record, pol *Policy, req DecisionRequest) Decision {
 	d := Decision{PrincipalID: r.PrincipalID, Action: req.Action, Sensitivity: req.Sensitivity,
 		TrustScore: r.TrustScore, TrustLevel: r.TrustLevel, ActivatedPermissions: []string{}, Reasons: []string{}, WhatWouldChange: []string{}}
-	sens := 0
-	for i, s := range Sensitivities {
-		if s == req.Sensitivity {
-			sens = i
-		}
-	}
-	level := 0
-	for i, n := range Levels {
-		if n == r.TrustLevel {
-			level = i
-		}
-	}
+	sens := lastIndex(Sensitivities, req.Sensitivity)
+	level := lastIndex(Levels, r.TrustLevel)
 	score := r.TrustScore * Point
 	dp := &pol.Decision
-	allow, stepUp := dp.Allow[sens], dp.StepUp[sens]
+	d.setSession(dp, sens, level)
+	d.AuditIntensity = auditIntensity(sens, level, r.RequiresReview)
+	d.ActivatedPermissions = activatedPermissions(dp.Permissions, score)
+	d.decide(r, score, dp.Allow[sens], dp.StepUp[sens])
+	if r.RequiresReview {
+		d.Reasons = append(d.Reasons, "open trust alerts require review: audit intensity full")
+		if d.Decision == "allow" && sens >= 2 {
+			d.Decision = "step_up"
+			d.WhatWouldChange = append(d.WhatWouldChange, "review the open alerts")
+		}
+	}
+	if level < 4 && d.Decision != "deny" {
+		next := pol.Thresholds[level]
+		d.WhatWouldChange = append(d.WhatWouldChange, "reach "+thresholdText(next)+" ("+Levels[level+1]+") for longer sessions and more permissions")
+	}
+	return d
+}
 
-	// Assurance level: the stronger of what the sensitivity and the trust
-	// level demand.
+// lastIndex returns the index of the last element of list equal to name, or
+// 0 when there is none.
+func lastIndex(list []string, name string) int {
+	idx := 0
+	for i, s := range list {
+		if s == name {
+			idx = i
+		}
+	}
+	return idx
+}
+
+// setSession sets the required assurance level — the stronger of what the
+// sensitivity and the trust level demand — and the session limits, capped by
+// that level's reauthentication limits and halved for critical actions.
+func (d *Decision) setSession(dp *DecisionPolicy, sens, level int) {
 	aal := [4]int{0, 0, 1, 2}[sens]
 	switch {
 	case level <= 1:
@@ -96,6 +116,11 @@ func DecidePolicy(r *Record, pol *Policy, req DecisionRequest) Decision {
 		d.SessionMaxDuration /= 2
 		d.IdleTimeout /= 2
 	}
+}
+
+// auditIntensity rises as the trust level falls or the sensitivity rises,
+// and is full while alerts await review.
+func auditIntensity(sens, level int, review bool) string {
 	audit := 0
 	switch {
 	case level <= 1:
@@ -103,18 +128,32 @@ func DecidePolicy(r *Record, pol *Policy, req DecisionRequest) Decision {
 	case level == 2 || sens >= 2:
 		audit = 1
 	}
-	if r.RequiresReview {
+	if review {
 		audit = 2
 	}
-	d.AuditIntensity = []string{"standard", "elevated", "full"}[audit]
-	for _, p := range sortedPermissions(dp.Permissions) {
+	return []string{"standard", "elevated", "full"}[audit]
+}
+
+// activatedPermissions returns the names of the permissions whose minimum
+// score (µpt) score meets, sorted.
+func activatedPermissions(rules []PermissionRule, score int64) []string {
+	out := []string{}
+	for _, p := range sortedPermissions(rules) {
 		if score >= p.MinScore {
-			d.ActivatedPermissions = append(d.ActivatedPermissions, p.Name)
+			out = append(out, p.Name)
 		}
 	}
-	sort.Strings(d.ActivatedPermissions)
+	sort.Strings(out)
+	return out
+}
 
-	thr := func(v int64) string { return FormatDecimal(v, 6) }
+func thresholdText(v int64) string { return FormatDecimal(v, 6) }
+
+// decide sets the decision and its reasons from the principal's state and
+// the score (µpt) against the sensitivity's allow and step-up thresholds.
+func (d *Decision) decide(r *Record, score, allow, stepUp int64) {
+	thr := thresholdText
+	scoreText := "trust score " + strconv.FormatInt(r.TrustScore, 10)
 	switch {
 	case !r.IsActive:
 		d.Decision = "deny"
@@ -126,27 +165,15 @@ func DecidePolicy(r *Record, pol *Policy, req DecisionRequest) Decision {
 		d.WhatWouldChange = append(d.WhatWouldChange, "an alert review with confirm-safe")
 	case score >= allow:
 		d.Decision = "allow"
-		d.Reasons = append(d.Reasons, "trust score "+strconv.FormatInt(r.TrustScore, 10)+" meets the "+req.Sensitivity+" allow threshold "+thr(allow))
+		d.Reasons = append(d.Reasons, scoreText+" meets the "+d.Sensitivity+" allow threshold "+thr(allow))
 	case score >= stepUp:
 		d.Decision = "step_up"
-		d.Reasons = append(d.Reasons, "trust score "+strconv.FormatInt(r.TrustScore, 10)+" is below the "+req.Sensitivity+" allow threshold "+thr(allow)+" but meets step-up "+thr(stepUp))
+		d.Reasons = append(d.Reasons, scoreText+" is below the "+d.Sensitivity+" allow threshold "+thr(allow)+" but meets step-up "+thr(stepUp))
 		d.WhatWouldChange = append(d.WhatWouldChange, "authenticate at "+d.RequiredAuthentication+" to proceed",
 			"raise the trust score to "+thr(allow)+" to be allowed without step-up")
 	default:
 		d.Decision = "deny"
-		d.Reasons = append(d.Reasons, "trust score "+strconv.FormatInt(r.TrustScore, 10)+" is below the "+req.Sensitivity+" step-up threshold "+thr(stepUp))
+		d.Reasons = append(d.Reasons, scoreText+" is below the "+d.Sensitivity+" step-up threshold "+thr(stepUp))
 		d.WhatWouldChange = append(d.WhatWouldChange, "raise the trust score to "+thr(stepUp)+" for step-up or "+thr(allow)+" to be allowed")
 	}
-	if r.RequiresReview {
-		d.Reasons = append(d.Reasons, "open trust alerts require review: audit intensity full")
-		if d.Decision == "allow" && sens >= 2 {
-			d.Decision = "step_up"
-			d.WhatWouldChange = append(d.WhatWouldChange, "review the open alerts")
-		}
-	}
-	if level < 4 && d.Decision != "deny" {
-		next := pol.Thresholds[level]
-		d.WhatWouldChange = append(d.WhatWouldChange, "reach "+thr(next)+" ("+Levels[level+1]+") for longer sessions and more permissions")
-	}
-	return d
 }

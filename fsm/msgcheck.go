@@ -37,53 +37,13 @@ func skipMsgpack(b []byte, depth int) (int, error) {
 	}
 	c := b[0]
 	rest := len(b) - 1
-	// fixed-size scalars and the header size of sized values
-	size := func(hdr int) (int, error) {
-		if rest < hdr {
-			return 0, errMsgpack
-		}
-		var n uint64
-		switch hdr {
-		case 1:
-			n = uint64(b[1])
-		case 2:
-			n = uint64(binary.BigEndian.Uint16(b[1:]))
-		case 4:
-			n = uint64(binary.BigEndian.Uint32(b[1:]))
-		}
-		return int(n), nil
-	}
-	bytesOf := func(hdr, extra int) (int, error) {
-		n, err := size(hdr)
-		if err != nil {
-			return 0, err
-		}
-		if n > rest-hdr-extra {
-			return 0, errMsgpack
-		}
-		return 1 + hdr + extra + n, nil
-	}
-	items := func(hdr, n int) (int, error) {
-		if n > rest-hdr { // each value needs at least one byte
-			return 0, errMsgpack
-		}
-		off := 1 + hdr
-		for i := 0; i < n; i++ {
-			k, err := skipMsgpack(b[off:], depth+1)
-			if err != nil {
-				return 0, err
-			}
-			off += k
-		}
-		return off, nil
-	}
 	switch {
 	case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
 		return 1, nil
 	case c >= 0x80 && c <= 0x8f:
-		return items(0, 2*int(c&0x0f))
+		return skipMsgpackItems(b, 0, 2*int(c&0x0f), depth)
 	case c >= 0x90 && c <= 0x9f:
-		return items(0, int(c&0x0f))
+		return skipMsgpackItems(b, 0, int(c&0x0f), depth)
 	case c >= 0xa0 && c <= 0xbf:
 		if int(c&0x1f) > rest {
 			return 0, errMsgpack
@@ -99,33 +59,88 @@ func skipMsgpack(b []byte, depth int) (int, error) {
 	}
 	switch c {
 	case 0xc4, 0xd9:
-		return bytesOf(1, 0)
+		return skipMsgpackBytes(b, 1, 0)
 	case 0xc5, 0xda:
-		return bytesOf(2, 0)
+		return skipMsgpackBytes(b, 2, 0)
 	case 0xc6, 0xdb:
-		return bytesOf(4, 0)
+		return skipMsgpackBytes(b, 4, 0)
 	case 0xc7:
-		return bytesOf(1, 1)
+		return skipMsgpackBytes(b, 1, 1)
 	case 0xc8:
-		return bytesOf(2, 1)
+		return skipMsgpackBytes(b, 2, 1)
 	case 0xc9:
-		return bytesOf(4, 1)
+		return skipMsgpackBytes(b, 4, 1)
 	case 0xdc, 0xdd, 0xde, 0xdf:
-		hdr := 2
-		if c == 0xdd || c == 0xdf {
-			hdr = 4
+		return skipMsgpackContainer(b, depth)
+	}
+	return 0, errMsgpack
+}
+
+// msgpackLen reads the big-endian length of hdr bytes (1, 2 or 4) that
+// follows the leading byte of b.
+func msgpackLen(b []byte, hdr int) (int, error) {
+	if len(b)-1 < hdr {
+		return 0, errMsgpack
+	}
+	var n uint64
+	switch hdr {
+	case 1:
+		n = uint64(b[1])
+	case 2:
+		n = uint64(binary.BigEndian.Uint16(b[1:]))
+	case 4:
+		n = uint64(binary.BigEndian.Uint32(b[1:]))
+	}
+	return int(n), nil
+}
+
+// skipMsgpackBytes returns the length of a str, bin or ext value at the start
+// of b: a length of hdr bytes, extra bytes (the ext type), then the payload.
+func skipMsgpackBytes(b []byte, hdr, extra int) (int, error) {
+	n, err := msgpackLen(b, hdr)
+	if err != nil {
+		return 0, err
+	}
+	if n > len(b)-1-hdr-extra {
+		return 0, errMsgpack
+	}
+	return 1 + hdr + extra + n, nil
+}
+
+// skipMsgpackContainer returns the length of an array 16/32 or map 16/32 at
+// the start of b (leading byte 0xdc to 0xdf).
+func skipMsgpackContainer(b []byte, depth int) (int, error) {
+	c := b[0]
+	hdr := 2
+	if c == 0xdd || c == 0xdf {
+		hdr = 4
+	}
+	n, err := msgpackLen(b, hdr)
+	if err != nil {
+		return 0, err
+	}
+	if c >= 0xde {
+		if n > (len(b)-1-hdr)/2 {
+			return 0, errMsgpack
 		}
-		n, err := size(hdr)
+		n *= 2
+	}
+	return skipMsgpackItems(b, hdr, n, depth)
+}
+
+// skipMsgpackItems returns the length of a container at the start of b whose
+// n values follow a header of 1+hdr bytes.
+func skipMsgpackItems(b []byte, hdr, n, depth int) (int, error) {
+	if n > len(b)-1-hdr { // each value needs at least one byte
+		return 0, errMsgpack
+	}
+	off := 1 + hdr
+	for i := 0; i < n; i++ {
+		k, err := skipMsgpack(b[off:], depth+1)
 		if err != nil {
 			return 0, err
 		}
-		if c >= 0xde {
-			if n > (rest-hdr)/2 {
-				return 0, errMsgpack
-			}
-			n *= 2
-		}
-		return items(hdr, n)
+		off += k
 	}
-	return 0, errMsgpack
+	return off, nil
 }

@@ -194,6 +194,17 @@ func defaultRules() []FactorRule {
 
 // Validate checks a policy for internal consistency.
 func (p *Policy) Validate() error {
+	for _, check := range []func() error{p.validateScale, p.validateBounds, p.Decision.validate, p.validateRules} {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateScale checks the component caps, the level thresholds and the
+// per-type base scores against the 100-point scale.
+func (p *Policy) validateScale() error {
 	var sum int64
 	for i, c := range p.Caps {
 		if c <= 0 {
@@ -216,6 +227,11 @@ func (p *Policy) Validate() error {
 			return fmt.Errorf("typeBase.%s: must be within [0, 100]", PrincipalTypes[i])
 		}
 	}
+	return nil
+}
+
+// validateBounds checks each scalar parameter against its closed range.
+func (p *Policy) validateBounds() error {
 	checks := []struct {
 		name      string
 		v, lo, hi int64
@@ -255,7 +271,12 @@ func (p *Policy) Validate() error {
 			return fmt.Errorf("%s: must be within [%d, %d], got %d", c.name, c.lo, c.hi, c.v)
 		}
 	}
-	d := &p.Decision
+	return nil
+}
+
+// validate checks the decision thresholds, the session limits per level and
+// the permission rules.
+func (d *DecisionPolicy) validate() error {
 	for i := range d.Allow {
 		if d.StepUp[i] < 0 || d.StepUp[i] > d.Allow[i] || d.Allow[i] > pts(100) {
 			return fmt.Errorf("decision.%s: need 0 ≤ stepUp ≤ allow ≤ 100", Sensitivities[i])
@@ -282,6 +303,12 @@ func (p *Policy) Validate() error {
 			return fmt.Errorf("decision.permissions.%s: minScore must be within [0, 100]", r.Name)
 		}
 	}
+	return nil
+}
+
+// validateRules checks the factor rules: component, key, operator, value and
+// points.
+func (p *Policy) validateRules() error {
 	if len(p.Rules) > 1024 {
 		return fmt.Errorf("rules: at most 1024")
 	}

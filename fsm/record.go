@@ -192,37 +192,73 @@ func (l *Ledger) record(p *principal, t int64) *Record {
 	if r.TrustID == "" {
 		r.TrustID = "trust_" + p.ID
 	}
+	r.setFactors(p.Factors)
+	r.PositiveSignals = l.signalViews(p.Positive)
+	r.NegativeSignals = l.signalViews(p.Negative)
+	r.TrustHistory = historyViews(p.History)
+	r.TrustModifiers = modifierViews(p.Modifiers, t)
+	r.Endorsements = l.endorsementViews(p.Endorsed, t)
+	r.FederatedTrust = l.federatedViews(p, ev.Partners)
+	r.TrustAlerts, r.RequiresReview = alertViews(p.ID, p.Alerts)
+	r.RequiresReview = r.RequiresReview || p.Compromised
+	r.Explanation = l.explain(p, ev)
+	return r
+}
+
+// setFactors sets the record's factor properties from the principal's
+// reported factors, each defaulting to an empty object (risk indicators to an
+// empty array).
+func (r *Record) setFactors(factors *[NumComponents][]byte) {
 	var f [NumComponents][]byte
-	if p.Factors != nil {
-		f = *p.Factors
+	if factors != nil {
+		f = *factors
 	}
 	r.AuthenticationFactors = rawOr(f[0], "{}")
 	r.BehaviorMetrics = rawOr(f[1], "{}")
 	r.ComplianceStatus = rawOr(f[2], "{}")
 	r.RiskIndicators = rawOr(f[3], "[]")
 	r.Context = rawOr(f[4], "{}")
-	r.PositiveSignals = l.signalViews(p.Positive)
-	r.NegativeSignals = l.signalViews(p.Negative)
-	r.TrustHistory = make([]HistoryView, 0, len(p.History))
-	for _, h := range p.History {
-		r.TrustHistory = append(r.TrustHistory, HistoryView{Timestamp: FormatTime(h.at()), Score: h.score() / Point})
+}
+
+func historyViews(history []historyPoint) []HistoryView {
+	out := make([]HistoryView, 0, len(history))
+	for _, h := range history {
+		out = append(out, HistoryView{Timestamp: FormatTime(h.at()), Score: h.score() / Point})
 	}
-	r.TrustModifiers = []ModifierView{}
-	for _, m := range p.Modifiers {
+	return out
+}
+
+// modifierViews returns the modifiers still active at t.
+func modifierViews(modifiers []modifier, t int64) []ModifierView {
+	out := []ModifierView{}
+	for _, m := range modifiers {
 		if m.ExpiresAt > t {
-			r.TrustModifiers = append(r.TrustModifiers, ModifierView{ID: m.ID, Delta: dec(m.Delta), Reason: m.Reason,
+			out = append(out, ModifierView{ID: m.ID, Delta: dec(m.Delta), Reason: m.Reason,
 				CreatedAt: FormatTime(m.CreatedAt), ExpiresAt: FormatTime(m.ExpiresAt)})
 		}
 	}
-	r.Endorsements = []EndorsementView{}
-	for _, id := range p.Endorsed {
+	return out
+}
+
+// endorsementViews returns the endorsements of the given ids that still
+// exist, in the order of ids.
+func (l *Ledger) endorsementViews(ids []string, t int64) []EndorsementView {
+	out := []EndorsementView{}
+	for _, id := range ids {
 		if e := l.endorse[id]; e != nil {
-			r.Endorsements = append(r.Endorsements, l.endorsementView(e, t))
+			out = append(out, l.endorsementView(e, t))
 		}
 	}
-	r.FederatedTrust = map[string]FederatedView{}
+	return out
+}
+
+// federatedViews returns the principal's federated trust by partner id: the
+// partners' assessments, marked with the influence of those the evaluation
+// counted, then the imported entries no assessment replaces.
+func (l *Ledger) federatedViews(p *principal, counts []PartnerInfluence) map[string]FederatedView {
+	out := map[string]FederatedView{}
 	counted := map[string]PartnerInfluence{}
-	for _, pi := range ev.Partners {
+	for _, pi := range counts {
 		counted[pi.PartnerID] = pi
 	}
 	for _, a := range p.Assessments {
@@ -235,25 +271,30 @@ func (l *Ledger) record(p *principal, t int64) *Record {
 		if pi, ok := counted[a.PartnerID]; ok {
 			v.Counted, v.Influence = true, dec(pi.Influence)
 		}
-		r.FederatedTrust[a.PartnerID] = v
+		out[a.PartnerID] = v
 	}
 	for k, v := range jsonObject(p.Imported) {
-		if _, clash := r.FederatedTrust[k]; clash {
+		if _, clash := out[k]; clash {
 			continue
 		}
 		score, _ := ParseDecimal(string(v), 6)
-		r.FederatedTrust[k] = FederatedView{Score: dec(score), Influence: "0", Source: "import"}
+		out[k] = FederatedView{Score: dec(score), Influence: "0", Source: "import"}
 	}
-	r.TrustAlerts = []AlertView{}
-	for _, a := range p.Alerts {
-		r.TrustAlerts = append(r.TrustAlerts, alertView(p.ID, a))
+	return out
+}
+
+// alertViews returns the principal's alerts and whether one of them is still
+// open or acknowledged.
+func alertViews(pid string, alerts []alert) ([]AlertView, bool) {
+	out := []AlertView{}
+	pending := false
+	for _, a := range alerts {
+		out = append(out, alertView(pid, a))
 		if a.Status == AlertOpen || a.Status == AlertAcknowledged {
-			r.RequiresReview = true
+			pending = true
 		}
 	}
-	r.RequiresReview = r.RequiresReview || p.Compromised
-	r.Explanation = l.explain(p, ev)
-	return r
+	return out, pending
 }
 
 func (l *Ledger) signalViews(list []signalEntry) []SignalView {

@@ -76,26 +76,30 @@ func (s *Snapshot) Index() uint64 { return s.meta.Index }
 // event names), then the dedup index as fixed-size records.
 func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	cw := &countWriter{w: w}
-	bw := bufio.NewWriterSize(cw, 1<<20)
-	if _, err := bw.WriteString(snapshotMagic); err != nil {
-		return cw.n, err
-	}
-	var rec bytes.Buffer
-	enc := msgpack.NewEncoder(&rec)
-	enc.UseArrayEncodedStructs(true)
-	enc.UseCompactInts(true)
-	put := func(v any) error {
-		rec.Reset()
-		if err := enc.Encode(v); err != nil {
-			return err
-		}
-		var hdr [binary.MaxVarintLen64]byte
-		if _, err := bw.Write(hdr[:binary.PutUvarint(hdr[:], uint64(rec.Len()))]); err != nil { // #nosec G115 -- a length is non-negative
-			return err
-		}
-		_, err := bw.Write(rec.Bytes())
+	err := s.write(newSnapshotWriter(cw))
+	return cw.n, err
+}
+
+func (s *Snapshot) write(sw *snapshotWriter) error {
+	if _, err := sw.bw.WriteString(snapshotMagic); err != nil {
 		return err
 	}
+	m := s.header()
+	if err := sw.put(&m); err != nil {
+		return err
+	}
+	if err := s.writeRecords(sw); err != nil {
+		return err
+	}
+	if err := s.writeDedup(sw.bw, dedupSeconds(m.Now)); err != nil {
+		return err
+	}
+	return sw.bw.Flush()
+}
+
+// header returns the snapshot's header record: its metadata and the number
+// of records of each kind that follow.
+func (s *Snapshot) header() snapshotMeta {
 	m := s.meta
 	m.Principals, m.Orgs, m.Endorsements = len(s.principals), len(s.orgs), len(s.endorse)
 	m.Partners, m.Tokens, m.Events = len(s.partners), len(s.tokens), len(s.events)
@@ -107,39 +111,39 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 			}
 		}
 	}
-	if err := put(&m); err != nil {
-		return cw.n, err
-	}
+	return m
+}
+
+// writeRecords writes the msgpack records that follow the header.
+func (s *Snapshot) writeRecords(sw *snapshotWriter) error {
 	for _, p := range s.principals {
-		if err := put(p); err != nil {
-			return cw.n, fmt.Errorf("snapshot principal %s: %w", p.ID, err)
+		if err := sw.put(p); err != nil {
+			return fmt.Errorf("snapshot principal %s: %w", p.ID, err)
 		}
 	}
-	for _, o := range s.orgs {
-		if err := put(o); err != nil {
-			return cw.n, err
-		}
+	if err := putEach(sw, s.orgs); err != nil {
+		return err
 	}
-	for _, e := range s.endorse {
-		if err := put(e); err != nil {
-			return cw.n, err
-		}
+	if err := putEach(sw, s.endorse); err != nil {
+		return err
 	}
-	for _, p := range s.partners {
-		if err := put(p); err != nil {
-			return cw.n, err
-		}
+	if err := putEach(sw, s.partners); err != nil {
+		return err
 	}
-	for _, t := range s.tokens {
-		if err := put(t); err != nil {
-			return cw.n, err
-		}
+	if err := putEach(sw, s.tokens); err != nil {
+		return err
 	}
 	for _, e := range s.events {
-		if err := put(e); err != nil {
-			return cw.n, err
+		if err := sw.put(e); err != nil {
+			return err
 		}
 	}
+	return nil
+}
+
+// writeDedup writes the dedup entries that expire after nowS as fixed-size
+// records.
+func (s *Snapshot) writeDedup(bw *bufio.Writer, nowS uint32) error {
 	var buf [dedupRecord]byte
 	for _, sh := range s.dedup {
 		for k, exp := range sh.m {
@@ -149,14 +153,50 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 			copy(buf[:len(k)], k[:])
 			putUint32(buf[len(k):], exp)
 			if _, err := bw.Write(buf[:]); err != nil {
-				return cw.n, err
+				return err
 			}
 		}
 	}
-	if err := bw.Flush(); err != nil {
-		return cw.n, err
+	return nil
+}
+
+// snapshotWriter writes the length-prefixed msgpack records of a snapshot.
+type snapshotWriter struct {
+	bw  *bufio.Writer
+	rec bytes.Buffer
+	enc *msgpack.Encoder
+}
+
+func newSnapshotWriter(w io.Writer) *snapshotWriter {
+	sw := &snapshotWriter{bw: bufio.NewWriterSize(w, 1<<20)}
+	sw.enc = msgpack.NewEncoder(&sw.rec)
+	sw.enc.UseArrayEncodedStructs(true)
+	sw.enc.UseCompactInts(true)
+	return sw
+}
+
+// put writes v as one record: its length as a uvarint, then its msgpack.
+func (sw *snapshotWriter) put(v any) error {
+	sw.rec.Reset()
+	if err := sw.enc.Encode(v); err != nil {
+		return err
 	}
-	return cw.n, nil
+	var hdr [binary.MaxVarintLen64]byte
+	if _, err := sw.bw.Write(hdr[:binary.PutUvarint(hdr[:], uint64(sw.rec.Len()))]); err != nil { // #nosec G115 -- a length is non-negative
+		return err
+	}
+	_, err := sw.bw.Write(sw.rec.Bytes())
+	return err
+}
+
+// putEach writes one record for each value of m.
+func putEach[V any](sw *snapshotWriter, m map[string]V) error {
+	for _, v := range m {
+		if err := sw.put(v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // maxSnapshotRecord bounds one record of a snapshot stream.
@@ -218,22 +258,45 @@ func getUint32(b []byte) uint32 {
 // Restore replaces the ledger's state with a snapshot read from r. On error
 // the ledger is left unchanged.
 func (l *Ledger) Restore(r io.Reader) error {
-	br := bufio.NewReaderSize(r, 1<<20)
-	magic := make([]byte, len(snapshotMagic))
-	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != snapshotMagic {
-		return errors.New("restore: not a trustledger snapshot")
-	}
-	dec := &snapshotReader{br: br}
-	var m snapshotMeta
-	if err := dec.next(&m); err != nil {
-		return fmt.Errorf("restore: header: %w", err)
-	}
-	if m.ModelVersion != ModelVersion {
-		return fmt.Errorf("restore: snapshot of scoring model %d, this build runs model %d", m.ModelVersion, ModelVersion)
+	dec, m, err := openSnapshot(r)
+	if err != nil {
+		return err
 	}
 	n := NewLedger()
 	n.index, n.seq, n.now, n.policy, n.counts, n.nextSweep = m.Index, m.Seq, m.Now, m.Policy, m.Counters, m.NextSweep
 	copy(n.digest[:], m.Digest)
+	if err := n.readRecords(dec, &m); err != nil {
+		return err
+	}
+	if err := n.readDedup(dec.br, m.Dedup); err != nil {
+		return err
+	}
+	l.install(n)
+	return nil
+}
+
+// openSnapshot checks the magic string and reads the header of the snapshot
+// in r.
+func openSnapshot(r io.Reader) (*snapshotReader, snapshotMeta, error) {
+	br := bufio.NewReaderSize(r, 1<<20)
+	magic := make([]byte, len(snapshotMagic))
+	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != snapshotMagic {
+		return nil, snapshotMeta{}, errors.New("restore: not a trustledger snapshot")
+	}
+	dec := &snapshotReader{br: br}
+	var m snapshotMeta
+	if err := dec.next(&m); err != nil {
+		return nil, m, fmt.Errorf("restore: header: %w", err)
+	}
+	if m.ModelVersion != ModelVersion {
+		return nil, m, fmt.Errorf("restore: snapshot of scoring model %d, this build runs model %d", m.ModelVersion, ModelVersion)
+	}
+	return dec, m, nil
+}
+
+// readRecords reads into the fresh ledger n the msgpack records the header m
+// announces.
+func (n *Ledger) readRecords(dec *snapshotReader, m *snapshotMeta) error {
 	// Counts come from the stream: never pre-size beyond a sane bound.
 	n.principals = make(map[string]*principal, min(max(m.Principals, 0), 1<<16))
 	for i := 0; i < m.Principals; i++ {
@@ -249,48 +312,50 @@ func (l *Ledger) Restore(r io.Reader) error {
 			n.alertIdx[a.ID] = p.ID
 		}
 	}
-	for i := 0; i < m.Orgs; i++ {
-		o := &org{}
-		if err := dec.next(o); err != nil {
-			return fmt.Errorf("restore: org: %w", err)
-		}
-		n.orgs[o.ID] = o
+	if err := readEach(dec, m.Orgs, "org", func(o *org) { n.orgs[o.ID] = o }); err != nil {
+		return err
 	}
-	for i := 0; i < m.Endorsements; i++ {
-		e := &endorsement{}
-		if err := dec.next(e); err != nil {
-			return fmt.Errorf("restore: endorsement: %w", err)
-		}
-		n.endorse[e.ID] = e
+	if err := readEach(dec, m.Endorsements, "endorsement", func(e *endorsement) { n.endorse[e.ID] = e }); err != nil {
+		return err
 	}
-	for i := 0; i < m.Partners; i++ {
-		p := &partner{}
-		if err := dec.next(p); err != nil {
-			return fmt.Errorf("restore: partner: %w", err)
-		}
-		n.partners[p.ID] = p
+	if err := readEach(dec, m.Partners, "partner", func(p *partner) { n.partners[p.ID] = p }); err != nil {
+		return err
 	}
-	for i := 0; i < m.Tokens; i++ {
-		t := &Token{}
-		if err := dec.next(t); err != nil {
-			return fmt.Errorf("restore: token: %w", err)
-		}
-		n.tokens[t.ID] = t
-		var h [32]byte
-		copy(h[:], t.Hash)
-		n.tokenHash[h] = t.ID
+	if err := readEach(dec, m.Tokens, "token", n.addToken); err != nil {
+		return err
 	}
 	n.events = make([]string, 0, min(max(m.Events, 0), 1<<16))
-	for i := 0; i < m.Events; i++ {
-		var s string
-		if err := dec.next(&s); err != nil {
-			return fmt.Errorf("restore: event names: %w", err)
+	return readEach(dec, m.Events, "event names", func(s *string) {
+		n.eventIdx[*s] = uint32(len(n.events)) // #nosec G115 -- restored tables are bounded by maxEventNames records written
+		n.events = append(n.events, *s)
+	})
+}
+
+// addToken adds a restored token to the token tables.
+func (n *Ledger) addToken(t *Token) {
+	n.tokens[t.ID] = t
+	var h [32]byte
+	copy(h[:], t.Hash)
+	n.tokenHash[h] = t.ID
+}
+
+// readEach reads count records of type T, handing each to add; what names
+// the records in the error.
+func readEach[T any](dec *snapshotReader, count int, what string, add func(*T)) error {
+	for i := 0; i < count; i++ {
+		v := new(T)
+		if err := dec.next(v); err != nil {
+			return fmt.Errorf("restore: %s: %w", what, err)
 		}
-		n.eventIdx[s] = uint32(len(n.events)) // #nosec G115 -- restored tables are bounded by maxEventNames records written
-		n.events = append(n.events, s)
+		add(v)
 	}
+	return nil
+}
+
+// readDedup reads count fixed-size dedup records into the fresh ledger n.
+func (n *Ledger) readDedup(br *bufio.Reader, count int) error {
 	var buf [dedupRecord]byte
-	for i := 0; i < m.Dedup; i++ {
+	for i := 0; i < count; i++ {
 		if _, err := io.ReadFull(br, buf[:]); err != nil {
 			return fmt.Errorf("restore: dedup index: %w", err)
 		}
@@ -298,6 +363,12 @@ func (l *Ledger) Restore(r io.Reader) error {
 		copy(k[:], buf[:len(k)])
 		n.dedup[k[0]].m[k] = getUint32(buf[len(k):])
 	}
+	return nil
+}
+
+// install replaces l's state with the restored ledger n's, under a new
+// copy-on-write generation.
+func (l *Ledger) install(n *Ledger) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n.gen = l.gen + 1
@@ -311,5 +382,4 @@ func (l *Ledger) Restore(r io.Reader) error {
 	l.index, l.seq, l.now, l.digest, l.policy, l.counts, l.nextSweep = n.index, n.seq, n.now, n.digest, n.policy, n.counts, n.nextSweep
 	l.principals, l.orgs, l.endorse, l.partners, l.tokens, l.tokenHash = n.principals, n.orgs, n.endorse, n.partners, n.tokens, n.tokenHash
 	l.alertIdx, l.events, l.eventIdx, l.dedup = n.alertIdx, n.events, n.eventIdx, n.dedup
-	return nil
 }

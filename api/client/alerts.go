@@ -27,11 +27,9 @@ func (c *Client) Alerts(ctx context.Context, f AlertFilter, opts *ReadOptions) (
 	q := url.Values{}
 	setIf(q, "status", f.Status)
 	setIf(q, "principalId", f.PrincipalID)
-	opts.apply(q)
-	var out struct {
+	out, meta, err := read[struct {
 		Alerts []Alert `json:"alerts"`
-	}
-	meta, err := c.do(ctx, &request{method: http.MethodGet, path: "/v1/alerts", query: q, extra: opts.wait()}, &out)
+	}](ctx, c, &request{method: http.MethodGet, path: "/v1/alerts", query: q}, opts)
 	if err != nil {
 		return nil, meta, err
 	}
@@ -54,10 +52,5 @@ type ReviewResult struct {
 
 // ReviewAlert records an operator's review of an alert.
 func (c *Client) ReviewAlert(ctx context.Context, alertID string, r Review) (*ReviewResult, error) {
-	var out ReviewResult
-	_, err := c.do(ctx, &request{method: http.MethodPost, path: "/v1/alerts/" + seg(alertID) + "/review", body: r}, &out)
-	if err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call[ReviewResult](ctx, c, &request{method: http.MethodPost, path: "/v1/alerts/" + seg(alertID) + "/review", body: r})
 }

@@ -197,17 +197,13 @@ func (c *Client) do(ctx context.Context, r *request, out any) (*Meta, error) {
 		ctx, cancel = context.WithTimeoutCause(ctx, c.timeout+r.extra, errRequestTimeout)
 		defer cancel()
 	}
-	req, err := http.NewRequestWithContext(ctx, r.method, u.String(), body)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", r.method, r.path, err)
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.userAgent)
+	contentType := ""
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		contentType = "application/json"
 	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+	req, err := c.newRequest(ctx, r.method, r.path, &u, body, contentType, "application/json")
+	if err != nil {
+		return nil, err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -235,6 +231,53 @@ func (c *Client) do(ctx context.Context, r *request, out any) (*Meta, error) {
 		return meta, fmt.Errorf("%s %s: decode answer: %w", r.method, r.path, err)
 	}
 	return meta, nil
+}
+
+// newRequest builds a request to u (path, as the caller named it, is for
+// errors) with the client's User-Agent and token, and the Content-Type and
+// Accept headers when they are not empty.
+func (c *Client) newRequest(ctx context.Context, method, path string, u *url.URL, body io.Reader, contentType, accept string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	req.Header.Set("User-Agent", c.userAgent)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	return req, nil
+}
+
+// call performs r and decodes the answer into a new T.
+func call[T any](ctx context.Context, c *Client, r *request) (*T, error) {
+	var out T
+	if _, err := c.do(ctx, r, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// read performs the read r with opts: their query parameters are added to
+// r's, and a blocking read has the longer timeout it needs. It decodes the
+// answer into a new T.
+func read[T any](ctx context.Context, c *Client, r *request, opts *ReadOptions) (*T, *Meta, error) {
+	if r.query == nil {
+		r.query = url.Values{}
+	}
+	opts.apply(r.query)
+	r.extra = opts.wait()
+	var out T
+	meta, err := c.do(ctx, r, &out)
+	if err != nil {
+		return nil, meta, err
+	}
+	return &out, meta, nil
 }
 
 func (c *Client) transportError(ctx context.Context, r *request, err error) error {

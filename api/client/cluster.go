@@ -63,11 +63,7 @@ type JoinResult struct {
 // with the same id and addresses changes nothing; a node id that is a
 // member at another address is refused with 409.
 func (c *Client) Join(ctx context.Context, req JoinRequest) (*JoinResult, error) {
-	var out JoinResult
-	if _, err := c.do(ctx, &request{method: http.MethodPost, path: "/v1/cluster/join", body: req}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call[JoinResult](ctx, c, &request{method: http.MethodPost, path: "/v1/cluster/join", body: req})
 }
 
 // Cluster is the answer to GET /v1/cluster: the cluster as the node asked
@@ -117,11 +113,7 @@ type ClusterMember struct {
 
 // Cluster reads the cluster membership as the node asked sees it.
 func (c *Client) Cluster(ctx context.Context) (*Cluster, error) {
-	var out Cluster
-	if _, err := c.do(ctx, &request{method: http.MethodGet, path: "/v1/cluster"}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call[Cluster](ctx, c, &request{method: http.MethodGet, path: "/v1/cluster"})
 }
 
 // RemoveNode removes a node from the cluster.
@@ -143,11 +135,7 @@ func (c *Client) TransferLeadership(ctx context.Context, id string) (*Leadership
 	if id != "" {
 		body["id"] = id
 	}
-	var out LeadershipTransfer
-	if _, err := c.do(ctx, &request{method: http.MethodPost, path: "/v1/cluster/transfer-leadership", body: body}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call[LeadershipTransfer](ctx, c, &request{method: http.MethodPost, path: "/v1/cluster/transfer-leadership", body: body})
 }
 
 // SnapshotInfo describes a snapshot that was saved.
@@ -217,16 +205,9 @@ func (c *Client) stream(ctx context.Context, method, path string, q url.Values, 
 	if len(q) > 0 {
 		u.RawQuery = q.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	req, err := c.newRequest(ctx, method, path, &u, body, contentType, "")
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	req.Header.Set("User-Agent", c.userAgent)
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+		return nil, err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -253,11 +234,7 @@ type ClusterCA struct {
 // plain HTTP, or over TLS without a pin, its answer proves nothing: check
 // the fingerprint against one from a trusted source before relying on it.
 func (c *Client) ClusterCA(ctx context.Context) (*ClusterCA, error) {
-	var out ClusterCA
-	if _, err := c.do(ctx, &request{method: http.MethodGet, path: "/v1/cluster/ca"}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call[ClusterCA](ctx, c, &request{method: http.MethodGet, path: "/v1/cluster/ca"})
 }
 
 // IdentityRequest is the body of POST /v1/cluster/identity: a joining
@@ -287,11 +264,7 @@ type IdentityGrant struct {
 // sign a joining node's certificate request (operator role). The answer
 // carries secrets: send it only over TLS with a pinned CA.
 func (c *Client) RequestIdentity(ctx context.Context, req IdentityRequest) (*IdentityGrant, error) {
-	var out IdentityGrant
-	if _, err := c.do(ctx, &request{method: http.MethodPost, path: "/v1/cluster/identity", body: req}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call[IdentityGrant](ctx, c, &request{method: http.MethodPost, path: "/v1/cluster/identity", body: req})
 }
 
 // Enrollment is the answer to GET /v1/cluster/enrollment on a node that
@@ -309,11 +282,7 @@ type Enrollment struct {
 // Enrollment reads the certificate request of a node that has not joined
 // yet (409 once it has an identity). It needs no token.
 func (c *Client) Enrollment(ctx context.Context) (*Enrollment, error) {
-	var out Enrollment
-	if _, err := c.do(ctx, &request{method: http.MethodGet, path: "/v1/cluster/enrollment"}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call[Enrollment](ctx, c, &request{method: http.MethodGet, path: "/v1/cluster/enrollment"})
 }
 
 // Enroll installs on a node that has not joined yet the identity the

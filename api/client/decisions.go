@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/url"
 )
 
 // Decisions.
@@ -51,15 +50,7 @@ type Decision struct {
 // Decide asks for an access decision. opts may set the evaluation instant
 // and the consistency level.
 func (c *Client) Decide(ctx context.Context, req DecisionRequest, opts *ReadOptions) (*Decision, *Meta, error) {
-	q := url.Values{}
-	opts.apply(q)
-	var out Decision
-	meta, err := c.do(ctx, &request{method: http.MethodPost, path: "/v1/decisions", query: q, body: req,
-		extra: opts.wait()}, &out)
-	if err != nil {
-		return nil, meta, err
-	}
-	return &out, meta, nil
+	return read[Decision](ctx, c, &request{method: http.MethodPost, path: "/v1/decisions", body: req}, opts)
 }
 
 // SimulateRequest is the body of POST /v1/simulate: hypothetical signals
@@ -105,12 +96,5 @@ type SimulatedStep struct {
 // signals and factors, without writing anything. opts.At evaluates at
 // another instant (for example a day later, to see recovery).
 func (c *Client) Simulate(ctx context.Context, req SimulateRequest, opts *ReadOptions) (*Simulation, *Meta, error) {
-	q := url.Values{}
-	opts.apply(q)
-	var out Simulation
-	meta, err := c.do(ctx, &request{method: http.MethodPost, path: "/v1/simulate", query: q, body: req, extra: opts.wait()}, &out)
-	if err != nil {
-		return nil, meta, err
-	}
-	return &out, meta, nil
+	return read[Simulation](ctx, c, &request{method: http.MethodPost, path: "/v1/simulate", body: req}, opts)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/url"
 )
 
 // EndorsementRequest is the body of POST /v1/endorsements.
@@ -28,33 +27,16 @@ type EndorsementResult struct {
 
 // Endorse has one principal vouch for another.
 func (c *Client) Endorse(ctx context.Context, req EndorsementRequest) (*EndorsementResult, error) {
-	var out EndorsementResult
-	if _, err := c.do(ctx, &request{method: http.MethodPost, path: "/v1/endorsements", body: req}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call[EndorsementResult](ctx, c, &request{method: http.MethodPost, path: "/v1/endorsements", body: req})
 }
 
 // GetEndorsement reads an endorsement, evaluated now or at opts.At
 // (Counted says whether it adds to the endorsee's score then).
 func (c *Client) GetEndorsement(ctx context.Context, endorsementID string, opts *ReadOptions) (*Endorsement, *Meta, error) {
-	q := url.Values{}
-	opts.apply(q)
-	var out Endorsement
-	meta, err := c.do(ctx, &request{method: http.MethodGet, path: "/v1/endorsements/" + seg(endorsementID), query: q,
-		extra: opts.wait()}, &out)
-	if err != nil {
-		return nil, meta, err
-	}
-	return &out, meta, nil
+	return read[Endorsement](ctx, c, &request{method: http.MethodGet, path: "/v1/endorsements/" + seg(endorsementID)}, opts)
 }
 
 // RevokeEndorsement revokes an endorsement.
 func (c *Client) RevokeEndorsement(ctx context.Context, endorsementID string) (*WriteResult, error) {
-	var out WriteResult
-	_, err := c.do(ctx, &request{method: http.MethodDelete, path: "/v1/endorsements/" + seg(endorsementID)}, &out)
-	if err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call[WriteResult](ctx, c, &request{method: http.MethodDelete, path: "/v1/endorsements/" + seg(endorsementID)})
 }

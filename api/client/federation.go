@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -50,15 +49,9 @@ func (c *Client) PushSET(ctx context.Context, set string) (*SETResult, error) {
 		ctx, cancel = context.WithTimeoutCause(ctx, c.timeout, errRequestTimeout)
 		defer cancel()
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), strings.NewReader(set))
+	req, err := c.newRequest(ctx, method, path, &u, strings.NewReader(set), SETMediaType, "application/json")
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	req.Header.Set("Content-Type", SETMediaType)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.userAgent)
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+		return nil, err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

@@ -37,12 +37,7 @@ type Status struct {
 
 // Status reads the node's status.
 func (c *Client) Status(ctx context.Context) (*Status, *Meta, error) {
-	var out Status
-	meta, err := c.do(ctx, &request{method: http.MethodGet, path: "/v1/status"}, &out)
-	if err != nil {
-		return nil, meta, err
-	}
-	return &out, meta, nil
+	return read[Status](ctx, c, &request{method: http.MethodGet, path: "/v1/status"}, nil)
 }
 
 // Health checks liveness (GET /healthz): nil when the node answers 200.
@@ -87,13 +82,7 @@ type LedgerPage struct {
 func (c *Client) Ledger(ctx context.Context, page Page, opts *ReadOptions) (*LedgerPage, *Meta, error) {
 	q := url.Values{}
 	page.apply(q)
-	opts.apply(q)
-	var out LedgerPage
-	meta, err := c.do(ctx, &request{method: http.MethodGet, path: "/v1/ledger", query: q, extra: opts.wait()}, &out)
-	if err != nil {
-		return nil, meta, err
-	}
-	return &out, meta, nil
+	return read[LedgerPage](ctx, c, &request{method: http.MethodGet, path: "/v1/ledger", query: q}, opts)
 }
 
 // ImportResult is the answer to Import.
@@ -132,9 +121,5 @@ func (c *Client) Import(ctx context.Context, records []json.RawMessage) (*Import
 	body := struct {
 		Records []json.RawMessage `json:"records"`
 	}{records}
-	var out ImportResult
-	if _, err := c.do(ctx, &request{method: http.MethodPost, path: "/v1/import", body: body}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call[ImportResult](ctx, c, &request{method: http.MethodPost, path: "/v1/import", body: body})
 }

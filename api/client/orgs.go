@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/url"
 )
 
 // Org is an organization and its baseline.
@@ -36,21 +35,10 @@ type OrgResult struct {
 // PutOrg creates or changes an organization's baseline. Principals
 // registered in it afterwards inherit the baseline.
 func (c *Client) PutOrg(ctx context.Context, orgID string, spec OrgSpec) (*OrgResult, error) {
-	var out OrgResult
-	if _, err := c.do(ctx, &request{method: http.MethodPut, path: "/v1/orgs/" + seg(orgID), body: spec}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call[OrgResult](ctx, c, &request{method: http.MethodPut, path: "/v1/orgs/" + seg(orgID), body: spec})
 }
 
 // GetOrg reads an organization.
 func (c *Client) GetOrg(ctx context.Context, orgID string, opts *ReadOptions) (*Org, *Meta, error) {
-	q := url.Values{}
-	opts.apply(q)
-	var out Org
-	meta, err := c.do(ctx, &request{method: http.MethodGet, path: "/v1/orgs/" + seg(orgID), query: q, extra: opts.wait()}, &out)
-	if err != nil {
-		return nil, meta, err
-	}
-	return &out, meta, nil
+	return read[Org](ctx, c, &request{method: http.MethodGet, path: "/v1/orgs/" + seg(orgID)}, opts)
 }

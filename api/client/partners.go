@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/url"
 )
 
 // PartnerSpec is the body of PUT /v1/federation/partners/{partnerId}: a
@@ -48,35 +47,19 @@ type PartnerResult struct {
 
 // PutPartner registers or replaces a federation partner.
 func (c *Client) PutPartner(ctx context.Context, partnerID string, spec PartnerSpec) (*PartnerResult, error) {
-	var out PartnerResult
-	_, err := c.do(ctx, &request{method: http.MethodPut, path: "/v1/federation/partners/" + seg(partnerID), body: spec}, &out)
-	if err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call[PartnerResult](ctx, c, &request{method: http.MethodPut, path: "/v1/federation/partners/" + seg(partnerID), body: spec})
 }
 
 // GetPartner reads a federation partner.
 func (c *Client) GetPartner(ctx context.Context, partnerID string, opts *ReadOptions) (*Partner, *Meta, error) {
-	q := url.Values{}
-	opts.apply(q)
-	var out Partner
-	meta, err := c.do(ctx, &request{method: http.MethodGet, path: "/v1/federation/partners/" + seg(partnerID), query: q,
-		extra: opts.wait()}, &out)
-	if err != nil {
-		return nil, meta, err
-	}
-	return &out, meta, nil
+	return read[Partner](ctx, c, &request{method: http.MethodGet, path: "/v1/federation/partners/" + seg(partnerID)}, opts)
 }
 
 // ListPartners lists the federation partners.
 func (c *Client) ListPartners(ctx context.Context, opts *ReadOptions) ([]Partner, *Meta, error) {
-	q := url.Values{}
-	opts.apply(q)
-	var out struct {
+	out, meta, err := read[struct {
 		Partners []Partner `json:"partners"`
-	}
-	meta, err := c.do(ctx, &request{method: http.MethodGet, path: "/v1/federation/partners", query: q, extra: opts.wait()}, &out)
+	}](ctx, c, &request{method: http.MethodGet, path: "/v1/federation/partners"}, opts)
 	if err != nil {
 		return nil, meta, err
 	}
@@ -86,10 +69,5 @@ func (c *Client) ListPartners(ctx context.Context, opts *ReadOptions) ([]Partner
 // RemovePartner removes a federation partner; its assessments stop
 // counting.
 func (c *Client) RemovePartner(ctx context.Context, partnerID string) (*WriteResult, error) {
-	var out WriteResult
-	_, err := c.do(ctx, &request{method: http.MethodDelete, path: "/v1/federation/partners/" + seg(partnerID)}, &out)
-	if err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call[WriteResult](ctx, c, &request{method: http.MethodDelete, path: "/v1/federation/partners/" + seg(partnerID)})
 }

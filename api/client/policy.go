@@ -4,19 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/url"
 )
 
 // GetPolicy reads the scoring and decision policy as the server writes it.
 func (c *Client) GetPolicy(ctx context.Context, opts *ReadOptions) (json.RawMessage, *Meta, error) {
-	q := url.Values{}
-	opts.apply(q)
-	var out json.RawMessage
-	meta, err := c.do(ctx, &request{method: http.MethodGet, path: "/v1/policy", query: q, extra: opts.wait()}, &out)
+	out, meta, err := read[json.RawMessage](ctx, c, &request{method: http.MethodGet, path: "/v1/policy"}, opts)
 	if err != nil {
 		return nil, meta, err
 	}
-	return out, meta, nil
+	return *out, meta, nil
 }
 
 // PolicyResult is the answer to SetPolicy.
@@ -35,9 +31,5 @@ type PolicyResult struct {
 // old ones whole. With "version" set, the change is refused (409) unless
 // the policy is still at that version. The change is a ledger command.
 func (c *Client) SetPolicy(ctx context.Context, policy json.RawMessage) (*PolicyResult, error) {
-	var out PolicyResult
-	if _, err := c.do(ctx, &request{method: http.MethodPut, path: "/v1/policy", raw: policy}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call[PolicyResult](ctx, c, &request{method: http.MethodPut, path: "/v1/policy", raw: policy})
 }

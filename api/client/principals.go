@@ -53,37 +53,19 @@ type RecordResult struct {
 
 // RegisterPrincipal registers a principal and returns its first record.
 func (c *Client) RegisterPrincipal(ctx context.Context, reg Registration) (*RecordResult, error) {
-	var out RecordResult
-	_, err := c.do(ctx, &request{method: http.MethodPost, path: "/v1/principals", body: reg}, &out)
-	if err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call[RecordResult](ctx, c, &request{method: http.MethodPost, path: "/v1/principals", body: reg})
 }
 
 // UpdatePrincipal changes a principal's settings.
 func (c *Client) UpdatePrincipal(ctx context.Context, id string, upd PrincipalUpdate) (*RecordResult, error) {
-	var out RecordResult
-	_, err := c.do(ctx, &request{method: http.MethodPatch, path: "/v1/principals/" + seg(id), body: upd}, &out)
-	if err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call[RecordResult](ctx, c, &request{method: http.MethodPatch, path: "/v1/principals/" + seg(id), body: upd})
 }
 
 // GetPrincipal reads a principal's trust record. With opts it can read at
 // another instant, at another consistency level, or block until the
 // ledger passes an index.
 func (c *Client) GetPrincipal(ctx context.Context, id string, opts *ReadOptions) (*Record, *Meta, error) {
-	q := url.Values{}
-	opts.apply(q)
-	var out Record
-	meta, err := c.do(ctx, &request{method: http.MethodGet, path: "/v1/principals/" + seg(id), query: q,
-		extra: opts.wait()}, &out)
-	if err != nil {
-		return nil, meta, err
-	}
-	return &out, meta, nil
+	return read[Record](ctx, c, &request{method: http.MethodGet, path: "/v1/principals/" + seg(id)}, opts)
 }
 
 // ListFilter selects principals for ListPrincipals. Empty fields do not
@@ -126,13 +108,7 @@ func (c *Client) ListPrincipals(ctx context.Context, f ListFilter, opts *ReadOpt
 		q.Set("limit", strconv.Itoa(f.Limit))
 	}
 	setIf(q, "cursor", f.Cursor)
-	opts.apply(q)
-	var out PrincipalList
-	meta, err := c.do(ctx, &request{method: http.MethodGet, path: "/v1/principals", query: q, extra: opts.wait()}, &out)
-	if err != nil {
-		return nil, meta, err
-	}
-	return &out, meta, nil
+	return read[PrincipalList](ctx, c, &request{method: http.MethodGet, path: "/v1/principals", query: q}, opts)
 }
 
 // History is a principal's score history.
@@ -143,15 +119,7 @@ type History struct {
 
 // History reads a principal's score history, oldest first.
 func (c *Client) History(ctx context.Context, id string, opts *ReadOptions) (*History, *Meta, error) {
-	q := url.Values{}
-	opts.apply(q)
-	var out History
-	meta, err := c.do(ctx, &request{method: http.MethodGet, path: "/v1/principals/" + seg(id) + "/history", query: q,
-		extra: opts.wait()}, &out)
-	if err != nil {
-		return nil, meta, err
-	}
-	return &out, meta, nil
+	return read[History](ctx, c, &request{method: http.MethodGet, path: "/v1/principals/" + seg(id) + "/history"}, opts)
 }
 
 // Page selects a range of ledger entries: those with a sequence number
@@ -182,14 +150,7 @@ type Events struct {
 func (c *Client) Events(ctx context.Context, id string, page Page, opts *ReadOptions) (*Events, *Meta, error) {
 	q := url.Values{}
 	page.apply(q)
-	opts.apply(q)
-	var out Events
-	meta, err := c.do(ctx, &request{method: http.MethodGet, path: "/v1/principals/" + seg(id) + "/events", query: q,
-		extra: opts.wait()}, &out)
-	if err != nil {
-		return nil, meta, err
-	}
-	return &out, meta, nil
+	return read[Events](ctx, c, &request{method: http.MethodGet, path: "/v1/principals/" + seg(id) + "/events", query: q}, opts)
 }
 
 func setIf(q url.Values, key, value string) {

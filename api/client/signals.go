@@ -80,11 +80,7 @@ func (c *Client) SendSignals(ctx context.Context, signals []Signal) (*SignalsRes
 	body := struct {
 		Signals []Signal `json:"signals"`
 	}{signals}
-	var out SignalsResult
-	if _, err := c.do(ctx, &request{method: http.MethodPost, path: "/v1/signals", body: body}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call[SignalsResult](ctx, c, &request{method: http.MethodPost, path: "/v1/signals", body: body})
 }
 
 // Factors is a factor report. Each present field replaces the principal's
@@ -100,10 +96,5 @@ type Factors struct {
 
 // SetFactors reports a principal's factors (PUT /v1/principals/{id}/factors).
 func (c *Client) SetFactors(ctx context.Context, principalID string, f Factors) (*RecordResult, error) {
-	var out RecordResult
-	_, err := c.do(ctx, &request{method: http.MethodPut, path: "/v1/principals/" + seg(principalID) + "/factors", body: f}, &out)
-	if err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call[RecordResult](ctx, c, &request{method: http.MethodPut, path: "/v1/principals/" + seg(principalID) + "/factors", body: f})
 }

@@ -52,19 +52,15 @@ type Token struct {
 
 // CreateToken creates an API token.
 func (c *Client) CreateToken(ctx context.Context, req TokenRequest) (*CreatedToken, error) {
-	var out CreatedToken
-	if _, err := c.do(ctx, &request{method: http.MethodPost, path: "/v1/tokens", body: req}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call[CreatedToken](ctx, c, &request{method: http.MethodPost, path: "/v1/tokens", body: req})
 }
 
 // ListTokens lists the stored tokens.
 func (c *Client) ListTokens(ctx context.Context) ([]Token, error) {
-	var out struct {
+	out, err := call[struct {
 		Tokens []Token `json:"tokens"`
-	}
-	if _, err := c.do(ctx, &request{method: http.MethodGet, path: "/v1/tokens"}, &out); err != nil {
+	}](ctx, c, &request{method: http.MethodGet, path: "/v1/tokens"})
+	if err != nil {
 		return nil, err
 	}
 	return out.Tokens, nil
@@ -73,9 +69,5 @@ func (c *Client) ListTokens(ctx context.Context) ([]Token, error) {
 // RevokeToken revokes a token; requests bearing it are refused from then
 // on.
 func (c *Client) RevokeToken(ctx context.Context, id string) (*WriteResult, error) {
-	var out WriteResult
-	if _, err := c.do(ctx, &request{method: http.MethodDelete, path: "/v1/tokens/" + seg(id)}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call[WriteResult](ctx, c, &request{method: http.MethodDelete, path: "/v1/tokens/" + seg(id)})
 }

@@ -242,24 +242,33 @@ func (s *scanner) array(depth int) bool {
 	defer func() { s.path = s.path[:len(s.path)-1] }()
 	for i := 0; ; i++ {
 		s.path[len(s.path)-1].index = i
-		if !s.value(depth + 1) {
-			return false
-		}
-		s.ws()
-		if s.pos >= len(s.data) {
-			return s.syntax()
-		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-			s.ws()
-		case ']':
-			s.pos++
-			return true
-		default:
-			return s.syntax()
+		if done, ok := s.element(depth, ']'); done || !ok {
+			return ok
 		}
 	}
+}
+
+// element scans a container's value at s.pos and what follows it: a comma
+// and white space, or end, which closes the container (done). ok is false
+// once a fault is recorded.
+func (s *scanner) element(depth int, end byte) (done, ok bool) {
+	if !s.value(depth + 1) {
+		return false, false
+	}
+	s.ws()
+	if s.pos >= len(s.data) {
+		return false, s.syntax()
+	}
+	switch s.data[s.pos] {
+	case ',':
+		s.pos++
+		s.ws()
+		return false, true
+	case end:
+		s.pos++
+		return true, true
+	}
+	return false, s.syntax()
 }
 
 func (s *scanner) object(depth int) bool {
@@ -299,22 +308,8 @@ func (s *scanner) object(depth int) bool {
 		}
 		s.pos++
 		s.ws()
-		if !s.value(depth + 1) {
-			return false
-		}
-		s.ws()
-		if s.pos >= len(s.data) {
-			return s.syntax()
-		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-			s.ws()
-		case '}':
-			s.pos++
-			return true
-		default:
-			return s.syntax()
+		if done, ok := s.element(depth, '}'); done || !ok {
+			return ok
 		}
 	}
 }
@@ -397,27 +392,13 @@ func foldName(in []byte) []byte {
 // str scans the string at s.pos. With decode it returns the string's
 // decoded bytes (a slice of the document when the string has no escapes)
 // and whether they are all ASCII; a string that breaks the rules sets a
-// BadText fault (and returns the name decoded so far, for the path).
+// BadText fault (and returns the string's raw text, for the path).
 func (s *scanner) str(decode bool) ([]byte, bool, bool) {
 	d := s.data
 	start := s.pos + 1
 	i := start
 	var buf []byte // the decoded name, once an escape is met
 	ascii := true
-	// bad records a BadText fault and returns the string's raw text, which
-	// a caller reporting a bad member name shows in the path.
-	bad := func(e *TextError) ([]byte, bool, bool) {
-		s.fault = &Fault{Kind: BadText, Path: s.pathString(), Text: e, Offset: e.Offset}
-		end := i
-		for end < len(d) && d[end] != '"' {
-			if d[end] == '\\' {
-				end++
-			}
-			end++
-		}
-		s.pos = min(end, len(d))
-		return d[start:s.pos], false, false
-	}
 	for i < len(d) {
 		if buf == nil {
 			for i < len(d) && plain[d[i]] {
@@ -438,20 +419,25 @@ func (s *scanner) str(decode bool) ([]byte, bool, bool) {
 				return d[start:i], ascii, true
 			}
 			return buf, ascii, true
-		case c == '\\':
-			if decode && buf == nil {
+		case c < 0x20:
+			s.pos = i
+			return nil, false, s.syntax()
+		case c < utf8.RuneSelf && c != '\\':
+			if buf != nil {
+				buf = append(buf, c)
+			}
+			i++
+		default: // an escape or a non-ASCII character
+			if c == '\\' && decode && buf == nil {
 				buf = append(make([]byte, 0, i-start+8), d[start:i]...)
 			}
-			r, n, status := escape(d[i:])
-			switch status {
-			case malformed:
+			r, n, e, ok := s.char(i, decode)
+			if !ok {
 				s.pos = i
 				return nil, false, s.syntax()
-			case unpaired:
-				return bad(&TextError{Offset: i, Rune: utf8.RuneError, Invalid: true, Byte: '\\'})
 			}
-			if s.forbidden(r, decode) {
-				return bad(&TextError{Offset: i, Rune: r})
+			if e != nil {
+				return s.badString(start, i, e)
 			}
 			if r >= utf8.RuneSelf {
 				ascii = false
@@ -460,31 +446,54 @@ func (s *scanner) str(decode bool) ([]byte, bool, bool) {
 				buf = utf8.AppendRune(buf, r)
 			}
 			i += n
-		case c < 0x20:
-			s.pos = i
-			return nil, false, s.syntax()
-		case c < utf8.RuneSelf:
-			if buf != nil {
-				buf = append(buf, c)
-			}
-			i++
-		default:
-			ascii = false
-			r, n := utf8.DecodeRune(d[i:])
-			if r == utf8.RuneError && n == 1 {
-				return bad(&TextError{Offset: i, Rune: r, Invalid: true, Byte: c})
-			}
-			if s.forbidden(r, decode) {
-				return bad(&TextError{Offset: i, Rune: r})
-			}
-			if buf != nil {
-				buf = append(buf, d[i:i+n]...)
-			}
-			i += n
 		}
 	}
 	s.pos = i
 	return nil, false, s.syntax()
+}
+
+// char decodes the escape or the non-ASCII character at s.data[i] of a
+// string (of a member name: name) and applies the text rule to it. It
+// returns the rune and the bytes it takes, or what is wrong with it, or ok
+// false for a malformed escape.
+func (s *scanner) char(i int, name bool) (r rune, n int, e *TextError, ok bool) {
+	d := s.data
+	if d[i] == '\\' {
+		var status int
+		r, n, status = escape(d[i:])
+		switch status {
+		case malformed:
+			return 0, 0, nil, false
+		case unpaired:
+			return 0, 0, &TextError{Offset: i, Rune: utf8.RuneError, Invalid: true, Byte: '\\'}, true
+		}
+	} else {
+		r, n = utf8.DecodeRune(d[i:])
+		if r == utf8.RuneError && n == 1 {
+			return 0, 0, &TextError{Offset: i, Rune: r, Invalid: true, Byte: d[i]}, true
+		}
+	}
+	if s.forbidden(r, name) {
+		return 0, 0, &TextError{Offset: i, Rune: r}, true
+	}
+	return r, n, nil, true
+}
+
+// badString records a BadText fault for the string that starts at start and
+// breaks the rules at i, moves past the string and returns its raw text,
+// which a caller reporting a bad member name shows in the path.
+func (s *scanner) badString(start, i int, e *TextError) ([]byte, bool, bool) {
+	d := s.data
+	s.fault = &Fault{Kind: BadText, Path: s.pathString(), Text: e, Offset: e.Offset}
+	end := i
+	for end < len(d) && d[end] != '"' {
+		if d[end] == '\\' {
+			end++
+		}
+		end++
+	}
+	s.pos = min(end, len(d))
+	return d[start:s.pos], false, false
 }
 
 // forbidden applies the text rule, as the options say, to r in a member
