@@ -3,8 +3,11 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,67 +71,144 @@ func (d duration) value(errs *fieldErrors, field string) int64 {
 
 func dec(v int64) decimal { return decimal{text: fsm.FormatDecimal(v, 6)} }
 
-// componentValues are per-component values.
-type componentValues struct {
-	Authentication decimal `json:"authentication"`
-	Behavior       decimal `json:"behavior"`
-	Compliance     decimal `json:"compliance"`
-	History        decimal `json:"history"`
-	Context        decimal `json:"context"`
+func dur(ms int64) duration { return duration{ms: ms} }
+
+// nameSet is a fixed list of names a policy value is given for, in the
+// order of the fsm.Policy array that holds the values.
+type nameSet interface{ names() []string }
+
+type (
+	componentNames   struct{} // authentication, behavior, compliance, history, context
+	thresholdNames   struct{} // the levels above untrusted
+	levelNames       struct{} // untrusted .. verified
+	typeNames        struct{} // the principal types
+	sensitivityNames struct{} // low .. critical
+)
+
+func (componentNames) names() []string   { return fsm.Categories[:] }
+func (thresholdNames) names() []string   { return fsm.Levels[1:] }
+func (levelNames) names() []string       { return fsm.Levels }
+func (typeNames) names() []string        { return fsm.PrincipalTypes }
+func (sensitivityNames) names() []string { return fsm.Sensitivities }
+
+// byName holds one T for each name of N. Its JSON form is an object with
+// one member a name, in N's order, read the way decodeStrict reads a
+// struct with those fields: members match names exactly or else
+// case-insensitively, a member left out keeps its value, null changes
+// nothing, and a member that is no name is an unknown field (refused
+// even by a decoder that lets unknown fields through elsewhere).
+type byName[N nameSet, T any] struct {
+	v []T
 }
 
-func (c *componentValues) list() []*decimal {
-	return []*decimal{&c.Authentication, &c.Behavior, &c.Compliance, &c.History, &c.Context}
+func (b *byName[N, T]) names() []string {
+	var n N
+	return n.names()
 }
 
-// levelThresholds are the lower bounds of the levels above untrusted.
-type levelThresholds struct {
-	Low      decimal `json:"low"`
-	Medium   decimal `json:"medium"`
-	High     decimal `json:"high"`
-	Verified decimal `json:"verified"`
+// values returns the values in N's order.
+func (b *byName[N, T]) values() []T {
+	if b.v == nil {
+		b.v = make([]T, len(b.names()))
+	}
+	return b.v
 }
 
-func (l *levelThresholds) list() []*decimal {
-	return []*decimal{&l.Low, &l.Medium, &l.High, &l.Verified}
+// byNameOf converts the values of an fsm.Policy array into a byName.
+func byNameOf[N nameSet, T any](src []int64, conv func(int64) T) byName[N, T] {
+	var b byName[N, T]
+	for i, x := range src {
+		b.values()[i] = conv(x)
+	}
+	return b
 }
 
-// typeValues are per-principal-type values.
-type typeValues struct {
-	User        decimal `json:"user"`
-	Service     decimal `json:"service"`
-	Device      decimal `json:"device"`
-	Application decimal `json:"application"`
-	Network     decimal `json:"network"`
+// into converts the values into dst, an fsm.Policy array; conv gets each
+// value's field name, prefix followed by its name.
+func (b *byName[N, T]) into(dst []int64, prefix string, conv func(field string, v T) int64) {
+	names := b.names()
+	for i, x := range b.values() {
+		dst[i] = conv(prefix+names[i], x)
+	}
 }
 
-func (t *typeValues) list() []*decimal {
-	return []*decimal{&t.User, &t.Service, &t.Device, &t.Application, &t.Network}
+// MarshalJSON writes the object, its members in N's order.
+func (b byName[N, T]) MarshalJSON() ([]byte, error) {
+	out := []byte{'{'}
+	names := b.names()
+	for i, x := range b.values() {
+		v, err := json.Marshal(x)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = strconv.AppendQuote(out, names[i])
+		out = append(append(out, ':'), v...)
+	}
+	return append(out, '}'), nil
 }
 
-// sensitivityValues are per-sensitivity values.
-type sensitivityValues struct {
-	Low      decimal `json:"low"`
-	Medium   decimal `json:"medium"`
-	High     decimal `json:"high"`
-	Critical decimal `json:"critical"`
+// UnmarshalJSON reads the object into the values it names. As in a
+// struct, a member of the wrong type is an error naming it, and an
+// unknown member is reported once the others are read.
+func (b *byName[N, T]) UnmarshalJSON(data []byte) error {
+	switch k := jsonKind(data); k {
+	case "null":
+		return nil
+	case "object":
+	default:
+		return &json.UnmarshalTypeError{Value: k, Type: reflect.TypeOf(b).Elem()}
+	}
+	rd := json.NewDecoder(bytes.NewReader(data))
+	if _, err := rd.Token(); err != nil {
+		return err
+	}
+	var unknown error
+	for rd.More() {
+		tok, err := rd.Token()
+		if err != nil {
+			return err
+		}
+		key, _ := tok.(string)
+		var raw json.RawMessage
+		if err := rd.Decode(&raw); err != nil {
+			return err
+		}
+		i := b.index(key)
+		if i < 0 {
+			if unknown == nil {
+				unknown = fmt.Errorf("json: unknown field %q", key)
+			}
+			continue
+		}
+		if err := json.Unmarshal(raw, &b.values()[i]); err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				te.Field = strings.TrimSuffix(b.names()[i]+"."+te.Field, ".")
+			}
+			return err
+		}
+	}
+	return unknown
 }
 
-func (s *sensitivityValues) list() []*decimal {
-	return []*decimal{&s.Low, &s.Medium, &s.High, &s.Critical}
-}
-
-// levelDurations are per-level durations.
-type levelDurations struct {
-	Untrusted duration `json:"untrusted"`
-	Low       duration `json:"low"`
-	Medium    duration `json:"medium"`
-	High      duration `json:"high"`
-	Verified  duration `json:"verified"`
-}
-
-func (l *levelDurations) list() []*duration {
-	return []*duration{&l.Untrusted, &l.Low, &l.Medium, &l.High, &l.Verified}
+// index is the position of the name key matches, exactly or else
+// case-insensitively (as encoding/json matches field names); -1 if none.
+func (b *byName[N, T]) index(key string) int {
+	names := b.names()
+	for i, n := range names {
+		if n == key {
+			return i
+		}
+	}
+	for i, n := range names {
+		if strings.EqualFold(n, key) {
+			return i
+		}
+	}
+	return -1
 }
 
 // permissionDoc activates a permission at a minimum score.
@@ -140,11 +220,11 @@ type permissionDoc struct {
 // decisionDoc holds the decision thresholds (docs/scoring.md, "16.
 // Decisions").
 type decisionDoc struct {
-	Allow       sensitivityValues `json:"allow"`
-	StepUp      sensitivityValues `json:"stepUp"`
-	SessionMax  levelDurations    `json:"sessionMax"`
-	IdleTimeout levelDurations    `json:"idleTimeout"`
-	Permissions []permissionDoc   `json:"permissions"`
+	Allow       byName[sensitivityNames, decimal] `json:"allow"`
+	StepUp      byName[sensitivityNames, decimal] `json:"stepUp"`
+	SessionMax  byName[levelNames, duration]      `json:"sessionMax"`
+	IdleTimeout byName[levelNames, duration]      `json:"idleTimeout"`
+	Permissions []permissionDoc                   `json:"permissions"`
 }
 
 // ruleDoc awards points when a factor report field matches. Value is a
@@ -160,42 +240,42 @@ type ruleDoc struct {
 
 // policyDoc is the JSON form of fsm.Policy.
 type policyDoc struct {
-	Version              *int64          `json:"version,omitempty"`
-	ModelVersion         *int            `json:"modelVersion,omitempty"`
-	Caps                 componentValues `json:"caps"`
-	Thresholds           levelThresholds `json:"thresholds"`
-	TypeBase             typeValues      `json:"typeBase"`
-	DefaultMin           decimal         `json:"defaultMin"`
-	DefaultMax           decimal         `json:"defaultMax"`
-	DefaultDecayRate     decimal         `json:"defaultDecayRate"`
-	DefaultRecoveryRate  decimal         `json:"defaultRecoveryRate"`
-	DecayGrace           duration        `json:"decayGrace"`
-	RecoveryBurst        decimal         `json:"recoveryBurst"`
-	EscalationWindow     duration        `json:"escalationWindow"`
-	EscalationStep       int64           `json:"escalationStep"`
-	EscalationMax        int64           `json:"escalationMax"`
-	DedupWindow          duration        `json:"dedupWindow"`
-	FutureSkew           duration        `json:"futureSkew"`
-	EndorseThreshold     decimal         `json:"endorseThreshold"`
-	EndorseDefaultWeight decimal         `json:"endorseDefaultWeight"`
-	EndorseMaxWeight     decimal         `json:"endorseMaxWeight"`
-	EndorserBudget       decimal         `json:"endorserBudget"`
-	EndorseCap           decimal         `json:"endorseCap"`
-	EndorseHops          int64           `json:"endorseHops"`
-	FederationCap        decimal         `json:"federationCap"`
-	SignalWindow         int64           `json:"signalWindow"`
-	HistoryWindow        int64           `json:"historyWindow"`
-	AlertWindow          int64           `json:"alertWindow"`
-	ModifierLimit        int64           `json:"modifierLimit"`
-	SharpDrop            decimal         `json:"sharpDrop"`
-	AnomalyThreshold     int64           `json:"anomalyThreshold"`
-	BurstCount           int64           `json:"burstCount"`
-	BurstWindow          duration        `json:"burstWindow"`
-	TrendWindow          duration        `json:"trendWindow"`
-	TrendDelta           decimal         `json:"trendDelta"`
-	VolatileSwings       int64           `json:"volatileSwings"`
-	Decision             decisionDoc     `json:"decision"`
-	Rules                []ruleDoc       `json:"rules"`
+	Version              *int64                          `json:"version,omitempty"`
+	ModelVersion         *int                            `json:"modelVersion,omitempty"`
+	Caps                 byName[componentNames, decimal] `json:"caps"`
+	Thresholds           byName[thresholdNames, decimal] `json:"thresholds"`
+	TypeBase             byName[typeNames, decimal]      `json:"typeBase"`
+	DefaultMin           decimal                         `json:"defaultMin"`
+	DefaultMax           decimal                         `json:"defaultMax"`
+	DefaultDecayRate     decimal                         `json:"defaultDecayRate"`
+	DefaultRecoveryRate  decimal                         `json:"defaultRecoveryRate"`
+	DecayGrace           duration                        `json:"decayGrace"`
+	RecoveryBurst        decimal                         `json:"recoveryBurst"`
+	EscalationWindow     duration                        `json:"escalationWindow"`
+	EscalationStep       int64                           `json:"escalationStep"`
+	EscalationMax        int64                           `json:"escalationMax"`
+	DedupWindow          duration                        `json:"dedupWindow"`
+	FutureSkew           duration                        `json:"futureSkew"`
+	EndorseThreshold     decimal                         `json:"endorseThreshold"`
+	EndorseDefaultWeight decimal                         `json:"endorseDefaultWeight"`
+	EndorseMaxWeight     decimal                         `json:"endorseMaxWeight"`
+	EndorserBudget       decimal                         `json:"endorserBudget"`
+	EndorseCap           decimal                         `json:"endorseCap"`
+	EndorseHops          int64                           `json:"endorseHops"`
+	FederationCap        decimal                         `json:"federationCap"`
+	SignalWindow         int64                           `json:"signalWindow"`
+	HistoryWindow        int64                           `json:"historyWindow"`
+	AlertWindow          int64                           `json:"alertWindow"`
+	ModifierLimit        int64                           `json:"modifierLimit"`
+	SharpDrop            decimal                         `json:"sharpDrop"`
+	AnomalyThreshold     int64                           `json:"anomalyThreshold"`
+	BurstCount           int64                           `json:"burstCount"`
+	BurstWindow          duration                        `json:"burstWindow"`
+	TrendWindow          duration                        `json:"trendWindow"`
+	TrendDelta           decimal                         `json:"trendDelta"`
+	VolatileSwings       int64                           `json:"volatileSwings"`
+	Decision             decisionDoc                     `json:"decision"`
+	Rules                []ruleDoc                       `json:"rules"`
 }
 
 // policyToDoc converts a policy to its JSON form.
@@ -217,27 +297,13 @@ func policyToDoc(p *fsm.Policy) *policyDoc {
 		BurstWindow: duration{ms: p.BurstWindow}, TrendWindow: duration{ms: p.TrendWindow}, TrendDelta: dec(p.TrendDelta),
 		VolatileSwings: p.VolatileSwings,
 	}
-	for i, x := range d.Caps.list() {
-		*x = dec(p.Caps[i])
-	}
-	for i, x := range d.Thresholds.list() {
-		*x = dec(p.Thresholds[i])
-	}
-	for i, x := range d.TypeBase.list() {
-		*x = dec(p.TypeBase[i])
-	}
-	for i, x := range d.Decision.Allow.list() {
-		*x = dec(p.Decision.Allow[i])
-	}
-	for i, x := range d.Decision.StepUp.list() {
-		*x = dec(p.Decision.StepUp[i])
-	}
-	for i, x := range d.Decision.SessionMax.list() {
-		*x = duration{ms: p.Decision.SessionMax[i]}
-	}
-	for i, x := range d.Decision.IdleTimeout.list() {
-		*x = duration{ms: p.Decision.IdleTimeout[i]}
-	}
+	d.Caps = byNameOf[componentNames](p.Caps[:], dec)
+	d.Thresholds = byNameOf[thresholdNames](p.Thresholds[:], dec)
+	d.TypeBase = byNameOf[typeNames](p.TypeBase[:], dec)
+	d.Decision.Allow = byNameOf[sensitivityNames](p.Decision.Allow[:], dec)
+	d.Decision.StepUp = byNameOf[sensitivityNames](p.Decision.StepUp[:], dec)
+	d.Decision.SessionMax = byNameOf[levelNames](p.Decision.SessionMax[:], dur)
+	d.Decision.IdleTimeout = byNameOf[levelNames](p.Decision.IdleTimeout[:], dur)
 	d.Decision.Permissions = make([]permissionDoc, 0, len(p.Decision.Permissions))
 	for _, r := range p.Decision.Permissions {
 		d.Decision.Permissions = append(d.Decision.Permissions, permissionDoc{Name: r.Name, MinScore: dec(r.MinScore)})
@@ -263,15 +329,9 @@ func (d *policyDoc) policy(errs *fieldErrors) fsm.Policy {
 	var p fsm.Policy
 	pointsAt := func(field string, v decimal) int64 { return errs.points(field, v, true).V }
 	signedPoints := func(field string, v decimal) int64 { return errs.scaled(field, v, true, -maxPoints, maxPoints).V }
-	for i, x := range d.Caps.list() {
-		p.Caps[i] = pointsAt("caps."+fsm.Categories[i], *x)
-	}
-	for i, x := range d.Thresholds.list() {
-		p.Thresholds[i] = pointsAt("thresholds."+fsm.Levels[i+1], *x)
-	}
-	for i, x := range d.TypeBase.list() {
-		p.TypeBase[i] = pointsAt("typeBase."+fsm.PrincipalTypes[i], *x)
-	}
+	d.Caps.into(p.Caps[:], "caps.", pointsAt)
+	d.Thresholds.into(p.Thresholds[:], "thresholds.", pointsAt)
+	d.TypeBase.into(p.TypeBase[:], "typeBase.", pointsAt)
 	p.DefaultMin = pointsAt("defaultMin", d.DefaultMin)
 	p.DefaultMax = pointsAt("defaultMax", d.DefaultMax)
 	p.DefaultDecayRate = pointsAt("defaultDecayRate", d.DefaultDecayRate)
@@ -296,18 +356,11 @@ func (d *policyDoc) policy(errs *fieldErrors) fsm.Policy {
 	p.TrendWindow = d.TrendWindow.value(errs, "trendWindow")
 	p.TrendDelta = pointsAt("trendDelta", d.TrendDelta)
 	p.VolatileSwings = d.VolatileSwings
-	for i, x := range d.Decision.Allow.list() {
-		p.Decision.Allow[i] = pointsAt("decision.allow."+fsm.Sensitivities[i], *x)
-	}
-	for i, x := range d.Decision.StepUp.list() {
-		p.Decision.StepUp[i] = pointsAt("decision.stepUp."+fsm.Sensitivities[i], *x)
-	}
-	for i, x := range d.Decision.SessionMax.list() {
-		p.Decision.SessionMax[i] = x.value(errs, "decision.sessionMax."+fsm.Levels[i])
-	}
-	for i, x := range d.Decision.IdleTimeout.list() {
-		p.Decision.IdleTimeout[i] = x.value(errs, "decision.idleTimeout."+fsm.Levels[i])
-	}
+	d.Decision.Allow.into(p.Decision.Allow[:], "decision.allow.", pointsAt)
+	d.Decision.StepUp.into(p.Decision.StepUp[:], "decision.stepUp.", pointsAt)
+	durationAt := func(field string, v duration) int64 { return v.value(errs, field) }
+	d.Decision.SessionMax.into(p.Decision.SessionMax[:], "decision.sessionMax.", durationAt)
+	d.Decision.IdleTimeout.into(p.Decision.IdleTimeout[:], "decision.idleTimeout.", durationAt)
 	for i, r := range d.Decision.Permissions {
 		f := fmt.Sprintf("decision.permissions[%d].", i)
 		p.Decision.Permissions = append(p.Decision.Permissions, fsm.PermissionRule{

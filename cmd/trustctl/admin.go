@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -17,46 +18,46 @@ import (
 func importCommand() *command {
 	return &command{name: "import", args: "FILE|- [--batch 100]",
 		summary: "import PrincipalTrust records in the original format (a JSON array, {\"records\": [...]}, one record, or JSON lines)",
-		run:     importRecords}
+		pos:     one("FILE (or - for standard input)"), setup: importRecords}
 }
 
-func importRecords(ctx context.Context, c *cli, args []string) error {
-	fs := c.flagSet("trustctl import")
+func importRecords(fs *flag.FlagSet, c *cli) prepare {
 	batch := fs.Int("batch", 100, "records per request")
-	pos, err := c.parseArgs(fs, args, importCommand().args, 1, "FILE (or - for standard input)")
-	if err != nil {
-		return err
+	return func(pos []string) (call, error) {
+		if *batch < 1 || *batch > client.MaxImportBatch {
+			return nil, usagef("--batch must be within 1..%d", client.MaxImportBatch)
+		}
+		b, err := c.readInput(pos[0])
+		if err != nil {
+			return nil, err
+		}
+		records, err := splitRecords(b)
+		if err != nil {
+			return nil, usagef("%s: %v", displayName(pos[0]), err)
+		}
+		return func(ctx context.Context, cl *client.Client) (*output, error) {
+			return c.importBatches(ctx, cl, records, *batch)
+		}, nil
 	}
-	if *batch < 1 || *batch > client.MaxImportBatch {
-		return usagef("--batch must be within 1..%d", client.MaxImportBatch)
-	}
-	b, err := c.readInput(pos[0])
-	if err != nil {
-		return err
-	}
-	records, err := splitRecords(b)
-	if err != nil {
-		return usagef("%s: %v", displayName(pos[0]), err)
-	}
-	cl, err := c.connect()
-	if err != nil {
-		return err
-	}
+}
+
+// importBatches sends records in batches of size and sums up the answers.
+func (c *cli) importBatches(ctx context.Context, cl *client.Client, records []json.RawMessage, size int) (*output, error) {
 	total := client.ImportResult{Results: []client.ImportedRecord{}}
-	for start := 0; start < len(records); start += *batch {
-		res, err := cl.Import(ctx, records[start:min(start+*batch, len(records))])
+	for start := 0; start < len(records); start += size {
+		res, err := cl.Import(ctx, records[start:min(start+size, len(records))])
 		if err != nil {
 			if start > 0 {
 				fmt.Fprintf(c.stderr, "%d of %d records were sent before the failure (%d imported).\n",
 					start, len(records), total.Imported)
 			}
-			return err
+			return nil, err
 		}
 		total.Index = max(total.Index, res.Index)
 		total.Imported += res.Imported
 		total.Results = append(total.Results, res.Results...)
 	}
-	if err := c.emit(total, func(w io.Writer) {
+	return &output{v: total, status: failedIf(total.Imported < len(records)), table: func(w io.Writer) {
 		row(w, "PRINCIPAL", "STATUS", "INDEX", "REASON")
 		for _, r := range total.Results {
 			reason := r.Reason
@@ -66,13 +67,7 @@ func importRecords(ctx context.Context, c *cli, args []string) error {
 			row(w, r.PrincipalID, r.Status, r.Index, reason)
 		}
 		fmt.Fprintf(w, "\n%d of %d record(s) imported, last at index %d.\n", total.Imported, len(records), total.Index)
-	}); err != nil {
-		return err
-	}
-	if total.Imported < len(records) {
-		return &silentError{exitError}
-	}
-	return nil
+	}}, nil
 }
 
 // splitRecords accepts a JSON array of records, an object {"records":
@@ -118,53 +113,25 @@ func splitRecords(b []byte) ([]json.RawMessage, error) {
 
 func ledgerCommand() *command {
 	return &command{name: "ledger", args: "[--after SEQ] [--limit N]",
-		summary: "show ledger entries in order, for audit", run: ledgerList}
+		summary: "show ledger entries in order, for audit", setup: readsWith(false, ledgerList)}
 }
 
-func ledgerList(ctx context.Context, c *cli, args []string) error {
-	fs := c.flagSet("trustctl ledger")
-	var page client.Page
-	fs.Uint64Var(&page.After, "after", 0, "only entries after this sequence `SEQ`")
-	fs.IntVar(&page.Limit, "limit", 0, "at most `N` entries (server default when 0)")
-	rf := addReadFlags(fs, false)
-	_, err := c.parseArgs(fs, args, ledgerCommand().args, 0, "")
-	if err != nil {
-		return err
+func ledgerList(fs *flag.FlagSet, _ *cli) query {
+	page := addPageFlags(fs, "only entries after this sequence `SEQ`")
+	return func(ctx context.Context, cl *client.Client, _ []string, opts *client.ReadOptions) (*output, error) {
+		lp, _, err := cl.Ledger(ctx, *page, opts)
+		return show(lp, err, func(w io.Writer) { writeEntries(w, lp.Entries, lp.Next) })
 	}
-	opts, err := rf.options(c)
-	if err != nil {
-		return err
-	}
-	cl, err := c.connect()
-	if err != nil {
-		return err
-	}
-	lp, _, err := cl.Ledger(ctx, page, opts)
-	if err != nil {
-		return err
-	}
-	return c.emit(lp, func(w io.Writer) { writeEntries(w, lp.Entries, lp.Next) })
 }
 
 func statusCommand() *command {
-	return &command{name: "status", args: "", summary: "show the node's role, leader, applied index, state digest and region", run: status}
+	return &command{name: "status", args: "", summary: "show the node's role, leader, applied index, state digest and region",
+		setup: noFlags(status)}
 }
 
-func status(ctx context.Context, c *cli, args []string) error {
-	fs := c.flagSet("trustctl status")
-	_, err := c.parseArgs(fs, args, "", 0, "")
-	if err != nil {
-		return err
-	}
-	cl, err := c.connect()
-	if err != nil {
-		return err
-	}
+func status(ctx context.Context, _ *cli, cl *client.Client, _ []string) (*output, error) {
 	st, _, err := cl.Status(ctx)
-	if err != nil {
-		return err
-	}
-	return c.emit(st, func(w io.Writer) {
+	return show(st, err, func(w io.Writer) {
 		row(w, "Address", cl.Address())
 		row(w, "Node", st.NodeID)
 		row(w, "State", st.State)

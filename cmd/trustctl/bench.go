@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"math"
 	"math/bits"
@@ -22,7 +23,8 @@ import (
 func benchCommand() *command {
 	return &command{name: "bench",
 		args:    "[--mode signals|reads] [--concurrency N] [--duration D] [--warmup D] [--batch N] [--principals N] [--prefix P] [--consistency C]",
-		summary: "drive a node with signal batches or record reads; print throughput and latency as JSON", run: bench}
+		summary: "drive a node with signal batches or record reads; print throughput and latency as JSON",
+		setup:   bench, ownClient: true} // it makes a client of its own (benchClient)
 }
 
 // benchConfig is one bench run's settings.
@@ -43,8 +45,7 @@ const (
 	benchReads   = "reads"
 )
 
-func bench(ctx context.Context, c *cli, args []string) error {
-	fs := c.flagSet("trustctl bench")
+func bench(fs *flag.FlagSet, c *cli) prepare {
 	var cfg benchConfig
 	fs.StringVar(&cfg.mode, "mode", benchSignals, "signals (POST /v1/signals batches) or reads (GET /v1/principals/{id})")
 	fs.IntVar(&cfg.concurrency, "concurrency", 16, "requests in flight at once (one goroutine and one connection each)")
@@ -54,13 +55,17 @@ func bench(ctx context.Context, c *cli, args []string) error {
 	fs.IntVar(&cfg.principals, "principals", 1000, "principals the load is spread over; those missing are registered first")
 	fs.StringVar(&cfg.prefix, "prefix", "bench-", "principal id prefix: the principals are PREFIX0, PREFIX1, ...")
 	fs.StringVar(&cfg.consistency, "consistency", "", "read consistency (reads mode): default, stale or linearizable")
-	_, err := c.parseArgs(fs, args, benchCommand().args, 0, "")
-	if err != nil {
-		return err
+	return func([]string) (call, error) {
+		if err := cfg.validate(); err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context, _ *client.Client) (*output, error) { return nil, c.bench(ctx, cfg) }, nil
 	}
-	if err := cfg.validate(); err != nil {
-		return err
-	}
+}
+
+// bench runs the load test and prints its result as JSON (whatever
+// --output says).
+func (c *cli) bench(ctx context.Context, cfg benchConfig) error {
 	cl, err := c.benchClient(cfg.concurrency)
 	if err != nil {
 		return err

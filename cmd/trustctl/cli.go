@@ -54,15 +54,21 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
 
-// command is a node of the command tree: a leaf runs, an inner node
-// dispatches on its first argument.
+// command is a node of the command tree: a leaf runs (runner.go), an
+// inner node dispatches on its first argument.
 type command struct {
 	name     string
 	args     string // synopsis of arguments and flags
 	summary  string
-	run      func(ctx context.Context, c *cli, args []string) error
 	subs     []*command
 	fallback string // sub-command run when the first argument names none
+
+	// What is a leaf's own; run does the rest.
+	pos       positional // the positional arguments it takes
+	setup     setup      // its flags, the checks before it connects, its call
+	ownClient bool       // it connects itself, if at all: run does not, and calls it with a nil client
+	usage     string     // the name its usage shows, when not its place in the tree
+	parents   string     // the names of the nodes above it, each followed by a space; set by group
 }
 
 func (c *cli) commands() []*command {
@@ -371,17 +377,18 @@ func (c *cli) clientConfig() (client.Config, error) {
 	return cfg, nil
 }
 
-// need checks the number of positional arguments.
-// parseArgs parses a command's flags and checks it got exactly n
-// positional arguments (named names in the error).
-func (c *cli) parseArgs(fs *flag.FlagSet, args []string, synopsis string, n int, names string) ([]string, error) {
+// parseArgs parses a command's flags and checks its positional arguments
+// against want.
+func (c *cli) parseArgs(fs *flag.FlagSet, args []string, synopsis string, want positional) ([]string, error) {
 	pos, err := c.parse(fs, args, synopsis)
 	if err != nil {
 		return nil, err
 	}
-	return pos, need(pos, n, names)
+	return pos, want.check(pos)
 }
 
+// need checks that args are exactly n positional arguments (named names
+// when some are missing).
 func need(args []string, n int, names string) error {
 	if len(args) != n {
 		if len(args) < n {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -16,22 +17,24 @@ import (
 )
 
 func clusterCommand() *command {
-	return &command{name: "cluster", subs: []*command{
-		{name: "join", args: "--node-id ID --raft-addr HOST:PORT --api-addr URL [--gossip-addr HOST:PORT] [--voter=false] [--region R] [--wait 15s]",
-			summary: "add a node to the cluster through any member (--addr); --voter=false adds a read replica", run: clusterJoin},
-		{name: "members", args: "", summary: "list the members: region, role, gossip state, applied index and lag", run: clusterMembers},
-		{name: "remove", args: "NODE_ID", summary: "remove a node from the cluster (refused if a quorum would be lost)", run: clusterRemove},
-		{name: "transfer-leadership", args: "[NODE_ID]", summary: "hand leadership to a voter (default: the most up-to-date one)", run: clusterTransfer},
-		{name: "status", args: "", summary: "the cluster's health: leader, quorum, failure tolerance, lag", run: clusterStatus},
-		{name: "ca", args: "", summary: "the cluster CA: its fingerprint (for --ca-fingerprint) and certificate", run: clusterCA},
-		{name: "gossip-key", subs: []*command{
-			{name: "rotate", args: "", summary: "replace the gossip encryption key on every member, without downtime", run: clusterGossipKeyRotate},
-		}},
-	}}
+	return group("cluster",
+		&command{name: "join", args: "--node-id ID --raft-addr HOST:PORT --api-addr URL [--gossip-addr HOST:PORT] [--voter=false] [--region R] [--wait 15s]",
+			summary: "add a node to the cluster through any member (--addr); --voter=false adds a read replica", setup: clusterJoin},
+		&command{name: "members", args: "", summary: "list the members: region, role, gossip state, applied index and lag", setup: noFlags(clusterMembers)},
+		&command{name: "remove", args: "NODE_ID", summary: "remove a node from the cluster (refused if a quorum would be lost)",
+			pos: one("NODE_ID"), setup: noFlags(clusterRemove)},
+		&command{name: "transfer-leadership", args: "[NODE_ID]", summary: "hand leadership to a voter (default: the most up-to-date one)",
+			pos: positional{n: 1, upTo: true}, setup: noFlags(clusterTransfer)},
+		&command{name: "status", args: "", summary: "the cluster's health: leader, quorum, failure tolerance, lag", setup: noFlags(clusterStatus)},
+		&command{name: "ca", args: "", summary: "the cluster CA: its fingerprint (for --ca-fingerprint) and certificate", setup: noFlags(clusterCA)},
+		group("gossip-key",
+			&command{name: "rotate", args: "", summary: "replace the gossip encryption key on every member, without downtime",
+				setup: noFlags(clusterGossipKeyRotate)},
+		),
+	)
 }
 
-func clusterJoin(ctx context.Context, c *cli, args []string) error {
-	fs := c.flagSet("trustctl cluster join")
+func clusterJoin(fs *flag.FlagSet, c *cli) prepare {
 	var req client.JoinRequest
 	fs.StringVar(&req.NodeID, "node-id", "", "the joining node's `ID` (its --node-id; required)")
 	fs.StringVar(&req.RaftAddr, "raft-addr", "", "the joining node's Raft `HOST:PORT`, as other nodes dial it (required)")
@@ -41,29 +44,40 @@ func clusterJoin(ctx context.Context, c *cli, args []string) error {
 	voter := fs.Bool("voter", true, "join as a voter; --voter=false joins a read replica (a Raft non-voter)")
 	enrollKey := fs.String("enrollment-key", "", "the joining node's enrollment key `FINGERPRINT` (sha256:…, from its log), checked before its identity is handed over")
 	wait := fs.Duration("wait", 15*time.Second, "retry this long while the member answers 503 (no leader yet, or it does not know the leader's address yet); 0 tries once")
-	_, err := c.parseArgs(fs, args, clusterCommand().subs[0].args, 0, "")
-	if err != nil {
-		return err
+	return func([]string) (call, error) {
+		if err := required("--node-id", req.NodeID, "--raft-addr", req.RaftAddr, "--api-addr", req.APIAddr); err != nil {
+			return nil, err
+		}
+		req.Voter = voter
+		return func(ctx context.Context, cl *client.Client) (*output, error) {
+			if err := c.enrollNode(ctx, req, *enrollKey); err != nil {
+				return nil, err
+			}
+			res, err := joinRetrying(ctx, cl, req, *wait)
+			return show(res, err, func(w io.Writer) { writeJoin(w, req, res) })
+		}, nil
 	}
+}
+
+// required fails naming the flags, given as name and value pairs, whose
+// value is empty.
+func required(flagsAndValues ...string) error {
 	var missing []string
-	for _, f := range []struct{ name, v string }{{"--node-id", req.NodeID}, {"--raft-addr", req.RaftAddr}, {"--api-addr", req.APIAddr}} {
-		if f.v == "" {
-			missing = append(missing, f.name)
+	for i := 0; i+1 < len(flagsAndValues); i += 2 {
+		if flagsAndValues[i+1] == "" {
+			missing = append(missing, flagsAndValues[i])
 		}
 	}
 	if len(missing) > 0 {
 		return usagef("%s required", strings.Join(missing, ", "))
 	}
-	req.Voter = voter
-	cl, err := c.connect()
-	if err != nil {
-		return err
-	}
-	if err := c.enrollNode(ctx, req, *enrollKey); err != nil {
-		return err
-	}
-	// Joining is idempotent, so retrying it is safe.
-	deadline := time.Now().Add(*wait)
+	return nil
+}
+
+// joinRetrying asks for the join, again while the member answers 503 and
+// wait has not passed. Joining is idempotent, so retrying it is safe.
+func joinRetrying(ctx context.Context, cl *client.Client, req client.JoinRequest, wait time.Duration) (*client.JoinResult, error) {
+	deadline := time.Now().Add(wait)
 	res, err := cl.Join(ctx, req)
 	for err != nil && client.StatusCode(err) == 503 && time.Now().Before(deadline) {
 		pause := time.Second
@@ -73,36 +87,32 @@ func clusterJoin(ctx context.Context, c *cli, args []string) error {
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		case <-time.After(min(pause, time.Until(deadline))):
 		}
 		res, err = cl.Join(ctx, req)
 	}
-	if err != nil {
-		return err
-	}
-	return c.emit(res, func(w io.Writer) {
-		role := "voter"
-		if !*voter {
-			role = "read replica"
-		}
-		switch res.Action {
-		case client.JoinAdded:
-			fmt.Fprintf(w, "Node %s joined as a %s at index %d (leader %s).\n", req.NodeID, role, res.Index, res.LeaderID)
-		case client.JoinPromoted, client.JoinDemoted:
-			fmt.Fprintf(w, "Node %s %s to %s at index %d (leader %s).\n", req.NodeID, res.Action, role, res.Index, res.LeaderID)
-		default:
-			fmt.Fprintf(w, "Node %s is already a member as a %s; nothing changed.\n", req.NodeID, role)
-		}
-	})
+	return res, err
 }
 
-func clusterMembers(ctx context.Context, c *cli, args []string) error {
-	cl, view, err := c.clusterView(ctx, "trustctl cluster members", args)
-	if err != nil {
-		return err
+func writeJoin(w io.Writer, req client.JoinRequest, res *client.JoinResult) {
+	role := "voter"
+	if !*req.Voter {
+		role = "read replica"
 	}
-	return c.emit(view, func(w io.Writer) {
+	switch res.Action {
+	case client.JoinAdded:
+		fmt.Fprintf(w, "Node %s joined as a %s at index %d (leader %s).\n", req.NodeID, role, res.Index, res.LeaderID)
+	case client.JoinPromoted, client.JoinDemoted:
+		fmt.Fprintf(w, "Node %s %s to %s at index %d (leader %s).\n", req.NodeID, res.Action, role, res.Index, res.LeaderID)
+	default:
+		fmt.Fprintf(w, "Node %s is already a member as a %s; nothing changed.\n", req.NodeID, role)
+	}
+}
+
+func clusterMembers(ctx context.Context, _ *cli, cl *client.Client, _ []string) (*output, error) {
+	view, err := cl.Cluster(ctx)
+	return show(view, err, func(w io.Writer) {
 		row(w, "NODE", "REGION", "ROLE", "SUFFRAGE", "STATE", "GOSSIP", "APPLIED", "LAG", "LAST CONTACT", "API", "RAFT")
 		for _, m := range view.Members {
 			id := m.ID
@@ -136,64 +146,20 @@ func contact(m client.ClusterMember) string {
 	return (time.Duration(m.LastContact) * time.Millisecond).String() + " ago"
 }
 
-func (c *cli) clusterView(ctx context.Context, name string, args []string) (*client.Client, *client.Cluster, error) {
-	fs := c.flagSet(name)
-	pos, err := c.parse(fs, args, "")
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := need(pos, 0, ""); err != nil {
-		return nil, nil, err
-	}
-	cl, err := c.connect()
-	if err != nil {
-		return nil, nil, err
-	}
-	view, err := cl.Cluster(ctx)
-	return cl, view, err
-}
-
-func clusterRemove(ctx context.Context, c *cli, args []string) error {
-	fs := c.flagSet("trustctl cluster remove")
-	pos, err := c.parseArgs(fs, args, "NODE_ID", 1, "NODE_ID")
-	if err != nil {
-		return err
-	}
-	cl, err := c.connect()
-	if err != nil {
-		return err
-	}
-	if err := cl.RemoveNode(ctx, pos[0]); err != nil {
-		return err
-	}
-	out := map[string]any{"nodeId": pos[0], "removed": true}
-	return c.emit(out, func(w io.Writer) {
+func clusterRemove(ctx context.Context, _ *cli, cl *client.Client, pos []string) (*output, error) {
+	err := cl.RemoveNode(ctx, pos[0])
+	return show(map[string]any{"nodeId": pos[0], "removed": true}, err, func(w io.Writer) {
 		fmt.Fprintf(w, "Node %s removed from the cluster. Stop it if it still runs; it may join again later.\n", pos[0])
 	})
 }
 
-func clusterTransfer(ctx context.Context, c *cli, args []string) error {
-	fs := c.flagSet("trustctl cluster transfer-leadership")
-	pos, err := c.parse(fs, args, "[NODE_ID]")
-	if err != nil {
-		return err
-	}
-	if len(pos) > 1 {
-		return usagef("too many arguments: %s", strings.Join(pos[1:], " "))
-	}
+func clusterTransfer(ctx context.Context, _ *cli, cl *client.Client, pos []string) (*output, error) {
 	id := ""
 	if len(pos) == 1 {
 		id = pos[0]
 	}
-	cl, err := c.connect()
-	if err != nil {
-		return err
-	}
 	res, err := cl.TransferLeadership(ctx, id)
-	if err != nil {
-		return err
-	}
-	return c.emit(res, func(w io.Writer) {
+	return show(res, err, func(w io.Writer) {
 		fmt.Fprintf(w, "Leadership moved from %s to %s.\n", res.PreviousLeaderID, res.LeaderID)
 	})
 }
@@ -214,11 +180,17 @@ type clusterHealth struct {
 	SeenFrom         string         `json:"seenFrom"`
 }
 
-func clusterStatus(ctx context.Context, c *cli, args []string) error {
-	_, view, err := c.clusterView(ctx, "trustctl cluster status", args)
+func clusterStatus(ctx context.Context, _ *cli, cl *client.Client, _ []string) (*output, error) {
+	view, err := cl.Cluster(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	h := health(view)
+	return &output{v: h, table: h.table, status: failedIf(!h.Healthy)}, nil
+}
+
+// health sums up the cluster view.
+func health(view *client.Cluster) clusterHealth {
 	h := clusterHealth{LeaderID: view.LeaderID, Term: view.Term, Voters: view.Voters, Quorum: view.Quorum,
 		FailureTolerance: view.FailureTolerance, Unreachable: []string{}, Regions: map[string]int{},
 		CommitIndex: view.CommitIndex, SeenFrom: view.NodeID}
@@ -236,34 +208,32 @@ func clusterStatus(ctx context.Context, c *cli, args []string) error {
 		h.MaxLag = max(h.MaxLag, m.Lag)
 	}
 	h.Healthy = h.LeaderID != "" && len(h.Unreachable) == 0
-	err = c.emit(h, func(w io.Writer) {
-		health := "healthy"
-		if !h.Healthy {
-			health = "DEGRADED"
-		}
-		leader := h.LeaderID
-		if leader == "" {
-			leader = "none (no quorum, or an election is under way)"
-		}
-		regions := make([]string, 0, len(h.Regions))
-		for r, n := range h.Regions {
-			regions = append(regions, fmt.Sprintf("%s %d", r, n))
-		}
-		sort.Strings(regions)
-		row(w, "Cluster", health)
-		row(w, "Leader", fmt.Sprintf("%s (term %d)", leader, h.Term))
-		row(w, "Voters", fmt.Sprintf("%d (quorum %d, %d more may fail)", h.Voters, h.Quorum, h.FailureTolerance))
-		row(w, "Read replicas", h.Replicas)
-		row(w, "Regions", strings.Join(regions, ", "))
-		row(w, "Unreachable", strings.Join(h.Unreachable, ", "))
-		row(w, "Max lag", fmt.Sprintf("%d entries", h.MaxLag))
-		row(w, "Commit index", h.CommitIndex)
-		row(w, "Seen from", h.SeenFrom)
-	})
-	if err == nil && !h.Healthy {
-		return &silentError{exitError}
+	return h
+}
+
+func (h *clusterHealth) table(w io.Writer) {
+	health := "healthy"
+	if !h.Healthy {
+		health = "DEGRADED"
 	}
-	return err
+	leader := h.LeaderID
+	if leader == "" {
+		leader = "none (no quorum, or an election is under way)"
+	}
+	regions := make([]string, 0, len(h.Regions))
+	for r, n := range h.Regions {
+		regions = append(regions, fmt.Sprintf("%s %d", r, n))
+	}
+	sort.Strings(regions)
+	row(w, "Cluster", health)
+	row(w, "Leader", fmt.Sprintf("%s (term %d)", leader, h.Term))
+	row(w, "Voters", fmt.Sprintf("%d (quorum %d, %d more may fail)", h.Voters, h.Quorum, h.FailureTolerance))
+	row(w, "Read replicas", h.Replicas)
+	row(w, "Regions", strings.Join(regions, ", "))
+	row(w, "Unreachable", strings.Join(h.Unreachable, ", "))
+	row(w, "Max lag", fmt.Sprintf("%d entries", h.MaxLag))
+	row(w, "Commit index", h.CommitIndex)
+	row(w, "Seen from", h.SeenFrom)
 }
 
 // enrollNode hands a node that has not joined yet its cluster identity
@@ -418,26 +388,18 @@ type clusterCAView struct {
 // clusterCA prints the cluster CA the node publishes (GET
 // /v1/cluster/ca), after checking that the fingerprint it states is the
 // certificate's.
-func clusterCA(ctx context.Context, c *cli, args []string) error {
-	fs := c.flagSet("trustctl cluster ca")
-	if _, err := c.parseArgs(fs, args, "", 0, ""); err != nil {
-		return err
-	}
-	cl, err := c.connect()
-	if err != nil {
-		return err
-	}
+func clusterCA(ctx context.Context, c *cli, cl *client.Client, _ []string) (*output, error) {
 	ca, err := cl.ClusterCA(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cert, err := pki.ParseCert([]byte(ca.Certificate))
 	if err != nil {
-		return fmt.Errorf("the cluster CA from %s: %w", cl.Address(), err)
+		return nil, fmt.Errorf("the cluster CA from %s: %w", cl.Address(), err)
 	}
 	fp := pki.Fingerprint(cert.Raw)
 	if fp != ca.Fingerprint {
-		return fmt.Errorf("the cluster CA from %s states fingerprint %s, but its certificate's is %s", cl.Address(), ca.Fingerprint, fp)
+		return nil, fmt.Errorf("the cluster CA from %s states fingerprint %s, but its certificate's is %s", cl.Address(), ca.Fingerprint, fp)
 	}
 	if cfg, err := c.clientConfig(); err == nil && cfg.TLS.CAFingerprint == "" && !loopbackURL(cfg.Address) {
 		fmt.Fprintf(c.stderr, "trustctl: note: %s told us this CA over a connection that does not pin one; "+
@@ -445,7 +407,7 @@ func clusterCA(ctx context.Context, c *cli, args []string) error {
 	}
 	v := clusterCAView{Fingerprint: fp, Subject: cert.Subject.CommonName, NotAfter: cert.NotAfter.UTC().Format(time.RFC3339),
 		Certificate: ca.Certificate}
-	return c.emit(v, func(w io.Writer) {
+	return show(v, nil, func(w io.Writer) {
 		row(w, "Fingerprint", v.Fingerprint)
 		row(w, "Subject", v.Subject)
 		row(w, "Expires", v.NotAfter)
@@ -465,20 +427,10 @@ type gossipKeyRotation struct {
 
 // clusterGossipKeyRotate has the leader rotate the gossip key on every
 // member (add, make primary, remove the old keys).
-func clusterGossipKeyRotate(ctx context.Context, c *cli, args []string) error {
-	fs := c.flagSet("trustctl cluster gossip-key rotate")
-	if _, err := c.parseArgs(fs, args, "", 0, ""); err != nil {
-		return err
-	}
-	cl, err := c.connect()
-	if err != nil {
-		return err
-	}
+func clusterGossipKeyRotate(ctx context.Context, _ *cli, cl *client.Client, _ []string) (*output, error) {
 	var res gossipKeyRotation
-	if _, err := cl.Do(ctx, http.MethodPost, "/v1/cluster/gossip-key/rotate", nil, struct{}{}, &res); err != nil {
-		return err
-	}
-	return c.emit(res, func(w io.Writer) {
+	_, err := cl.Do(ctx, http.MethodPost, "/v1/cluster/gossip-key/rotate", nil, struct{}{}, &res)
+	return show(res, err, func(w io.Writer) {
 		fmt.Fprintf(w, "Gossip key rotated: %s is the only key on %d members.\n", res.Primary, len(res.Members))
 		row(w, "Primary", res.Primary)
 		row(w, "Replaced", strings.Join(res.Previous, ", "))

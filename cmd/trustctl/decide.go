@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -11,44 +12,37 @@ import (
 
 func decideCommand() *command {
 	return &command{name: "decide", args: "ID --action ACTION --sensitivity low|medium|high|critical [--context JSON] [--at TIME]",
-		summary: "ask for an access decision (allow, step_up or deny) and its session terms", run: decide}
+		summary: "ask for an access decision (allow, step_up or deny) and its session terms", pos: one("ID"), setup: decide}
 }
 
-func decide(ctx context.Context, c *cli, args []string) error {
-	fs := c.flagSet("trustctl decide")
+func decide(fs *flag.FlagSet, c *cli) prepare {
 	action := fs.String("action", "", "the action asked for, e.g. read or deploy (required)")
 	sens := fs.String("sensitivity", "medium", "low, medium, high or critical")
 	reqCtx := fs.String("context", "", "request context JSON object (or @FILE)")
 	rf := addReadFlags(fs, true)
-	pos, err := c.parseArgs(fs, args, decideCommand().args, 1, "ID")
-	if err != nil {
-		return err
+	return func(pos []string) (call, error) {
+		if *action == "" {
+			return nil, usagef("--action is required")
+		}
+		switch *sens {
+		case "low", "medium", "high", "critical":
+		default:
+			return nil, usagef("--sensitivity must be low, medium, high or critical, not %q", *sens)
+		}
+		rc, err := c.jsonValue("context", *reqCtx, '{')
+		if err != nil {
+			return nil, err
+		}
+		opts, err := rf.options(c)
+		if err != nil {
+			return nil, err
+		}
+		req := client.DecisionRequest{PrincipalID: pos[0], Action: *action, Sensitivity: *sens, Context: rc}
+		return func(ctx context.Context, cl *client.Client) (*output, error) {
+			d, _, err := cl.Decide(ctx, req, opts)
+			return show(d, err, func(w io.Writer) { writeDecision(w, d) })
+		}, nil
 	}
-	if *action == "" {
-		return usagef("--action is required")
-	}
-	switch *sens {
-	case "low", "medium", "high", "critical":
-	default:
-		return usagef("--sensitivity must be low, medium, high or critical, not %q", *sens)
-	}
-	rc, err := c.jsonValue("context", *reqCtx, '{')
-	if err != nil {
-		return err
-	}
-	opts, err := rf.options(c)
-	if err != nil {
-		return err
-	}
-	cl, err := c.connect()
-	if err != nil {
-		return err
-	}
-	d, _, err := cl.Decide(ctx, client.DecisionRequest{PrincipalID: pos[0], Action: *action, Sensitivity: *sens, Context: rc}, opts)
-	if err != nil {
-		return err
-	}
-	return c.emit(d, func(w io.Writer) { writeDecision(w, d) })
 }
 
 func writeDecision(w io.Writer, d *client.Decision) {
@@ -89,61 +83,64 @@ func seconds(s int64) string {
 
 func simulateCommand() *command {
 	return &command{name: "simulate", args: "ID [--signal EVENT:CATEGORY:IMPACT]... [--file F.jsonl|-] [--factors JSON] [--at TIME]",
-		summary: "show what a record would become after hypothetical signals and factors (nothing is written)", run: simulate}
+		summary: "show what a record would become after hypothetical signals and factors (nothing is written)",
+		pos:     one("ID"), setup: simulate}
 }
 
-func simulate(ctx context.Context, c *cli, args []string) error {
-	fs := c.flagSet("trustctl simulate")
+func simulate(fs *flag.FlagSet, c *cli) prepare {
 	var specs stringList
 	fs.Var(&specs, "signal", "a hypothetical signal `EVENT:CATEGORY:IMPACT`, e.g. login_failed:authentication:-5 (repeatable)")
 	file := fs.String("file", "", "hypothetical signals from `FILE` of JSON lines (- for standard input)")
 	factors := fs.String("factors", "", `hypothetical factor report JSON (or @FILE), e.g. {"riskIndicators":["new_device"]}`)
 	at := fs.String("at", "", "evaluate at `TIME`: RFC 3339 or an offset like +24h")
-	pos, err := c.parseArgs(fs, args, simulateCommand().args, 1, "ID")
-	if err != nil {
-		return err
+	return func(pos []string) (call, error) {
+		req, err := c.simulation(pos[0], specs, *file, *factors)
+		if err != nil {
+			return nil, err
+		}
+		when, err := c.instant("at", *at)
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context, cl *client.Client) (*output, error) {
+			sim, _, err := cl.Simulate(ctx, req, &client.ReadOptions{At: when})
+			return show(sim, err, func(w io.Writer) { writeSimulation(w, sim) })
+		}, nil
 	}
-	req := client.SimulateRequest{PrincipalID: pos[0]}
+}
+
+// simulation builds the simulation of the hypothetical signals (specs
+// EVENT:CATEGORY:IMPACT, then those of file) and factor report on id.
+func (c *cli) simulation(id string, specs []string, file, factors string) (client.SimulateRequest, error) {
+	req := client.SimulateRequest{PrincipalID: id}
 	for _, s := range specs {
 		parts := strings.Split(s, ":")
 		if len(parts) != 3 {
-			return usagef("--signal %q: want EVENT:CATEGORY:IMPACT", s)
+			return req, usagef("--signal %q: want EVENT:CATEGORY:IMPACT", s)
 		}
 		impact, err := number("signal", parts[2])
 		if err != nil {
-			return err
+			return req, err
 		}
-		req.Signals = append(req.Signals, client.Signal{PrincipalID: pos[0], Event: parts[0], Category: parts[1], Impact: impact})
+		req.Signals = append(req.Signals, client.Signal{PrincipalID: id, Event: parts[0], Category: parts[1], Impact: impact})
 	}
-	if *file != "" {
-		more, err := c.readSignals(*file)
+	if file != "" {
+		more, err := c.readSignals(file)
 		if err != nil {
-			return err
+			return req, err
 		}
 		req.Signals = append(req.Signals, more...)
 	}
-	if *factors != "" {
-		raw, err := c.jsonValue("factors", *factors, '{')
+	if factors != "" {
+		raw, err := c.jsonValue("factors", factors, '{')
 		if err != nil {
-			return err
+			return req, err
 		}
 		if req.Factors, err = c.factorsFromJSON(raw); err != nil {
-			return err
+			return req, err
 		}
 	}
-	when, err := c.instant("at", *at)
-	if err != nil {
-		return err
-	}
-	cl, err := c.connect()
-	if err != nil {
-		return err
-	}
-	sim, _, err := cl.Simulate(ctx, req, &client.ReadOptions{At: when})
-	if err != nil {
-		return err
-	}
-	return c.emit(sim, func(w io.Writer) { writeSimulation(w, sim) })
+	return req, nil
 }
 
 func writeSimulation(w io.Writer, sim *client.Simulation) {

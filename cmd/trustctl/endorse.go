@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 
@@ -9,59 +10,41 @@ import (
 )
 
 func endorseCommand() *command {
-	return &command{name: "endorse", fallback: "add", subs: []*command{
-		{name: "add", args: "ENDORSER ENDORSEE [--weight N] [--reason TEXT] [--expires TIME]",
-			summary: "have ENDORSER vouch for ENDORSEE (also: trustctl endorse ENDORSER ENDORSEE)", run: endorseAdd},
-		{name: "revoke", args: "ENDORSEMENT_ID", summary: "revoke an endorsement", run: endorseRevoke},
-	}}
+	endorse := group("endorse",
+		&command{name: "add", args: "ENDORSER ENDORSEE [--weight N] [--reason TEXT] [--expires TIME]",
+			summary: "have ENDORSER vouch for ENDORSEE (also: trustctl endorse ENDORSER ENDORSEE)",
+			pos:     positional{n: 2, names: "ENDORSER ENDORSEE"}, usage: "trustctl endorse", setup: endorseAdd},
+		&command{name: "revoke", args: "ENDORSEMENT_ID", summary: "revoke an endorsement", pos: one("ENDORSEMENT_ID"),
+			setup: noFlags(endorseRevoke)},
+	)
+	endorse.fallback = "add"
+	return endorse
 }
 
-func endorseAdd(ctx context.Context, c *cli, args []string) error {
-	fs := c.flagSet("trustctl endorse")
+func endorseAdd(fs *flag.FlagSet, c *cli) prepare {
 	weight := fs.String("weight", "", "bonus in points (default: the policy's)")
 	reason := fs.String("reason", "", "why")
 	expires := fs.String("expires", "", "end of the endorsement: RFC 3339 or an offset like +720h")
-	pos, err := c.parseArgs(fs, args, endorseCommand().subs[0].args, 2, "ENDORSER ENDORSEE")
-	if err != nil {
-		return err
+	return func(pos []string) (call, error) {
+		wt, err := number("weight", *weight)
+		if err != nil {
+			return nil, err
+		}
+		exp, err := c.instantString("expires", *expires)
+		if err != nil {
+			return nil, err
+		}
+		req := client.EndorsementRequest{EndorserID: pos[0], EndorseeID: pos[1], Weight: wt, Reason: *reason, ExpiresAt: exp}
+		return func(ctx context.Context, cl *client.Client) (*output, error) {
+			res, err := cl.Endorse(ctx, req)
+			return show(res, err, func(w io.Writer) {
+				fmt.Fprintf(w, "%s endorses %s: endorsement %s at index %d.\n", pos[0], pos[1], res.EndorsementID, res.Index)
+			})
+		}, nil
 	}
-	wt, err := number("weight", *weight)
-	if err != nil {
-		return err
-	}
-	exp, err := c.instantString("expires", *expires)
-	if err != nil {
-		return err
-	}
-	cl, err := c.connect()
-	if err != nil {
-		return err
-	}
-	res, err := cl.Endorse(ctx, client.EndorsementRequest{EndorserID: pos[0], EndorseeID: pos[1], Weight: wt,
-		Reason: *reason, ExpiresAt: exp})
-	if err != nil {
-		return err
-	}
-	return c.emit(res, func(w io.Writer) {
-		fmt.Fprintf(w, "%s endorses %s: endorsement %s at index %d.\n", pos[0], pos[1], res.EndorsementID, res.Index)
-	})
 }
 
-func endorseRevoke(ctx context.Context, c *cli, args []string) error {
-	fs := c.flagSet("trustctl endorse revoke")
-	pos, err := c.parseArgs(fs, args, "ENDORSEMENT_ID", 1, "ENDORSEMENT_ID")
-	if err != nil {
-		return err
-	}
-	cl, err := c.connect()
-	if err != nil {
-		return err
-	}
+func endorseRevoke(ctx context.Context, _ *cli, cl *client.Client, pos []string) (*output, error) {
 	res, err := cl.RevokeEndorsement(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	return c.emit(res, func(w io.Writer) {
-		fmt.Fprintf(w, "Endorsement %s revoked at index %d.\n", pos[0], res.Index)
-	})
+	return show(res, err, func(w io.Writer) { fmt.Fprintf(w, "Endorsement %s revoked at index %d.\n", pos[0], res.Index) })
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 
@@ -11,47 +12,39 @@ import (
 )
 
 func factorsCommand() *command {
-	return &command{name: "factors", subs: []*command{
-		{name: "set", args: "ID [--authentication JSON] [--behavior JSON] [--compliance JSON] [--risk JSON] [--context JSON] | --file F.json|-",
-			summary: "report a principal's factors (each given kind replaces the previous report)", run: factorsSet},
-	}}
+	return group("factors",
+		&command{name: "set", args: "ID [--authentication JSON] [--behavior JSON] [--compliance JSON] [--risk JSON] [--context JSON] | --file F.json|-",
+			summary: "report a principal's factors (each given kind replaces the previous report)", pos: one("ID"), setup: factorsSet},
+	)
 }
 
-func factorsSet(ctx context.Context, c *cli, args []string) error {
-	fs := c.flagSet("trustctl factors set")
+func factorsSet(fs *flag.FlagSet, c *cli) prepare {
 	auth := fs.String("authentication", "", "authenticationFactors JSON object (or @FILE)")
 	behavior := fs.String("behavior", "", "behaviorMetrics JSON object (or @FILE)")
 	compliance := fs.String("compliance", "", "complianceStatus JSON object (or @FILE)")
 	risk := fs.String("risk", "", "riskIndicators JSON array (or @FILE)")
-	context := fs.String("context", "", "context JSON object (or @FILE)")
+	ctxJSON := fs.String("context", "", "context JSON object (or @FILE)")
 	file := fs.String("file", "", "read the whole report from `FILE` (- for standard input): "+
 		`{"authenticationFactors": {...}, "riskIndicators": [...], ...}`)
-	pos, err := c.parseArgs(fs, args, factorsCommand().subs[0].args, 1, "ID")
-	if err != nil {
-		return err
-	}
-	f, err := c.factors(*file, *auth, *behavior, *compliance, *risk, *context)
-	if err != nil {
-		return err
-	}
-	if f == nil {
-		return usagef("give at least one factor kind, or --file")
-	}
-	cl, err := c.connect()
-	if err != nil {
-		return err
-	}
-	res, err := cl.SetFactors(ctx, pos[0], *f)
-	if err != nil {
-		return err
-	}
-	return c.emit(res, func(w io.Writer) {
-		fmt.Fprintf(w, "Factors of %s reported at index %d.\n", pos[0], res.Index)
-		if res.Record != nil {
-			fmt.Fprintln(w)
-			writeRecord(w, res.Record)
+	return func(pos []string) (call, error) {
+		f, err := c.factors(*file, *auth, *behavior, *compliance, *risk, *ctxJSON)
+		if err != nil {
+			return nil, err
 		}
-	})
+		if f == nil {
+			return nil, usagef("give at least one factor kind, or --file")
+		}
+		return func(ctx context.Context, cl *client.Client) (*output, error) {
+			res, err := cl.SetFactors(ctx, pos[0], *f)
+			return show(res, err, func(w io.Writer) {
+				fmt.Fprintf(w, "Factors of %s reported at index %d.\n", pos[0], res.Index)
+				if res.Record != nil {
+					fmt.Fprintln(w)
+					writeRecord(w, res.Record)
+				}
+			})
+		}, nil
+	}
 }
 
 // factors builds a factor report from a file or from per-kind values; nil

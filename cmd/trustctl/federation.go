@@ -5,21 +5,23 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/trustledger/trustledger/api/client"
 	"github.com/trustledger/trustledger/federation"
 )
 
 func federationCommand() *command {
-	return &command{name: "federation", subs: []*command{
-		{name: "send", args: "--key FILE [--kid KID] --issuer URL --audience AUD --subject ID [--subject-format opaque|email|iss_sub] " +
+	return group("federation",
+		&command{name: "send", args: "--key FILE [--kid KID] --issuer URL --audience AUD --subject ID [--subject-format opaque|email|iss_sub] " +
 			"(--score N [--valid-for DURATION] | --event TYPE [--payload JSON]) [--jti ID] [--dry-run]",
-			summary: "sign a Security Event Token with a partner key and push it (test a partner integration)", run: federationSend},
-	}}
+			summary: "sign a Security Event Token with a partner key and push it (test a partner integration)", setup: federationSend},
+	)
 }
 
 // eventURI resolves a short event name (the last segment of a URI
@@ -37,47 +39,100 @@ func eventURI(name string) string {
 	return name
 }
 
-func federationSend(ctx context.Context, c *cli, args []string) error {
-	fs := c.flagSet("trustctl federation send")
-	var keyFile, kid, issuer, audience, subject, format, score, event, payload, jti string
-	var validFor time.Duration
-	var dryRun bool
-	fs.StringVar(&keyFile, "key", "", "the partner's private key `FILE`: PEM (openssl genpkey) or JWK (required)")
-	fs.StringVar(&kid, "kid", "", "key id in the JWS header (default: the JWK's kid)")
-	fs.StringVar(&issuer, "issuer", "", "the SET's iss: the partner's registered issuer (required)")
-	fs.StringVar(&audience, "audience", "", "the SET's aud: the partner's registered audience (required)")
-	fs.StringVar(&subject, "subject", "", "the principal the event is about (required)")
-	fs.StringVar(&format, "subject-format", "opaque", "sub_id format: opaque, email or iss_sub (sub under --issuer)")
-	fs.StringVar(&score, "score", "", "send a trust-assessment event with this score (0-100)")
-	fs.DurationVar(&validFor, "valid-for", 24*time.Hour, "how long a --score assessment is valid")
-	fs.StringVar(&event, "event", "", "event `TYPE`: a URI or a short name such as session-revoked, account-disabled")
-	fs.StringVar(&payload, "payload", "{}", "event payload `JSON` for --event")
-	fs.StringVar(&jti, "jti", "", "the SET's jti (default: random)")
-	fs.BoolVar(&dryRun, "dry-run", false, "print the signed SET instead of sending it")
-	_, err := c.parseArgs(fs, args, federationCommand().subs[0].args, 0, "")
-	if err != nil {
-		return err
+// setFlags are the flags of trustctl federation send: the SET to sign.
+type setFlags struct {
+	keyFile, kid                      string
+	issuer, audience, subject, format string
+	score, event, payload, jti        string
+	validFor                          time.Duration
+	dryRun                            bool
+}
+
+func federationSend(fs *flag.FlagSet, c *cli) prepare {
+	var f setFlags
+	fs.StringVar(&f.keyFile, "key", "", "the partner's private key `FILE`: PEM (openssl genpkey) or JWK (required)")
+	fs.StringVar(&f.kid, "kid", "", "key id in the JWS header (default: the JWK's kid)")
+	fs.StringVar(&f.issuer, "issuer", "", "the SET's iss: the partner's registered issuer (required)")
+	fs.StringVar(&f.audience, "audience", "", "the SET's aud: the partner's registered audience (required)")
+	fs.StringVar(&f.subject, "subject", "", "the principal the event is about (required)")
+	fs.StringVar(&f.format, "subject-format", "opaque", "sub_id format: opaque, email or iss_sub (sub under --issuer)")
+	fs.StringVar(&f.score, "score", "", "send a trust-assessment event with this score (0-100)")
+	fs.DurationVar(&f.validFor, "valid-for", 24*time.Hour, "how long a --score assessment is valid")
+	fs.StringVar(&f.event, "event", "", "event `TYPE`: a URI or a short name such as session-revoked, account-disabled")
+	fs.StringVar(&f.payload, "payload", "{}", "event payload `JSON` for --event")
+	fs.StringVar(&f.jti, "jti", "", "the SET's jti (default: random)")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "print the signed SET instead of sending it")
+	return func([]string) (call, error) {
+		set, err := f.sign(c.now())
+		if err != nil {
+			return nil, err
+		}
+		if f.dryRun {
+			fmt.Fprintln(c.stdout, set)
+			return nil, nil
+		}
+		return func(ctx context.Context, cl *client.Client) (*output, error) {
+			res, err := cl.PushSET(ctx, set)
+			if err != nil {
+				return nil, err
+			}
+			out := map[string]any{"index": res.Index, "jti": f.jti, "event": f.event, "recorded": res.Index != 0}
+			return show(out, nil, func(w io.Writer) {
+				if res.Index == 0 {
+					fmt.Fprintf(w, "Acknowledged (jti %s): the ledger does not act on %s; nothing recorded.\n", f.jti, f.event)
+					return
+				}
+				fmt.Fprintf(w, "Accepted (jti %s) at index %d.\n", f.jti, res.Index)
+			})
+		}, nil
 	}
+}
+
+// sign checks the flags and returns the signed SET, issued at now; it
+// settles the event type and the jti.
+func (f *setFlags) sign(now time.Time) (string, error) {
 	switch {
-	case keyFile == "" || issuer == "" || audience == "" || subject == "":
-		return usagef("--key, --issuer, --audience and --subject are required")
-	case (score == "") == (event == ""):
-		return usagef("give --score (a trust assessment) or --event, not both")
+	case f.keyFile == "" || f.issuer == "" || f.audience == "" || f.subject == "":
+		return "", usagef("--key, --issuer, --audience and --subject are required")
+	case (f.score == "") == (f.event == ""):
+		return "", usagef("give --score (a trust assessment) or --event, not both")
 	}
-	data, err := os.ReadFile(keyFile) // #nosec G304 -- a file the operator names
+	data, err := os.ReadFile(f.keyFile) // #nosec G304 -- a file the operator names
 	if err != nil {
-		return fmt.Errorf("read key: %w", err)
+		return "", fmt.Errorf("read key: %w", err)
 	}
 	key, jwkKid, err := federation.ParseSigningKey(data)
 	if err != nil {
-		return fmt.Errorf("%s: %w", keyFile, err)
+		return "", fmt.Errorf("%s: %w", f.keyFile, err)
 	}
-	if kid == "" {
-		kid = jwkKid
+	if f.kid == "" {
+		f.kid = jwkKid
 	}
-	if kid == "" {
-		return usagef("--kid is required with a PEM key: the kid the partner's key is registered under")
+	if f.kid == "" {
+		return "", usagef("--kid is required with a PEM key: the kid the partner's key is registered under")
 	}
+	sub, err := subjectID(f.format, f.subject, f.issuer)
+	if err != nil {
+		return "", err
+	}
+	body, err := f.eventBody(now)
+	if err != nil {
+		return "", err
+	}
+	if f.jti == "" {
+		var b [16]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", err
+		}
+		f.jti = hex.EncodeToString(b[:])
+	}
+	claims := map[string]any{"iss": f.issuer, "aud": f.audience, "iat": now.Unix(), "jti": f.jti, "sub_id": sub,
+		"events": map[string]json.RawMessage{f.event: body}}
+	return federation.Sign(key, f.kid, claims)
+}
+
+// subjectID is the SET's sub_id for subject in format.
+func subjectID(format, subject, issuer string) (map[string]any, error) {
 	sub := map[string]any{"format": format}
 	switch format {
 	case "opaque":
@@ -87,51 +142,25 @@ func federationSend(ctx context.Context, c *cli, args []string) error {
 	case "iss_sub":
 		sub["iss"], sub["sub"] = issuer, subject
 	default:
-		return usagef("--subject-format must be opaque, email or iss_sub")
+		return nil, usagef("--subject-format must be opaque, email or iss_sub")
 	}
-	now := c.now()
-	var body json.RawMessage
-	if score != "" {
-		event = federation.EventTrustAssessment
-		body, _ = json.Marshal(map[string]any{"score": json.Number(score), "validUntil": now.Add(validFor).Unix()})
-	} else {
-		event = eventURI(event)
-		body = json.RawMessage(payload)
-		if !json.Valid(body) || !strings.HasPrefix(strings.TrimSpace(payload), "{") {
-			return usagef("--payload must be a JSON object")
-		}
+	return sub, nil
+}
+
+// eventBody settles the event type (a trust assessment for --score) and
+// returns its payload.
+func (f *setFlags) eventBody(now time.Time) (json.RawMessage, error) {
+	if f.score != "" {
+		f.event = federation.EventTrustAssessment
+		// A --score that is no JSON number leaves the payload null, for
+		// the receiver to judge.
+		body, _ := json.Marshal(map[string]any{"score": json.Number(f.score), "validUntil": now.Add(f.validFor).Unix()})
+		return body, nil
 	}
-	if jti == "" {
-		var b [16]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return err
-		}
-		jti = hex.EncodeToString(b[:])
+	f.event = eventURI(f.event)
+	body := json.RawMessage(f.payload)
+	if !json.Valid(body) || !strings.HasPrefix(strings.TrimSpace(f.payload), "{") {
+		return nil, usagef("--payload must be a JSON object")
 	}
-	claims := map[string]any{"iss": issuer, "aud": audience, "iat": now.Unix(), "jti": jti, "sub_id": sub,
-		"events": map[string]json.RawMessage{event: body}}
-	set, err := federation.Sign(key, kid, claims)
-	if err != nil {
-		return err
-	}
-	if dryRun {
-		fmt.Fprintln(c.stdout, set)
-		return nil
-	}
-	cl, err := c.connect()
-	if err != nil {
-		return err
-	}
-	res, err := cl.PushSET(ctx, set)
-	if err != nil {
-		return err
-	}
-	out := map[string]any{"index": res.Index, "jti": jti, "event": event, "recorded": res.Index != 0}
-	return c.emit(out, func(w io.Writer) {
-		if res.Index == 0 {
-			fmt.Fprintf(w, "Acknowledged (jti %s): the ledger does not act on %s; nothing recorded.\n", jti, event)
-			return
-		}
-		fmt.Fprintf(w, "Accepted (jti %s) at index %d.\n", jti, res.Index)
-	})
+	return body, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,20 +13,21 @@ import (
 )
 
 func partnerCommand() *command {
-	return &command{name: "partner", subs: []*command{
-		{name: "add", args: "PARTNER_ID --issuer URL --audience AUD --keys FILE... --weight W --max-influence POINTS " +
+	return group("partner",
+		&command{name: "add", args: "PARTNER_ID --issuer URL --audience AUD --keys FILE... --weight W --max-influence POINTS " +
 			"[--rate-limit N] [--suspended]",
-			summary: "register or replace a federation partner (keys from JWK or JWKS files)", run: partnerAdd},
-		{name: "list", args: "", summary: "list federation partners", run: partnerList},
-		{name: "suspend", args: "PARTNER_ID",
-			summary: "suspend a partner: its SETs are refused and its assessments stop counting", run: partnerSuspend},
-		{name: "resume", args: "PARTNER_ID", summary: "reactivate a suspended partner", run: partnerResume},
-		{name: "remove", args: "PARTNER_ID", summary: "remove a partner; its assessments stop counting", run: partnerRemove},
-	}}
+			summary: "register or replace a federation partner (keys from JWK or JWKS files)", pos: one("PARTNER_ID"), setup: partnerAdd},
+		&command{name: "list", args: "", summary: "list federation partners", setup: noFlags(partnerList)},
+		&command{name: "suspend", args: "PARTNER_ID", pos: one("PARTNER_ID"),
+			summary: "suspend a partner: its SETs are refused and its assessments stop counting", setup: noFlags(partnerSetStatus("suspended"))},
+		&command{name: "resume", args: "PARTNER_ID", summary: "reactivate a suspended partner", pos: one("PARTNER_ID"),
+			setup: noFlags(partnerSetStatus("active"))},
+		&command{name: "remove", args: "PARTNER_ID", summary: "remove a partner; its assessments stop counting", pos: one("PARTNER_ID"),
+			setup: noFlags(partnerRemove)},
+	)
 }
 
-func partnerAdd(ctx context.Context, c *cli, args []string) error {
-	fs := c.flagSet("trustctl partner add")
+func partnerAdd(fs *flag.FlagSet, _ *cli) prepare {
 	var spec client.PartnerSpec
 	var keyFiles stringList
 	var weight, maxInfluence string
@@ -38,42 +40,36 @@ func partnerAdd(ctx context.Context, c *cli, args []string) error {
 	fs.StringVar(&maxInfluence, "max-influence", "", "most `points` it may move a score (required)")
 	fs.Int64Var(&rate, "rate-limit", 0, "SETs per second per node (0: the server's default)")
 	fs.BoolVar(&suspended, "suspended", false, "register it suspended")
-	pos, err := c.parseArgs(fs, args, partnerCommand().subs[0].args, 1, "PARTNER_ID")
-	if err != nil {
-		return err
-	}
-	switch {
-	case spec.Issuer == "" || spec.Audience == "":
-		return usagef("--issuer and --audience are required")
-	case len(keyFiles) == 0:
-		return usagef("--keys is required: a JWK or JWKS file of the partner's public keys")
-	case weight == "" || maxInfluence == "":
-		return usagef("--weight and --max-influence are required")
-	}
-	spec.Weight, spec.MaxInfluence = json.Number(weight), json.Number(maxInfluence)
-	if spec.JWKS, err = readKeySet(keyFiles); err != nil {
-		return err
-	}
-	if rate != 0 {
-		spec.RateLimit = &rate
-	}
-	if suspended {
-		spec.Status = "suspended"
-	}
-	cl, err := c.connect()
-	if err != nil {
-		return err
-	}
-	res, err := cl.PutPartner(ctx, pos[0], spec)
-	if err != nil {
-		return err
-	}
-	return c.emit(res, func(w io.Writer) {
-		fmt.Fprintf(w, "Partner %s registered at index %d.\n", pos[0], res.Index)
-		if res.Partner != nil {
-			partnerRows(w, []client.Partner{*res.Partner})
+	return func(pos []string) (call, error) {
+		switch {
+		case spec.Issuer == "" || spec.Audience == "":
+			return nil, usagef("--issuer and --audience are required")
+		case len(keyFiles) == 0:
+			return nil, usagef("--keys is required: a JWK or JWKS file of the partner's public keys")
+		case weight == "" || maxInfluence == "":
+			return nil, usagef("--weight and --max-influence are required")
 		}
-	})
+		spec.Weight, spec.MaxInfluence = json.Number(weight), json.Number(maxInfluence)
+		var err error
+		if spec.JWKS, err = readKeySet(keyFiles); err != nil {
+			return nil, err
+		}
+		if rate != 0 {
+			spec.RateLimit = &rate
+		}
+		if suspended {
+			spec.Status = "suspended"
+		}
+		return func(ctx context.Context, cl *client.Client) (*output, error) {
+			res, err := cl.PutPartner(ctx, pos[0], spec)
+			return show(res, err, func(w io.Writer) {
+				fmt.Fprintf(w, "Partner %s registered at index %d.\n", pos[0], res.Index)
+				if res.Partner != nil {
+					partnerRows(w, []client.Partner{*res.Partner})
+				}
+			})
+		}, nil
+	}
 }
 
 // readKeySet merges JWK and JWKS files into one {"keys": [...]}.
@@ -105,24 +101,12 @@ func readKeySet(files []string) (json.RawMessage, error) {
 	return json.Marshal(map[string]any{"keys": keys})
 }
 
-func partnerList(ctx context.Context, c *cli, args []string) error {
-	fs := c.flagSet("trustctl partner list")
-	_, err := c.parseArgs(fs, args, "", 0, "")
-	if err != nil {
-		return err
-	}
-	cl, err := c.connect()
-	if err != nil {
-		return err
-	}
+func partnerList(ctx context.Context, _ *cli, cl *client.Client, _ []string) (*output, error) {
 	ps, _, err := cl.ListPartners(ctx, nil)
-	if err != nil {
-		return err
-	}
 	if ps == nil {
 		ps = []client.Partner{}
 	}
-	return c.emit(map[string]any{"partners": ps}, func(w io.Writer) { partnerRows(w, ps) })
+	return show(map[string]any{"partners": ps}, err, func(w io.Writer) { partnerRows(w, ps) })
 }
 
 func partnerRows(w io.Writer, ps []client.Partner) {
@@ -152,53 +136,23 @@ func keyIDs(jwks json.RawMessage) []string {
 	return ids
 }
 
-func partnerSuspend(ctx context.Context, c *cli, args []string) error {
-	return partnerSetStatus(ctx, c, args, "suspend", "suspended")
-}
-
-func partnerResume(ctx context.Context, c *cli, args []string) error {
-	return partnerSetStatus(ctx, c, args, "resume", "active")
-}
-
 // partnerSetStatus reads the partner and writes it back with status.
-func partnerSetStatus(ctx context.Context, c *cli, args []string, verb, status string) error {
-	fs := c.flagSet("trustctl partner " + verb)
-	pos, err := c.parseArgs(fs, args, "PARTNER_ID", 1, "PARTNER_ID")
-	if err != nil {
-		return err
+func partnerSetStatus(status string) action {
+	return func(ctx context.Context, _ *cli, cl *client.Client, pos []string) (*output, error) {
+		p, _, err := cl.GetPartner(ctx, pos[0], nil)
+		if err != nil {
+			return nil, err
+		}
+		rate := p.RateLimit
+		res, err := cl.PutPartner(ctx, p.PartnerID, client.PartnerSpec{Issuer: p.Issuer, Audience: p.Audience, JWKS: p.JWKS,
+			Weight: p.Weight, MaxInfluence: p.MaxInfluence, Status: status, RateLimit: &rate})
+		return show(res, err, func(w io.Writer) { fmt.Fprintf(w, "Partner %s is %s (index %d).\n", p.PartnerID, status, res.Index) })
 	}
-	cl, err := c.connect()
-	if err != nil {
-		return err
-	}
-	p, _, err := cl.GetPartner(ctx, pos[0], nil)
-	if err != nil {
-		return err
-	}
-	rate := p.RateLimit
-	res, err := cl.PutPartner(ctx, p.PartnerID, client.PartnerSpec{Issuer: p.Issuer, Audience: p.Audience, JWKS: p.JWKS,
-		Weight: p.Weight, MaxInfluence: p.MaxInfluence, Status: status, RateLimit: &rate})
-	if err != nil {
-		return err
-	}
-	return c.emit(res, func(w io.Writer) { fmt.Fprintf(w, "Partner %s is %s (index %d).\n", p.PartnerID, status, res.Index) })
 }
 
-func partnerRemove(ctx context.Context, c *cli, args []string) error {
-	fs := c.flagSet("trustctl partner remove")
-	pos, err := c.parseArgs(fs, args, "PARTNER_ID", 1, "PARTNER_ID")
-	if err != nil {
-		return err
-	}
-	cl, err := c.connect()
-	if err != nil {
-		return err
-	}
+func partnerRemove(ctx context.Context, _ *cli, cl *client.Client, pos []string) (*output, error) {
 	res, err := cl.RemovePartner(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	return c.emit(res, func(w io.Writer) {
+	return show(res, err, func(w io.Writer) {
 		fmt.Fprintf(w, "Partner %s removed at index %d; revoke its partner tokens too.\n", pos[0], res.Index)
 	})
 }

@@ -12,18 +12,19 @@ import (
 )
 
 func principalCommand() *command {
-	return &command{name: "principal", subs: []*command{
-		{name: "register", args: "ID --type TYPE [--org ORG] [--base N] [--min N] [--max N] [--decay-rate N] [--recovery-rate N] [--frequency F] [--inactive] [--metadata JSON]",
-			summary: "register a principal (user, service, device, application or network)", run: principalRegister},
-		{name: "update", args: "ID [--org ORG] [--min N] [--max N] [--decay-rate N] [--recovery-rate N] [--frequency F] [--active=BOOL] [--metadata JSON]",
-			summary: "change a principal's settings", run: principalUpdate},
-		{name: "get", args: "ID [--at TIME] [--consistency C] [--index N --wait D]",
-			summary: "show a principal's trust record", run: principalGet},
-		{name: "list", args: "[--type T] [--level L] [--org ORG] [--requires-review[=BOOL]] [--limit N] [--cursor C] [--all]",
-			summary: "list trust records", run: principalList},
-		{name: "history", args: "ID", summary: "show a principal's score history", run: principalHistory},
-		{name: "events", args: "ID [--after SEQ] [--limit N]", summary: "show the ledger entries about a principal", run: principalEvents},
-	}}
+	return group("principal",
+		&command{name: "register", args: "ID --type TYPE [--org ORG] [--base N] [--min N] [--max N] [--decay-rate N] [--recovery-rate N] [--frequency F] [--inactive] [--metadata JSON]",
+			summary: "register a principal (user, service, device, application or network)", pos: one("ID"), setup: principalRegister},
+		&command{name: "update", args: "ID [--org ORG] [--min N] [--max N] [--decay-rate N] [--recovery-rate N] [--frequency F] [--active=BOOL] [--metadata JSON]",
+			summary: "change a principal's settings", pos: one("ID"), setup: principalUpdate},
+		&command{name: "get", args: "ID [--at TIME] [--consistency C] [--index N --wait D]",
+			summary: "show a principal's trust record", pos: one("ID"), setup: reads(true, principalGet)},
+		&command{name: "list", args: "[--type T] [--level L] [--org ORG] [--requires-review[=BOOL]] [--limit N] [--cursor C] [--all]",
+			summary: "list trust records", setup: readsWith(true, principalList)},
+		&command{name: "history", args: "ID", summary: "show a principal's score history", pos: one("ID"), setup: reads(false, principalHistory)},
+		&command{name: "events", args: "ID [--after SEQ] [--limit N]", summary: "show the ledger entries about a principal",
+			pos: one("ID"), setup: readsWith(false, principalEvents)},
+	)
 }
 
 // readFlags are the flags of reads.
@@ -96,114 +97,75 @@ func (s *settingsFlags) parse(c *cli) (out settings, err error) {
 	return out, err
 }
 
-func principalRegister(ctx context.Context, c *cli, args []string) error {
-	fs := c.flagSet("trustctl principal register")
+func principalRegister(fs *flag.FlagSet, c *cli) prepare {
 	typ := fs.String("type", "", "principal type: user, service, device, application or network (required)")
 	base := fs.String("base", "", "baseTrustScore (points); default: the organization's baseline, else the type's")
 	inactive := fs.Bool("inactive", false, "register as inactive (isActive=false)")
 	sf := addSettingsFlags(fs)
-	pos, err := c.parseArgs(fs, args, principalCommand().subs[0].args, 1, "ID")
-	if err != nil {
-		return err
-	}
-	if *typ == "" {
-		return usagef("--type is required (user, service, device, application or network)")
-	}
-	s, err := sf.parse(c)
-	if err != nil {
-		return err
-	}
-	b, err := number("base", *base)
-	if err != nil {
-		return err
-	}
-	reg := client.Registration{PrincipalID: pos[0], PrincipalType: *typ, OrgID: sf.org, BaseTrustScore: b,
-		MinTrustScore: jsonNum(s.min), MaxTrustScore: jsonNum(s.max), TrustDecayRate: jsonNum(s.decay),
-		TrustRecoveryRate: jsonNum(s.recovery), AssessmentFrequency: sf.frequency, Metadata: s.metadata}
-	if *inactive {
-		f := false
-		reg.IsActive = &f
-	}
-	cl, err := c.connect()
-	if err != nil {
-		return err
-	}
-	res, err := cl.RegisterPrincipal(ctx, reg)
-	if err != nil {
-		return err
-	}
-	return c.emit(res, func(w io.Writer) {
-		fmt.Fprintf(w, "Registered %s at index %d.\n\n", pos[0], res.Index)
-		if res.Record != nil {
-			writeRecord(w, res.Record)
+	return func(pos []string) (call, error) {
+		if *typ == "" {
+			return nil, usagef("--type is required (user, service, device, application or network)")
 		}
-	})
+		s, err := sf.parse(c)
+		if err != nil {
+			return nil, err
+		}
+		b, err := number("base", *base)
+		if err != nil {
+			return nil, err
+		}
+		reg := client.Registration{PrincipalID: pos[0], PrincipalType: *typ, OrgID: sf.org, BaseTrustScore: b,
+			MinTrustScore: jsonNum(s.min), MaxTrustScore: jsonNum(s.max), TrustDecayRate: jsonNum(s.decay),
+			TrustRecoveryRate: jsonNum(s.recovery), AssessmentFrequency: sf.frequency, Metadata: s.metadata}
+		if *inactive {
+			f := false
+			reg.IsActive = &f
+		}
+		return func(ctx context.Context, cl *client.Client) (*output, error) {
+			res, err := cl.RegisterPrincipal(ctx, reg)
+			return show(res, err, func(w io.Writer) { writeRecordResult(w, "Registered", pos[0], res) })
+		}, nil
+	}
 }
 
-func principalUpdate(ctx context.Context, c *cli, args []string) error {
-	fs := c.flagSet("trustctl principal update")
+func principalUpdate(fs *flag.FlagSet, c *cli) prepare {
 	var active optBool
 	fs.Var(&active, "active", "set isActive (true or false)")
 	sf := addSettingsFlags(fs)
-	orgGiven := false
-	pos, err := c.parse(fs, args, principalCommand().subs[1].args)
-	if err != nil {
-		return err
-	}
-	fs.Visit(func(f *flag.Flag) { orgGiven = orgGiven || f.Name == "org" })
-	if err := need(pos, 1, "ID"); err != nil {
-		return err
-	}
-	s, err := sf.parse(c)
-	if err != nil {
-		return err
-	}
-	upd := client.PrincipalUpdate{MinTrustScore: jsonNum(s.min), MaxTrustScore: jsonNum(s.max),
-		TrustDecayRate: jsonNum(s.decay), TrustRecoveryRate: jsonNum(s.recovery), AssessmentFrequency: sf.frequency,
-		IsActive: active.ptr(), Metadata: s.metadata}
-	if orgGiven {
-		upd.OrgID = &sf.org
-	}
-	cl, err := c.connect()
-	if err != nil {
-		return err
-	}
-	res, err := cl.UpdatePrincipal(ctx, pos[0], upd)
-	if err != nil {
-		return err
-	}
-	return c.emit(res, func(w io.Writer) {
-		fmt.Fprintf(w, "Updated %s at index %d.\n\n", pos[0], res.Index)
-		if res.Record != nil {
-			writeRecord(w, res.Record)
+	return func(pos []string) (call, error) {
+		orgGiven := false
+		fs.Visit(func(f *flag.Flag) { orgGiven = orgGiven || f.Name == "org" })
+		s, err := sf.parse(c)
+		if err != nil {
+			return nil, err
 		}
-	})
+		upd := client.PrincipalUpdate{MinTrustScore: jsonNum(s.min), MaxTrustScore: jsonNum(s.max),
+			TrustDecayRate: jsonNum(s.decay), TrustRecoveryRate: jsonNum(s.recovery), AssessmentFrequency: sf.frequency,
+			IsActive: active.ptr(), Metadata: s.metadata}
+		if orgGiven {
+			upd.OrgID = &sf.org
+		}
+		return func(ctx context.Context, cl *client.Client) (*output, error) {
+			res, err := cl.UpdatePrincipal(ctx, pos[0], upd)
+			return show(res, err, func(w io.Writer) { writeRecordResult(w, "Updated", pos[0], res) })
+		}, nil
+	}
 }
 
-func principalGet(ctx context.Context, c *cli, args []string) error {
-	fs := c.flagSet("trustctl principal get")
-	rf := addReadFlags(fs, true)
-	pos, err := c.parseArgs(fs, args, principalCommand().subs[2].args, 1, "ID")
-	if err != nil {
-		return err
+// writeRecordResult prints the answer to a write that returns the record.
+func writeRecordResult(w io.Writer, verb, id string, res *client.RecordResult) {
+	fmt.Fprintf(w, "%s %s at index %d.\n\n", verb, id, res.Index)
+	if res.Record != nil {
+		writeRecord(w, res.Record)
 	}
-	opts, err := rf.options(c)
-	if err != nil {
-		return err
-	}
-	cl, err := c.connect()
-	if err != nil {
-		return err
-	}
+}
+
+func principalGet(ctx context.Context, cl *client.Client, pos []string, opts *client.ReadOptions) (*output, error) {
 	rec, _, err := cl.GetPrincipal(ctx, pos[0], opts)
-	if err != nil {
-		return err
-	}
-	return c.emit(rec, func(w io.Writer) { writeRecord(w, rec) })
+	return show(rec, err, func(w io.Writer) { writeRecord(w, rec) })
 }
 
-func principalList(ctx context.Context, c *cli, args []string) error {
-	fs := c.flagSet("trustctl principal list")
+func principalList(fs *flag.FlagSet, c *cli) query {
 	var f client.ListFilter
 	var review optBool
 	fs.StringVar(&f.Type, "type", "", "only principals of this type")
@@ -213,71 +175,45 @@ func principalList(ctx context.Context, c *cli, args []string) error {
 	fs.IntVar(&f.Limit, "limit", 0, "page size (server default when 0)")
 	fs.StringVar(&f.Cursor, "cursor", "", "start after this cursor (nextCursor of the previous page)")
 	all := fs.Bool("all", false, "follow the cursor through every page")
-	rf := addReadFlags(fs, true)
-	_, err := c.parseArgs(fs, args, principalCommand().subs[3].args, 0, "")
-	if err != nil {
-		return err
-	}
-	f.RequiresReview = review.ptr()
-	opts, err := rf.options(c)
-	if err != nil {
-		return err
-	}
-	if *all && opts.At.IsZero() {
-		opts.At = c.now() // one instant for every page
-	}
-	cl, err := c.connect()
-	if err != nil {
-		return err
-	}
-	var out client.PrincipalList
-	for {
-		page, _, err := cl.ListPrincipals(ctx, f, opts)
-		if err != nil {
-			return err
+	return func(ctx context.Context, cl *client.Client, _ []string, opts *client.ReadOptions) (*output, error) {
+		f.RequiresReview = review.ptr()
+		if *all && opts.At.IsZero() {
+			opts.At = c.now() // one instant for every page
 		}
-		out.Principals = append(out.Principals, page.Principals...)
-		out.NextCursor = page.NextCursor
-		if !*all || page.NextCursor == "" {
-			break
+		var out client.PrincipalList
+		for {
+			page, _, err := cl.ListPrincipals(ctx, f, opts)
+			if err != nil {
+				return nil, err
+			}
+			out.Principals = append(out.Principals, page.Principals...)
+			out.NextCursor = page.NextCursor
+			if !*all || page.NextCursor == "" {
+				break
+			}
+			f.Cursor = page.NextCursor
 		}
-		f.Cursor = page.NextCursor
+		if out.Principals == nil {
+			out.Principals = []client.Record{}
+		}
+		return show(out, nil, func(w io.Writer) { writePrincipals(w, &out) })
 	}
-	if out.Principals == nil {
-		out.Principals = []client.Record{}
-	}
-	return c.emit(out, func(w io.Writer) {
-		row(w, "PRINCIPAL", "TYPE", "ORG", "SCORE", "LEVEL", "TREND", "REVIEW", "ACTIVE")
-		for i := range out.Principals {
-			r := &out.Principals[i]
-			row(w, r.PrincipalID, r.PrincipalType, r.OrgID, r.TrustScore, r.TrustLevel, r.TrustTrend, r.RequiresReview, r.IsActive)
-		}
-		if out.NextCursor != "" {
-			fmt.Fprintf(w, "\nMore: --cursor %s (or --all)\n", out.NextCursor)
-		}
-	})
 }
 
-func principalHistory(ctx context.Context, c *cli, args []string) error {
-	fs := c.flagSet("trustctl principal history")
-	rf := addReadFlags(fs, false)
-	pos, err := c.parseArgs(fs, args, "ID", 1, "ID")
-	if err != nil {
-		return err
+func writePrincipals(w io.Writer, out *client.PrincipalList) {
+	row(w, "PRINCIPAL", "TYPE", "ORG", "SCORE", "LEVEL", "TREND", "REVIEW", "ACTIVE")
+	for i := range out.Principals {
+		r := &out.Principals[i]
+		row(w, r.PrincipalID, r.PrincipalType, r.OrgID, r.TrustScore, r.TrustLevel, r.TrustTrend, r.RequiresReview, r.IsActive)
 	}
-	opts, err := rf.options(c)
-	if err != nil {
-		return err
+	if out.NextCursor != "" {
+		fmt.Fprintf(w, "\nMore: --cursor %s (or --all)\n", out.NextCursor)
 	}
-	cl, err := c.connect()
-	if err != nil {
-		return err
-	}
+}
+
+func principalHistory(ctx context.Context, cl *client.Client, pos []string, opts *client.ReadOptions) (*output, error) {
 	h, _, err := cl.History(ctx, pos[0], opts)
-	if err != nil {
-		return err
-	}
-	return c.emit(h, func(w io.Writer) {
+	return show(h, err, func(w io.Writer) {
 		row(w, "TIMESTAMP", "SCORE")
 		for _, p := range h.History {
 			row(w, p.Timestamp, p.Score)
@@ -285,29 +221,20 @@ func principalHistory(ctx context.Context, c *cli, args []string) error {
 	})
 }
 
-func principalEvents(ctx context.Context, c *cli, args []string) error {
-	fs := c.flagSet("trustctl principal events")
+func principalEvents(fs *flag.FlagSet, _ *cli) query {
+	page := addPageFlags(fs, "only entries after this ledger sequence `SEQ`")
+	return func(ctx context.Context, cl *client.Client, pos []string, opts *client.ReadOptions) (*output, error) {
+		ev, _, err := cl.Events(ctx, pos[0], *page, opts)
+		return show(ev, err, func(w io.Writer) { writeEntries(w, ev.Entries, ev.Next) })
+	}
+}
+
+// addPageFlags registers --after (described by after) and --limit.
+func addPageFlags(fs *flag.FlagSet, after string) *client.Page {
 	var page client.Page
-	fs.Uint64Var(&page.After, "after", 0, "only entries after this ledger sequence `SEQ`")
+	fs.Uint64Var(&page.After, "after", 0, after)
 	fs.IntVar(&page.Limit, "limit", 0, "at most `N` entries (server default when 0)")
-	rf := addReadFlags(fs, false)
-	pos, err := c.parseArgs(fs, args, principalCommand().subs[5].args, 1, "ID")
-	if err != nil {
-		return err
-	}
-	opts, err := rf.options(c)
-	if err != nil {
-		return err
-	}
-	cl, err := c.connect()
-	if err != nil {
-		return err
-	}
-	ev, _, err := cl.Events(ctx, pos[0], page, opts)
-	if err != nil {
-		return err
-	}
-	return c.emit(ev, func(w io.Writer) { writeEntries(w, ev.Entries, ev.Next) })
+	return &page
 }
 
 // writeEntries prints ledger entries as a table.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -14,10 +15,11 @@ import (
 )
 
 func signalCommand() *command {
-	return &command{name: "signal", subs: []*command{
-		{name: "send", args: "[ID] --event E --category C --impact N [--event-id ID] [--observed-at T] [--attributes JSON] | --file F.jsonl|- [--batch 100]",
-			summary: "send one signal, or a file of JSON lines (one signal object a line) in batches", run: signalSend},
-	}}
+	return group("signal",
+		&command{name: "send", args: "[ID] --event E --category C --impact N [--event-id ID] [--observed-at T] [--attributes JSON] | --file F.jsonl|- [--batch 100]",
+			summary: "send one signal, or a file of JSON lines (one signal object a line) in batches",
+			pos:     positional{free: true}, setup: signalSend},
+	)
 }
 
 // signalFlags describe one signal given on the command line.
@@ -25,8 +27,7 @@ type signalFlags struct {
 	principal, event, category, impact, eventID, observedAt, attributes string
 }
 
-func signalSend(ctx context.Context, c *cli, args []string) error {
-	fs := c.flagSet("trustctl signal send")
+func signalSend(fs *flag.FlagSet, c *cli) prepare {
 	var sf signalFlags
 	fs.StringVar(&sf.principal, "principal", "", "principal `ID` (or give it as the argument)")
 	fs.StringVar(&sf.event, "event", "", "event name, e.g. login_success")
@@ -39,64 +40,63 @@ func signalSend(ctx context.Context, c *cli, args []string) error {
 	batch := fs.Int("batch", 100, "signals per request when reading a file")
 	quiet := fs.Bool("quiet", false, "print only signals that were not accepted, and the summary")
 	retries := fs.Int("retries", 3, "retries of a batch when trustd is unreachable or has no leader (safe: event ids dedupe)")
-	pos, err := c.parse(fs, args, signalCommand().subs[0].args)
-	if err != nil {
-		return err
-	}
-	if *batch < 1 || *batch > 10000 {
-		return usagef("--batch must be within 1..10000")
-	}
-	var signals []client.Signal
-	if *file != "" {
-		if len(pos) > 0 || sf != (signalFlags{}) {
-			return usagef("give either --file or one signal's flags, not both")
+	return func(pos []string) (call, error) {
+		if *batch < 1 || *batch > 10000 {
+			return nil, usagef("--batch must be within 1..10000")
 		}
-		if signals, err = c.readSignals(*file); err != nil {
-			return err
-		}
-	} else {
-		if len(pos) > 1 || len(pos) == 1 && sf.principal != "" {
-			return usagef("give the principal once, as the argument or with --principal")
-		}
-		if len(pos) == 1 {
-			sf.principal = pos[0]
-		}
-		s, err := c.signalFromFlags(sf)
+		signals, err := c.signalsToSend(pos, sf, *file)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		signals = []client.Signal{s}
+		return func(ctx context.Context, cl *client.Client) (*output, error) {
+			sum, err := c.sendBatches(ctx, cl, signals, *batch, *retries)
+			if err != nil {
+				return nil, err
+			}
+			return &output{v: sum, table: func(w io.Writer) { sum.table(w, signals, *quiet) }, status: failedIf(sum.Rejected > 0)}, nil
+		}, nil
 	}
-	cl, err := c.connect()
+}
+
+// signalsToSend are the signals of file, or else the one the flags and
+// the positional arguments describe.
+func (c *cli) signalsToSend(pos []string, sf signalFlags, file string) ([]client.Signal, error) {
+	if file != "" {
+		if len(pos) > 0 || sf != (signalFlags{}) {
+			return nil, usagef("give either --file or one signal's flags, not both")
+		}
+		return c.readSignals(file)
+	}
+	if len(pos) > 1 || len(pos) == 1 && sf.principal != "" {
+		return nil, usagef("give the principal once, as the argument or with --principal")
+	}
+	if len(pos) == 1 {
+		sf.principal = pos[0]
+	}
+	s, err := c.signalFromFlags(sf)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	sum := sendSummary{Results: []client.SignalResult{}}
-	for start := 0; start < len(signals); start += *batch {
-		chunk := signals[start:min(start+*batch, len(signals))]
-		res, err := sendWithRetry(ctx, cl, chunk, *retries, c.stderr)
+	return []client.Signal{s}, nil
+}
+
+// sendBatches sends signals in batches of size, each retried up to
+// retries times (sendWithRetry), and sums up the answers.
+func (c *cli) sendBatches(ctx context.Context, cl *client.Client, signals []client.Signal, size, retries int) (*sendSummary, error) {
+	sum := &sendSummary{Results: []client.SignalResult{}}
+	for start := 0; start < len(signals); start += size {
+		chunk := signals[start:min(start+size, len(signals))]
+		res, err := sendWithRetry(ctx, cl, chunk, retries, c.stderr)
 		if err != nil {
 			if start > 0 {
 				fmt.Fprintf(c.stderr, "%d of %d signals were sent before the failure (index %d); re-sending the file is safe.\n",
 					start, len(signals), sum.Index)
 			}
-			return err
+			return nil, err
 		}
 		sum.add(res)
 	}
-	if c.g.output == "json" {
-		if err := writeJSON(c.stdout, sum); err != nil {
-			return err
-		}
-	} else {
-		if err := c.emit(nil, func(w io.Writer) { sum.table(w, signals, *quiet) }); err != nil {
-			return err
-		}
-	}
-	if sum.Rejected > 0 {
-		return &silentError{exitError}
-	}
-	return nil
+	return sum, nil
 }
 
 // sendSummary gathers the results of all batches.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trustledger/trustledger/api/client"
 	"github.com/trustledger/trustledger/fsm"
 	"github.com/trustledger/trustledger/internal/pki"
 )
@@ -34,16 +36,16 @@ const (
 )
 
 func tlsCommand() *command {
-	return &command{name: "tls", subs: []*command{
-		{name: "ca", subs: []*command{
-			{name: "create", args: "--out DIR [--name NAME]",
-				summary: "create a CA for your own PKI: DIR/ca.crt (for trustd --tls-ca-file) and DIR/ca.key", run: tlsCACreate},
-		}},
-		{name: "cert", subs: []*command{
-			{name: "create", args: "--ca DIR --node-id ID [--host HOST]... --out DIR",
-				summary: "issue a node certificate from that CA: DIR/ID.crt and DIR/ID.key (for trustd --tls-cert-file, --tls-key-file)", run: tlsCertCreate},
-		}},
-	}}
+	return group("tls",
+		group("ca",
+			&command{name: "create", args: "--out DIR [--name NAME]", ownClient: true, setup: tlsCACreate,
+				summary: "create a CA for your own PKI: DIR/ca.crt (for trustd --tls-ca-file) and DIR/ca.key"},
+		),
+		group("cert",
+			&command{name: "create", args: "--ca DIR --node-id ID [--host HOST]... --out DIR", ownClient: true, setup: tlsCertCreate,
+				summary: "issue a node certificate from that CA: DIR/ID.crt and DIR/ID.key (for trustd --tls-cert-file, --tls-key-file)"},
+		),
+	)
 }
 
 // caCreated describes the CA trustctl tls ca create wrote.
@@ -55,43 +57,46 @@ type caCreated struct {
 	NotAfter    string `json:"notAfter"`
 }
 
-func tlsCACreate(_ context.Context, c *cli, args []string) error {
-	fs := c.flagSet("trustctl tls ca create")
+func tlsCACreate(fs *flag.FlagSet, c *cli) prepare {
 	out := fs.String("out", "", "write ca.crt and ca.key into `DIR` (created if missing; required)")
 	name := fs.String("name", defaultCAName, "the CA's common `NAME`")
-	if _, err := c.parseArgs(fs, args, "--out DIR [--name NAME]", 0, ""); err != nil {
-		return err
+	return func([]string) (call, error) {
+		if *out == "" {
+			return nil, usagef("--out is required")
+		}
+		if strings.TrimSpace(*name) == "" || !printableText(*name) {
+			return nil, usagef("--name: give a name of printable characters")
+		}
+		return func(context.Context, *client.Client) (*output, error) { return c.createCA(*out, *name) }, nil
 	}
-	if *out == "" {
-		return usagef("--out is required")
-	}
-	if strings.TrimSpace(*name) == "" || !printableText(*name) {
-		return usagef("--name: give a name of printable characters")
-	}
-	certPath, keyPath := filepath.Join(*out, tlsCACertFile), filepath.Join(*out, tlsCAKeyFile)
+}
+
+// createCA writes a new CA named name into dir.
+func (c *cli) createCA(dir, name string) (*output, error) {
+	certPath, keyPath := filepath.Join(dir, tlsCACertFile), filepath.Join(dir, tlsCAKeyFile)
 	if err := refuseExisting(certPath, keyPath); err != nil {
-		return err
+		return nil, err
 	}
-	ca, err := pki.NewCA(*name, c.now())
+	ca, err := pki.NewCA(name, c.now())
 	if err != nil {
-		return fmt.Errorf("create the CA: %w", err)
+		return nil, fmt.Errorf("create the CA: %w", err)
 	}
 	keyPEM, err := pki.EncodeKey(ca.Key)
 	if err != nil {
-		return fmt.Errorf("encode the CA key: %w", err)
+		return nil, fmt.Errorf("encode the CA key: %w", err)
 	}
-	if err := writePair(*out, certPath, pki.EncodeCert(ca.Cert.Raw), keyPath, keyPEM); err != nil {
-		return err
+	if err := writePair(dir, certPath, pki.EncodeCert(ca.Cert.Raw), keyPath, keyPEM); err != nil {
+		return nil, err
 	}
 	res := caCreated{Certificate: certPath, Key: keyPath, Subject: ca.Cert.Subject.CommonName,
 		Fingerprint: pki.Fingerprint(ca.Cert.Raw), NotAfter: ca.Cert.NotAfter.UTC().Format(time.RFC3339)}
-	return c.emit(res, func(w io.Writer) {
+	return show(res, nil, func(w io.Writer) {
 		row(w, "CA certificate", res.Certificate)
 		row(w, "CA key", res.Key+" (keep it offline: whoever holds it can mint node certificates)")
 		row(w, "Subject", res.Subject)
 		row(w, "Fingerprint", res.Fingerprint)
 		row(w, "Expires", res.NotAfter)
-		fmt.Fprintf(w, "\nIssue node certificates with: trustctl tls cert create --ca %s --node-id ID --host HOST --out DIR\n", *out)
+		fmt.Fprintf(w, "\nIssue node certificates with: trustctl tls cert create --ca %s --node-id ID --host HOST --out DIR\n", dir)
 	})
 }
 
@@ -107,72 +112,60 @@ type certCreated struct {
 	NotAfter    string   `json:"notAfter"`
 }
 
-func tlsCertCreate(_ context.Context, c *cli, args []string) error {
-	fs := c.flagSet("trustctl tls cert create")
+func tlsCertCreate(fs *flag.FlagSet, c *cli) prepare {
 	caDir := fs.String("ca", "", "the CA's `DIR`, holding ca.crt and ca.key (from trustctl tls ca create; required)")
 	nodeID := fs.String("node-id", "", "the node's `ID`, its trustd --node-id (required)")
 	var hosts stringList
 	fs.Var(&hosts, "host", "a `HOST` (DNS name or IP address) the node is reached at (repeatable, or comma-separated); localhost, 127.0.0.1 and ::1 are always included")
 	out := fs.String("out", "", "write ID.crt and ID.key into `DIR` (created if missing; required)")
-	if _, err := c.parseArgs(fs, args, "--ca DIR --node-id ID [--host HOST]... --out DIR", 0, ""); err != nil {
-		return err
-	}
-	var missing []string
-	for _, f := range []struct{ name, v string }{{"--ca", *caDir}, {"--node-id", *nodeID}, {"--out", *out}} {
-		if f.v == "" {
-			missing = append(missing, f.name)
+	return func([]string) (call, error) {
+		if err := required("--ca", *caDir, "--node-id", *nodeID, "--out", *out); err != nil {
+			return nil, err
 		}
-	}
-	if len(missing) > 0 {
-		return usagef("%s required", strings.Join(missing, ", "))
-	}
-	if !fsm.ValidID(*nodeID) {
-		return usagef("--node-id %q: use 1-%d letters, digits and - _ . : @ (not dots only), as trustd --node-id", *nodeID, fsm.MaxIDLen)
-	}
-	for _, h := range hosts {
-		if !validHost(h) {
-			return usagef("--host %q: not a DNS name or an IP address", h)
+		if !fsm.ValidID(*nodeID) {
+			return nil, usagef("--node-id %q: use 1-%d letters, digits and - _ . : @ (not dots only), as trustd --node-id", *nodeID, fsm.MaxIDLen)
 		}
+		for _, h := range hosts {
+			if !validHost(h) {
+				return nil, usagef("--host %q: not a DNS name or an IP address", h)
+			}
+		}
+		return func(context.Context, *client.Client) (*output, error) {
+			return c.issueCert(*caDir, *nodeID, hosts, *out)
+		}, nil
 	}
-	caCertPath, caKeyPath := filepath.Join(*caDir, tlsCACertFile), filepath.Join(*caDir, tlsCAKeyFile)
-	caCert, err := os.ReadFile(caCertPath) // #nosec G304 -- the operator names the CA directory
-	if err != nil {
-		return fmt.Errorf("--ca: read the CA certificate: %w", err)
-	}
-	caKey, err := os.ReadFile(caKeyPath) // #nosec G304 -- the operator names the CA directory
-	if err != nil {
-		return fmt.Errorf("--ca: read the CA key: %w", err)
-	}
-	ca, err := pki.LoadCA(caCert, caKey)
-	if err != nil {
-		return fmt.Errorf("--ca %s: %w", *caDir, err)
-	}
+}
+
+// issueCert issues the certificate of nodeID for hosts from the CA in
+// caDir and writes it and its key into dir.
+func (c *cli) issueCert(caDir, nodeID string, hosts []string, dir string) (*output, error) {
 	now := c.now()
-	if now.After(ca.Cert.NotAfter) {
-		return fmt.Errorf("--ca %s: the CA expired on %s", *caDir, ca.Cert.NotAfter.UTC().Format(time.RFC3339))
-	}
-	certPath, keyPath := filepath.Join(*out, *nodeID+".crt"), filepath.Join(*out, *nodeID+".key")
-	if err := refuseExisting(certPath, keyPath); err != nil {
-		return err
-	}
-	certPEM, key, err := ca.IssueNode(*nodeID, hosts, now)
+	ca, caCertPath, err := loadCA(caDir, now)
 	if err != nil {
-		return fmt.Errorf("issue the certificate of %s: %w", *nodeID, err)
+		return nil, err
+	}
+	certPath, keyPath := filepath.Join(dir, nodeID+".crt"), filepath.Join(dir, nodeID+".key")
+	if err := refuseExisting(certPath, keyPath); err != nil {
+		return nil, err
+	}
+	certPEM, key, err := ca.IssueNode(nodeID, hosts, now)
+	if err != nil {
+		return nil, fmt.Errorf("issue the certificate of %s: %w", nodeID, err)
 	}
 	keyPEM, err := pki.EncodeKey(key)
 	if err != nil {
-		return fmt.Errorf("encode the key of %s: %w", *nodeID, err)
+		return nil, fmt.Errorf("encode the key of %s: %w", nodeID, err)
 	}
 	cert, err := pki.ParseCert(certPEM)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := writePair(*out, certPath, certPEM, keyPath, keyPEM); err != nil {
-		return err
+	if err := writePair(dir, certPath, certPEM, keyPath, keyPEM); err != nil {
+		return nil, err
 	}
-	res := certCreated{NodeID: *nodeID, Certificate: certPath, Key: keyPath, CA: caCertPath, Hosts: certHosts(cert),
+	res := certCreated{NodeID: nodeID, Certificate: certPath, Key: keyPath, CA: caCertPath, Hosts: certHosts(cert),
 		Fingerprint: pki.Fingerprint(cert.Raw), NotAfter: cert.NotAfter.UTC().Format(time.RFC3339)}
-	return c.emit(res, func(w io.Writer) {
+	return show(res, nil, func(w io.Writer) {
 		row(w, "Node", res.NodeID+" ("+pki.NodeURI(res.NodeID).String()+")")
 		row(w, "Certificate", res.Certificate)
 		row(w, "Key", res.Key)
@@ -182,6 +175,29 @@ func tlsCertCreate(_ context.Context, c *cli, args []string) error {
 		fmt.Fprintf(w, "\nStart the node with: trustd --node-id %s --tls-cert-file %s --tls-key-file %s --tls-ca-file %s\n",
 			res.NodeID, res.Certificate, res.Key, res.CA)
 	})
+}
+
+// loadCA reads the CA trustctl tls ca create wrote into dir, refusing
+// one that has expired by now; it returns the CA and its certificate's
+// path.
+func loadCA(dir string, now time.Time) (*pki.CA, string, error) {
+	caCertPath, caKeyPath := filepath.Join(dir, tlsCACertFile), filepath.Join(dir, tlsCAKeyFile)
+	caCert, err := os.ReadFile(caCertPath) // #nosec G304 -- the operator names the CA directory
+	if err != nil {
+		return nil, "", fmt.Errorf("--ca: read the CA certificate: %w", err)
+	}
+	caKey, err := os.ReadFile(caKeyPath) // #nosec G304 -- the operator names the CA directory
+	if err != nil {
+		return nil, "", fmt.Errorf("--ca: read the CA key: %w", err)
+	}
+	ca, err := pki.LoadCA(caCert, caKey)
+	if err != nil {
+		return nil, "", fmt.Errorf("--ca %s: %w", dir, err)
+	}
+	if now.After(ca.Cert.NotAfter) {
+		return nil, "", fmt.Errorf("--ca %s: the CA expired on %s", dir, ca.Cert.NotAfter.UTC().Format(time.RFC3339))
+	}
+	return ca, caCertPath, nil
 }
 
 // certHosts lists a certificate's DNS and IP SANs.

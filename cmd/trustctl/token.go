@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 
@@ -9,16 +10,15 @@ import (
 )
 
 func tokenCommand() *command {
-	return &command{name: "token", subs: []*command{
-		{name: "create", args: "--role admin|operator|writer|reader|partner|auditor [--partner ID] [--org ORG]... [--description TEXT]",
-			summary: "create an API token (its secret is shown once)", run: tokenCreate},
-		{name: "list", args: "", summary: "list API tokens (never their secrets)", run: tokenList},
-		{name: "revoke", args: "TOKEN_ID", summary: "revoke an API token", run: tokenRevoke},
-	}}
+	return group("token",
+		&command{name: "create", args: "--role admin|operator|writer|reader|partner|auditor [--partner ID] [--org ORG]... [--description TEXT]",
+			summary: "create an API token (its secret is shown once)", setup: tokenCreate},
+		&command{name: "list", args: "", summary: "list API tokens (never their secrets)", setup: noFlags(tokenList)},
+		&command{name: "revoke", args: "TOKEN_ID", summary: "revoke an API token", pos: one("TOKEN_ID"), setup: noFlags(tokenRevoke)},
+	)
 }
 
-func tokenCreate(ctx context.Context, c *cli, args []string) error {
-	fs := c.flagSet("trustctl token create")
+func tokenCreate(fs *flag.FlagSet, _ *cli) prepare {
 	var req client.TokenRequest
 	var orgs stringList
 	fs.StringVar(&req.Role, "role", "", "admin, operator, writer, reader, partner or auditor (required)")
@@ -26,48 +26,29 @@ func tokenCreate(ctx context.Context, c *cli, args []string) error {
 	fs.Var(&orgs, "org", "organization a writer token is limited to (repeatable, or comma-separated)")
 	fs.StringVar(&req.Description, "description", "", "what the token is for")
 	fs.StringVar(&req.ID, "id", "", "token `ID` (default: a random one)")
-	_, err := c.parseArgs(fs, args, tokenCommand().subs[0].args, 0, "")
-	if err != nil {
-		return err
+	return func([]string) (call, error) {
+		if req.Role == "" {
+			return nil, usagef("--role is required")
+		}
+		req.Orgs = orgs
+		return func(ctx context.Context, cl *client.Client) (*output, error) {
+			tok, err := cl.CreateToken(ctx, req)
+			return show(tok, err, func(w io.Writer) {
+				row(w, "ID", tok.ID)
+				row(w, "Role", req.Role)
+				row(w, "Token", tok.Secret)
+				fmt.Fprintln(w, "\nThe token is shown only this once: store it now.")
+			})
+		}, nil
 	}
-	if req.Role == "" {
-		return usagef("--role is required")
-	}
-	req.Orgs = orgs
-	cl, err := c.connect()
-	if err != nil {
-		return err
-	}
-	tok, err := cl.CreateToken(ctx, req)
-	if err != nil {
-		return err
-	}
-	return c.emit(tok, func(w io.Writer) {
-		row(w, "ID", tok.ID)
-		row(w, "Role", req.Role)
-		row(w, "Token", tok.Secret)
-		fmt.Fprintln(w, "\nThe token is shown only this once: store it now.")
-	})
 }
 
-func tokenList(ctx context.Context, c *cli, args []string) error {
-	fs := c.flagSet("trustctl token list")
-	_, err := c.parseArgs(fs, args, "", 0, "")
-	if err != nil {
-		return err
-	}
-	cl, err := c.connect()
-	if err != nil {
-		return err
-	}
+func tokenList(ctx context.Context, _ *cli, cl *client.Client, _ []string) (*output, error) {
 	toks, err := cl.ListTokens(ctx)
-	if err != nil {
-		return err
-	}
 	if toks == nil {
 		toks = []client.Token{}
 	}
-	return c.emit(map[string]any{"tokens": toks}, func(w io.Writer) {
+	return show(map[string]any{"tokens": toks}, err, func(w io.Writer) {
 		row(w, "ID", "ROLE", "PARTNER", "ORGS", "CREATED", "REVOKED", "DESCRIPTION")
 		for _, t := range toks {
 			revoked := ""
@@ -79,19 +60,7 @@ func tokenList(ctx context.Context, c *cli, args []string) error {
 	})
 }
 
-func tokenRevoke(ctx context.Context, c *cli, args []string) error {
-	fs := c.flagSet("trustctl token revoke")
-	pos, err := c.parseArgs(fs, args, "TOKEN_ID", 1, "TOKEN_ID")
-	if err != nil {
-		return err
-	}
-	cl, err := c.connect()
-	if err != nil {
-		return err
-	}
+func tokenRevoke(ctx context.Context, _ *cli, cl *client.Client, pos []string) (*output, error) {
 	res, err := cl.RevokeToken(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	return c.emit(res, func(w io.Writer) { fmt.Fprintf(w, "Token %s revoked at index %d.\n", pos[0], res.Index) })
+	return show(res, err, func(w io.Writer) { fmt.Fprintf(w, "Token %s revoked at index %d.\n", pos[0], res.Index) })
 }
