@@ -4,15 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -194,40 +191,14 @@ func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) {
 func (s *Server) probeMember(r *http.Request, mv *memberView) {
 	ctx, cancel := context.WithTimeout(withPeer(r.Context(), mv.ID), s.cfg.ClusterProbeTimeout)
 	defer cancel()
-	u, err := s.peerURL(mv.APIAddr)
+	cl, err := s.peerClient(mv.APIAddr)
 	if err != nil {
 		mv.Error = err.Error()
 		return
 	}
-	u.Path = strings.TrimRight(u.Path, "/") + "/v1/status"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	st, _, err := cl.Status(ctx)
 	if err != nil {
-		mv.Error = err.Error()
-		return
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := s.client.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		mv.Error = err.Error()
-		return
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		mv.Error = err.Error()
-		return
-	}
-	if resp.StatusCode != http.StatusOK {
-		mv.Error = fmt.Sprintf("GET /v1/status answered %d", resp.StatusCode)
-		return
-	}
-	var st statusView
-	if err := json.Unmarshal(body, &st); err != nil {
-		mv.Error = "GET /v1/status: " + err.Error()
+		mv.Error = peerError(err)
 		return
 	}
 	mv.Reachable, mv.State, mv.AppliedIndex, mv.Digest, mv.LastContact = true, st.State, st.AppliedIndex, st.Digest, st.LastContact

@@ -5,12 +5,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -56,8 +53,6 @@ const (
 	gossipKeyPeerTimeout = 10 * time.Second
 	// gossipRotationTimeout bounds a whole rotation.
 	gossipRotationTimeout = 2 * time.Minute
-	// maxGossipKeysBody bounds a member's answer.
-	maxGossipKeysBody = 64 << 10
 )
 
 // gossipRotations marks the servers that are rotating, so that two
@@ -386,50 +381,19 @@ func (s *Server) putGossipKeys(ctx context.Context, t keyTarget, keys [][]byte) 
 	if t.apiAddr == "" {
 		return errors.New("its API address is unknown")
 	}
-	u, err := s.peerURL(t.apiAddr)
+	cl, err := s.peerClient(t.apiAddr)
 	if err != nil {
 		return fmt.Errorf("its API address %q: %w", t.apiAddr, err)
 	}
-	u.Path = strings.TrimRight(u.Path, "/") + "/v1/cluster/gossip-keys"
-	in := gossipKeysInput{Keys: make([]string, len(keys))}
+	encoded := make([]string, len(keys))
 	for i, k := range keys {
-		in.Keys[i] = base64.StdEncoding.EncodeToString(k)
-	}
-	body, err := json.Marshal(in)
-	if err != nil {
-		return err
+		encoded[i] = base64.StdEncoding.EncodeToString(k)
 	}
 	ctx, cancel := context.WithTimeout(withPeer(ctx, t.id), gossipKeyPeerTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u.String(), bytes.NewReader(body))
+	out, err := cl.SetGossipKeys(ctx, encoded)
 	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	resp, err := s.client.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return err
-	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxGossipKeysBody))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		var p Problem
-		if json.Unmarshal(answer, &p) == nil && p.Detail != "" {
-			return fmt.Errorf("PUT /v1/cluster/gossip-keys answered %d: %s", resp.StatusCode, p.Detail)
-		}
-		return fmt.Errorf("PUT /v1/cluster/gossip-keys answered %d", resp.StatusCode)
-	}
-	var out gossipKeysView
-	if err := json.Unmarshal(answer, &out); err != nil {
-		return fmt.Errorf("PUT /v1/cluster/gossip-keys: %w", err)
+		return errors.New(peerError(err))
 	}
 	if want := cluster.GossipKeyID(keys[0]); out.Primary != want {
 		return fmt.Errorf("PUT /v1/cluster/gossip-keys: the member reports primary %q, not %q", out.Primary, want)

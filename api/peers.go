@@ -2,11 +2,14 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/url"
 	"sync"
 	"time"
+
+	"github.com/trustledger/trustledger/api/client"
 )
 
 // Node-to-node HTTP (docs/threat-model.md, "Node-to-node HTTP"). Requests
@@ -132,4 +135,26 @@ func (s *Server) distrustForwarding(r *http.Request) {
 	for _, h := range forwardingHeaders {
 		r.Header.Del(h)
 	}
+}
+
+// peerClient is an api/client for the member at apiAddr, over this node's
+// peer transports: TLS with this node's certificate, the member's checked
+// against the node id the request's context names (withPeer). No token is
+// sent: the member authenticates this node by its certificate.
+func (s *Server) peerClient(apiAddr string) (*client.Client, error) {
+	u, err := s.peerURL(apiAddr)
+	if err != nil {
+		return nil, err
+	}
+	return client.New(client.Config{Address: u.String(), HTTPClient: s.client, Timeout: -1, UserAgent: "trustd"})
+}
+
+// peerError describes a failed node-to-node call: the transport's cause
+// without the URL around it, or the member's answer.
+func peerError(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return err.Error()
 }

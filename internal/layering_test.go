@@ -33,8 +33,9 @@ var layers = []struct {
 	{"federation", layerRule{project: []string{"fsm", "internal/input"}}},
 	{"cluster", layerRule{project: []string{"fsm", "internal/pki"}}},
 	// api asks cluster.Node (the Backend interfaces); it never touches
-	// Raft, gossip or the stores.
-	{"api", layerRule{project: []string{"cluster", "fsm", "federation", "internal/input", "internal/pki"},
+	// Raft, gossip or the stores. Its node-to-node calls go through
+	// api/client.
+	{"api", layerRule{project: []string{"api/client", "cluster", "fsm", "federation", "internal/input", "internal/pki"},
 		forbidden: []string{"github.com/hashicorp/raft", "github.com/hashicorp/raft-boltdb/...",
 			"github.com/hashicorp/memberlist", "go.etcd.io/bbolt/..."}}},
 	// The client integrators import: no server package, no dependency.

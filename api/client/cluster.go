@@ -296,3 +296,34 @@ func (c *Client) Enroll(ctx context.Context, g *IdentityGrant, caFingerprint str
 	_, err := c.do(ctx, &request{method: http.MethodPost, path: "/v1/cluster/enrollment", body: body}, nil)
 	return err
 }
+
+// GossipKeyring is a node's gossip keyring as PUT /v1/cluster/gossip-keys
+// answers it: key ids only, the primary first.
+type GossipKeyring struct {
+	NodeID  string   `json:"nodeId"`
+	Primary string   `json:"primary"`
+	Keys    []string `json:"keys"`
+}
+
+// SetGossipKeys replaces a member's gossip keyring (node to node, during a
+// rotation; the caller authenticates with its node certificate, through a
+// Config.HTTPClient that presents it). keys are base64, the primary first.
+func (c *Client) SetGossipKeys(ctx context.Context, keys []string) (*GossipKeyring, error) {
+	return call[GossipKeyring](ctx, c, &request{method: http.MethodPut, path: "/v1/cluster/gossip-keys",
+		body: struct {
+			Keys []string `json:"keys"`
+		}{keys}})
+}
+
+// ClusterCAKey fetches the cluster CA's private key, PEM, from the leader
+// (node to node, for a voter of the Raft configuration; the caller
+// authenticates with its node certificate).
+func (c *Client) ClusterCAKey(ctx context.Context) ([]byte, error) {
+	out, err := call[struct {
+		CAKey string `json:"caKey"`
+	}](ctx, c, &request{method: http.MethodGet, path: "/v1/cluster/ca-key"})
+	if err != nil {
+		return nil, err
+	}
+	return []byte(out.CAKey), nil
+}

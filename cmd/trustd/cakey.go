@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"io"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"time"
 
+	"github.com/trustledger/trustledger/api/client"
 	"github.com/trustledger/trustledger/cluster"
 )
 
@@ -52,36 +52,19 @@ func askCAKey(ctx context.Context, node *cluster.Node, leaderID, apiAddr string)
 	if err != nil {
 		return nil, 0, err
 	}
-	u.Scheme, u.Path = "https", "/v1/cluster/ca-key"
-	cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil, TLSClientConfig: node.PeerClientTLS(leaderID)}}
-	defer cl.CloseIdleConnections()
+	u.Scheme, u.Path = "https", ""
 	// The address is the leader's, as the cluster's membership records it,
 	// and the TLS configuration accepts only that member's certificate.
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil) // #nosec G704 -- a member's address, its certificate verified
+	hc := &http.Client{Transport: &http.Transport{Proxy: nil, TLSClientConfig: node.PeerClientTLS(leaderID)}}
+	defer hc.CloseIdleConnections()
+	cl, err := client.New(client.Config{Address: u.String(), HTTPClient: hc, Timeout: 10 * time.Second, UserAgent: "trustd"})
 	if err != nil {
 		return nil, 0, err
 	}
-	resp, err := cl.Do(req) // #nosec G704 -- a member's address, its certificate verified
-	if err != nil {
-		return nil, 0, err
+	key, err := cl.ClusterCAKey(ctx)
+	var ce *client.Error
+	if errors.As(err, &ce) {
+		return nil, ce.StatusCode, err
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return nil, resp.StatusCode, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, resp.StatusCode, &askError{status: resp.StatusCode}
-	}
-	var out struct {
-		CAKey string `json:"caKey"`
-	}
-	if err := json.Unmarshal(body, &out); err != nil {
-		return nil, resp.StatusCode, err
-	}
-	return []byte(out.CAKey), resp.StatusCode, nil
+	return key, http.StatusOK, err
 }
-
-type askError struct{ status int }
-
-func (e *askError) Error() string { return "the leader answered " + http.StatusText(e.status) }
