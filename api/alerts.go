@@ -57,13 +57,9 @@ func (s *Server) reviewAlert(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	pid, ok := s.ledger().AlertPrincipal(id)
-	if !ok {
-		s.fail(w, r, withCode(newProblem(ProblemNotFound, "alertId", "unknown alert %q", id), "not_found"))
-		return
-	}
+	pid, _ := s.ledger().AlertPrincipal(id)
 	noteSubject(r, pid)
-	res, err := s.propose(r, cmd)
+	res, err := s.proposeChecked(r, cmd)
 	if err != nil {
 		s.fail(w, r, err)
 		return

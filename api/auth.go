@@ -90,35 +90,6 @@ func authorize(rt Route, tok fsm.Token) error {
 	return withCode(newProblem(ProblemForbidden, "", "a %s token may not call %s %s", tok.Role, rt.Method, rt.Pattern), "role")
 }
 
-// checkScope enforces a token's organization scope: a token with orgs may
-// only write principals of those organizations. field names the input
-// that carried the principal or organization.
-func checkScope(r *http.Request, field, orgID string) error {
-	tok := requestInfoFrom(r.Context()).token
-	if len(tok.Orgs) == 0 || slices.Contains(tok.Orgs, orgID) {
-		return nil
-	}
-	what := "organization " + orgID
-	if orgID == "" {
-		what = "principals without an organization"
-	}
-	return withCode(newProblem(ProblemForbidden, field, "this token is scoped to organizations %s and may not write %s",
-		strings.Join(tok.Orgs, ", "), what), "scope")
-}
-
-// checkPrincipalScope is checkScope for an existing principal. An unknown
-// principal passes: the ledger reports it.
-func (s *Server) checkPrincipalScope(r *http.Request, field, principalID string) error {
-	if len(requestInfoFrom(r.Context()).token.Orgs) == 0 {
-		return nil
-	}
-	org, ok := s.ledger().OrgOf(principalID)
-	if !ok {
-		return nil
-	}
-	return checkScope(r, field, org)
-}
-
 // requestInfo is what the middleware and the handlers learn about one
 // request; the audit log and the metrics read it at the end.
 type requestInfo struct {

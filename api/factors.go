@@ -58,13 +58,11 @@ func (s *Server) reportFactors(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.firstError(s.requireLeader,
-		func() error { return s.requirePrincipal(id, "principalId") },
-		func() error { return s.checkPrincipalScope(r, "principalId", id) }); err != nil {
+	if err := s.requireLeader(); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	res, err := s.propose(r, cmd)
+	res, err := s.proposeChecked(r, cmd)
 	if err != nil {
 		s.fail(w, r, err)
 		return

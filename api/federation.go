@@ -74,12 +74,8 @@ func (s *Server) putPartner(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if p, ok := s.ledger().PartnerByIssuer(cmd.Issuer); ok && p.PartnerID != id {
-		s.fail(w, r, withCode(newProblem(ProblemConflict, "issuer", "issuer: already registered to partner %q", p.PartnerID), "conflict"))
-		return
-	}
 	_, existed := s.ledger().Partner(id)
-	res, err := s.propose(r, cmd)
+	res, err := s.proposeChecked(r, cmd)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -124,11 +120,7 @@ func (s *Server) deletePartner(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if _, ok := s.ledger().Partner(id); !ok {
-		s.fail(w, r, unknownPartner(id))
-		return
-	}
-	res, err := s.propose(r, &fsm.RemovePartner{PartnerID: id})
+	res, err := s.proposeChecked(r, &fsm.RemovePartner{PartnerID: id})
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -7,17 +7,15 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trustledger/trustledger/cluster"
 	"github.com/trustledger/trustledger/fsm"
+	"github.com/trustledger/trustledger/internal/testnode"
 )
 
 // harness is a real single-node cluster behind a real HTTP server.
@@ -56,53 +54,29 @@ func newHarness(t testing.TB) *harness {
 
 func newHarnessConfig(t testing.TB, cfg Config) *harness {
 	t.Helper()
-	dir := t.TempDir()
-	node, err := cluster.Open(cluster.Config{NodeID: "n1", DataDir: filepath.Join(dir, "data"), RaftAddr: "127.0.0.1:0",
-		Region: "test", Bootstrap: true, Voter: true})
-	if err != nil {
-		t.Fatalf("open node: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := node.Close(); err != nil {
-			t.Errorf("close node: %v", err)
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := node.WaitForLeader(ctx); err != nil {
-		t.Fatalf("wait for leader: %v", err)
-	}
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !node.IsLeader() { // the only voter leads once a leader is known
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-			t.Fatal("the node did not become leader")
-		}
-	}
-	tokenPath := filepath.Join(dir, "admin.token")
-	created, err := EnsureAdminToken(ctx, node, tokenPath)
-	if err != nil || !created {
-		t.Fatalf("EnsureAdminToken: created=%v err=%v", created, err)
-	}
-	secret, err := os.ReadFile(tokenPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{t: t, node: node, admin: strings.TrimSpace(string(secret)), audit: &syncBuffer{}, tokens: map[string]string{}}
+	h := &harness{t: t, audit: &syncBuffer{}, tokens: map[string]string{}}
 	cfg.AuditLog = h.audit
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	h.api = New(cfg, node)
-	h.srv = httptest.NewServer(h.api.Handler())
-	t.Cleanup(func() {
-		_ = h.api.Close()
-		h.srv.Close()
-	})
+	s := testnode.StartSingle(t, "n1", testAPI(func(node *cluster.Node) *Server {
+		h.api = New(cfg, node)
+		return h.api
+	}), nil)
+	h.node, h.srv, h.admin = s.Node, s.HTTP, s.Admin
 	h.tokens["admin"] = h.admin
 	return h
+}
+
+// testAPI is what internal/testnode needs of this package, the server
+// built by newServer.
+func testAPI(newServer func(*cluster.Node) *Server) testnode.API {
+	return testnode.API{
+		New: func(node *cluster.Node) testnode.Server { return newServer(node) },
+		AdminToken: func(ctx context.Context, node *cluster.Node, path string) (bool, error) {
+			return EnsureAdminToken(ctx, node, path)
+		},
+	}
 }
 
 // token returns a secret for a fresh token of role (cached per role).

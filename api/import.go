@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-
-	"github.com/trustledger/trustledger/fsm"
 )
 
 // maxImportRecords bounds the records of one import request.
@@ -129,11 +127,7 @@ func (s *Server) importRecords(w http.ResponseWriter, r *http.Request) {
 	imported := 0
 	for _, rec := range recs {
 		res := importResult{PrincipalID: rec.cmd.PrincipalID, Warnings: rec.warnings}
-		err := s.importConflict(rec.cmd.PrincipalID)
-		var out *fsm.Result
-		if err == nil {
-			out, err = s.propose(r, rec.cmd)
-		}
+		out, err := s.proposeChecked(r, rec.cmd)
 		if err != nil {
 			p := problemFor(err)
 			if p.Status >= 500 {
@@ -163,11 +157,7 @@ func (s *Server) importRecords(w http.ResponseWriter, r *http.Request) {
 func (s *Server) importOne(w http.ResponseWriter, r *http.Request, rec *importedRecord) {
 	id := rec.cmd.PrincipalID
 	noteSubject(r, id)
-	if err := s.importConflict(id); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	res, err := s.propose(r, rec.cmd)
+	res, err := s.proposeChecked(r, rec.cmd)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -179,11 +169,4 @@ func (s *Server) importOne(w http.ResponseWriter, r *http.Request, rec *imported
 	}
 	w.Header().Set("Location", "/v1/principals/"+id)
 	writeJSON(w, http.StatusCreated, out)
-}
-
-func (s *Server) importConflict(id string) error {
-	if s.ledger().Has(id) {
-		return withCode(newProblem(ProblemConflict, "principalId", "principal %q already exists", id), "conflict")
-	}
-	return nil
 }

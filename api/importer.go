@@ -150,8 +150,8 @@ type importedRecord struct {
 	warnings []string
 }
 
-// parseImportRecord converts one record. caps are the policy's component
-// caps (µpt) and thresholds its level thresholds, for early checks.
+// parseImportRecord converts one record. pol is the current policy, for
+// the early checks of bounds, components and level.
 func parseImportRecord(raw json.RawMessage, prefix string, pol *fsm.Policy, errs *fieldErrors) *importedRecord {
 	var m map[string]json.RawMessage
 	if err := decodeStrict(raw, &m, prefix); err != nil {
@@ -178,26 +178,9 @@ func parseImportRecord(raw json.RawMessage, prefix string, pol *fsm.Policy, errs
 		}
 	}
 	c.OrgID = errs.id(rr.field("orgId"), rr.str("orgId", false), false)
-	score := rr.number("trustScore", true, 0, maxPoints)
-	c.Score = score.V
-	c.Base = rr.number("baseTrustScore", false, 0, maxPoints)
-	c.Min = rr.number("minTrustScore", false, 0, maxPoints)
-	c.Max = rr.number("maxTrustScore", false, 0, maxPoints)
-	c.DecayRate = rr.number("trustDecayRate", false, 0, maxPoints)
-	c.RecoveryRate = rr.number("trustRecoveryRate", false, 0, maxPoints)
-	c.Frequency = errs.oneOf(rr.field("assessmentFrequency"), rr.str("assessmentFrequency", false), false, frequencyNames())
-	c.Inactive = !rr.boolean("isActive", true)
-	c.RequiresReview = rr.boolean("requiresReview", false)
-	c.LastAssessmentAt = rr.time("lastAssessmentAt", false)
-	rr.time("nextAssessmentAt", false)
-	errs.oneOf(rr.field("trustTrend"), rr.str("trustTrend", false), false, trustTrends)
-	if lvl := errs.oneOf(rr.field("trustLevel"), rr.str("trustLevel", false), false, fsm.Levels); lvl != "" && score.Set {
-		if want := levelOf(pol, roundPoints(score.V)); want != lvl {
-			out.warnings = append(out.warnings, fmt.Sprintf("trustLevel %s does not match trustScore under the current "+
-				"policy; the ledger derives %s", lvl, want))
-		}
-	}
-	lo, hi := optOr(c.Min, pol.DefaultMin), optOr(c.Max, pol.DefaultMax)
+	score := rr.settings(c)
+	out.warnings = append(out.warnings, rr.derived(score, pol)...)
+	lo, hi := pol.PrincipalBounds(c.Min, c.Max)
 	switch {
 	case lo > hi:
 		errs.invalid(rr.field("minTrustScore"), "must not exceed maxTrustScore")
@@ -206,6 +189,48 @@ func parseImportRecord(raw json.RawMessage, prefix string, pol *fsm.Policy, errs
 			fsm.FormatDecimal(lo, 6), fsm.FormatDecimal(hi, 6))
 	}
 	c.Components = rr.components(score, pol)
+	out.warnings = append(out.warnings, rr.evidence(c)...)
+	rr.unknown()
+	return out
+}
+
+// settings reads the score, bounds, rates and flags of a record into c and
+// returns its trustScore.
+func (rr *recordReader) settings(c *fsm.ImportRecord) fsm.Opt {
+	score := rr.number("trustScore", true, 0, maxPoints)
+	c.Score = score.V
+	c.Base = rr.number("baseTrustScore", false, 0, maxPoints)
+	c.Min = rr.number("minTrustScore", false, 0, maxPoints)
+	c.Max = rr.number("maxTrustScore", false, 0, maxPoints)
+	c.DecayRate = rr.number("trustDecayRate", false, 0, maxPoints)
+	c.RecoveryRate = rr.number("trustRecoveryRate", false, 0, maxPoints)
+	c.Frequency = rr.errs.oneOf(rr.field("assessmentFrequency"), rr.str("assessmentFrequency", false), false, frequencyNames())
+	c.Inactive = !rr.boolean("isActive", true)
+	c.RequiresReview = rr.boolean("requiresReview", false)
+	c.LastAssessmentAt = rr.time("lastAssessmentAt", false)
+	return score
+}
+
+// derived checks the properties the ledger derives (nextAssessmentAt,
+// trustTrend, trustLevel) and warns when trustLevel is not the one the
+// ledger derives from trustScore.
+func (rr *recordReader) derived(score fsm.Opt, pol *fsm.Policy) []string {
+	rr.time("nextAssessmentAt", false)
+	rr.errs.oneOf(rr.field("trustTrend"), rr.str("trustTrend", false), false, trustTrends)
+	lvl := rr.errs.oneOf(rr.field("trustLevel"), rr.str("trustLevel", false), false, fsm.Levels)
+	if lvl == "" || !score.Set {
+		return nil
+	}
+	if want := pol.Level(score.V); want != lvl {
+		return []string{fmt.Sprintf("trustLevel %s does not match trustScore under the current policy; the ledger derives %s", lvl, want)}
+	}
+	return nil
+}
+
+// evidence reads the factor reports, signal lists, history, federated
+// trust and metadata of a record into c, with warnings for the lists an
+// import does not take.
+func (rr *recordReader) evidence(c *fsm.ImportRecord) []string {
 	names := [fsm.NumComponents]string{"authenticationFactors", "behaviorMetrics", "complianceStatus", "riskIndicators", "context"}
 	for i, n := range names {
 		kind := byte('{')
@@ -219,21 +244,26 @@ func parseImportRecord(raw json.RawMessage, prefix string, pol *fsm.Policy, errs
 	c.History = rr.history()
 	c.FederatedTrust = rr.federated()
 	c.Metadata = rr.doc("metadata", '{')
+	var warnings []string
 	for _, key := range []string{"trustModifiers", "endorsements", "trustAlerts"} {
 		if b := rr.doc(key, '['); len(b) > 2 {
-			out.warnings = append(out.warnings, key+" not imported: the imported trustScore already reflects them")
+			warnings = append(warnings, key+" not imported: the imported trustScore already reflects them")
 		}
 	}
+	return warnings
+}
+
+// unknown reports the properties of the record nothing read.
+func (rr *recordReader) unknown() {
 	for _, key := range derivedExtras {
 		rr.used[key] = true
 	}
-	for _, key := range sortedKeys(m) {
+	for _, key := range sortedKeys(rr.m) {
 		if !rr.used[key] {
-			errs.add(rr.field(key), "unknown", "unknown property; a PrincipalTrust record has the 29 properties of its schema")
-			errs.list[len(errs.list)-1].kind = ProblemUnknownField
+			rr.errs.add(rr.field(key), "unknown", "unknown property; a PrincipalTrust record has the 29 properties of its schema")
+			rr.errs.list[len(rr.errs.list)-1].kind = ProblemUnknownField
 		}
 	}
-	return out
 }
 
 // components reads scoreComponents: all five components or none, within
@@ -390,27 +420,6 @@ func (rr *recordReader) federated() []byte {
 		return nil
 	}
 	return data
-}
-
-func optOr(o fsm.Opt, def int64) int64 {
-	if o.Set {
-		return o.V
-	}
-	return def
-}
-
-// roundPoints rounds µpt to whole points, halves up, as the ledger does.
-func roundPoints(v int64) int64 { return (v + fsm.Point/2) / fsm.Point * fsm.Point }
-
-// levelOf names the level of a score (µpt) under a policy.
-func levelOf(p *fsm.Policy, score int64) string {
-	lvl := 0
-	for i, t := range p.Thresholds {
-		if score >= t {
-			lvl = i + 1
-		}
-	}
-	return fsm.Levels[lvl]
 }
 
 func sortedKeys[V any](m map[string]V) []string {

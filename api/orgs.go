@@ -38,7 +38,7 @@ func (s *Server) putOrg(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, existed := s.ledger().Org(id)
-	res, err := s.propose(r, cmd)
+	res, err := s.proposeChecked(r, cmd)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -73,33 +73,17 @@ func (s *Server) registerPrincipal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	noteSubject(r, cmd.PrincipalID)
-	if err := s.firstError(s.requireLeader, func() error { return checkScope(r, "orgId", cmd.OrgID) },
-		func() error {
-			if s.ledger().Has(cmd.PrincipalID) {
-				return withCode(newProblem(ProblemConflict, "principalId", "principal %q already exists", cmd.PrincipalID), "conflict")
-			}
-			return nil
-		}); err != nil {
+	if err := s.requireLeader(); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	res, err := s.propose(r, cmd)
+	res, err := s.proposeChecked(r, cmd)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/v1/principals/"+url.PathEscape(cmd.PrincipalID))
 	s.writeRecord(w, r, http.StatusCreated, res.Index, cmd.PrincipalID)
-}
-
-// firstError runs checks in order and returns the first failure.
-func (s *Server) firstError(checks ...func() error) error {
-	for _, c := range checks {
-		if err := c(); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // writeRecord answers a write with its index and the principal's record
@@ -164,55 +148,16 @@ func (s *Server) updatePrincipal(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	err = s.firstError(s.requireLeader,
-		func() error { return s.requirePrincipal(id, "principalId") },
-		func() error { return s.checkPrincipalScope(r, "principalId", id) },
-		func() error {
-			if in.OrgID != nil {
-				return checkScope(r, "orgId", *in.OrgID)
-			}
-			return nil
-		},
-		func() error { return s.checkUpdateBounds(id, cmd) })
-	if err != nil {
+	if err := s.requireLeader(); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	res, err := s.propose(r, cmd)
+	res, err := s.proposeChecked(r, cmd)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	s.writeRecord(w, r, http.StatusOK, res.Index, id)
-}
-
-// checkUpdateBounds checks new bounds against the ones kept, so that an
-// update the ledger would reject is refused before it is proposed.
-func (s *Server) checkUpdateBounds(id string, c *fsm.UpdatePrincipal) error {
-	if !c.Min.Set && !c.Max.Set {
-		return nil
-	}
-	rec, ok := s.ledger().Record(id, s.ledger().LedgerTime())
-	if !ok {
-		return nil
-	}
-	lo, _ := fsm.ParseDecimal(string(rec.MinTrustScore), 6)
-	hi, _ := fsm.ParseDecimal(string(rec.MaxTrustScore), 6)
-	if c.Min.Set {
-		lo = c.Min.V
-	}
-	if c.Max.Set {
-		hi = c.Max.V
-	}
-	if lo > hi {
-		field := "minTrustScore"
-		if !c.Min.Set {
-			field = "maxTrustScore"
-		}
-		return withCode(newProblem(ProblemRejected, field, "%s: minTrustScore %s would exceed maxTrustScore %s",
-			field, fsm.FormatDecimal(lo, 6), fsm.FormatDecimal(hi, 6)), "invalid")
-	}
-	return nil
 }
 
 // pathID reads and checks an identifier from the URL path.
@@ -225,7 +170,7 @@ func pathID(r *http.Request, param, field string) (string, error) {
 	return id, nil
 }
 
-// requirePrincipal fails with 404 when the principal is unknown.
+// requirePrincipal fails with 404 when a principal to read is unknown.
 func (s *Server) requirePrincipal(id, field string) error {
 	if s.ledger().Has(id) {
 		return nil

@@ -111,12 +111,21 @@ func withCode(p *Problem, code string) *Problem {
 	return p
 }
 
-// rejectStatus maps fsm.RejectError codes to problem kinds.
+// rejectKinds maps fsm.RejectError codes to problem kinds.
 var rejectKinds = map[string]ProblemKind{
 	"invalid":   ProblemRejected,
 	"not_found": ProblemNotFound,
 	"conflict":  ProblemConflict,
 	"forbidden": ProblemForbidden,
+	"scope":     ProblemForbidden,
+}
+
+// rejectKind is the problem kind of an fsm.RejectError code.
+func rejectKind(code string) ProblemKind {
+	if k, ok := rejectKinds[code]; ok {
+		return k
+	}
+	return ProblemRejected
 }
 
 // problemFor maps any error the handlers meet to a problem. It is the one
@@ -132,11 +141,7 @@ func problemFor(err error) *Problem {
 	case errors.As(err, &p):
 		return p
 	case errors.As(err, &rej):
-		k, ok := rejectKinds[rej.Code]
-		if !ok {
-			k = ProblemRejected
-		}
-		return withCode(newProblem(k, rej.Field, "%s", rej.Reason), rej.Code)
+		return withCode(newProblem(rejectKind(rej.Code), rej.Field, "%s", rej.Reason), rej.Code)
 	case errors.As(err, &notLead):
 		p := newProblem(ProblemNotLeader, "", "this node is not the leader; send the request to the leader")
 		p.LeaderID, p.LeaderAddr, p.retryAfter = notLead.LeaderID, notLead.LeaderAPIAddr, 1

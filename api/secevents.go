@@ -12,8 +12,8 @@ import (
 	"github.com/trustledger/trustledger/fsm"
 )
 
-// iatMargin keeps the API's iat window inside the ledger's, so a SET the
-// API accepts is not refused at apply time for a clock difference.
+// iatMargin keeps the verifier's iat window inside the ledger's, so a SET
+// the API accepts is not refused at apply time for a clock difference.
 const iatMargin = time.Minute
 
 // pushSecurityEvent is POST /v1/federation/events: push delivery (RFC
@@ -78,7 +78,7 @@ func (s *Server) pushSecurityEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	noteSubject(r, cmd.PrincipalID)
-	if err := s.precheckSET(cmd); err != nil {
+	if err := s.precheckSET(r, cmd); err != nil {
 		s.failSET(w, r, partner.PartnerID, err)
 		return
 	}
@@ -118,45 +118,50 @@ func (s *Server) verifySET(body []byte, partner fsm.PartnerView) (*fsm.Federated
 	return set.Command(partner.PartnerID)
 }
 
-// precheckSET refuses, without writing, a command the ledger would refuse:
-// an unknown principal, an iat outside the ledger's window, an assessment
-// already expired, and a replayed jti (the ledger's dedup index).
-func (s *Server) precheckSET(cmd *fsm.FederatedEvent) error {
-	l := s.ledger()
-	if !l.Has(cmd.PrincipalID) {
-		return &federation.Error{Code: federation.ErrInvalidRequest, Description: "unknown subject: no principal " +
-			strconv.Quote(cmd.PrincipalID)}
+// precheckSET refuses, without writing, a command the ledger would
+// refuse (fsm.Ledger.Check: an unknown principal, an iat outside the
+// ledger's window, an assessment already expired...) or answer as a
+// duplicate (a replayed jti).
+func (s *Server) precheckSET(r *http.Request, cmd *fsm.FederatedEvent) error {
+	if err := s.checkWrite(r, cmd); err != nil {
+		return setRefusal(err)
 	}
-	now, pol := l.LedgerTime(), l.Policy()
-	if cmd.IssuedAt < now-pol.DedupWindow+iatMargin.Milliseconds() || cmd.IssuedAt > now+pol.FutureSkew {
-		return &federation.Error{Code: federation.ErrInvalidRequest, Description: "iat is outside the ledger's window"}
-	}
-	if cmd.Score.Set && cmd.ValidUntil <= now {
-		return &federation.Error{Code: federation.ErrInvalidRequest, Description: "the assessment's validUntil has passed"}
-	}
-	if l.FederatedEventSeen(cmd.PartnerID, cmd.EventID) {
-		return &federation.Error{Code: federation.ErrInvalidRequest, Description: "jti already used"}
+	if s.ledger().FederatedEventSeen(cmd.PartnerID, cmd.EventID) {
+		return jtiUsed()
 	}
 	return nil
+}
+
+// jtiUsed is the refusal of a replayed SET.
+func jtiUsed() error {
+	return &federation.Error{Code: federation.ErrInvalidRequest, Description: "jti already used"}
 }
 
 // setOutcome turns the ledger's result for a FederatedEvent into an RFC
 // 8935 refusal, or nil when the event was accepted.
 func setOutcome(res *fsm.Result) error {
-	var rej *fsm.RejectError
-	switch {
-	case errors.As(res.Err, &rej) && rej.Code == "forbidden":
-		return &federation.Error{Code: federation.ErrAccessDenied, Description: rej.Reason}
-	case rej != nil && rej.Code == "not_found":
-		return &federation.Error{Code: federation.ErrInvalidRequest, Description: "unknown subject: " + rej.Reason}
-	case rej != nil:
-		return &federation.Error{Code: federation.ErrInvalidRequest, Description: rej.Field + ": " + rej.Reason}
-	case res.Err != nil:
-		return res.Err
-	case len(res.Signals) == 1 && res.Signals[0].Status == fsm.StatusDuplicate:
-		return &federation.Error{Code: federation.ErrInvalidRequest, Description: "jti already used"}
+	if res.Err != nil {
+		return setRefusal(res.Err)
+	}
+	if len(res.Signals) == 1 && res.Signals[0].Status == fsm.StatusDuplicate {
+		return jtiUsed()
 	}
 	return nil
+}
+
+// setRefusal turns the ledger's rejection of a FederatedEvent into an RFC
+// 8935 refusal; other errors are returned as they are.
+func setRefusal(err error) error {
+	var rej *fsm.RejectError
+	switch {
+	case !errors.As(err, &rej):
+		return err
+	case rej.Code == "forbidden":
+		return &federation.Error{Code: federation.ErrAccessDenied, Description: rej.Reason}
+	case rej.Code == "not_found":
+		return &federation.Error{Code: federation.ErrInvalidRequest, Description: "unknown subject: " + rej.Reason}
+	}
+	return &federation.Error{Code: federation.ErrInvalidRequest, Description: rej.Field + ": " + rej.Reason}
 }
 
 // failSET answers a refused SET with its RFC 8935 error, and anything

@@ -139,13 +139,12 @@ func (s *Server) recordSignals(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	for i, sig := range sigs {
-		if err := s.checkPrincipalScope(r, prefixes[i]+"principalId", sig.PrincipalID); err != nil {
-			s.fail(w, r, err)
-			return
-		}
+	cmd := &fsm.RecordSignals{Signals: sigs}
+	if err := s.checkSignals(r, cmd, prefixes); err != nil {
+		s.fail(w, r, err)
+		return
 	}
-	res, err := s.propose(r, &fsm.RecordSignals{Signals: sigs})
+	res, err := s.propose(r, cmd)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -25,6 +25,7 @@ func mustJSON(t *testing.T, v any) []byte {
 }
 
 func TestArchiveEntries(t *testing.T) {
+	t.Parallel()
 	n := openLeader(t, t.TempDir(), "127.0.0.1:0")
 	mustApply(t, n, &fsm.SetOrg{OrgID: "acme", Name: "Acme", Base: 60 * fsm.Point})
 	mustApply(t, n, &fsm.RegisterPrincipal{PrincipalID: "alice", PrincipalType: "user", OrgID: "acme",
@@ -123,6 +124,7 @@ func TestArchiveEntries(t *testing.T) {
 }
 
 func TestSubscribe(t *testing.T) {
+	t.Parallel()
 	n := openLeader(t, t.TempDir(), "127.0.0.1:0")
 	ch, cancel := n.Subscribe()
 	defer cancel()
@@ -150,6 +152,7 @@ func TestSubscribe(t *testing.T) {
 }
 
 func TestHubDropsSlowSubscriber(t *testing.T) {
+	t.Parallel()
 	h := newHub()
 	slow, _ := h.subscribe()
 	fast, cancelFast := h.subscribe()
@@ -262,6 +265,7 @@ func (f archiveFixture) check(t *testing.T, a *archive, n int, principals int) {
 // between an entry flush and the index merge, and re-applied entries after
 // a restart, which must change nothing.
 func TestArchiveIndexAcrossRestarts(t *testing.T) {
+	t.Parallel()
 	const principals = 6
 	f := newArchiveFixture(t, principals, 20)
 	total := len(f.results)

@@ -70,6 +70,7 @@ func secretSignals(t *testing.T, n *Node, prefix string) *fsm.Result {
 }
 
 func TestSealerRejectsTampering(t *testing.T) {
+	t.Parallel()
 	s := testSealer(t)
 	aad := recordAAD("label", 7)
 	sealed := s.seal([]byte(secretMarker), aad)
@@ -105,6 +106,7 @@ func TestSealerRejectsTampering(t *testing.T) {
 }
 
 func TestSealedLogStore(t *testing.T) {
+	t.Parallel()
 	bolt, err := raftboltdb.NewBoltStore(filepath.Join(t.TempDir(), "raft.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -228,6 +230,7 @@ func snapshotData(n int) []byte {
 }
 
 func TestSealedSnapshotStore(t *testing.T) {
+	t.Parallel()
 	seal := testSealer(t)
 	for _, size := range []int{0, 1, snapshotChunk - 1, snapshotChunk, snapshotChunk + 1, 3*snapshotChunk + 123, 4 * snapshotChunk} {
 		files, err := raft.NewFileSnapshotStoreWithLogger(t.TempDir(), 1, nil)
@@ -256,6 +259,7 @@ func TestSealedSnapshotStore(t *testing.T) {
 }
 
 func TestSealedSnapshotDetectsTampering(t *testing.T) {
+	t.Parallel()
 	seal := testSealer(t)
 	mem := &memSnapshots{}
 	store := &sealedSnapshotStore{store: mem, sealer: seal}
@@ -301,6 +305,7 @@ func TestSealedSnapshotDetectsTampering(t *testing.T) {
 }
 
 func TestEncryptionAtRest(t *testing.T) {
+	t.Parallel()
 	key := testKey(t)
 	dir, addr := t.TempDir(), freeAddr(t)
 	cfg := testConfig(t, "node1", dir, addr, true)

@@ -68,6 +68,7 @@ func TestIdentitySurvivesRestart(t *testing.T) {
 
 // With encryption at rest the identity's keys are sealed on disk.
 func TestIdentityKeysSealedAtRest(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := testConfig(t, "node1", dir, "127.0.0.1:0", true)
 	cfg.EncryptionKey = bytes.Repeat([]byte{3}, EncryptionKeySize)
@@ -184,6 +185,7 @@ func TestInstallIdentityRefusesWhatDoesNotFit(t *testing.T) {
 // A connection to the Raft port that never completes its TLS handshake is
 // closed at the handshake deadline.
 func TestRaftHandshakeDeadline(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t, "node1", t.TempDir(), "127.0.0.1:0", true)
 	cfg.handshakeTimeout = 300 * time.Millisecond
 	n := openNode(t, cfg)

@@ -79,6 +79,7 @@ func memberOf(t *testing.T, n *Node, id string) Member {
 }
 
 func TestMetaRoundTrip(t *testing.T) {
+	t.Parallel()
 	p := Peer{ID: "n1", RaftAddr: "10.0.0.1:8471", APIAddr: "https://node-1.example:8470", Region: "eu-west-1", Voter: true}
 	b, err := encodeMeta(p)
 	if err != nil {

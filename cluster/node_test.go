@@ -12,6 +12,7 @@ import (
 )
 
 func TestSingleNodeBootstrapsAndApplies(t *testing.T) {
+	t.Parallel()
 	n := openLeader(t, t.TempDir(), "127.0.0.1:0")
 	if got := n.State(); got != "leader" {
 		t.Fatalf("State() = %q, want leader", got)
@@ -69,6 +70,7 @@ func TestSingleNodeBootstrapsAndApplies(t *testing.T) {
 }
 
 func TestWaitsPastNonCommandEntries(t *testing.T) {
+	t.Parallel()
 	n := openLeader(t, t.TempDir(), "127.0.0.1:0")
 	// A fresh leader's log holds only the bootstrap configuration and its
 	// no-op: nothing the ledger applies.
@@ -91,6 +93,7 @@ func TestWaitsPastNonCommandEntries(t *testing.T) {
 }
 
 func TestProposeRespectsContextAndClose(t *testing.T) {
+	t.Parallel()
 	n := openLeader(t, t.TempDir(), "127.0.0.1:0")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -115,6 +118,7 @@ func TestProposeRespectsContextAndClose(t *testing.T) {
 }
 
 func TestOpenValidatesAndLocks(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		name string

@@ -55,6 +55,7 @@ func (s state) check(t *testing.T, n *Node) {
 }
 
 func TestRestartRecoversFromLog(t *testing.T) {
+	t.Parallel()
 	dir, addr := t.TempDir(), freeAddr(t)
 	n := openLeader(t, dir, addr)
 	last := workload(t, n, "", 5, 4)
@@ -78,6 +79,7 @@ func TestRestartRecoversFromLog(t *testing.T) {
 }
 
 func TestRestartRecoversFromSnapshot(t *testing.T) {
+	t.Parallel()
 	dir, addr := t.TempDir(), freeAddr(t)
 	cfg := testConfig(t, "node1", dir, addr, true)
 	cfg.TrailingLogs = 2 // compact almost the whole log behind a snapshot

@@ -111,6 +111,7 @@ func TestRaftTLSRefusesOtherCA(t *testing.T) {
 }
 
 func TestRaftTLSConfigChecked(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t, "node1", t.TempDir(), "127.0.0.1:0", true)
 	cfg.RaftTLS = &tls.Config{MinVersion: tls.VersionTLS12}
 	if _, err := Open(cfg); err == nil {

@@ -34,7 +34,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -58,49 +57,9 @@ type procCluster struct {
 	tokenFile string
 }
 
-// binaries are trustd and trustctl, built once for the attack tests that
-// run at the same time, and removed when the last of them ends.
-var binaries struct {
-	sync.Mutex
-	dir   string
-	users int
-}
-
 // sharedBinaries returns the directory of the trustd and trustctl
-// binaries, building them if no running test has.
-func sharedBinaries(t *testing.T) string {
-	t.Helper()
-	binaries.Lock()
-	defer binaries.Unlock()
-	if binaries.users == 0 {
-		goBin, err := exec.LookPath("go")
-		if err != nil {
-			t.Skip("the go command is not on PATH")
-		}
-		dir, err := os.MkdirTemp("", "trustledger-attack-bin-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(goBin, "build", "-o", dir+string(filepath.Separator), "./cmd/trustd", "./cmd/trustctl") // #nosec G204 -- the test's own build
-		cmd.Dir = ".."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			_ = os.RemoveAll(dir)
-			t.Fatalf("go build: %v\n%s", err, out)
-		}
-		binaries.dir = dir
-	}
-	binaries.users++
-	dir := binaries.dir
-	t.Cleanup(func() {
-		binaries.Lock()
-		defer binaries.Unlock()
-		if binaries.users--; binaries.users == 0 {
-			_ = os.RemoveAll(binaries.dir)
-			binaries.dir = ""
-		}
-	})
-	return dir
-}
+// binaries, built once for the test binary.
+func sharedBinaries(t *testing.T) string { return buildBinaries(t) }
 
 // newProcSpec describes trustd process id on fresh loopback ports.
 func newProcSpec(t *testing.T, id string, extra ...string) *proc {
@@ -173,10 +132,7 @@ func startProcCluster(t *testing.T, n int) *procCluster {
 func (c *procCluster) watch(procs ...*proc) {
 	c.t.Cleanup(func() {
 		for _, p := range procs {
-			if p.running() {
-				_ = p.cmd.Process.Kill()
-				<-p.exited
-			}
+			p.proc.Kill(c.t)
 			if c.t.Failed() {
 				c.t.Logf("%s log:\n%s", p.id, p.tail())
 			}

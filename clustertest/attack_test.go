@@ -1,7 +1,7 @@
 package clustertest
 
 // Attacks on a real cluster of trustd processes over TCP on loopback, as
-// an attacker on the same host would make them (issue 9, acceptance 1).
+// an attacker on the same host would make them.
 // Each attacker holds what it could hold: a Raft client with no
 // certificate or one from its own CA; a memberlist node without the
 // gossip key, or with it (read from a node's data directory) but never
@@ -394,8 +394,8 @@ func TestJoinRefusesWrongCAFingerprint(t *testing.T) {
 		pin := wrong[p.id]
 		var err error
 		select {
-		case err = <-p.exited:
-			p.exited <- err
+		case <-p.proc.Done():
+			err = p.proc.Err()
 		case <-time.After(30 * time.Second):
 			t.Fatalf("%s (--ca-fingerprint %s) still runs after 30 s; want it to refuse the cluster and exit", p.id, pin)
 		}

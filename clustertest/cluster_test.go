@@ -50,6 +50,7 @@ func three(t *testing.T, tune func(*cluster.Config)) *tcluster {
 // Three nodes form a cluster through the join API; a write sent to any
 // node is forwarded to the leader and visible on every node, byte for byte.
 func TestJoinAndWriteAnywhere(t *testing.T) {
+	t.Parallel()
 	c := three(t, nil)
 	ctx := ctxT(t, 60*time.Second)
 
@@ -114,6 +115,7 @@ func TestJoinAndWriteAnywhere(t *testing.T) {
 // The leader is killed while clients write through every node: a new
 // leader takes over and no acknowledged write is lost.
 func TestLeaderFailover(t *testing.T) {
+	t.Parallel()
 	c := three(t, nil)
 	ctx := ctxT(t, 90*time.Second)
 	if _, err := c.client("n1").RegisterPrincipal(ctx, client.Registration{PrincipalID: "alice", PrincipalType: "user"}); err != nil {
@@ -203,7 +205,8 @@ func TestLeaderFailover(t *testing.T) {
 
 // A node is removed (through a follower, which forwards), stays out, and
 // another node joins and catches up.
-func TestRemoveAndJoin(t *testing.T) {
+func TestRemovedNodeStaysOutAndJoinerCatchesUp(t *testing.T) {
+	t.Parallel()
 	c := three(t, nil)
 	ctx := ctxT(t, 60*time.Second)
 	leader := c.leader()
@@ -235,8 +238,8 @@ func TestRemoveAndJoin(t *testing.T) {
 	n4 := c.add(spec{id: "n4", voter: true})
 	c.join(via, n4)
 	// Until its first heartbeat the new node knows no leader: 503, retried.
-	res := retry(t, 10*time.Second, "write through the new node", func() (*client.SignalsResult, error) {
-		return c.client("n4").SendSignals(ctx, signals("nobody", "after-join", 3, "1"))
+	res := retry(t, 10*time.Second, "write through the new node", func() (*client.RecordResult, error) {
+		return c.client("n4").RegisterPrincipal(ctx, client.Registration{PrincipalID: "after-join", PrincipalType: "user"})
 	})
 	c.converge(res.Index)
 	v := c.members("n4")
@@ -260,7 +263,8 @@ func TestRemoveAndJoin(t *testing.T) {
 
 // A node that was down while the others compacted their logs catches up
 // by snapshot install, as does a node that joins afterwards.
-func TestSnapshotInstallCatchUp(t *testing.T) {
+func TestNodesBehindCompactedLogCatchUp(t *testing.T) {
+	t.Parallel()
 	small := func(cfg *cluster.Config) {
 		cfg.SnapshotThreshold = 64
 		cfg.TrailingLogs = 16
@@ -314,6 +318,7 @@ func TestSnapshotInstallCatchUp(t *testing.T) {
 // A read replica serves stale reads itself, in its region, with headers
 // that say how stale they may be, and forwards writes and default reads.
 func TestReadReplica(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t)
 	c.add(spec{id: "n1", voter: true, bootstrap: true})
 	n2 := c.add(spec{id: "n2", voter: true})
@@ -373,6 +378,7 @@ func TestReadReplica(t *testing.T) {
 // A linearizable read on any node, after an acknowledged write on any
 // node, sees it, also across a leadership transfer.
 func TestLinearizableReadsSeeAcknowledgedWrites(t *testing.T) {
+	t.Parallel()
 	c := three(t, nil)
 	ctx := ctxT(t, 60*time.Second)
 	ids := []string{"n1", "n2", "n3"}
@@ -399,10 +405,14 @@ func TestLinearizableReadsSeeAcknowledgedWrites(t *testing.T) {
 }
 
 // Backups are taken through any node and restored into another cluster.
-func TestSnapshotSaveRestoreAPI(t *testing.T) {
+func TestBackupRestoresIntoAnotherCluster(t *testing.T) {
+	t.Parallel()
 	a := three(t, nil)
 	ctx := ctxT(t, 60*time.Second)
-	res, err := a.client("n2").SendSignals(ctx, signals("nobody", "bk", 3, "1"))
+	if _, err := a.client("n1").RegisterPrincipal(ctx, client.Registration{PrincipalID: "bk", PrincipalType: "user"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := a.client("n2").SendSignals(ctx, signals("bk", "bk", 3, "1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -460,6 +470,7 @@ func retry2[T any](t *testing.T, timeout time.Duration, what string, f func() (T
 // authenticates and authorizes it. Loops are cut, and an unreachable
 // leader is a 503.
 func TestForwardingKeepsIdentity(t *testing.T) {
+	t.Parallel()
 	c := three(t, nil)
 	ctx := ctxT(t, 60*time.Second)
 	leader := c.leader()
@@ -525,9 +536,7 @@ func TestForwardingKeepsIdentity(t *testing.T) {
 
 	// The leader's API goes away while Raft runs: reads and writes through
 	// the follower are 503 with Retry-After.
-	leader.mu.Lock()
-	_ = leader.srv.Close()
-	leader.mu.Unlock()
+	leader.member.CloseHTTP()
 	_, _, err = follower.client(c.token).GetPrincipal(ctx, "in", nil)
 	if client.StatusCode(err) != http.StatusServiceUnavailable || !errorsAs(err, &pe) || pe.RetryAfter == 0 {
 		t.Fatalf("a read forwarded to an unreachable leader: %v", err)

@@ -16,6 +16,7 @@ import (
 // and applied once, cluster-wide; the same token pushed again, to another
 // node, is refused as a replay everywhere.
 func TestSETPushedToFollowerAppliedOnce(t *testing.T) {
+	t.Parallel()
 	c := three(t, nil)
 	admin := c.client("n1")
 	ctx := ctxT(t, 30*time.Second)

@@ -22,11 +22,7 @@ import (
 )
 
 // live returns the node's running cluster.Node (nil while it is stopped).
-func (n *tnode) live() *cluster.Node {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.node
-}
+func (n *tnode) live() *cluster.Node { return n.member.Node() }
 
 // gossipRotation is the answer of POST /v1/cluster/gossip-key/rotate.
 type gossipRotation struct {
@@ -60,6 +56,7 @@ func (c *tcluster) allAlive(want []string) error {
 // restarted on its data directory comes back with the new key and
 // rejoins gossip.
 func TestGossipKeyRotationWithoutDowntime(t *testing.T) {
+	t.Parallel()
 	c := three(t, nil)
 	replica := c.add(spec{id: "r1", voter: false})
 	c.join("n1", replica)
@@ -199,6 +196,7 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 // answers 503 naming it, and every node keeps the keyring it had. Once
 // the member is back, a rotation succeeds.
 func TestGossipKeyRotationUndoneWhenAMemberIsDown(t *testing.T) {
+	t.Parallel()
 	c := three(t, nil)
 	ids := []string{"n1", "n2", "n3"}
 	old := c.nodes["n1"].live().GossipKeyIDs()
@@ -239,6 +237,7 @@ func TestGossipKeyRotationUndoneWhenAMemberIsDown(t *testing.T) {
 // a token, even an admin's, not from a client without a certificate, and
 // not from another member's certificate.
 func TestGossipKeysRouteAdmitsOnlyTheLeader(t *testing.T) {
+	t.Parallel()
 	c := three(t, nil)
 	leader := c.leader().spec.id
 	var follower, target string

@@ -5,49 +5,29 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/trustledger/trustledger/internal/testnet"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/memberlist"
-	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trustledger/trustledger/api"
 	"github.com/trustledger/trustledger/api/client"
 	"github.com/trustledger/trustledger/cluster"
+	"github.com/trustledger/trustledger/internal/testnet"
 	"github.com/trustledger/trustledger/internal/testnode"
 )
 
 // quickRaft shortens Raft's timeouts for loopback, with room enough for a
-// loaded two-core machine.
-func quickRaft(c *raft.Config) {
-	c.HeartbeatTimeout = 400 * time.Millisecond
-	c.ElectionTimeout = 400 * time.Millisecond
-	c.LeaderLeaseTimeout = 300 * time.Millisecond
-	c.CommitTimeout = 5 * time.Millisecond
-}
+// loaded two-core machine running several clusters at once.
+var quickRaft = testnode.RaftTimeouts(400 * time.Millisecond)
 
 // quickGossip makes memberlist notice a dead node within about a second.
-func quickGossip(c *memberlist.Config) {
-	c.ProbeInterval = 100 * time.Millisecond
-	c.ProbeTimeout = 50 * time.Millisecond
-	c.SuspicionMult = 2
-	c.SuspicionMaxTimeoutMult = 2
-	c.GossipInterval = 20 * time.Millisecond
-	c.PushPullInterval = 500 * time.Millisecond
-	c.TCPTimeout = time.Second
-	c.GossipToTheDeadTime = 5 * time.Second
-	c.RetransmitMult = 2
-	c.IndirectChecks = 1
-}
+func quickGossip(c *memberlist.Config) { testnode.FastGossip(c) }
 
 // freeAddr is testnet.FreeAddr.
 func freeAddr(t *testing.T) string { return testnet.FreeAddr(t) }
@@ -62,21 +42,19 @@ type spec struct {
 	tune func(*cluster.Config)
 }
 
-// tnode is one in-process trustd: a cluster.Node and its HTTP API on a
-// real loopback socket. Its addresses survive restart.
+// tnode is one in-process trustd (a testnode.Member): a cluster.Node and
+// its HTTP API on a real loopback socket. Its addresses survive restart.
 type tnode struct {
-	t    *testing.T
-	spec spec
-	dir  string
-	http string // host:port of the API
-	raft string
-	gsp  string
+	t      *testing.T
+	spec   spec
+	dir    string
+	http   string // host:port of the API
+	raft   string
+	gsp    string
+	member *testnode.Member
 
 	mu   sync.Mutex
-	node *cluster.Node
-	api  *api.Server
-	srv  *http.Server
-	done chan struct{}
+	node *cluster.Node // nil while stopped
 }
 
 // tcluster is a test cluster and the admin token of its first node.
@@ -92,11 +70,22 @@ func newCluster(t *testing.T) *tcluster {
 	return &tcluster{t: t, nodes: map[string]*tnode{}}
 }
 
-func testLogger(t *testing.T) *slog.Logger {
-	if os.Getenv("CLUSTERTEST_LOG") == "" {
-		return slog.New(slog.DiscardHandler)
+func testLogger(t *testing.T) *slog.Logger { return testnode.Logger(t) }
+
+// testAPI is what internal/testnode needs of package api: the API of a
+// cluster member, TLS and plain HTTP on one port.
+func testAPI(t *testing.T) testnode.API {
+	return testnode.API{
+		New: func(node *cluster.Node) testnode.Server {
+			return api.New(api.Config{Registry: prometheus.NewRegistry(), Logger: testLogger(t), ClusterProbeTimeout: time.Second}, node)
+		},
+		AdminToken: func(ctx context.Context, node *cluster.Node, path string) (bool, error) {
+			return api.EnsureAdminToken(ctx, node, path)
+		},
+		Listener: func(ln net.Listener, node *cluster.Node) net.Listener {
+			return api.NewListener(ln, node.APIServerTLS(), true)
+		},
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
 }
 
 // add starts a node. The first node bootstraps and makes the admin token.
@@ -106,22 +95,20 @@ func (c *tcluster) add(s spec) *tnode {
 		s.region = "us-east"
 	}
 	n := &tnode{t: c.t, spec: s, dir: c.t.TempDir(), http: freeAddr(c.t), raft: freeAddr(c.t), gsp: freeAddr(c.t)}
+	cfg := cluster.Config{NodeID: s.id, DataDir: n.dir, RaftAddr: n.raft, Region: s.region,
+		Bootstrap: s.bootstrap, Voter: s.voter, Logger: testLogger(c.t), GossipAddr: n.gsp, APIAddr: n.url(),
+		ReconcileInterval: 100 * time.Millisecond, GossipReconnectInterval: 200 * time.Millisecond,
+		TuneRaft: quickRaft, TuneGossip: quickGossip}
+	if s.tune != nil {
+		s.tune(&cfg)
+	}
+	a := testAPI(c.t)
+	n.member = testnode.NewMember(c.t, cfg, n.http, a)
 	c.nodes[s.id] = n
 	n.start()
-	c.t.Cleanup(n.stop)
 	if s.bootstrap {
-		waitFor(c.t, 20*time.Second, n.node.IsLeader, s.id+" leads")
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		path := filepath.Join(n.dir, "admin.token")
-		if _, err := api.EnsureAdminToken(ctx, n.node, path); err != nil {
-			c.t.Fatalf("admin token: %v", err)
-		}
-		b, err := os.ReadFile(path) // #nosec G304 -- the test's own file
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		c.token = strings.TrimSpace(string(b))
+		testnode.WaitLeader(c.t, n.node)
+		c.token = a.NewAdminToken(c.t, n.node, n.dir)
 		_, c.pin = n.node.ClusterCA()
 	}
 	return n
@@ -132,40 +119,9 @@ func (n *tnode) url() string { return "http://" + n.http }
 // start opens the node on its data directory and serves its API.
 func (n *tnode) start() {
 	n.t.Helper()
-	cfg := cluster.Config{NodeID: n.spec.id, DataDir: n.dir, RaftAddr: n.raft, Region: n.spec.region,
-		Bootstrap: n.spec.bootstrap, Voter: n.spec.voter, Logger: testLogger(n.t), GossipAddr: n.gsp, APIAddr: n.url(),
-		ReconcileInterval: 100 * time.Millisecond, GossipReconnectInterval: 200 * time.Millisecond,
-		TuneRaft: quickRaft, TuneGossip: quickGossip}
-	if n.spec.tune != nil {
-		n.spec.tune(&cfg)
-	}
-	node, err := cluster.Open(cfg)
-	if err != nil {
-		n.t.Fatalf("open %s: %v", n.spec.id, err)
-	}
-	var ln net.Listener
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		// The port was free a moment ago; after a restart another socket
-		// may hold it briefly.
-		if ln, err = net.Listen("tcp", n.http); err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		_ = node.Close()
-		n.t.Fatalf("listen %s: %v", n.http, err)
-	}
-	s := api.New(api.Config{Registry: prometheus.NewRegistry(), Logger: testLogger(n.t), ClusterProbeTimeout: time.Second}, node)
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(api.NewListener(ln, node.APIServerTLS(), true))
-	}()
+	node := n.member.Start()
 	n.mu.Lock()
-	n.node, n.api, n.srv, n.done = node, s, srv, done
+	n.node = node
 	n.mu.Unlock()
 }
 
@@ -174,28 +130,15 @@ func (n *tnode) start() {
 // twice.
 func (n *tnode) stop() {
 	n.mu.Lock()
-	node, s, srv, done := n.node, n.api, n.srv, n.done
 	n.node = nil
 	n.mu.Unlock()
-	if node == nil {
-		return
-	}
-	_ = s.Close()
-	_ = srv.Close()
-	<-done
-	if err := node.Close(); err != nil {
-		n.t.Errorf("close %s: %v", n.spec.id, err)
-	}
+	n.member.Stop()
 }
 
 // client returns an API client for the node with token.
 func (n *tnode) client(token string) *client.Client {
 	n.t.Helper()
-	cl, err := client.New(client.Config{Address: n.url(), Token: token, Timeout: 15 * time.Second})
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	return cl
+	return testnode.Client(n.t, n.url(), token)
 }
 
 func (c *tcluster) client(id string) *client.Client { return c.nodes[id].client(c.token) }
@@ -288,24 +231,13 @@ func member(v *client.Cluster, id string) (client.ClusterMember, bool) {
 	return client.ClusterMember{}, false
 }
 
-func ctxT(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T, d time.Duration) context.Context { return testnode.Context(t, d) }
 
-// waitFor polls cond until it holds, failing the test after timeout.
+// waitFor polls cond every 10 ms until it holds, failing the test after
+// timeout.
 func waitFor(t *testing.T, timeout time.Duration, cond func() bool, what string) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for: %s", timeout, what)
-		}
-		<-tick.C
-	}
+	testnode.WaitFor(t, timeout, 10*time.Millisecond, cond, what)
 }
 
 // signals builds a batch of n signals for principal with ids prefix-0…

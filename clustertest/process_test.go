@@ -16,102 +16,46 @@ import (
 	"time"
 
 	"github.com/trustledger/trustledger/api/client"
+	"github.com/trustledger/trustledger/internal/testnode"
 )
 
-// proc is one trustd process.
+// proc is one trustd process on its own loopback addresses and data
+// directory.
 type proc struct {
 	id, dir, http, raft, gossip string
 	args                        []string
-	cmd                         *exec.Cmd
-	exited                      chan error
 	log                         string
+	proc                        testnode.Process
 }
 
-// buildBinaries builds trustd and trustctl into a temporary directory.
+// buildBinaries returns the directory of the trustd and trustctl
+// binaries, built once for the test binary.
 func buildBinaries(t *testing.T) string {
 	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("the go command is not on PATH")
-	}
-	dir := t.TempDir()
-	cmd := exec.Command(goBin, "build", "-o", dir+string(filepath.Separator), "./cmd/trustd", "./cmd/trustctl") // #nosec G204 -- the test's own build
-	cmd.Dir = ".."
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return dir
+	return testnode.Binaries(t).Dir
 }
 
 // cleanEnv is the environment without TRUSTLEDGER_* settings of the
 // machine running the test.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TRUSTLEDGER_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
+func cleanEnv() []string { return testnode.CleanEnv() }
 
+// start starts trustd from the directory bin with p's arguments; its
+// output goes to p.log.
 func (p *proc) start(t *testing.T, bin string) {
 	t.Helper()
-	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600) // #nosec G304 -- the test's own log file
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd = exec.Command(filepath.Join(bin, "trustd"), p.args...) // #nosec G204 -- the test's own binary and flags
-	p.cmd.Env = cleanEnv()
-	p.cmd.Stdout, p.cmd.Stderr = f, f
-	if err := p.cmd.Start(); err != nil {
-		_ = f.Close()
-		t.Fatalf("start %s: %v", p.id, err)
-	}
-	exited := make(chan error, 1)
-	p.exited = exited
-	cmd := p.cmd
-	go func() {
-		exited <- cmd.Wait()
-		_ = f.Close()
-	}()
+	p.proc.Name, p.proc.Bin, p.proc.Args, p.proc.Log = p.id, filepath.Join(bin, "trustd"), p.args, p.log
+	p.proc.Start(t)
 }
 
-func (p *proc) running() bool {
-	select {
-	case err := <-p.exited:
-		p.exited <- err
-		return false
-	default:
-		return p.cmd != nil
-	}
-}
+func (p *proc) running() bool { return p.proc.Running() }
 
 // signal sends sig and waits for the process to exit.
 func (p *proc) signal(t *testing.T, sig syscall.Signal) error {
 	t.Helper()
-	if !p.running() {
-		return nil
-	}
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		t.Fatalf("signal %s: %v", p.id, err)
-	}
-	select {
-	case err := <-p.exited:
-		p.exited <- err
-		return err
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		t.Fatalf("%s did not exit after %v", p.id, sig)
-		return nil
-	}
+	return p.proc.Signal(t, sig, 30*time.Second)
 }
 
-func (p *proc) tail() string {
-	b, _ := os.ReadFile(p.log)
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	return strings.Join(lines[max(0, len(lines)-15):], "\n")
-}
+func (p *proc) tail() string { return testnode.Tail(p.proc.Output(), 15) }
 
 // ctl runs trustctl and returns its standard output.
 func ctl(t *testing.T, bin string, args ...string) string {
@@ -126,11 +70,16 @@ func ctl(t *testing.T, bin string, args ...string) string {
 	return out.String()
 }
 
-// Three trustd processes are joined with trustctl; several clients write
-// through every node while the leader is killed with SIGKILL and later
-// restarted. Every acknowledged signal ends up on every node, and the
-// nodes agree on the digest at the same index.
+// Three trustd processes are joined with trustctl (over TLS, the third
+// through a follower), and every voter fetches the cluster CA key. Several
+// clients write through every node while the leader is killed with SIGKILL
+// and later restarted: writes go on being acknowledged through the kill
+// and after the restart, and the nodes agree on the digest at the same
+// index. (That acknowledged writes survive SIGKILL is
+// e2e.TestAcknowledgedWritesSurviveSIGKILL; that none is lost when the
+// leader goes, TestLeaderFailover.)
 func TestProcessesSurviveLeaderKill(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds trustd and trustctl and runs three processes")
 	}
@@ -150,10 +99,7 @@ func TestProcessesSurviveLeaderKill(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		for _, p := range order {
-			if p.running() {
-				_ = p.cmd.Process.Kill()
-				<-p.exited
-			}
+			p.proc.Kill(t)
 			if t.Failed() {
 				t.Logf("%s log:\n%s", p.id, p.tail())
 			}
@@ -298,19 +244,7 @@ func TestProcessesSurviveLeaderKill(t *testing.T) {
 		}
 		return true
 	}, "every node at the same index with the same digest")
-	for _, p := range order {
-		have := ledgerEventIDs(t, cl(p))
-		missing := 0
-		for id := range acked {
-			if !have[id] {
-				missing++
-			}
-		}
-		if missing > 0 {
-			t.Fatalf("%s lacks %d of %d acknowledged signals", p.id, missing, len(acked))
-		}
-	}
-	t.Logf("all three nodes at index %d, digest %.16s, with every acknowledged signal", index, digest)
+	t.Logf("all three nodes at index %d, digest %.16s", index, digest)
 
 	// A graceful stop exits 0.
 	for _, p := range order {

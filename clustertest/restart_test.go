@@ -142,6 +142,7 @@ func TestReplayingNodeAnswersNotReady(t *testing.T) {
 // A stale read a follower hands to the leader (a token it does not know)
 // names only the leader as the node that answered.
 func TestForwardedStaleReadServedByOneNode(t *testing.T) {
+	t.Parallel()
 	c := three(t, nil)
 	leader := c.leader()
 	var follower *tnode

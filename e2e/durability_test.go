@@ -17,13 +17,12 @@ const (
 	durabilityBatch      = 100
 )
 
-// TestSIGKILLDurability checks issue 3's acceptance 2: after SIGKILL, a
-// restarted trustd has every acknowledged write, and reports the same
-// digest at the same applied index. Then it kills the process while
+// After SIGKILL, a restarted trustd has every acknowledged write, and
+// reports the same digest at the same applied index. Then it kills the process while
 // writers are in full flight, and checks that every signal acknowledged
 // before the kill survives, and that replaying the log after another
 // SIGKILL gives the same state again.
-func TestSIGKILLDurability(t *testing.T) {
+func TestAcknowledgedWritesSurviveSIGKILL(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	n := startNode(t)

@@ -28,7 +28,7 @@ func TestFreshStartDefaults(t *testing.T) {
 	n.boot()
 
 	tokenPath := filepath.Join(cwd, "trustledger-data", "admin.token")
-	if out := n.stdoutText() + n.stderrText(); !strings.Contains(out, tokenPath) {
+	if out := n.output(); !strings.Contains(out, tokenPath) {
 		t.Fatalf("trustd did not print the admin token's path %s:\n%s", tokenPath, out)
 	}
 	fi, err := os.Stat(tokenPath)
@@ -62,8 +62,8 @@ func TestFreshStartDefaults(t *testing.T) {
 		t.Fatalf("trustd exited %d after SIGTERM, want 0", code)
 	}
 	n.restart()
-	if strings.Contains(n.stdoutText(), "admin token written") {
-		t.Errorf("a second start wrote a new admin token:\n%s", n.stdoutText())
+	if strings.Contains(n.output(), "admin token written") {
+		t.Errorf("a second start wrote a new admin token:\n%s", n.output())
 	}
 	token := n.token
 	n.connect()

@@ -8,8 +8,7 @@ import (
 	"github.com/trustledger/trustledger/api/client"
 )
 
-// TestIdempotencyAcrossRestart checks issue 3's acceptance 4: a signal's
-// eventId sent twice — concurrently, or before and after a restart (after
+// TestIdempotencyAcrossRestart: a signal's eventId sent twice — concurrently, or before and after a restart (after
 // SIGKILL and after a clean shutdown) — is applied once.
 func TestIdempotencyAcrossRestart(t *testing.T) {
 	t.Parallel()
@@ -50,7 +49,7 @@ func TestIdempotencyAcrossRestart(t *testing.T) {
 	checkCounters(ctx, t, n, base, 2, 2*senders)
 
 	if code := n.stop(); code != 0 {
-		t.Fatalf("trustd exited %d after SIGTERM, want 0\n%s", code, tail(n.stderrText(), 20))
+		t.Fatalf("trustd exited %d after SIGTERM, want 0\n%s", code, tail(n.output(), 20))
 	}
 	n.restart()
 	for _, id := range []string{"evt-restart", "evt-concurrent"} {

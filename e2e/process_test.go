@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,8 @@ import (
 	"time"
 
 	"github.com/trustledger/trustledger/api/client"
+	"github.com/trustledger/trustledger/internal/testnet"
+	"github.com/trustledger/trustledger/internal/testnode"
 )
 
 // Deadlines. They are generous: CI machines are small and busy, and a
@@ -28,45 +29,13 @@ const (
 	pollInterval   = 50 * time.Millisecond
 )
 
-// bin holds the paths of the binaries TestMain builds.
-var bin struct{ trustd, trustctl string }
-
-// TestMain builds trustd and trustctl once for the whole package, into a
-// temporary directory removed afterwards.
-func TestMain(m *testing.M) {
-	os.Exit(buildAndRun(m))
-}
-
-func buildAndRun(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "trustledger-e2e-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	defer func() { _ = os.RemoveAll(dir) }()
-	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
-		"github.com/trustledger/trustledger/cmd/trustd", "github.com/trustledger/trustledger/cmd/trustctl")
-	cmd.Env = cleanEnv()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: go build: %v\n%s", err, out)
-		return 1
-	}
-	bin.trustd = filepath.Join(dir, "trustd")
-	bin.trustctl = filepath.Join(dir, "trustctl")
-	return m.Run()
-}
+// TestMain runs the tests through testnode.Main, which removes the trustd
+// and trustctl binaries testnode.Binaries builds once they have run.
+func TestMain(m *testing.M) { os.Exit(testnode.Main(m)) }
 
 // cleanEnv is the test's environment without TRUSTLEDGER_* settings, so a
 // developer's own configuration cannot leak into the processes started.
-func cleanEnv(extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TRUSTLEDGER_") {
-			env = append(env, kv)
-		}
-	}
-	return append(env, extra...)
-}
+func cleanEnv(extra ...string) []string { return testnode.CleanEnv(extra...) }
 
 // freePorts returns n distinct loopback addresses whose ports the
 // operating system picked. They are free when returned; a process that
@@ -74,16 +43,8 @@ func cleanEnv(extra ...string) []string {
 func freePorts(t *testing.T, n int) []string {
 	t.Helper()
 	addrs := make([]string, n)
-	lns := make([]net.Listener, n)
-	for i := range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("pick a free port: %v", err)
-		}
-		lns[i], addrs[i] = ln, ln.Addr().String()
-	}
-	for _, ln := range lns {
-		_ = ln.Close()
+	for i := range addrs {
+		addrs[i] = testnet.FreeAddr(t)
 	}
 	return addrs
 }
@@ -99,10 +60,7 @@ type trustd struct {
 	defaults bool
 	dir      string // working directory of the process
 
-	starts int
-	cmd    *exec.Cmd
-	done   chan struct{} // closed when the current process has exited
-	exit   error         // cmd.Wait's answer, once done is closed
+	proc testnode.Process
 
 	token  string
 	client *client.Client
@@ -133,7 +91,7 @@ func (n *trustd) boot() {
 		if err == nil {
 			return
 		}
-		if attempt < 3 && n.exited() && strings.Contains(n.stderrText(), "address already in use") {
+		if attempt < 3 && n.exited() && strings.Contains(n.output(), "address already in use") {
 			n.t.Logf("trustd lost a port race (%v); trying other ports", err)
 			continue
 		}
@@ -141,69 +99,28 @@ func (n *trustd) boot() {
 	}
 }
 
-// command returns trustd's arguments and environment.
+// command returns trustd's arguments and the environment it adds.
 func (n *trustd) command() (args, env []string) {
 	if n.defaults {
-		return nil, cleanEnv("TRUSTLEDGER_HTTP_ADDR="+n.httpAddr, "TRUSTLEDGER_RAFT_ADDR="+n.raftAddr,
-			"TRUSTLEDGER_GOSSIP_ADDR="+n.gossipAddr)
+		return nil, []string{"TRUSTLEDGER_HTTP_ADDR=" + n.httpAddr, "TRUSTLEDGER_RAFT_ADDR=" + n.raftAddr,
+			"TRUSTLEDGER_GOSSIP_ADDR=" + n.gossipAddr}
 	}
 	return []string{"--node-id", "e2e1", "--data-dir", n.dataDir, "--http-addr", n.httpAddr,
-		"--raft-addr", n.raftAddr, "--gossip-addr", n.gossipAddr}, cleanEnv()
+		"--raft-addr", n.raftAddr, "--gossip-addr", n.gossipAddr}, nil
 }
 
-// launch starts the process, its output going to files in logDir.
+// launch starts the process, its output going to a log file in logDir.
 func (n *trustd) launch() {
 	n.t.Helper()
-	n.starts++
-	args, env := n.command()
-	stdout, err := os.Create(n.logPath("out"))
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	stderr, err := os.Create(n.logPath("err"))
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	cmd := exec.Command(bin.trustd, args...) // #nosec G204 -- the test's own freshly built binary
-	cmd.Env, cmd.Dir, cmd.Stdout, cmd.Stderr = env, n.dir, stdout, stderr
-	cmd.SysProcAttr = procAttr()
-	if err := cmd.Start(); err != nil {
-		_ = stdout.Close()
-		_ = stderr.Close()
-		n.t.Fatalf("start trustd: %v", err)
-	}
-	done := make(chan struct{})
-	n.cmd, n.done = cmd, done
-	go func() {
-		n.exit = cmd.Wait()
-		_ = stdout.Close()
-		_ = stderr.Close()
-		close(done)
-	}()
+	n.proc.Name, n.proc.Bin, n.proc.Dir, n.proc.Log = "trustd", testnode.Binaries(n.t).Trustd, n.dir, filepath.Join(n.logDir, "trustd.log")
+	n.proc.Args, n.proc.Env = n.command()
+	n.proc.Start(n.t)
 }
 
-func (n *trustd) logPath(stream string) string {
-	return filepath.Join(n.logDir, fmt.Sprintf("trustd-%d.%s", n.starts, stream))
-}
+func (n *trustd) exited() bool { return !n.proc.Running() }
 
-func (n *trustd) exited() bool {
-	select {
-	case <-n.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (n *trustd) stderrText() string {
-	b, _ := os.ReadFile(n.logPath("err"))
-	return string(b)
-}
-
-func (n *trustd) stdoutText() string {
-	b, _ := os.ReadFile(n.logPath("out"))
-	return string(b)
-}
+// output is what the current start of the process wrote.
+func (n *trustd) output() string { return n.proc.LastOutput() }
 
 // waitReady polls /readyz until it answers 200, the process exits, or
 // readyTimeout passes.
@@ -222,10 +139,10 @@ func (n *trustd) waitReady() error {
 			return nil
 		}
 		select {
-		case <-n.done:
-			return fmt.Errorf("trustd (start %d) exited before it was ready: %v\n%s", n.starts, n.exit, tail(n.stderrText(), 30))
+		case <-n.proc.Done():
+			return fmt.Errorf("trustd (start %d) exited before it was ready: %v\n%s", n.proc.Starts(), n.proc.Err(), tail(n.output(), 30))
 		case <-ctx.Done():
-			return fmt.Errorf("trustd (start %d) not ready within %s: %v\n%s", n.starts, readyTimeout, last, tail(n.stderrText(), 30))
+			return fmt.Errorf("trustd (start %d) not ready within %s: %v\n%s", n.proc.Starts(), readyTimeout, last, tail(n.output(), 30))
 		case <-tick.C:
 		}
 	}
@@ -250,25 +167,15 @@ func (n *trustd) url() string { return "http://" + n.httpAddr }
 // kill ends the process with SIGKILL and waits for it to be gone.
 func (n *trustd) kill() {
 	n.t.Helper()
-	if err := n.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		n.t.Fatalf("kill trustd: %v", err)
-	}
-	<-n.done
+	n.proc.Kill(n.t)
 }
 
 // stop asks the process to shut down with SIGTERM and returns its exit
 // code.
 func (n *trustd) stop() int {
 	n.t.Helper()
-	if err := n.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		n.t.Fatalf("signal trustd: %v", err)
-	}
-	select {
-	case <-n.done:
-	case <-time.After(stopTimeout):
-		n.t.Fatalf("trustd did not stop within %s of SIGTERM\n%s", stopTimeout, tail(n.stderrText(), 30))
-	}
-	return n.cmd.ProcessState.ExitCode()
+	_ = n.proc.Signal(n.t, syscall.SIGTERM, stopTimeout)
+	return n.proc.ExitCode()
 }
 
 // restart starts the process again on the same data directory and
@@ -287,16 +194,12 @@ func (n *trustd) restart() {
 // cleanup kills a process still running and, when the test failed, shows
 // the end of each start's log.
 func (n *trustd) cleanup() {
-	if n.cmd != nil && !n.exited() {
-		_ = n.cmd.Process.Kill()
-		<-n.done
-	}
+	n.proc.Kill(n.t)
 	if !n.t.Failed() {
 		return
 	}
-	for i := 1; i <= n.starts; i++ {
-		b, _ := os.ReadFile(filepath.Join(n.logDir, fmt.Sprintf("trustd-%d.err", i)))
-		n.t.Logf("trustd start %d, end of its log:\n%s", i, tail(string(b), 40))
+	for i := 1; i <= n.proc.Starts(); i++ {
+		n.t.Logf("trustd start %d, end of its log:\n%s", i, tail(n.proc.StartOutput(i), 40))
 	}
 }
 
@@ -324,13 +227,7 @@ func (n *trustd) settled(ctx context.Context) *client.Status {
 }
 
 // tail returns the last n lines of s.
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
+func tail(s string, n int) string { return testnode.Tail(s, n) }
 
 // ctlResult is one run of the trustctl binary.
 type ctlResult struct {
@@ -344,7 +241,7 @@ func runCtl(t *testing.T, env []string, args ...string) ctlResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*requestTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin.trustctl, args...) // #nosec G204 -- the test's own freshly built binary
+	cmd := exec.CommandContext(ctx, testnode.Binaries(t).Trustctl, args...) // #nosec G204 -- the test's own freshly built binary
 	cmd.Env = cleanEnv(env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -58,7 +58,7 @@ func (c ctl) json(v any, args ...string) {
 }
 
 // TestWalkthroughWithTrustctl runs the README's walkthrough with the
-// trustctl binary against a trustd process (issue 3, acceptance 1 and 5):
+// trustctl binary against a trustd process:
 // once with tables, checking what the README shows, and once with -o json
 // on another principal, checking that every command prints JSON.
 func TestWalkthroughWithTrustctl(t *testing.T) {

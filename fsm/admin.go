@@ -1,30 +1,73 @@
 package fsm
 
-// Temporary modifiers, alert reviews and API tokens.
+// Temporary modifiers, alert reviews, API tokens and the policy.
 
 import (
 	"crypto/sha256"
 	"strconv"
 )
 
-func (l *Ledger) applyModifier(c *AddModifier, res *Result) error {
+// modifier checks a temporary modifier: its values, the principal, and
+// room under the policy's limit of modifiers in force.
+func (r *rules) modifier(c *AddModifier) error {
+	if err := r.modifierInput(c); err != nil {
+		return err
+	}
+	p, err := r.principal("principalId", c.PrincipalID)
+	if err != nil {
+		return err
+	}
+	active := int64(0)
+	for _, m := range p.Modifiers {
+		if modifierInForce(m, r.now) {
+			active++
+		}
+	}
+	if active >= r.l.policy.ModifierLimit {
+		return reject("principalId", "conflict", "at most %d active modifiers", r.l.policy.ModifierLimit)
+	}
+	return nil
+}
+
+// modifierInput checks what a modifier says, before the state.
+func (r *rules) modifierInput(c *AddModifier) error {
 	switch {
 	case c.Delta == 0 || c.Delta < -pts(100) || c.Delta > pts(100):
 		return reject("delta", "invalid", "must be non-zero and within [-100, 100]")
-	case c.ExpiresAt <= l.now:
+	case c.ExpiresAt <= r.now:
 		return reject("expiresAt", "invalid", "must be in the future")
 	case len(c.Reason) > MaxTextLen:
 		return reject("reason", "invalid", "at most %d bytes", MaxTextLen)
 	}
-	p, err := l.principalFor("principalId", c.PrincipalID)
-	if err != nil {
-		return err
+	return nil
+}
+
+// modifierInForce reports whether m has not expired at now.
+func modifierInForce(m modifier, now int64) bool { return m.ExpiresAt > now }
+
+// tidyModifier drops the expired modifiers (and old authentication
+// failures) of the principal of a well-formed modifier by a token in
+// force, before the check counts the modifiers in force: the ledger has
+// always done so for such an entry, accepted or refused, and replaying a
+// ledger must give the same state.
+func (l *Ledger) tidyModifier(r *rules, c *AddModifier) {
+	if t := l.tokens[r.actor]; t != nil && t.Revoked {
+		return
 	}
+	if r.modifierInput(c) != nil {
+		return
+	}
+	if p := l.principals[c.PrincipalID]; p != nil {
+		p = l.mutable(p)
+		l.prune(p)
+		p.ownCold()
+	}
+}
+
+func (l *Ledger) applyModifier(c *AddModifier, res *Result) {
+	p := l.mutable(l.principals[c.PrincipalID])
 	l.prune(p)
 	p.ownCold()
-	if int64(len(p.Modifiers)) >= l.policy.ModifierLimit {
-		return reject("principalId", "conflict", "at most %d active modifiers", l.policy.ModifierLimit)
-	}
 	id := "mod-" + strconv.FormatUint(l.seq, 10)
 	p.Modifiers = append(p.Modifiers, modifier{ID: id, Delta: c.Delta, Reason: c.Reason, CreatedAt: l.now, ExpiresAt: c.ExpiresAt})
 	p.Events++
@@ -32,26 +75,31 @@ func (l *Ledger) applyModifier(c *AddModifier, res *Result) error {
 	l.recordHistory(p)
 	res.ID = id
 	res.Subjects = []string{p.ID}
-	return nil
 }
 
-func (l *Ledger) applyReview(c *ReviewAlert, actor string, res *Result) error {
-	pid, ok := l.alertIdx[c.AlertID]
-	if !ok {
+// reviewStatus is the alert status each review action sets.
+var reviewStatus = map[string]string{
+	ReviewAcknowledge: AlertAcknowledged, ReviewDismiss: AlertDismissed,
+	ReviewConfirmCompromised: AlertConfirmedCompromised, ReviewConfirmSafe: AlertConfirmedSafe,
+}
+
+func (r *rules) review(c *ReviewAlert) error {
+	if _, ok := r.l.alertIdx[c.AlertID]; !ok {
 		return reject("alertId", "not_found", "unknown alert %q", c.AlertID)
 	}
-	status := map[string]string{
-		ReviewAcknowledge: AlertAcknowledged, ReviewDismiss: AlertDismissed,
-		ReviewConfirmCompromised: AlertConfirmedCompromised, ReviewConfirmSafe: AlertConfirmedSafe,
-	}[c.Action]
-	if status == "" {
+	if reviewStatus[c.Action] == "" {
 		return reject("action", "invalid", "must be acknowledge, dismiss, confirm-compromised or confirm-safe")
 	}
 	if len(c.Note) > MaxTextLen {
 		return reject("note", "invalid", "at most %d bytes", MaxTextLen)
 	}
-	p := l.mutable(l.principals[pid])
+	return nil
+}
+
+func (l *Ledger) applyReview(c *ReviewAlert, actor string, res *Result) {
+	p := l.mutable(l.principals[l.alertIdx[c.AlertID]])
 	p.ownCold()
+	status := reviewStatus[c.Action]
 	for i := range p.Alerts {
 		if p.Alerts[i].ID == c.AlertID {
 			p.Alerts[i].Status, p.Alerts[i].ReviewedAt, p.Alerts[i].ReviewedBy, p.Alerts[i].Note = status, l.now, actor, c.Note
@@ -67,10 +115,9 @@ func (l *Ledger) applyReview(c *ReviewAlert, actor string, res *Result) error {
 	p.LastEvent = l.now
 	l.recordHistory(p)
 	res.Subjects = []string{p.ID}
-	return nil
 }
 
-func (l *Ledger) applyCreateToken(c *CreateToken) error {
+func (r *rules) createToken(c *CreateToken) error {
 	if err := checkID("id", c.TokenID); err != nil {
 		return err
 	}
@@ -78,8 +125,8 @@ func (l *Ledger) applyCreateToken(c *CreateToken) error {
 		return reject("hash", "invalid", "must be a SHA-256 digest")
 	}
 	okRole := false
-	for _, r := range Roles {
-		okRole = okRole || r == c.Role
+	for _, role := range Roles {
+		okRole = okRole || role == c.Role
 	}
 	if !okRole {
 		return reject("role", "invalid", "must be one of admin, operator, writer, reader, partner, auditor")
@@ -95,16 +142,49 @@ func (l *Ledger) applyCreateToken(c *CreateToken) error {
 			return err
 		}
 	}
-	if l.tokens[c.TokenID] != nil {
+	if r.l.tokens[c.TokenID] != nil {
 		return reject("id", "conflict", "token %q exists", c.TokenID)
 	}
-	var h [32]byte
-	copy(h[:], c.Hash)
-	if _, dup := l.tokenHash[h]; dup {
+	if _, dup := r.l.tokenHash[[32]byte(c.Hash)]; dup {
 		return reject("hash", "conflict", "token secret already registered")
 	}
+	return nil
+}
+
+func (l *Ledger) applyCreateToken(c *CreateToken, _ *Result) {
 	l.tokens[c.TokenID] = &Token{ID: c.TokenID, Hash: append([]byte(nil), c.Hash...), Role: c.Role, PartnerID: c.PartnerID,
 		Orgs: append([]string(nil), c.Orgs...), Description: c.Description, CreatedAt: l.now}
-	l.tokenHash[h] = c.TokenID
+	l.tokenHash[[32]byte(c.Hash)] = c.TokenID
+}
+
+func (r *rules) revokeToken(c *RevokeToken) error {
+	if r.l.tokens[c.TokenID] == nil {
+		return reject("id", "not_found", "unknown token %q", c.TokenID)
+	}
 	return nil
+}
+
+// applyRevokeToken revokes a token; revoking it again changes nothing.
+func (l *Ledger) applyRevokeToken(c *RevokeToken, _ *Result) {
+	t := l.tokens[c.TokenID]
+	if t.Revoked {
+		return
+	}
+	nt := *t
+	nt.Revoked, nt.RevokedAt = true, l.now
+	l.tokens[c.TokenID] = &nt
+}
+
+func (r *rules) setPolicy(c *SetPolicy) error {
+	p := clonePolicy(c.Policy)
+	if err := p.Validate(); err != nil {
+		return reject("policy", "invalid", "%v", err)
+	}
+	return nil
+}
+
+func (l *Ledger) applySetPolicy(c *SetPolicy, _ *Result) {
+	p := clonePolicy(c.Policy)
+	p.Version = l.policy.Version + 1
+	l.policy = p
 }

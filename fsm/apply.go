@@ -3,7 +3,6 @@ package fsm
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -48,8 +47,9 @@ type Result struct {
 type RejectError struct {
 	Field  string
 	Reason string
-	// Code is a stable machine-readable code ("not_found", "conflict",
-	// "invalid").
+	// Code is a stable machine-readable code: "invalid", "not_found",
+	// "conflict", "forbidden" (the token was revoked) or "scope" (outside
+	// the token's organizations).
 	Code string
 }
 
@@ -61,12 +61,22 @@ func (e *RejectError) Error() string {
 }
 
 func reject(field, code, format string, a ...any) error {
+	return rejection(field, code, format, a...)
+}
+
+// rejection is reject as the concrete type.
+func rejection(field, code, format string, a ...any) *RejectError {
 	return &RejectError{Field: field, Code: code, Reason: fmt.Sprintf(format, a...)}
 }
 
 // Apply applies one ledger entry at Raft index. It never panics: an entry
 // that cannot be decoded or fails validation is recorded as rejected, the
 // same way on every node.
+//
+// Each command is checked before anything changes (its row's check in
+// commandTable, the same function Ledger.Check runs), then applied by a
+// mutation that cannot fail, so a rejected entry changes nothing but the
+// sequence, the digest chain, ledger time and the counters.
 func (l *Ledger) Apply(index uint64, data []byte) (res *Result) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -79,15 +89,7 @@ func (l *Ledger) Apply(index uint64, data []byte) (res *Result) {
 			l.now = entry.Stamp
 		}
 		res.Kind = entry.Kind
-		var cmd Command
-		cmd, err = DecodeCommand(entry)
-		if t := l.tokens[entry.Actor]; err == nil && t != nil && t.Revoked {
-			// Revoked between authentication and commit: refuse on every node.
-			err = reject("authorization", "forbidden", "token %q was revoked", entry.Actor)
-		}
-		if err == nil {
-			err = l.safeApply(cmd, entry.Actor, res)
-		}
+		err = l.applyEntry(entry, res)
 	}
 	res.Time = l.now
 	l.counts.Entries++
@@ -102,15 +104,42 @@ func (l *Ledger) Apply(index uint64, data []byte) (res *Result) {
 	return res
 }
 
-func (l *Ledger) safeApply(cmd Command, actor string, res *Result) (err error) {
+// applyEntry decodes, checks and applies one entry's command.
+func (l *Ledger) applyEntry(e Entry, res *Result) error {
+	spec, err := specOf(e.Kind)
+	if err != nil {
+		return err
+	}
+	cmd, err := spec.decode(e)
+	if err != nil {
+		return err
+	}
+	return l.safeApply(spec, cmd, e.Actor, res)
+}
+
+// safeApply checks cmd and, when the check passes, applies it.
+func (l *Ledger) safeApply(spec *commandSpec, cmd Command, actor string, res *Result) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			// A bug, not an input problem: fail the entry identically on
-			// every node rather than crash the node.
+			// every node rather than crash every node at once. Checks run
+			// before any change, so a bug in a check leaves the state
+			// untouched; one in a mutation may not.
 			err = fmt.Errorf("internal error applying %s: %v", cmd.Kind(), r)
 		}
 	}()
-	return l.applyCommand(cmd, actor, res)
+	r := l.rulesAt(actor, l.now)
+	if spec.tidy != nil {
+		spec.tidy(l, r, cmd)
+	}
+	if err := r.entry(spec, cmd); err != nil {
+		if spec.event != nil {
+			res.Signals = []SignalResult{{EventID: spec.event(cmd), Status: StatusRejected, Reason: err.Error()}}
+		}
+		return err
+	}
+	spec.apply(l, cmd, actor, res)
+	return nil
 }
 
 func (l *Ledger) chain(data []byte, ok byte) {
@@ -123,130 +152,6 @@ func (l *Ledger) chain(data []byte, ok byte) {
 	h.Write(hdr[:])
 	h.Write(data)
 	h.Sum(l.digest[:0])
-}
-
-// scopeOf returns the organizations an actor's writes are limited to (nil:
-// unlimited). Only writer tokens with orgs are scoped.
-func (l *Ledger) scopeOf(actor string) []string {
-	if t := l.tokens[actor]; t != nil && t.Role == "writer" && len(t.Orgs) > 0 {
-		return t.Orgs
-	}
-	return nil
-}
-
-func inScope(scope []string, org string) bool {
-	if scope == nil {
-		return true
-	}
-	for _, o := range scope {
-		if o == org {
-			return true
-		}
-	}
-	return false
-}
-
-// checkScope refuses a write about principals outside the actor's
-// organizations. The API checks it before proposing; checking again here
-// closes the window in which a principal changes organization meanwhile.
-func (l *Ledger) checkScope(scope []string, field string, ids ...string) error {
-	if scope == nil {
-		return nil
-	}
-	for _, id := range ids {
-		if p := l.principals[id]; p != nil && !inScope(scope, p.Org) {
-			return reject(field, "forbidden", "principal %q is outside the token's organizations", id)
-		}
-	}
-	return nil
-}
-
-func (l *Ledger) applyCommand(cmd Command, actor string, res *Result) error {
-	scope := l.scopeOf(actor)
-	switch c := cmd.(type) {
-	case *RegisterPrincipal:
-		if !inScope(scope, c.OrgID) {
-			return reject("orgId", "forbidden", "organization %q is outside the token's organizations", c.OrgID)
-		}
-	case *UpdatePrincipal:
-		if err := l.checkScope(scope, "principalId", c.PrincipalID); err != nil {
-			return err
-		}
-		if c.OrgID != nil && !inScope(scope, *c.OrgID) {
-			return reject("orgId", "forbidden", "organization %q is outside the token's organizations", *c.OrgID)
-		}
-	case *ReportFactors:
-		if err := l.checkScope(scope, "principalId", c.PrincipalID); err != nil {
-			return err
-		}
-	case *AddEndorsement:
-		if err := l.checkScope(scope, "endorseeId", c.EndorserID, c.EndorseeID); err != nil {
-			return err
-		}
-	case *RevokeEndorsement:
-		if e := l.endorse[c.EndorsementID]; e != nil {
-			if err := l.checkScope(scope, "endorsementId", e.EndorserID, e.EndorseeID); err != nil {
-				return err
-			}
-		}
-	case *RecordSignals:
-		return l.applySignals(c, scope, res)
-	}
-	switch c := cmd.(type) {
-	case *RegisterPrincipal:
-		return l.applyRegister(c, res)
-	case *UpdatePrincipal:
-		return l.applyUpdate(c, res)
-	case *SetOrg:
-		return l.applySetOrg(c)
-	case *ReportFactors:
-		return l.applyFactors(c, res)
-	case *AddEndorsement:
-		return l.applyEndorse(c, res)
-	case *RevokeEndorsement:
-		return l.applyRevokeEndorsement(c, res)
-	case *RecordAssessment:
-		return l.applyAssessment(c, res)
-	case *UpsertPartner:
-		return l.applyUpsertPartner(c)
-	case *RemovePartner:
-		if l.partners[c.PartnerID] == nil {
-			return reject("partnerId", "not_found", "unknown partner %q", c.PartnerID)
-		}
-		delete(l.partners, c.PartnerID)
-		return nil
-	case *SetPolicy:
-		p := clonePolicy(c.Policy)
-		if err := p.Validate(); err != nil {
-			return reject("policy", "invalid", "%v", err)
-		}
-		p.Version = l.policy.Version + 1
-		l.policy = p
-		return nil
-	case *AddModifier:
-		return l.applyModifier(c, res)
-	case *ReviewAlert:
-		return l.applyReview(c, actor, res)
-	case *CreateToken:
-		return l.applyCreateToken(c)
-	case *RevokeToken:
-		t := l.tokens[c.TokenID]
-		if t == nil {
-			return reject("id", "not_found", "unknown token %q", c.TokenID)
-		}
-		if t.Revoked {
-			return nil
-		}
-		nt := *t
-		nt.Revoked, nt.RevokedAt = true, l.now
-		l.tokens[c.TokenID] = &nt
-		return nil
-	case *ImportRecord:
-		return l.applyImport(c, res)
-	case *FederatedEvent:
-		return l.applyFederatedEvent(c, res)
-	}
-	return errors.New("unhandled command")
 }
 
 // ValidID reports whether s is an acceptable identifier for new input:

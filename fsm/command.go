@@ -36,30 +36,112 @@ const (
 	KindFederatedEvent    Kind = 17
 )
 
-var kindNames = map[Kind]string{
-	KindRegisterPrincipal: "register_principal",
-	KindUpdatePrincipal:   "update_principal",
-	KindSetOrg:            "set_org",
-	KindRecordSignals:     "record_signals",
-	KindReportFactors:     "report_factors",
-	KindAddEndorsement:    "add_endorsement",
-	KindRevokeEndorsement: "revoke_endorsement",
-	KindRecordAssessment:  "record_assessment",
-	KindUpsertPartner:     "upsert_partner",
-	KindRemovePartner:     "remove_partner",
-	KindSetPolicy:         "set_policy",
-	KindAddModifier:       "add_modifier",
-	KindReviewAlert:       "review_alert",
-	KindCreateToken:       "create_token",
-	KindRevokeToken:       "revoke_token",
-	KindImportRecord:      "import_record",
-	KindFederatedEvent:    "federated_event",
+// commandSpec is one row of the command table: everything the ledger
+// knows about a kind of command.
+type commandSpec struct {
+	name string // as used in the ledger API
+	// new returns an empty command of the kind, to decode a body into.
+	new func() Command
+	// check reads the state and returns the rejection Apply would give
+	// the command (nil: accepted); it changes nothing.
+	check func(r *rules, cmd Command) error
+	// apply changes the state for a command whose check passed; it cannot
+	// fail, so a rejected entry changes nothing.
+	apply func(l *Ledger, cmd Command, actor string, res *Result)
+	// event, when set, names the single per-event result (a SET's jti)
+	// the entry answers with, accepted or not.
+	event func(cmd Command) string
+	// tidy, when set, is housekeeping of ledger time that Apply runs
+	// before the check, whether the check then passes or not (expired
+	// endorsements and modifiers dropped): a function of the state and
+	// the entry's ledger time, the same on every node.
+	tidy func(l *Ledger, r *rules, cmd Command)
+}
+
+// commandTable is the table of ledger commands, indexed by Kind. Adding a
+// command takes its Kind constant, its struct (with its Kind method) and
+// one row here naming its check and apply functions.
+var commandTable = [...]commandSpec{
+	KindRegisterPrincipal: command("register_principal", (*rules).register, (*Ledger).applyRegister),
+	KindUpdatePrincipal:   command("update_principal", (*rules).update, (*Ledger).applyUpdate),
+	KindSetOrg:            command("set_org", (*rules).setOrg, (*Ledger).applySetOrg),
+	KindRecordSignals:     commandByActor("record_signals", (*rules).signals, (*Ledger).applySignals),
+	KindReportFactors:     command("report_factors", (*rules).factors, (*Ledger).applyFactors),
+	KindAddEndorsement: withTidy(command("add_endorsement", (*rules).endorse, (*Ledger).applyEndorse),
+		(*Ledger).tidyEndorse),
+	KindRevokeEndorsement: command("revoke_endorsement", (*rules).revokeEndorsement, (*Ledger).applyRevokeEndorsement),
+	KindRecordAssessment: withEvent(command("record_assessment", (*rules).assessment, (*Ledger).applyAssessment),
+		func(c *RecordAssessment) string { return c.EventID }),
+	KindUpsertPartner: command("upsert_partner", (*rules).upsertPartner, (*Ledger).applyUpsertPartner),
+	KindRemovePartner: command("remove_partner", (*rules).removePartner, (*Ledger).applyRemovePartner),
+	KindSetPolicy:     command("set_policy", (*rules).setPolicy, (*Ledger).applySetPolicy),
+	KindAddModifier: withTidy(command("add_modifier", (*rules).modifier, (*Ledger).applyModifier),
+		(*Ledger).tidyModifier),
+	KindReviewAlert:  commandByActor("review_alert", (*rules).review, (*Ledger).applyReview),
+	KindCreateToken:  command("create_token", (*rules).createToken, (*Ledger).applyCreateToken),
+	KindRevokeToken:  command("revoke_token", (*rules).revokeToken, (*Ledger).applyRevokeToken),
+	KindImportRecord: command("import_record", (*rules).importRecord, (*Ledger).applyImport),
+	KindFederatedEvent: withEvent(command("federated_event", (*rules).federatedEvent, (*Ledger).applyFederatedEvent),
+		func(c *FederatedEvent) string { return c.EventID }),
+}
+
+// commandPtr is the pointer to a command struct C.
+type commandPtr[C any] interface {
+	*C
+	Command
+}
+
+// command makes a row of the command table from typed check and apply
+// functions.
+func command[C any, P commandPtr[C]](name string, check func(*rules, P) error, apply func(*Ledger, P, *Result)) commandSpec {
+	return commandByActor(name, check, func(l *Ledger, c P, _ string, res *Result) { apply(l, c, res) })
+}
+
+// commandByActor is command for an apply that needs the writing token.
+func commandByActor[C any, P commandPtr[C]](name string, check func(*rules, P) error,
+	apply func(*Ledger, P, string, *Result)) commandSpec {
+	return commandSpec{
+		name: name,
+		new:  func() Command { return P(new(C)) },
+		check: func(r *rules, c Command) error {
+			typed, ok := c.(P)
+			if !ok { // a command value, say, rather than a pointer
+				return fmt.Errorf("%w: %s: a %T is not a %T", ErrFormat, name, c, typed)
+			}
+			return check(r, typed)
+		},
+		apply: func(l *Ledger, c Command, actor string, res *Result) { apply(l, c.(P), actor, res) },
+	}
+}
+
+// withTidy gives a row the housekeeping Apply runs before its check.
+func withTidy[C any, P commandPtr[C]](s commandSpec, tidy func(*Ledger, *rules, P)) commandSpec {
+	s.tidy = func(l *Ledger, r *rules, c Command) {
+		if typed, ok := c.(P); ok {
+			tidy(l, r, typed)
+		}
+	}
+	return s
+}
+
+// withEvent marks a row whose entries answer one per-event result.
+func withEvent[C any, P commandPtr[C]](s commandSpec, id func(P) string) commandSpec {
+	s.event = func(c Command) string { return id(c.(P)) }
+	return s
+}
+
+// specOf returns the table row of a kind.
+func specOf(k Kind) (*commandSpec, error) {
+	if int(k) < len(commandTable) && commandTable[k].new != nil {
+		return &commandTable[k], nil
+	}
+	return nil, fmt.Errorf("%w: unknown command kind %d", ErrFormat, k)
 }
 
 // String returns the command's name as used in the ledger API.
 func (k Kind) String() string {
-	if n, ok := kindNames[k]; ok {
-		return n
+	if s, err := specOf(k); err == nil {
+		return s.name
 	}
 	return fmt.Sprintf("unknown_%d", uint8(k))
 }
@@ -359,7 +441,8 @@ type ImportedPoint struct {
 	Score int64
 }
 
-// Kind implementations.
+// Kind implementations: each command is filed under its Kind in
+// commandTable (TestCommandTableRowsMatchKinds holds the two together).
 func (RegisterPrincipal) Kind() Kind { return KindRegisterPrincipal }
 func (UpdatePrincipal) Kind() Kind   { return KindUpdatePrincipal }
 func (SetOrg) Kind() Kind            { return KindSetOrg }
@@ -446,45 +529,16 @@ func DecodeEntry(data []byte) (Entry, error) {
 
 // DecodeCommand decodes the body of an entry into its command.
 func DecodeCommand(e Entry) (Command, error) {
-	var cmd Command
-	switch e.Kind {
-	case KindRegisterPrincipal:
-		cmd = &RegisterPrincipal{}
-	case KindUpdatePrincipal:
-		cmd = &UpdatePrincipal{}
-	case KindSetOrg:
-		cmd = &SetOrg{}
-	case KindRecordSignals:
-		cmd = &RecordSignals{}
-	case KindReportFactors:
-		cmd = &ReportFactors{}
-	case KindAddEndorsement:
-		cmd = &AddEndorsement{}
-	case KindRevokeEndorsement:
-		cmd = &RevokeEndorsement{}
-	case KindRecordAssessment:
-		cmd = &RecordAssessment{}
-	case KindUpsertPartner:
-		cmd = &UpsertPartner{}
-	case KindRemovePartner:
-		cmd = &RemovePartner{}
-	case KindSetPolicy:
-		cmd = &SetPolicy{}
-	case KindAddModifier:
-		cmd = &AddModifier{}
-	case KindReviewAlert:
-		cmd = &ReviewAlert{}
-	case KindCreateToken:
-		cmd = &CreateToken{}
-	case KindRevokeToken:
-		cmd = &RevokeToken{}
-	case KindImportRecord:
-		cmd = &ImportRecord{}
-	case KindFederatedEvent:
-		cmd = &FederatedEvent{}
-	default:
-		return nil, fmt.Errorf("%w: unknown command kind %d", ErrFormat, e.Kind)
+	spec, err := specOf(e.Kind)
+	if err != nil {
+		return nil, err
 	}
+	return spec.decode(e)
+}
+
+// decode decodes an entry's body into a command of the row's kind.
+func (s *commandSpec) decode(e Entry) (Command, error) {
+	cmd := s.new()
 	if err := checkMsgpack(e.Body); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrFormat, e.Kind, err)
 	}

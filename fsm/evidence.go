@@ -18,7 +18,7 @@ func (l *Ledger) prune(p *principal) {
 	if len(p.Modifiers) > 0 {
 		n := 0
 		for _, m := range p.Modifiers {
-			if m.ExpiresAt > l.now {
+			if modifierInForce(m, l.now) {
 				p.Modifiers[n] = m
 				n++
 			}

@@ -6,14 +6,35 @@ const maxAssessmentValidity = 366 * 24 * hourMS
 // Alert severities a federated event may carry.
 var alertSeverities = map[string]bool{"low": true, "medium": true, "high": true, "critical": true}
 
-func (l *Ledger) applyFederatedEvent(c *FederatedEvent, res *Result) (err error) {
-	r := SignalResult{EventID: c.EventID}
-	defer func() {
-		if err != nil {
-			r.Status, r.Reason = StatusRejected, err.Error()
-		}
-		res.Signals = []SignalResult{r}
-	}()
+// federatedEvent checks a verified SET's command: its content, the
+// partner (known and not suspended), then — unless the jti is a replay,
+// which Apply answers as a duplicate and which changes nothing — the
+// iat window, the assessment's validity and the principal.
+func (r *rules) federatedEvent(c *FederatedEvent) error {
+	if err := r.federatedEventContent(c); err != nil {
+		return err
+	}
+	if pa := r.l.partners[c.PartnerID]; pa == nil || pa.Suspended {
+		return reject("iss", "forbidden", "unknown or suspended partner %q", c.PartnerID)
+	}
+	if r.seen(assessmentKey(c.PartnerID, c.EventID)) {
+		return nil
+	}
+	if c.IssuedAt < r.now-r.l.policy.DedupWindow || c.IssuedAt > r.now+r.l.policy.FutureSkew {
+		return reject("iat", "invalid", "outside the accepted window")
+	}
+	if c.Score.Set && c.ValidUntil <= r.now {
+		return reject("validUntil", "invalid", "already expired")
+	}
+	if r.l.principals[c.PrincipalID] == nil {
+		return reject("sub_id", "not_found", "unknown principal %q", c.PrincipalID)
+	}
+	return nil
+}
+
+// federatedEventContent checks what a SET's command says, before the
+// state.
+func (r *rules) federatedEventContent(c *FederatedEvent) error {
 	switch {
 	case c.EventID == "" || len(c.EventID) > 2*MaxIDLen:
 		return reject("jti", "invalid", "must be 1-256 bytes")
@@ -29,35 +50,21 @@ func (l *Ledger) applyFederatedEvent(c *FederatedEvent, res *Result) (err error)
 		return reject("alert", "invalid", "alert type must be an identifier and severity low, medium, high or critical")
 	}
 	for i, v := range c.Components {
-		if v < 0 || v > l.policy.Caps[i] {
-			return reject("components."+Categories[i], "invalid", "must be within [0, %s]", FormatDecimal(l.policy.Caps[i], 6))
+		if v < 0 || v > r.l.policy.Caps[i] {
+			return reject("components."+Categories[i], "invalid", "must be within [0, %s]", FormatDecimal(r.l.policy.Caps[i], 6))
 		}
 	}
 	if c.Score.Set && c.ValidUntil-c.IssuedAt > maxAssessmentValidity {
 		return reject("validUntil", "invalid", "at most 366 days after iat")
 	}
-	pa := l.partners[c.PartnerID]
-	if pa == nil || pa.Suspended {
-		return reject("iss", "forbidden", "unknown or suspended partner %q", c.PartnerID)
-	}
-	k := dedupHash('a', c.PartnerID+"\x00"+c.EventID)
-	if l.seen(k) {
-		r.Status = StatusDuplicate
-		return nil
-	}
-	if c.IssuedAt < l.now-l.policy.DedupWindow || c.IssuedAt > l.now+l.policy.FutureSkew {
-		return reject("iat", "invalid", "outside the accepted window")
-	}
-	if c.Score.Set && c.ValidUntil <= l.now {
-		return reject("validUntil", "invalid", "already expired")
-	}
-	p := l.principals[c.PrincipalID]
+	return nil
+}
+
+func (l *Ledger) applyFederatedEvent(c *FederatedEvent, res *Result) {
+	p := l.takeEvent(c.PartnerID, c.EventID, c.PrincipalID, res)
 	if p == nil {
-		return reject("sub_id", "not_found", "unknown principal %q", c.PrincipalID)
+		return
 	}
-	p = l.mutable(p)
-	p.ownCold()
-	l.remember(k)
 	if c.Score.Set {
 		a := assessment{PartnerID: c.PartnerID, EventID: c.EventID, Score: c.Score.V, ValidUntil: c.ValidUntil,
 			IssuedAt: c.IssuedAt, ReceivedAt: l.now, Components: append([]int64(nil), c.Components...)}
@@ -69,12 +76,7 @@ func (l *Ledger) applyFederatedEvent(c *FederatedEvent, res *Result) (err error)
 	if c.AlertType != "" {
 		res.Alerts = l.raiseAlert(p, nil, c.AlertType, c.Severity, c.Message)
 	}
-	p.Events++
-	p.LastEvent = l.now
-	l.recordHistory(p)
-	r.Status = StatusAccepted
-	res.Subjects = []string{p.ID}
-	return nil
+	l.eventApplied(p, c.EventID, res)
 }
 
 // FederatedEventSeen reports whether a partner's SET with this jti is
@@ -82,5 +84,5 @@ func (l *Ledger) applyFederatedEvent(c *FederatedEvent, res *Result) (err error)
 func (l *Ledger) FederatedEventSeen(partnerID, jti string) bool {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return l.seen(dedupHash('a', partnerID+"\x00"+jti))
+	return l.seen(assessmentKey(partnerID, jti))
 }

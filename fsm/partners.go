@@ -6,61 +6,77 @@ import (
 	"sort"
 )
 
-func (l *Ledger) applyAssessment(c *RecordAssessment, res *Result) error {
-	r := SignalResult{EventID: c.EventID}
-	defer func() { res.Signals = []SignalResult{r} }()
+// assessmentKey is the dedup key of a partner's event id (a SET's jti).
+func assessmentKey(partnerID, eventID string) dedupKey {
+	return dedupHash('a', partnerID+"\x00"+eventID)
+}
+
+// assessment checks a federated assessment. A repeated event id is not a
+// rejection: Apply answers it as a duplicate and changes nothing.
+func (r *rules) assessment(c *RecordAssessment) error {
 	switch {
 	case c.EventID == "" || len(c.EventID) > MaxIDLen*2:
-		r.Status, r.Reason = StatusRejected, "eventId: must be 1-256 bytes"
 		return reject("eventId", "invalid", "must be 1-256 bytes")
 	case c.Score < 0 || c.Score > pts(100):
-		r.Status, r.Reason = StatusRejected, "score: must be within [0, 100]"
 		return reject("score", "invalid", "must be within [0, 100]")
 	case len(c.Components) != 0 && len(c.Components) != NumComponents:
-		r.Status, r.Reason = StatusRejected, "components: need all five or none"
 		return reject("components", "invalid", "need all five components or none")
 	}
-	pa := l.partners[c.PartnerID]
-	if pa == nil || pa.Suspended {
-		r.Status, r.Reason = StatusRejected, "partnerId: unknown or suspended partner"
+	if pa := r.l.partners[c.PartnerID]; pa == nil || pa.Suspended {
 		return reject("partnerId", "forbidden", "unknown or suspended partner %q", c.PartnerID)
 	}
-	k := dedupHash('a', c.PartnerID+"\x00"+c.EventID)
-	if l.seen(k) {
-		r.Status = StatusDuplicate
+	if r.seen(assessmentKey(c.PartnerID, c.EventID)) {
 		return nil
 	}
-	if c.ValidUntil <= l.now {
-		r.Status, r.Reason = StatusRejected, "validUntil: already expired"
+	if c.ValidUntil <= r.now {
 		return reject("validUntil", "invalid", "already expired")
 	}
-	if c.IssuedAt != 0 && c.IssuedAt < l.now-l.policy.DedupWindow {
-		r.Status, r.Reason = StatusRejected, "iat: older than the deduplication window"
+	if c.IssuedAt != 0 && c.IssuedAt < r.now-r.l.policy.DedupWindow {
 		return reject("iat", "invalid", "older than the deduplication window")
 	}
-	p := l.principals[c.PrincipalID]
+	_, err := r.principal("principalId", c.PrincipalID)
+	return err
+}
+
+func (l *Ledger) applyAssessment(c *RecordAssessment, res *Result) {
+	p := l.takeEvent(c.PartnerID, c.EventID, c.PrincipalID, res)
 	if p == nil {
-		r.Status, r.Reason = StatusRejected, "principalId: unknown principal"
-		return reject("principalId", "not_found", "unknown principal %q", c.PrincipalID)
+		return
 	}
-	p = l.mutable(p)
-	p.ownCold()
-	l.remember(k)
 	a := assessment{PartnerID: c.PartnerID, EventID: c.EventID, Score: c.Score, ValidUntil: c.ValidUntil,
 		IssuedAt: c.IssuedAt, ReceivedAt: l.now, Components: append([]int64(nil), c.Components...)}
 	setAssessment(p, a)
 	// Assessments of removed partners are forgotten when the principal
 	// hears from anyone, keeping the list bounded by the partner count.
 	keepAssessments(p, func(a assessment) bool { return l.partners[a.PartnerID] != nil })
+	l.eventApplied(p, c.EventID, res)
+}
+
+// takeEvent remembers a partner's event id and returns the principal the
+// event is about, ready for change; it returns nil, and answers a
+// duplicate, when the event id is a replay.
+func (l *Ledger) takeEvent(partnerID, eventID, principalID string, res *Result) *principal {
+	k := assessmentKey(partnerID, eventID)
+	if l.seen(k) {
+		res.Signals = []SignalResult{{EventID: eventID, Status: StatusDuplicate}}
+		return nil
+	}
+	p := l.mutable(l.principals[principalID])
+	p.ownCold()
+	l.remember(k)
+	return p
+}
+
+// eventApplied records a partner's event applied to p.
+func (l *Ledger) eventApplied(p *principal, eventID string, res *Result) {
 	p.Events++
 	p.LastEvent = l.now
 	l.recordHistory(p)
-	r.Status = StatusAccepted
+	res.Signals = []SignalResult{{EventID: eventID, Status: StatusAccepted}}
 	res.Subjects = []string{p.ID}
-	return nil
 }
 
-func (l *Ledger) applyUpsertPartner(c *UpsertPartner) error {
+func (r *rules) upsertPartner(c *UpsertPartner) error {
 	if err := checkID("partnerId", c.PartnerID); err != nil {
 		return err
 	}
@@ -80,8 +96,10 @@ func (l *Ledger) applyUpsertPartner(c *UpsertPartner) error {
 		return err
 	}
 	total := c.Weight
-	for id, p := range l.partners {
+	for id, p := range r.l.partners {
 		if id != c.PartnerID && p.Issuer == c.Issuer {
+			// At most one partner holds an issuer, so which one the map
+			// yields first does not matter.
 			return reject("issuer", "conflict", "issuer already registered to partner %q", id)
 		}
 		if id != c.PartnerID {
@@ -94,9 +112,23 @@ func (l *Ledger) applyUpsertPartner(c *UpsertPartner) error {
 	if total > 1_000_000 {
 		return reject("weight", "conflict", "partner weights would sum to %s; they must not exceed 1", FormatDecimal(total, 6))
 	}
+	return nil
+}
+
+func (l *Ledger) applyUpsertPartner(c *UpsertPartner, _ *Result) {
 	l.partners[c.PartnerID] = &partner{ID: c.PartnerID, Issuer: c.Issuer, Audience: c.Audience, JWKS: compactJSON(c.JWKS),
 		Weight: c.Weight, MaxInfluence: c.MaxInfluence, Suspended: c.Suspended, RateLimit: c.RateLimit, UpdatedAt: l.now}
+}
+
+func (r *rules) removePartner(c *RemovePartner) error {
+	if r.l.partners[c.PartnerID] == nil {
+		return reject("partnerId", "not_found", "unknown partner %q", c.PartnerID)
+	}
 	return nil
+}
+
+func (l *Ledger) applyRemovePartner(c *RemovePartner, _ *Result) {
+	delete(l.partners, c.PartnerID)
 }
 
 // setAssessment makes a the partner's current assessment of p, keeping the

@@ -2,14 +2,6 @@ package fsm
 
 // Principals and organizations: registration, updates, baselines.
 
-func (l *Ledger) principalFor(field, id string) (*principal, error) {
-	p := l.principals[id]
-	if p == nil {
-		return nil, reject(field, "not_found", "unknown principal %q", id)
-	}
-	return l.mutable(p), nil
-}
-
 // principalSettings are what a principal is created with, as registration
 // and import both give them.
 type principalSettings struct {
@@ -19,44 +11,64 @@ type principalSettings struct {
 	Inactive                                bool
 }
 
-// newPrincipal validates s and returns a new principal (not yet in the
-// ledger) with its bounds, rates and baseline resolved: the explicit
-// baseline, else its organization's (trust inheritance), else its type's.
-func (l *Ledger) newPrincipal(s principalSettings) (*principal, error) {
+func (c *RegisterPrincipal) settings() principalSettings {
+	return principalSettings{ID: c.PrincipalID, Type: c.PrincipalType, Org: c.OrgID, Base: c.Base, Min: c.Min,
+		Max: c.Max, DecayRate: c.DecayRate, RecoveryRate: c.RecoveryRate, Frequency: c.Frequency, Inactive: c.Inactive}
+}
+
+// PrincipalBounds returns the minTrustScore and maxTrustScore (µpt) a new
+// principal gets from the bounds given: each one given, else the policy's
+// default.
+func (p *Policy) PrincipalBounds(minScore, maxScore Opt) (lo, hi int64) {
+	return optOr(minScore, p.DefaultMin), optOr(maxScore, p.DefaultMax)
+}
+
+const frequencyRule = "must be one of continuous, hourly, daily, weekly, monthly"
+
+// checkSettings checks the settings of a new principal against the state.
+func (r *rules) checkSettings(s principalSettings) error {
 	if err := checkID("principalId", s.ID); err != nil {
-		return nil, err
+		return err
 	}
-	typ, ok := PrincipalTypeIndex(s.Type)
-	if !ok {
-		return nil, reject("principalType", "invalid", "must be one of user, service, device, application, network")
+	if _, ok := PrincipalTypeIndex(s.Type); !ok {
+		return reject("principalType", "invalid", "must be one of user, service, device, application, network")
 	}
 	if s.Org != "" {
 		if err := checkID("orgId", s.Org); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for _, e := range []error{checkScore("baseTrustScore", s.Base), checkScore("minTrustScore", s.Min), checkScore("maxTrustScore", s.Max),
 		checkRate("trustDecayRate", s.DecayRate), checkRate("trustRecoveryRate", s.RecoveryRate)} {
 		if e != nil {
-			return nil, e
+			return e
 		}
 	}
+	if _, ok := frequencyIndex(s.Frequency); !ok && s.Frequency != "" {
+		return reject("assessmentFrequency", "invalid", frequencyRule)
+	}
+	if r.l.principals[s.ID] != nil {
+		return reject("principalId", "conflict", "principal %q already exists", s.ID)
+	}
+	if lo, hi := r.l.policy.PrincipalBounds(s.Min, s.Max); lo > hi {
+		return reject("minTrustScore", "invalid", "must not exceed maxTrustScore")
+	}
+	return nil
+}
+
+// newPrincipal returns a new principal (not yet in the ledger) for settings
+// checkSettings accepted, with its bounds, rates and baseline resolved: the
+// explicit baseline, else its organization's (trust inheritance), else its
+// type's.
+func (l *Ledger) newPrincipal(s principalSettings) *principal {
+	typ, _ := PrincipalTypeIndex(s.Type)
 	freq := 1
 	if s.Frequency != "" {
-		if freq, ok = frequencyIndex(s.Frequency); !ok {
-			return nil, reject("assessmentFrequency", "invalid", "must be one of continuous, hourly, daily, weekly, monthly")
-		}
-	}
-	if l.principals[s.ID] != nil {
-		return nil, reject("principalId", "conflict", "principal %q already exists", s.ID)
+		freq, _ = frequencyIndex(s.Frequency)
 	}
 	p := &principal{gen: l.gen, ID: s.ID, Type: uint8(typ), Org: s.Org, Active: !s.Inactive, Frequency: uint8(freq), // #nosec G115 -- typ and freq index small enums
 		Cold: emptyCold}
-	p.Min = optOr(s.Min, l.policy.DefaultMin)
-	p.Max = optOr(s.Max, l.policy.DefaultMax)
-	if p.Min > p.Max {
-		return nil, reject("minTrustScore", "invalid", "must not exceed maxTrustScore")
-	}
+	p.Min, p.Max = l.policy.PrincipalBounds(s.Min, s.Max)
 	p.Base = l.policy.TypeBase[typ]
 	if o := l.orgs[s.Org]; o != nil {
 		p.Base = o.Base
@@ -66,18 +78,21 @@ func (l *Ledger) newPrincipal(s principalSettings) (*principal, error) {
 	p.RecoveryRate = optOr(s.RecoveryRate, l.policy.DefaultRecoveryRate)
 	p.Allowance, p.AllowanceAt = l.policy.RecoveryBurst, l.now
 	p.LastActive, p.Registered, p.LastEvent = l.now, l.now, l.now
-	return p, nil
+	return p
 }
 
-func (l *Ledger) applyRegister(c *RegisterPrincipal, res *Result) error {
+func (r *rules) register(c *RegisterPrincipal) error {
+	if err := r.orgInScope("orgId", c.OrgID); err != nil {
+		return err
+	}
 	if err := checkJSON("metadata", c.Metadata, '{'); err != nil {
 		return err
 	}
-	p, err := l.newPrincipal(principalSettings{ID: c.PrincipalID, Type: c.PrincipalType, Org: c.OrgID, Base: c.Base, Min: c.Min,
-		Max: c.Max, DecayRate: c.DecayRate, RecoveryRate: c.RecoveryRate, Frequency: c.Frequency, Inactive: c.Inactive})
-	if err != nil {
-		return err
-	}
+	return r.checkSettings(c.settings())
+}
+
+func (l *Ledger) applyRegister(c *RegisterPrincipal, res *Result) {
+	p := l.newPrincipal(c.settings())
 	if len(c.Metadata) > 0 {
 		p.ownCold()
 		p.Metadata = compactJSON(c.Metadata)
@@ -86,7 +101,6 @@ func (l *Ledger) applyRegister(c *RegisterPrincipal, res *Result) error {
 	l.principals[p.ID] = p
 	l.recordHistory(p)
 	res.Subjects = []string{p.ID}
-	return nil
 }
 
 // seedComponents spreads a score over the components in proportion to their
@@ -114,7 +128,22 @@ func (l *Ledger) seedComponents(p *principal, score int64) {
 	}
 }
 
-func (l *Ledger) applyUpdate(c *UpdatePrincipal, res *Result) error {
+// update checks a principal update: the principal exists and is in the
+// actor's organizations (and so is its new organization), the values are
+// in range, and the bounds kept and given are in order.
+func (r *rules) update(c *UpdatePrincipal) error {
+	cur, err := r.principal("principalId", c.PrincipalID)
+	if err != nil {
+		return err
+	}
+	if err := r.principalInScope("principalId", c.PrincipalID); err != nil {
+		return err
+	}
+	if c.OrgID != nil {
+		if err := r.orgInScope("orgId", *c.OrgID); err != nil {
+			return err
+		}
+	}
 	for _, e := range []error{checkScore("minTrustScore", c.Min), checkScore("maxTrustScore", c.Max),
 		checkRate("trustDecayRate", c.DecayRate), checkRate("trustRecoveryRate", c.RecoveryRate),
 		checkJSON("metadata", c.Metadata, '{')} {
@@ -127,28 +156,25 @@ func (l *Ledger) applyUpdate(c *UpdatePrincipal, res *Result) error {
 			return err
 		}
 	}
-	freq := -1
-	if c.Frequency != "" {
-		f, ok := frequencyIndex(c.Frequency)
-		if !ok {
-			return reject("assessmentFrequency", "invalid", "must be one of continuous, hourly, daily, weekly, monthly")
+	if _, ok := frequencyIndex(c.Frequency); !ok && c.Frequency != "" {
+		return reject("assessmentFrequency", "invalid", frequencyRule)
+	}
+	if lo, hi := optOr(c.Min, cur.Min), optOr(c.Max, cur.Max); lo > hi {
+		if !c.Min.Set {
+			return reject("maxTrustScore", "invalid", "must not be below minTrustScore %s", FormatDecimal(lo, 6))
 		}
-		freq = f
+		return reject("minTrustScore", "invalid", "must not exceed maxTrustScore %s", FormatDecimal(hi, 6))
 	}
-	cur := l.principals[c.PrincipalID]
-	if cur == nil {
-		return reject("principalId", "not_found", "unknown principal %q", c.PrincipalID)
-	}
-	lo, hi := optOr(c.Min, cur.Min), optOr(c.Max, cur.Max)
-	if lo > hi {
-		return reject("minTrustScore", "invalid", "must not exceed maxTrustScore")
-	}
-	p := l.mutable(cur)
-	p.Min, p.Max = lo, hi
+	return nil
+}
+
+func (l *Ledger) applyUpdate(c *UpdatePrincipal, res *Result) {
+	p := l.mutable(l.principals[c.PrincipalID])
+	p.Min, p.Max = optOr(c.Min, p.Min), optOr(c.Max, p.Max)
 	p.DecayRate = optOr(c.DecayRate, p.DecayRate)
 	p.RecoveryRate = optOr(c.RecoveryRate, p.RecoveryRate)
-	if freq >= 0 {
-		p.Frequency = uint8(freq)
+	if freq, ok := frequencyIndex(c.Frequency); ok {
+		p.Frequency = uint8(freq) // #nosec G115 -- freq indexes a small enum
 	}
 	if c.OrgID != nil {
 		p.Org = *c.OrgID
@@ -167,10 +193,9 @@ func (l *Ledger) applyUpdate(c *UpdatePrincipal, res *Result) error {
 	p.LastEvent = l.now
 	l.recordHistory(p)
 	res.Subjects = []string{p.ID}
-	return nil
 }
 
-func (l *Ledger) applySetOrg(c *SetOrg) error {
+func (r *rules) setOrg(c *SetOrg) error {
 	if err := checkID("orgId", c.OrgID); err != nil {
 		return err
 	}
@@ -180,6 +205,9 @@ func (l *Ledger) applySetOrg(c *SetOrg) error {
 	if c.Base < 0 || c.Base > pts(100) {
 		return reject("baseTrustScore", "invalid", "must be within [0, 100]")
 	}
-	l.orgs[c.OrgID] = &org{ID: c.OrgID, Name: c.Name, Base: c.Base, UpdatedAt: l.now}
 	return nil
+}
+
+func (l *Ledger) applySetOrg(c *SetOrg, _ *Result) {
+	l.orgs[c.OrgID] = &org{ID: c.OrgID, Name: c.Name, Base: c.Base, UpdatedAt: l.now}
 }

@@ -159,8 +159,7 @@ func (l *Ledger) evaluate(p *principal, t int64) Evaluation {
 	case raw > p.Max:
 		ev.Clamped = "maxTrustScore"
 	}
-	ev.Score = clamp(roundPoints(ev.Exact), 0, 100)
-	ev.Level = l.policy.levelOf(ev.Score * Point)
+	ev.Score, ev.Level = l.policy.scoreLevel(ev.Exact)
 	ev.Components = l.breakdown(p, ev.Score)
 	return ev
 }
@@ -332,4 +331,19 @@ func (l *Ledger) trend(p *principal, t int64, current int64) string {
 		return "decreasing"
 	}
 	return "stable"
+}
+
+// scoreLevel returns the trust score (whole points) and the level index an
+// exact score (µpt) gets under p: rounded to whole points, halves up,
+// within [0, 100], then against the level thresholds.
+func (p *Policy) scoreLevel(exact int64) (int64, int) {
+	score := clamp(roundPoints(exact), 0, 100)
+	return score, p.levelOf(score * Point)
+}
+
+// Level names the trust level the ledger gives a score of score µpt
+// under p, rounding it as records do.
+func (p *Policy) Level(score int64) string {
+	_, lvl := p.scoreLevel(score)
+	return Levels[lvl]
 }

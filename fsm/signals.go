@@ -21,40 +21,55 @@ func pushSignal(list []signalEntry, e signalEntry, window int) []signalEntry {
 	return append(list, e)
 }
 
-func (l *Ledger) applySignals(c *RecordSignals, scope []string, res *Result) error {
+func (r *rules) signals(c *RecordSignals) error {
 	if len(c.Signals) == 0 || len(c.Signals) > MaxSignalsPerCmd {
 		return reject("signals", "invalid", "need 1 to %d signals", MaxSignalsPerCmd)
 	}
+	return nil
+}
+
+// applySignals applies a batch signal by signal: each one is rejected,
+// skipped as a duplicate or applied, as signalVerdict says.
+func (l *Ledger) applySignals(c *RecordSignals, actor string, res *Result) {
+	r := l.rulesAt(actor, l.now)
 	res.Signals = make([]SignalResult, len(c.Signals))
 	touched := make([]string, 0, 4)
 	for i := range c.Signals {
 		s := &c.Signals[i]
-		r := &res.Signals[i]
-		r.EventID = s.EventID
-		p, reason := l.checkSignal(s)
-		if reason == "" && !inScope(scope, p.Org) {
-			reason = "principalId: outside the token's organizations"
-		}
-		if reason != "" {
-			r.Status, r.Reason = StatusRejected, reason
+		p, k, status, rej := r.signalVerdict(s, nil)
+		res.Signals[i] = SignalResult{EventID: s.EventID, Status: status}
+		switch status {
+		case StatusRejected:
+			res.Signals[i].Reason = rej.Error()
 			l.counts.SignalsRejected++
 			continue
-		}
-		k := dedupHash('s', s.EventID)
-		if l.seen(k) {
-			r.Status = StatusDuplicate
+		case StatusDuplicate:
 			l.counts.SignalsDuplicate++
 			continue
 		}
 		l.remember(k)
-		r.Status = StatusAccepted
 		l.counts.SignalsAccepted++
 		p = l.mutable(p)
 		touched = append(touched, p.ID)
 		res.Alerts = append(res.Alerts, l.signal(p, s)...)
 	}
 	res.Subjects = uniqueSorted(touched)
-	return nil
+}
+
+// signalVerdict is what Apply does with one signal of a batch: reject it
+// (status StatusRejected, rej says why), skip it as a duplicate, or accept
+// it for principal p, remembering dedup key k. pending holds the keys of
+// signals accepted earlier in the batch that the ledger does not remember
+// yet (Ledger.CheckSignals); Apply remembers as it goes and passes nil.
+func (r *rules) signalVerdict(s *Signal, pending map[dedupKey]bool) (p *principal, k dedupKey, status string, rej *RejectError) {
+	if p, rej = r.checkSignal(s); rej != nil {
+		return nil, k, StatusRejected, rej
+	}
+	k = dedupHash('s', s.EventID)
+	if r.seen(k) || pending[k] {
+		return p, k, StatusDuplicate, nil
+	}
+	return p, k, StatusAccepted, nil
 }
 
 func uniqueSorted(s []string) []string {
@@ -68,31 +83,33 @@ func uniqueSorted(s []string) []string {
 	return out
 }
 
-// checkSignal validates one signal against the state; "" means valid, and
-// then p is the principal it is about.
-func (l *Ledger) checkSignal(s *Signal) (p *principal, reason string) {
-	p = l.principals[s.PrincipalID]
+// checkSignal validates one signal against the state and the actor's
+// organizations; nil means valid, and then p is the principal it is about.
+func (r *rules) checkSignal(s *Signal) (*principal, *RejectError) {
+	p := r.l.principals[s.PrincipalID]
 	switch {
 	case s.EventID == "" || len(s.EventID) > MaxIDLen:
-		return nil, "eventId: must be 1-128 bytes"
+		return nil, rejection("eventId", "invalid", "must be 1-128 bytes")
 	case !validLedgerID(s.PrincipalID):
-		return nil, "principalId: invalid identifier"
+		return nil, rejection("principalId", "invalid", "invalid identifier")
 	case p == nil:
-		return nil, "principalId: unknown principal"
+		return nil, rejection("principalId", "not_found", "unknown principal")
 	case s.Event == "" || len(s.Event) > MaxEventNameLen:
-		return nil, "event: must be 1-128 bytes"
+		return nil, rejection("event", "invalid", "must be 1-128 bytes")
 	case int(s.Category) >= NumComponents:
-		return nil, "category: unknown category"
+		return nil, rejection("category", "invalid", "unknown category")
 	case s.Impact < -pts(100) || s.Impact > pts(100):
-		return nil, "impact: must be within [-100, 100]"
-	case s.ObservedAt != 0 && s.ObservedAt < l.now-l.policy.DedupWindow:
-		return nil, "observedAt: older than the deduplication window"
-	case s.ObservedAt > l.now+l.policy.FutureSkew:
-		return nil, "observedAt: in the future"
+		return nil, rejection("impact", "invalid", "must be within [-100, 100]")
+	case s.ObservedAt != 0 && s.ObservedAt < r.now-r.l.policy.DedupWindow:
+		return nil, rejection("observedAt", "invalid", "older than the deduplication window")
+	case s.ObservedAt > r.now+r.l.policy.FutureSkew:
+		return nil, rejection("observedAt", "invalid", "in the future")
 	case checkJSON("attributes", s.Attributes, '{') != nil:
-		return nil, "attributes: must be a JSON object"
+		return nil, rejection("attributes", "invalid", "must be a JSON object")
+	case !inScope(r.scope, p.Org):
+		return nil, rejection("principalId", "scope", "outside the token's organizations")
 	}
-	return p, ""
+	return p, nil
 }
 
 func (l *Ledger) signal(p *principal, s *Signal) []string {
@@ -187,24 +204,49 @@ func (l *Ledger) raiseAlert(p *principal, raised []string, typ, severity, msg st
 	return append(raised, id)
 }
 
-func (l *Ledger) applyFactors(c *ReportFactors, res *Result) error {
-	parts := [NumComponents][]byte{c.AuthenticationFactors, c.BehaviorMetrics, c.ComplianceStatus, c.RiskIndicators, c.Context}
-	kinds := [NumComponents]byte{'{', '{', '{', '[', '{'}
-	names := [NumComponents]string{"authenticationFactors", "behaviorMetrics", "complianceStatus", "riskIndicators", "context"}
-	any := false
+// factorNames are the factor reports in component order, and factorKinds
+// the JSON kind of each.
+var (
+	factorNames = [NumComponents]string{"authenticationFactors", "behaviorMetrics", "complianceStatus", "riskIndicators", "context"}
+	factorKinds = [NumComponents]byte{'{', '{', '{', '[', '{'}
+)
+
+// checkFactorReports checks factor reports in component order.
+func checkFactorReports(parts [NumComponents][]byte) error {
 	for i, b := range parts {
-		if err := checkJSON(names[i], b, kinds[i]); err != nil {
+		if err := checkJSON(factorNames[i], b, factorKinds[i]); err != nil {
 			return err
 		}
-		any = any || len(b) > 0
 	}
-	if !any {
-		return reject("factors", "invalid", "at least one factor report is required")
-	}
-	p, err := l.principalFor("principalId", c.PrincipalID)
-	if err != nil {
+	return nil
+}
+
+func (c *ReportFactors) parts() [NumComponents][]byte {
+	return [NumComponents][]byte{c.AuthenticationFactors, c.BehaviorMetrics, c.ComplianceStatus, c.RiskIndicators, c.Context}
+}
+
+func (r *rules) factors(c *ReportFactors) error {
+	if _, err := r.principal("principalId", c.PrincipalID); err != nil {
 		return err
 	}
+	if err := r.principalInScope("principalId", c.PrincipalID); err != nil {
+		return err
+	}
+	parts := c.parts()
+	if err := checkFactorReports(parts); err != nil {
+		return err
+	}
+	for _, b := range parts {
+		if len(b) > 0 {
+			return nil
+		}
+	}
+	return reject("factors", "invalid", "at least one factor report is required")
+}
+
+func (l *Ledger) applyFactors(c *ReportFactors, res *Result) {
+	parts := c.parts()
+	p := l.mutable(l.principals[c.PrincipalID])
 	before := p.bound(l.local(p, l.now))
 	l.touch(p)
 	p.ownCold()
@@ -246,5 +288,4 @@ func (l *Ledger) applyFactors(c *ReportFactors, res *Result) error {
 	l.recordHistory(p)
 	res.Subjects = []string{p.ID}
 	res.Alerts = raised
-	return nil
 }

@@ -331,9 +331,13 @@ func dedupHash(ns byte, id string) dedupKey {
 }
 
 // seen reports whether an event id is inside the dedup window.
-func (l *Ledger) seen(k dedupKey) bool {
+func (l *Ledger) seen(k dedupKey) bool { return l.seenAt(k, l.now) }
+
+// seenAt reports whether an event id is inside the dedup window at ledger
+// time now.
+func (l *Ledger) seenAt(k dedupKey, now int64) bool {
 	exp, ok := l.dedup[k[0]].m[k]
-	return ok && exp > dedupSeconds(l.now)
+	return ok && exp > dedupSeconds(now)
 }
 
 func (l *Ledger) remember(k dedupKey) {

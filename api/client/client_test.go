@@ -18,7 +18,7 @@ import (
 // These tests check the client's side of the wire format against a fake
 // server: request methods, paths, queries, bodies and headers, and the
 // decoding of answers and problems. The client against a real trustd is
-// exercised by TestAgainstNode in cmd/trustctl.
+// exercised by TestClientAgreesWithServerOnWalkthrough in cmd/trustctl.
 
 // captured is one request as the fake server saw it.
 type captured struct {

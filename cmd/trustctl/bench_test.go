@@ -9,9 +9,11 @@ import (
 	"time"
 )
 
-// TestBenchAgainstNode runs short bench runs of both modes against a real
-// node and checks the report.
-func TestBenchAgainstNode(t *testing.T) {
+// Short bench runs of both modes against a real node report their
+// operations, signals and latencies, and the node counted what they
+// report.
+func TestBenchReportsWhatTheNodeCounted(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts a Raft node")
 	}

@@ -4,16 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/trustledger/trustledger/api"
 	"github.com/trustledger/trustledger/api/client"
 	"github.com/trustledger/trustledger/cluster"
+	"github.com/trustledger/trustledger/internal/testnode"
 )
 
 // startNode runs a single-node cluster and its HTTP API in-process, on
@@ -21,36 +18,24 @@ import (
 // bootstrap admin token.
 func startNode(t *testing.T) (addr, token string) {
 	t.Helper()
-	dir := t.TempDir()
-	node, err := cluster.Open(cluster.Config{NodeID: "node1", DataDir: dir, RaftAddr: "127.0.0.1:0", Region: "test",
-		Bootstrap: true, Voter: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = node.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := node.WaitForLeader(ctx); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "admin.token")
-	if _, err := api.EnsureAdminToken(ctx, node, path); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(path) // #nosec G304 -- the test's own temporary file
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := api.New(api.Config{}, node)
-	srv := httptest.NewServer(s.Handler())
-	t.Cleanup(func() { srv.Close(); _ = s.Close() })
-	return srv.URL, strings.TrimSpace(string(b))
+	s := testnode.StartSingle(t, "node1", testAPI(), nil)
+	return s.URL(), s.Admin
 }
 
-// TestAgainstNode runs the README walkthrough through trustctl against a
-// real node, checking that the client and the server agree on every shape
-// the walkthrough uses and that trust behaves as the README says.
-func TestAgainstNode(t *testing.T) {
+// testAPI is what internal/testnode needs of package api.
+func testAPI() testnode.API {
+	return testnode.API{
+		New: func(node *cluster.Node) testnode.Server { return api.New(api.Config{}, node) },
+		AdminToken: func(ctx context.Context, node *cluster.Node, path string) (bool, error) {
+			return api.EnsureAdminToken(ctx, node, path)
+		},
+	}
+}
+
+// The README walkthrough, run through trustctl against a real node: the
+// client and the server agree on every shape the walkthrough uses, and
+// trust behaves as the README says.
+func TestClientAgreesWithServerOnWalkthrough(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Raft node")
 	}

@@ -3,8 +3,8 @@ package main
 // These tests cover trustctl's argument parsing, request building, output
 // formatting, error messages and exit codes. The server is an httptest
 // server that replays canned JSON answers: it checks formatting only, not
-// the API's behaviour. TestAgainstNode (node_test.go) runs trustctl against
-// a real node in-process.
+// the API's behaviour. TestClientAgreesWithServerOnWalkthrough
+// (node_test.go) runs trustctl against a real node in-process.
 
 import (
 	"bytes"
@@ -70,10 +70,21 @@ func fakeServer(t *testing.T, answers map[string]answer) (string, *[]seen) {
 	return srv.URL, &got
 }
 
+// clientEnv are the environment variables trustctl reads its settings
+// from.
+var clientEnv = []string{"TRUSTLEDGER_ADDR", "TRUSTLEDGER_TOKEN", "TRUSTLEDGER_TOKEN_FILE", "TRUSTLEDGER_CACERT",
+	"TRUSTLEDGER_CLIENT_CERT", "TRUSTLEDGER_CLIENT_KEY"}
+
+// clearEnv makes sure that none of the machine's trustctl settings
+// reaches the test. TestMain unset them for the whole test binary, and a
+// test that sets one with t.Setenv (never a parallel test) has it undone
+// when it ends, so clearEnv only checks; parallel tests may call it.
 func clearEnv(t *testing.T) {
-	for _, k := range []string{"TRUSTLEDGER_ADDR", "TRUSTLEDGER_TOKEN", "TRUSTLEDGER_TOKEN_FILE", "TRUSTLEDGER_CACERT",
-		"TRUSTLEDGER_CLIENT_CERT", "TRUSTLEDGER_CLIENT_KEY"} {
-		t.Setenv(k, "")
+	t.Helper()
+	for _, k := range clientEnv {
+		if v, ok := os.LookupEnv(k); ok && v != "" {
+			t.Fatalf("%s=%s is set: trustctl would read it", k, v)
+		}
 	}
 }
 

@@ -7,9 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,6 +16,8 @@ import (
 
 	"github.com/trustledger/trustledger/api/client"
 	"github.com/trustledger/trustledger/internal/pki"
+	"github.com/trustledger/trustledger/internal/testnet"
+	"github.com/trustledger/trustledger/internal/testnode"
 )
 
 // mustCLI runs trustctl in-process, on the real clock (certificates must
@@ -200,19 +200,11 @@ func TestTLSCreateRefuses(t *testing.T) {
 // trustdProc is a trustd process started by a test.
 type trustdProc struct {
 	id, dir, http, raft, gossip string
-	cmd                         *exec.Cmd
-	exited                      chan error
+	proc                        testnode.Process
 }
 
-func loopbackAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+// loopbackAddr is testnet.FreeAddr.
+func loopbackAddr(t *testing.T) string { return testnet.FreeAddr(t) }
 
 // Certificates from trustctl tls are usable as they are with trustd
 // --tls-cert-file, --tls-key-file and --tls-ca-file: two trustd processes
@@ -220,19 +212,12 @@ func loopbackAddr(t *testing.T) string {
 // over mutual TLS (Raft checks the node id each certificate names) with
 // trustctl cluster join, and replicate a write.
 func TestTLSCertsRunTrustd(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds trustd and runs two processes")
 	}
 	clearEnv(t)
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("the go command is not on PATH")
-	}
-	bin := t.TempDir()
-	build := exec.Command(goBin, "build", "-o", filepath.Join(bin, "trustd"), "../trustd") // #nosec G204 -- the test's own build
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build trustd: %v\n%s", err, out)
-	}
+	trustdBin := testnode.Binaries(t).Trustd
 	dir := t.TempDir()
 	caDir, certDir := mintPKI(t, dir, "n1", "n2")
 	caFile := filepath.Join(caDir, "ca.crt")
@@ -240,30 +225,20 @@ func TestTLSCertsRunTrustd(t *testing.T) {
 	var procs []*trustdProc
 	t.Cleanup(func() {
 		for _, p := range procs {
-			_ = p.cmd.Process.Kill()
-			<-p.exited
+			p.proc.Kill(t)
 			if t.Failed() {
-				b, _ := os.ReadFile(filepath.Join(p.dir, "trustd.log")) // #nosec G304 -- the test's own file
-				t.Logf("%s log:\n%s", p.id, b)
+				t.Logf("%s log:\n%s", p.id, p.proc.Output())
 			}
 		}
 	})
 	start := func(id string, bootstrap bool) *trustdProc {
-		p := &trustdProc{id: id, dir: t.TempDir(), http: loopbackAddr(t), raft: loopbackAddr(t), gossip: loopbackAddr(t), exited: make(chan error, 1)}
-		args := []string{"--node-id", id, "--data-dir", filepath.Join(p.dir, "data"), "--http-addr", p.http,
-			"--raft-addr", p.raft, "--gossip-addr", p.gossip, "--bootstrap=" + fmt.Sprint(bootstrap),
-			"--tls-cert-file", filepath.Join(certDir, id+".crt"), "--tls-key-file", filepath.Join(certDir, id+".key"),
-			"--tls-ca-file", caFile}
-		logf, err := os.Create(filepath.Join(p.dir, "trustd.log")) // #nosec G304 -- the test's own file
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.cmd = exec.Command(filepath.Join(bin, "trustd"), args...) // #nosec G204 -- the test's own binary
-		p.cmd.Stdout, p.cmd.Stderr = logf, logf
-		if err := p.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { p.exited <- p.cmd.Wait(); _ = logf.Close() }()
+		p := &trustdProc{id: id, dir: t.TempDir(), http: loopbackAddr(t), raft: loopbackAddr(t), gossip: loopbackAddr(t)}
+		p.proc = testnode.Process{Name: id, Bin: trustdBin, Log: filepath.Join(p.dir, "trustd.log"),
+			Args: []string{"--node-id", id, "--data-dir", filepath.Join(p.dir, "data"), "--http-addr", p.http,
+				"--raft-addr", p.raft, "--gossip-addr", p.gossip, "--bootstrap=" + fmt.Sprint(bootstrap),
+				"--tls-cert-file", filepath.Join(certDir, id+".crt"), "--tls-key-file", filepath.Join(certDir, id+".key"),
+				"--tls-ca-file", caFile}}
+		p.proc.Start(t)
 		procs = append(procs, p)
 		return p
 	}
@@ -284,11 +259,8 @@ func TestTLSCertsRunTrustd(t *testing.T) {
 				t.Fatalf("timed out waiting for %s", what)
 			}
 			for _, p := range procs {
-				select {
-				case err := <-p.exited:
-					p.exited <- err
-					t.Fatalf("%s exited while waiting for %s: %v", p.id, what, err)
-				default:
+				if !p.proc.Running() {
+					t.Fatalf("%s exited while waiting for %s: %v", p.id, what, p.proc.Err())
 				}
 			}
 		}
@@ -333,6 +305,7 @@ func TestTLSCertsRunTrustd(t *testing.T) {
 // publishes, and trustctl cluster gossip-key rotate replaces the gossip
 // key, naming key ids only.
 func TestClusterCAAndGossipKeyAgainstNode(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts a Raft node")
 	}

@@ -1,6 +1,3 @@
-// Package testnode holds what the tests of several packages need to run
-// real nodes: handing a joining node its cluster identity the way the
-// join API does.
 package testnode
 
 import (

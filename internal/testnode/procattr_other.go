@@ -1,9 +1,9 @@
 //go:build !linux
 
-package e2e
+package testnode
 
 import "syscall"
 
 // procAttr: only Linux can tie a child's life to its parent's; elsewhere
-// t.Cleanup is the only guard.
+// the test's cleanup is the only guard.
 func procAttr() *syscall.SysProcAttr { return nil }

@@ -1,9 +1,0 @@
-package e2e
-
-import "syscall"
-
-// procAttr makes the kernel kill a trustd process if the test binary dies
-// without cleaning up (a panic, or go test's -timeout).
-func procAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-}
