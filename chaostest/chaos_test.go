@@ -150,3 +150,43 @@ func TestCheckerCatchesStaleReads(t *testing.T) {
 		t.Fatalf("verdict %q", s.Verdict)
 	}
 }
+
+// The checker catches a double apply: trustd built with the brokendedup
+// tag (fsm/dedup_broken.go; no product binary has it) forgets every event
+// id, so the workload's resends of acknowledged batches are applied again.
+// The exactly-once checks must fail, and only they.
+func TestCheckerCatchesDoubleApply(t *testing.T) {
+	t.Parallel()
+	binaries(t) // skips with -short, like the other cluster runs
+	root, err := ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := BuildBinaries(ctx, root, bin, "brokendedup"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Run(ctx, Options{Seed: 5, Duration: 8 * time.Second, Faults: []string{Backup}, Bin: bin, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Dir != "" {
+		defer func() { _ = os.RemoveAll(s.Dir) }()
+	}
+	failed := map[string]bool{}
+	for _, c := range s.Failed() {
+		failed[c.Name] = true
+		t.Logf("failed as it should: %s: %s", c.Name, c.Detail)
+	}
+	for _, want := range []string{"resent acknowledged batches answer duplicate", "no event id applied twice"} {
+		if !failed[want] {
+			t.Errorf("check %q passed on nodes that apply event ids twice", want)
+		}
+		delete(failed, want)
+	}
+	for name := range failed {
+		t.Errorf("check %q failed too; only the exactly-once checks should", name)
+	}
+}

@@ -81,10 +81,10 @@ func signalOp(kind, node string, ids []string, statuses ...string) Op {
 	return Op{Kind: kind, Node: node, Events: ids, Statuses: statuses, Outcome: OutcomeOK}
 }
 
-// The exactly-once check over synthetic ledgers: the product has no
-// switch that breaks deduplication (and must not get one), so the
-// double apply is made here, in the ledger listing and counters a node
-// would report after applying an event id twice.
+// The exactly-once check over synthetic ledgers: the double apply is made
+// here, in the ledger listing and counters a node would report after
+// applying an event id twice (TestCheckerCatchesDoubleApply does it with a
+// real cluster of deliberately broken nodes).
 func TestCheckExactlyOnce(t *testing.T) {
 	acked := []Op{
 		signalOp(OpSignals, "n1", []string{"e1", "e2"}, "accepted", "accepted"),

@@ -55,13 +55,17 @@ type ClusterOptions struct {
 }
 
 // BuildBinaries builds trustd and trustctl from the module at root into
-// dir.
-func BuildBinaries(ctx context.Context, root, dir string) error {
+// dir, with the given build tags (none for the product's binaries).
+func BuildBinaries(ctx context.Context, root, dir string, tags ...string) error {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		return fmt.Errorf("build trustd: the go command is not on PATH: %w", err)
 	}
-	cmd := exec.CommandContext(ctx, goBin, "build", "-o", dir+string(filepath.Separator), "./cmd/trustd", "./cmd/trustctl") // #nosec G204 -- the harness's own build
+	args := []string{"build", "-o", dir + string(filepath.Separator)}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	cmd := exec.CommandContext(ctx, goBin, append(args, "./cmd/trustd", "./cmd/trustctl")...) // #nosec G204 -- the harness's own build
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build: %w\n%s", err, out)

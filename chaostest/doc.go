@@ -40,10 +40,13 @@
 //   - No node exits on its own (every exit the nemesis did not cause is
 //     recorded, and the node restarted so that the run goes on).
 //
-// The product has no switch that breaks deduplication (and gets none for
-// the tests): that the exactly-once check catches a double apply is shown
-// on synthetic ledgers in its unit test. That Porcupine catches stale reads
-// is shown on a real cluster (TestCheckerCatchesStaleReads).
+// The checker is shown to catch what it looks for, on real clusters: with
+// the clients' reads forced to stale, Porcupine reports the history as not
+// linearizable (TestCheckerCatchesStaleReads); with a trustd built with the
+// brokendedup tag (fsm/dedup_broken.go: the ledger forgets every event id;
+// no product binary has it), the exactly-once checks fail
+// (TestCheckerCatchesDoubleApply). The unit test of CheckExactlyOnce covers
+// the same on synthetic ledgers.
 //
 // # The fault proxy
 //
