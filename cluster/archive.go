@@ -130,6 +130,14 @@ type archive struct {
 	err           error // set when a write failed; the archive is then read-only
 	closed        bool
 
+	// tree is the archive's copy of the ledger's Merkle tree
+	// (archive_tree.go), changed by the flusher and resetTree under treeMu;
+	// head is its size and root as of the last commit, under mu.
+	treeMu sync.Mutex
+	tree   archiveTree
+	head   fsm.TreeHead
+	headOK bool
+
 	closeOnce sync.Once
 	closeErr  error
 	kick      chan struct{}
@@ -215,6 +223,9 @@ func openArchive(path string, s *sealer, log *slog.Logger) (*archive, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("load ledger archive %s: %w", path, err)
 	}
+	a.treeMu.Lock()
+	a.setHead()
+	a.treeMu.Unlock()
 	go a.run()
 	return a, nil
 }
@@ -222,7 +233,7 @@ func openArchive(path string, s *sealer, log *slog.Logger) (*archive, error) {
 // load creates the buckets and reads the archive's position: the last stored
 // sequence, and the index tail beyond the merged principal index.
 func (a *archive) load(tx *bbolt.Tx) error {
-	for _, b := range [][]byte{bucketEntries, bucketPrincipals, bucketMeta} {
+	for _, b := range [][]byte{bucketEntries, bucketPrincipals, bucketMeta, bucketTree} {
 		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 			return err
 		}
@@ -244,7 +255,7 @@ func (a *archive) load(tx *bbolt.Tx) error {
 		a.tail.add(seq, r.Subjects)
 		a.tailThrough = seq
 	}
-	return nil
+	return a.loadTree(tx)
 }
 
 // append buffers one applied entry. It is called from the FSM goroutine, in

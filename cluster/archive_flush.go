@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/transparency-dev/merkle/compact"
 	"go.etcd.io/bbolt"
 )
 
@@ -149,9 +150,13 @@ func (a *archive) flush() {
 	a.hub.publish(batch)
 }
 
-// writeEntries stores a batch in one transaction; bbolt fsyncs it on commit.
+// writeEntries stores a batch, and the tree nodes it completes, in one
+// transaction; bbolt fsyncs it on commit.
 func (a *archive) writeEntries(batch []archived) error {
-	return a.db.Update(func(tx *bbolt.Tx) error {
+	a.treeMu.Lock()
+	defer a.treeMu.Unlock()
+	var rng *compact.Range
+	err := a.db.Update(func(tx *bbolt.Tx) error {
 		eb := tx.Bucket(bucketEntries)
 		eb.FillPercent = 0.95 // sequence keys only ever grow
 		for i := range batch {
@@ -163,8 +168,15 @@ func (a *archive) writeEntries(batch []archived) error {
 				return fmt.Errorf("put sequence %d: %w", batch[i].seq, err)
 			}
 		}
-		return nil
+		var err error
+		rng, err = a.writeTree(tx, batch)
+		return err
 	})
+	if err == nil {
+		a.tree.rng = rng
+		a.setHead()
+	}
+	return err
 }
 
 // mergeIndex writes the index tail into the principal index, in key order,

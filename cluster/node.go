@@ -49,6 +49,8 @@ type Node struct {
 	raftRef atomic.Pointer[raft.Raft]
 	// ident is the node's cluster identity (certificates, gossip keys).
 	ident *identity
+	// ckpt signs checkpoints of the ledger's tree (checkpoint.go).
+	ckpt *checkpoints
 
 	// gossip is nil when Config.GossipAddr is empty, and until a joining
 	// node has its identity (gossipNow). peers holds what join requests
@@ -196,6 +198,9 @@ func (n *Node) startRaft(snaps raft.SnapshotStore) error {
 	cfg := n.cfg
 	n.loadPeers()
 	if err := n.openIdentity(n.existing); err != nil {
+		return err
+	}
+	if err := n.openCheckpoints(); err != nil {
 		return err
 	}
 	hlog := n.hlog()

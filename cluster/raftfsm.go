@@ -54,6 +54,7 @@ func (f *raftFSM) Restore(rc io.ReadCloser) error {
 	}
 	st := f.ledger.Status()
 	f.archive.restored(st.Sequence)
+	f.archive.resetTree(f.ledger.TreeFrontier())
 	// The state now stands for every entry up to the Raft snapshot's index.
 	// That is the ledger's own applied index for snapshots this cluster
 	// took, but not for a backup an operator restored (Node.Restore): it

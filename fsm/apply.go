@@ -2,7 +2,6 @@ package fsm
 
 import (
 	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"sort"
 	"strings"
@@ -99,7 +98,9 @@ func (l *Ledger) Apply(index uint64, data []byte) (res *Result) {
 		l.counts.Rejected++
 		ok = 0
 	}
-	l.chain(data, ok)
+	leaf := Leaf(l.seq, l.now, ok == 1, data)
+	l.chain(leaf)
+	l.appendLeaf(leaf)
 	l.sweep()
 	return res
 }
@@ -142,15 +143,12 @@ func (l *Ledger) safeApply(spec *commandSpec, cmd Command, actor string, res *Re
 	return nil
 }
 
-func (l *Ledger) chain(data []byte, ok byte) {
+// chain folds an entry's leaf (tree.go: sequence, ledger time, outcome
+// and the entry's bytes) into the running digest.
+func (l *Ledger) chain(leaf []byte) {
 	h := sha256.New()
 	h.Write(l.digest[:])
-	var hdr [17]byte
-	binary.BigEndian.PutUint64(hdr[0:], l.seq)
-	binary.BigEndian.PutUint64(hdr[8:], uint64(l.now)) // #nosec G115 -- bit pattern of ledger time, hashed
-	hdr[16] = ok
-	h.Write(hdr[:])
-	h.Write(data)
+	h.Write(leaf)
 	h.Sum(l.digest[:0])
 }
 

@@ -18,6 +18,11 @@ type Breakdown struct {
 	Context        int64 `json:"context"`
 }
 
+// Sum returns the total of the components: trustScore.
+func (b Breakdown) Sum() int64 {
+	return b.Authentication + b.Behavior + b.Compliance + b.History + b.Context
+}
+
 // SignalView is one entry of positiveSignals / negativeSignals.
 type SignalView struct {
 	Event     string      `json:"event"`
@@ -50,7 +55,8 @@ type EndorsementView struct {
 	Reason        string      `json:"reason,omitempty"`
 	CreatedAt     string      `json:"createdAt"`
 	ExpiresAt     string      `json:"expiresAt,omitempty"`
-	Counted       bool        `json:"counted"`
+	// Counted says whether the endorsement adds to the score now.
+	Counted bool `json:"counted"`
 }
 
 // FederatedView is one partner's assessment in federatedTrust.
@@ -62,7 +68,8 @@ type FederatedView struct {
 	ValidUntil   string      `json:"validUntil,omitempty"`
 	ReceivedAt   string      `json:"receivedAt,omitempty"`
 	Counted      bool        `json:"counted"`
-	Source       string      `json:"source"`
+	// Source is "partner" (a pushed assessment) or "import".
+	Source string `json:"source"`
 }
 
 // AlertView is one trust alert.
@@ -73,10 +80,12 @@ type AlertView struct {
 	Severity    string `json:"severity"`
 	RaisedAt    string `json:"raisedAt"`
 	Message     string `json:"message"`
-	Status      string `json:"status"`
-	ReviewedAt  string `json:"reviewedAt,omitempty"`
-	ReviewedBy  string `json:"reviewedBy,omitempty"`
-	Note        string `json:"note,omitempty"`
+	// Status is open, acknowledged, dismissed, confirmed_compromised or
+	// confirmed_safe.
+	Status     string `json:"status"`
+	ReviewedAt string `json:"reviewedAt,omitempty"`
+	ReviewedBy string `json:"reviewedBy,omitempty"`
+	Note       string `json:"note,omitempty"`
 }
 
 // Explanation tells how the score was derived, in exact decimal points.
@@ -131,13 +140,20 @@ type Record struct {
 	IsActive              bool                     `json:"isActive"`
 	Metadata              json.RawMessage          `json:"metadata"`
 
-	OrgID           string          `json:"orgId,omitempty"`
-	Context         json.RawMessage `json:"context"`
-	Confidence      int64           `json:"confidence"`
-	TrustScoreExact json.Number     `json:"trustScoreExact"`
-	Explanation     Explanation     `json:"explanation"`
-	EvaluatedAt     string          `json:"evaluatedAt"`
-	LedgerIndex     uint64          `json:"ledgerIndex"`
+	// OrgID is the principal's organization, when it has one.
+	OrgID string `json:"orgId,omitempty"`
+	// Context is the last context factor report.
+	Context json.RawMessage `json:"context"`
+	// Confidence (0-100) says how much evidence the score rests on.
+	Confidence int64 `json:"confidence"`
+	// TrustScoreExact is the score before rounding to whole points.
+	TrustScoreExact json.Number `json:"trustScoreExact"`
+	// Explanation tells how the score was derived.
+	Explanation Explanation `json:"explanation"`
+	// EvaluatedAt is the instant the score was evaluated at.
+	EvaluatedAt string `json:"evaluatedAt"`
+	// LedgerIndex is the ledger index the record reflects.
+	LedgerIndex uint64 `json:"ledgerIndex"`
 }
 
 func dec(v int64) json.Number { return json.Number(FormatDecimal(v, 6)) }

@@ -36,6 +36,8 @@ type snapshotMeta struct {
 	Policy       Policy
 	Counters     Counters
 	NextSweep    int64
+	// Tree is the compact range of the ledger's Merkle tree (tree.go).
+	Tree         [][]byte
 	Principals   int
 	Orgs         int
 	Endorsements int
@@ -53,7 +55,8 @@ func (l *Ledger) Snapshot() *Snapshot {
 	defer l.mu.Unlock()
 	s := &Snapshot{
 		meta: snapshotMeta{ModelVersion: ModelVersion, Index: l.index, Seq: l.seq, Now: l.now,
-			Digest: append([]byte(nil), l.digest[:]...), Policy: clonePolicy(l.policy), Counters: l.counts, NextSweep: l.nextSweep},
+			Digest: append([]byte(nil), l.digest[:]...), Policy: clonePolicy(l.policy), Counters: l.counts, NextSweep: l.nextSweep,
+			Tree: l.treeHashes()},
 		principals: maps.Clone(l.principals),
 		orgs:       maps.Clone(l.orgs),
 		endorse:    maps.Clone(l.endorse),
@@ -265,6 +268,9 @@ func (l *Ledger) Restore(r io.Reader) error {
 	n := NewLedger()
 	n.index, n.seq, n.now, n.policy, n.counts, n.nextSweep = m.Index, m.Seq, m.Now, m.Policy, m.Counters, m.NextSweep
 	copy(n.digest[:], m.Digest)
+	if n.tree, err = restoreTree(m.Seq, m.Tree); err != nil {
+		return err
+	}
 	if err := n.readRecords(dec, &m); err != nil {
 		return err
 	}
@@ -380,6 +386,7 @@ func (l *Ledger) install(n *Ledger) {
 	}
 	l.gen = n.gen
 	l.index, l.seq, l.now, l.digest, l.policy, l.counts, l.nextSweep = n.index, n.seq, n.now, n.digest, n.policy, n.counts, n.nextSweep
+	l.tree = n.tree
 	l.principals, l.orgs, l.endorse, l.partners, l.tokens, l.tokenHash = n.principals, n.orgs, n.endorse, n.partners, n.tokens, n.tokenHash
 	l.alertIdx, l.events, l.eventIdx, l.dedup = n.alertIdx, n.events, n.eventIdx, n.dedup
 }

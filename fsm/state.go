@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"maps"
 	"sync"
+
+	"github.com/transparency-dev/merkle/compact"
 )
 
 // signalEntry is one signal kept in a principal's recent window.
@@ -217,6 +219,9 @@ type Ledger struct {
 	dedup     [dedupShards]*dedupShard
 	nextSweep int64
 	counts    Counters
+	// tree is the compact range of the ledger's Merkle tree (tree.go); nil
+	// in scratch copies and after restoring a snapshot without it.
+	tree *compact.Range
 }
 
 // Counters are running totals of ledger activity.
@@ -255,6 +260,7 @@ func (l *Ledger) reset() {
 	}
 	l.nextSweep = 0
 	l.counts = Counters{}
+	l.tree = newTree()
 }
 
 // AppliedIndex returns the Raft index of the last entry Apply has finished.

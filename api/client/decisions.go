@@ -23,30 +23,6 @@ type DecisionRequest struct {
 	Context json.RawMessage `json:"context,omitempty"`
 }
 
-// Decision is an access decision (docs/scoring.md, "16. Decisions").
-type Decision struct {
-	PrincipalID string `json:"principalId"`
-	Action      string `json:"action"`
-	Sensitivity string `json:"sensitivity"`
-	// Decision is allow, step_up or deny.
-	Decision   string `json:"decision"`
-	TrustScore int64  `json:"trustScore"`
-	TrustLevel string `json:"trustLevel"`
-	// RequiredAuthentication is the NIST SP 800-63B assurance level: aal1,
-	// aal2 or aal3.
-	RequiredAuthentication string `json:"requiredAuthentication"`
-	// SessionMaxDuration and IdleTimeout are in seconds.
-	SessionMaxDuration int64 `json:"sessionMaxDuration"`
-	IdleTimeout        int64 `json:"idleTimeout"`
-	// AuditIntensity is standard, elevated or full.
-	AuditIntensity       string   `json:"auditIntensity"`
-	ActivatedPermissions []string `json:"activatedPermissions"`
-	Reasons              []string `json:"reasons"`
-	WhatWouldChange      []string `json:"whatWouldChange"`
-	EvaluatedAt          string   `json:"evaluatedAt,omitempty"`
-	LedgerIndex          uint64   `json:"ledgerIndex,omitempty"`
-}
-
 // Decide asks for an access decision. opts may set the evaluation instant
 // and the consistency level.
 func (c *Client) Decide(ctx context.Context, req DecisionRequest, opts *ReadOptions) (*Decision, *Meta, error) {

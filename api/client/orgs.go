@@ -6,15 +6,6 @@ import (
 	"net/http"
 )
 
-// Org is an organization and its baseline.
-type Org struct {
-	OrgID string `json:"orgId,omitempty"`
-	Name  string `json:"name,omitempty"`
-	// BaseTrustScore is the baseline (points) its new principals inherit.
-	BaseTrustScore json.Number `json:"baseTrustScore"`
-	UpdatedAt      string      `json:"updatedAt,omitempty"`
-}
-
 // OrgSpec is the body of PUT /v1/orgs/{orgId}.
 type OrgSpec struct {
 	BaseTrustScore json.Number `json:"baseTrustScore"`

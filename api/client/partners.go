@@ -26,19 +26,6 @@ type PartnerSpec struct {
 	RateLimit *int64 `json:"rateLimit,omitempty"`
 }
 
-// Partner is a registered federation partner.
-type Partner struct {
-	PartnerID    string          `json:"partnerId"`
-	Issuer       string          `json:"issuer"`
-	Audience     string          `json:"audience"`
-	JWKS         json.RawMessage `json:"jwks"`
-	Weight       json.Number     `json:"weight"`
-	MaxInfluence json.Number     `json:"maxInfluence"`
-	Status       string          `json:"status"`
-	RateLimit    int64           `json:"rateLimit"`
-	UpdatedAt    string          `json:"updatedAt"`
-}
-
 // PartnerResult is the answer to PutPartner.
 type PartnerResult struct {
 	Index   uint64   `json:"index"`

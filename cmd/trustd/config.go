@@ -62,10 +62,15 @@ type config struct {
 	// DeadServerGrace: how long gossip must report a server dead before
 	// the leader removes it (0: never automatically).
 	DeadServerGrace time.Duration
-	LogFormat       string
-	LogLevel        string
-	AuditLog        string
-	ShutdownTimeout time.Duration
+	// SnapshotThreshold, SnapshotInterval and TrailingLogs tune Raft
+	// snapshots and log compaction; zero means cluster's defaults.
+	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
+	TrailingLogs      uint64
+	LogFormat         string
+	LogLevel          string
+	AuditLog          string
+	ShutdownTimeout   time.Duration
 
 	// explicit records the settings given in the file, environment or on
 	// the command line, by option name.
@@ -79,17 +84,20 @@ type config struct {
 // Raft member.
 func defaultConfig() config {
 	return config{
-		NodeID:          "node1",
-		DataDir:         "./trustledger-data",
-		HTTPAddr:        "127.0.0.1:8470",
-		RaftAddr:        "127.0.0.1:8471",
-		GossipAddr:      "127.0.0.1:8472",
-		Region:          "local",
-		Voter:           true,
-		LogFormat:       "text",
-		LogLevel:        "info",
-		ShutdownTimeout: 15 * time.Second,
-		explicit:        map[string]bool{},
+		NodeID:            "node1",
+		DataDir:           "./trustledger-data",
+		HTTPAddr:          "127.0.0.1:8470",
+		RaftAddr:          "127.0.0.1:8471",
+		GossipAddr:        "127.0.0.1:8472",
+		Region:            "local",
+		Voter:             true,
+		LogFormat:         "text",
+		LogLevel:          "info",
+		ShutdownTimeout:   15 * time.Second,
+		SnapshotThreshold: cluster.DefaultSnapshotThreshold,
+		SnapshotInterval:  cluster.DefaultSnapshotInterval,
+		TrailingLogs:      cluster.DefaultTrailingLogs,
+		explicit:          map[string]bool{},
 	}
 }
 
@@ -207,7 +215,34 @@ func options() []option {
 		durationOption("shutdown-timeout", "how long shutdown waits for HTTP requests to finish",
 			"want a duration such as 15s, got %q", true, func(c *config) *time.Duration { return &c.ShutdownTimeout }),
 	}
-	return append(opts, tlsOptions()...)
+	return append(append(opts, raftOptions()...), tlsOptions()...)
+}
+
+// raftOptions tune Raft snapshots and log compaction
+// (docs/operations.md, "Snapshots and compaction").
+func raftOptions() []option {
+	return []option{
+		uintOption("snapshot-threshold", "take a Raft snapshot once this many log entries were applied since the last",
+			func(c *config) *uint64 { return &c.SnapshotThreshold }),
+		durationOption("snapshot-interval", "how often Raft checks whether to take a snapshot",
+			"want a positive duration such as 30s, got %q", false, func(c *config) *time.Duration { return &c.SnapshotInterval }),
+		uintOption("trailing-logs", "log entries kept behind a snapshot, so a follower a little behind catches up from the log rather than a snapshot install",
+			func(c *config) *uint64 { return &c.TrailingLogs }),
+	}
+}
+
+// uintOption is a setting holding a positive integer.
+func uintOption(name, usage string, p func(c *config) *uint64) option {
+	return option{name: name, usage: usage,
+		set: func(c *config, v string) error {
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil || n == 0 {
+				return fmt.Errorf("want a positive integer, got %q", v)
+			}
+			*p(c) = n
+			return nil
+		},
+		show: func(c *config) string { return strconv.FormatUint(*p(c), 10) }}
 }
 
 // tlsOptions are the settings of the operator's own PKI and of the keys

@@ -125,6 +125,7 @@ func openNode(cfg config, tlsConf *tlsSetup, apiAddr net.Addr, log *slog.Logger)
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, RaftAdvertise: advertise,
 		Region: cfg.Region, Bootstrap: cfg.bootstrap(), Voter: cfg.Voter, Logger: log,
 		GossipAddr: cfg.GossipAddr, GossipAdvertise: gossipAdvertise, GossipKey: gossipKey, APIAddr: cfg.apiURL(apiAddr),
+		SnapshotThreshold: cfg.SnapshotThreshold, SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs,
 		DeadServerGrace: cfg.DeadServerGrace, RaftTLS: raftTLS, EncryptionKey: encryptionKey, Insecure: cfg.Insecure,
 	})
 }
