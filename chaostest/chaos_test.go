@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/trustledger/trustledger/api/client"
+	"github.com/trustledger/trustledger/internal/testnet"
 )
 
 var binFlag = flag.String("chaos.bin", "", "directory with prebuilt trustd and trustctl (default: build them once for the package's tests)")
@@ -24,7 +25,7 @@ var built struct {
 }
 
 func TestMain(m *testing.M) {
-	flag.Parse()
+	testnet.RaiseParallel()
 	code := m.Run()
 	if built.dir != "" {
 		_ = os.RemoveAll(built.dir)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/trustledger/trustledger/internal/testnet"
 )
 
 // binaries are trustd and trustctl, built at most once per test binary.
@@ -24,6 +26,7 @@ var binaries struct {
 //
 //	func TestMain(m *testing.M) { os.Exit(testnode.Main(m)) }
 func Main(m *testing.M) int {
+	testnet.RaiseParallel()
 	binaries.Lock()
 	binaries.main = true
 	binaries.Unlock()
