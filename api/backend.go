@@ -22,6 +22,7 @@ type Proposer interface {
 // it.
 type Backend interface {
 	Proposer
+	Verifiable
 	NodeID() string
 	Region() string
 	// State is "leader", "follower", "candidate" or "shutdown", for

@@ -267,6 +267,7 @@ func undeclared(schema *openapi3.Schema, v any, path string, siblings ...string)
 var errorOnlyRoutes = map[string]string{
 	"GET /v1/cluster/enrollment":           "a node that has not joined a cluster yet",
 	"GET /v1/cluster/ca-key":               "a second voter, asking with its node certificate",
+	"GET /v1/cluster/checkpoint-key":       "a second voter, asking with its node certificate",
 	"PUT /v1/cluster/gossip-keys":          "the leader's node certificate, from another node",
 	"POST /v1/cluster/transfer-leadership": "a second voter",
 }
@@ -493,6 +494,18 @@ func TestOpenAPIExchanges(t *testing.T) {
 	streamLedger(t, h, auditor)
 	call("GET", "/v1/ledger/stream", "", nil, 401)
 
+	// The ledger's Merkle tree: checkpoints and proofs.
+	call("GET", "/v1/ledger/checkpoint", reader, nil, 200)
+	call("GET", "/v1/ledger/checkpoint?treeSize=2", reader, nil, 200)
+	call("GET", "/v1/ledger/checkpoint?treeSize=x", reader, nil, 400)
+	call("GET", "/v1/ledger/checkpoint/key", reader, nil, 200)
+	call("GET", "/v1/ledger/checkpoint/key", "", nil, 401)
+	call("GET", "/v1/ledger/proof/inclusion?sequence=1&treeSize=2", reader, nil, 200)
+	call("GET", "/v1/ledger/proof/inclusion?sequence=3&treeSize=2", reader, nil, 400)
+	call("GET", "/v1/ledger/proof/inclusion?treeSize=2", reader, nil, 400)
+	call("GET", "/v1/ledger/proof/consistency?from=1&to=2", reader, nil, 200)
+	call("GET", "/v1/ledger/proof/consistency?from=1&to=999999", reader, nil, 400)
+
 	// Import.
 	seed := map[string]any{"@type": "PrincipalTrust", "trustId": "trust_dave", "principalId": "dave", "principalType": "user",
 		"trustScore": 78, "trustLevel": "high",
@@ -590,9 +603,12 @@ func TestOpenAPIExchanges(t *testing.T) {
 	tlsTransport.CloseIdleConnections()
 	callTLS("GET", "/v1/status", "", nil, 200)                                                      // role node
 	callTLS("GET", "/v1/cluster/ca-key", "", nil, 403)                                              // n2 is no voter
+	callTLS("GET", "/v1/cluster/checkpoint-key", "", nil, 403)                                      // n2 is no voter
 	callTLS("PUT", "/v1/cluster/gossip-keys", "", map[string]any{"keys": []string{gossipKey}}, 403) // n2 is not the leader
 	call("GET", "/v1/cluster/ca-key", "", nil, 401)
 	call("GET", "/v1/cluster/ca-key", admin, nil, 403)
+	call("GET", "/v1/cluster/checkpoint-key", "", nil, 401)
+	call("GET", "/v1/cluster/checkpoint-key", admin, nil, 403)
 	call("PUT", "/v1/cluster/gossip-keys", "", map[string]any{"keys": []string{gossipKey}}, 401)
 	call("PUT", "/v1/cluster/gossip-keys", admin, map[string]any{"keys": []string{gossipKey}}, 403)
 	call("DELETE", "/v1/cluster/nodes/n2", operator, nil, 200)

@@ -78,6 +78,10 @@ func routeTable() []Route {
 
 		{Method: get, Pattern: "/v1/ledger", Role: "auditor", Read: true, Summary: "ledger entries", handle: (*Server).ledgerEntries},
 		{Method: get, Pattern: "/v1/ledger/stream", Role: "auditor", Summary: "ledger entries as server-sent events", handle: (*Server).ledgerStream},
+		{Method: get, Pattern: "/v1/ledger/checkpoint", Role: "reader", Summary: "the latest signed checkpoint of the ledger's Merkle tree", handle: (*Server).checkpoint},
+		{Method: get, Pattern: "/v1/ledger/checkpoint/key", Role: "reader", Summary: "the checkpoint verifier key", handle: (*Server).checkpointKey},
+		{Method: get, Pattern: "/v1/ledger/proof/inclusion", Role: "reader", Summary: "proof that an entry is in the tree of a given size", handle: (*Server).inclusionProof},
+		{Method: get, Pattern: "/v1/ledger/proof/consistency", Role: "reader", Summary: "proof that a smaller tree is a prefix of a larger one", handle: (*Server).consistencyProof},
 
 		{Method: post, Pattern: "/v1/import", Role: "admin", Summary: "import PrincipalTrust records", handle: (*Server).importRecords},
 
@@ -94,6 +98,7 @@ func routeTable() []Route {
 		{Method: get, Pattern: "/v1/cluster/enrollment", Role: RoleNone, Summary: "on a node that has not joined: its certificate request, for an operator to take to the cluster", handle: (*Server).enrollment},
 		{Method: post, Pattern: "/v1/cluster/enrollment", Role: RoleNone, TLSOnly: true, Summary: "on a node that has not joined: install the identity the cluster granted it", handle: (*Server).enroll},
 		{Method: get, Pattern: "/v1/cluster/ca-key", Role: RoleNode, TLSOnly: true, Summary: "node to node, on the leader: the cluster CA key, for a voter", handle: (*Server).caKey},
+		{Method: get, Pattern: "/v1/cluster/checkpoint-key", Role: RoleNode, TLSOnly: true, Summary: "node to node, on the leader: the checkpoint signer key, for a voter", handle: (*Server).checkpointSignerKey},
 		{Method: get, Pattern: "/v1/cluster/ca", Role: RoleNone, Summary: "the cluster CA certificate and its fingerprint, for pinning", handle: (*Server).clusterCA},
 		{Method: post, Pattern: "/v1/cluster/gossip-key/rotate", Role: "operator", Summary: "rotate the gossip encryption key on every member, without downtime (runs on the leader)", handle: (*Server).rotateGossipKey},
 		{Method: put, Pattern: "/v1/cluster/gossip-keys", Role: RoleNode, TLSOnly: true, Summary: "node to node, from the leader during a rotation: set this node's gossip keyring", handle: (*Server).setGossipKeys},

@@ -127,6 +127,9 @@ func TestRoleTableMatchesSpec(t *testing.T) {
 		{"POST", "/v1/cluster/gossip-key/rotate", []string{"admin", "operator"}},
 		{"PUT", "/v1/cluster/gossip-keys", nil}, // a member's certificate only
 		{"GET", "/v1/cluster/ca-key", nil},      // a voter's certificate only
+		{"GET", "/v1/cluster/checkpoint-key", nil},
+		{"GET", "/v1/ledger/checkpoint", []string{"admin", "writer", "reader", "auditor"}},
+		{"GET", "/v1/ledger/proof/inclusion", []string{"admin", "writer", "reader", "auditor"}},
 	}
 	for _, c := range cases {
 		rt := find(c.method, c.pattern)
@@ -155,9 +158,10 @@ func TestRoleTableMatchesSpec(t *testing.T) {
 			wantRole = "admin"
 		case "/v1/cluster/ca", "/v1/cluster/enrollment":
 			wantRole = RoleNone
-		case "/v1/cluster/gossip-keys", "/v1/cluster/ca-key":
+		case "/v1/cluster/gossip-keys", "/v1/cluster/ca-key", "/v1/cluster/checkpoint-key":
 			// Node to node: the leader sets each member's keyring; a
-			// voter fetches the CA key from the leader.
+			// voter fetches the CA key and the checkpoint key from the
+			// leader.
 			wantRole = RoleNode
 		}
 		if strings.HasPrefix(rt.Pattern, "/v1/cluster") && (rt.Role != wantRole || len(rt.AlsoRoles) > 0) {

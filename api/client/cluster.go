@@ -327,3 +327,17 @@ func (c *Client) ClusterCAKey(ctx context.Context) ([]byte, error) {
 	}
 	return []byte(out.CAKey), nil
 }
+
+// ClusterCheckpointKey fetches the cluster's checkpoint signer key (a
+// signed-note private key) from the leader (node to node, for a voter of
+// the Raft configuration; the caller authenticates with its node
+// certificate).
+func (c *Client) ClusterCheckpointKey(ctx context.Context) (string, error) {
+	out, err := call[struct {
+		CheckpointKey string `json:"checkpointKey"`
+	}](ctx, c, &request{method: http.MethodGet, path: "/v1/cluster/checkpoint-key"})
+	if err != nil {
+		return "", err
+	}
+	return out.CheckpointKey, nil
+}

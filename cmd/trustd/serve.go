@@ -162,8 +162,9 @@ func startHTTP(cfg config, tlsConf *tlsSetup, node *cluster.Node, srv *http.Serv
 }
 
 // startMembership starts, until ctx ends, what makes this node a working
-// member: a voter with the cluster identity but not the CA key asks the
-// leader for it (so that it can admit nodes when it leads); with --join,
+// member: a voter with the cluster identity but not the CA key or the
+// checkpoint key asks the leader for them (so that it can admit nodes when
+// it leads, and sign checkpoints); with --join,
 // the node asks the members for admission until one accepts (it never
 // bootstraps a cluster of its own). A node restarted on its data directory
 // is a member already: it finds the others from its Raft configuration
@@ -171,8 +172,9 @@ func startHTTP(cfg config, tlsConf *tlsSetup, node *cluster.Node, srv *http.Serv
 // it (a leader elected a moment ago may not know the join token yet). A
 // refusal that ends trustd arrives on the channel.
 func startMembership(ctx context.Context, cfg config, node *cluster.Node, log *slog.Logger) <-chan error {
-	if !cfg.Insecure && !cfg.tlsEnabled() && cfg.Voter && !node.HasCAKey() {
-		go fetchCAKey(ctx, node, log)
+	ownCA := !cfg.Insecure && !cfg.tlsEnabled()
+	if !cfg.Insecure && cfg.Voter && ((ownCA && !node.HasCAKey()) || !node.HasCheckpointKey()) {
+		go fetchClusterKeys(ctx, node, ownCA, log)
 	}
 	joined := make(chan error, 1)
 	switch {

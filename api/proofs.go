@@ -1,0 +1,163 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/trustledger/trustledger/api/client"
+	"github.com/trustledger/trustledger/cluster"
+)
+
+// The verifiable ledger (docs/verification.md): signed checkpoints of the
+// ledger's Merkle tree and the proofs a client checks against them. The
+// node only serves them; verification is the client's (trustctl verify),
+// from a checkpoint it verified with a key it pinned.
+
+// Verifiable is what the proof endpoints need from a node. *cluster.Node
+// satisfies it.
+type Verifiable interface {
+	// Checkpoint signs the tree head at size entries (0: the latest).
+	Checkpoint(size uint64) ([]byte, error)
+	// CheckpointVerifierKey is the signed-note verifier key.
+	CheckpointVerifierKey() (string, error)
+	// InclusionProof proves entry seq is in the tree of size entries.
+	InclusionProof(seq, size uint64) ([][]byte, error)
+	// ConsistencyProof proves the tree of from entries is a prefix of the
+	// tree of to entries.
+	ConsistencyProof(from, to uint64) ([][]byte, error)
+	// TreeSize is the number of entries of this node's tree.
+	TreeSize() uint64
+	// CheckpointKeyFor hands the checkpoint signer key to voter id (on
+	// the leader).
+	CheckpointKeyFor(id string) (string, error)
+}
+
+var _ Verifiable = (*cluster.Node)(nil)
+
+// proofProblem maps the tree's errors to problems: a size the node's tree
+// has not reached is the request's fault (400, code tree_size); a node
+// that cannot prove or sign yet is unavailable (503, retry elsewhere or
+// later).
+func proofProblem(err error) error {
+	switch {
+	case errors.Is(err, cluster.ErrTreeSize):
+		return withCode(newProblem(ProblemInvalidParameter, "treeSize", "%v", err), "tree_size")
+	case errors.Is(err, cluster.ErrProofUnavailable):
+		p := withCode(newProblem(ProblemUnavailable, "", "%v; ask another node", err), "proof_unavailable")
+		p.retryAfter = 5
+		return p
+	case errors.Is(err, cluster.ErrNoCheckpointKey):
+		p := withCode(newProblem(ProblemUnavailable, "", "%v; ask a voter", err), "no_checkpoint_key")
+		p.retryAfter = 5
+		return p
+	}
+	return err
+}
+
+func writeText(w http.ResponseWriter, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+// checkpoint serves the latest signed checkpoint (or, with ?treeSize=,
+// the checkpoint of that size), as a C2SP signed note.
+func (s *Server) checkpoint(w http.ResponseWriter, r *http.Request) {
+	var errs fieldErrors
+	size := errs.sequence("treeSize", r.URL.Query().Get("treeSize"))
+	if err := paramProblem(errs.err()); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	b, err := s.node.Checkpoint(size)
+	if err != nil {
+		s.fail(w, r, proofProblem(err))
+		return
+	}
+	writeText(w, b)
+}
+
+// checkpointKey serves the checkpoint verifier key, name+hash+keydata.
+func (s *Server) checkpointKey(w http.ResponseWriter, r *http.Request) {
+	k, err := s.node.CheckpointVerifierKey()
+	if err != nil {
+		s.fail(w, r, proofProblem(err))
+		return
+	}
+	writeText(w, []byte(k+"\n"))
+}
+
+// treeSizeParam reads a tree size parameter, the node's tree size when it
+// is absent.
+func (s *Server) treeSizeParam(errs *fieldErrors, field, v string) uint64 {
+	if v == "" {
+		return s.node.TreeSize()
+	}
+	return errs.sequence(field, v)
+}
+
+func (s *Server) inclusionProof(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var errs fieldErrors
+	seq := errs.sequence("sequence", q.Get("sequence"))
+	if q.Get("sequence") == "" {
+		errs.add("sequence", "required", "is required: the sequence of the entry to prove")
+	}
+	size := s.treeSizeParam(&errs, "treeSize", q.Get("treeSize"))
+	if err := paramProblem(errs.err()); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	hashes, err := s.node.InclusionProof(seq, size)
+	if err != nil {
+		s.fail(w, r, proofProblem(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, client.InclusionProof{LeafIndex: seq - 1, TreeSize: size, Hashes: nonNil(hashes)})
+}
+
+func (s *Server) consistencyProof(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var errs fieldErrors
+	from := errs.sequence("from", q.Get("from"))
+	if q.Get("from") == "" {
+		errs.add("from", "required", "is required: the size of the older tree")
+	}
+	to := s.treeSizeParam(&errs, "to", q.Get("to"))
+	if err := paramProblem(errs.err()); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	hashes, err := s.node.ConsistencyProof(from, to)
+	if err != nil {
+		s.fail(w, r, proofProblem(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, client.ConsistencyProof{From: from, To: to, Hashes: nonNil(hashes)})
+}
+
+func nonNil(h [][]byte) [][]byte {
+	if h == nil {
+		return [][]byte{}
+	}
+	return h
+}
+
+// checkpointSignerKey hands the checkpoint signer key to a voter that asks
+// with its own certificate (node to node, on the leader), so that every
+// voter signs checkpoints.
+func (s *Server) checkpointSignerKey(w http.ResponseWriter, r *http.Request) {
+	key, err := s.node.CheckpointKeyFor(s.peerNodeID(r))
+	if errors.Is(err, cluster.ErrUnknownMember) {
+		err = withCode(newProblem(ProblemForbidden, "", "%v", err), "not_voter")
+	}
+	if err != nil {
+		s.fail(w, r, proofProblem(err))
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, map[string]string{"checkpointKey": key})
+}
