@@ -135,6 +135,10 @@ type archive struct {
 	// head is its size and root as of the last commit, under mu.
 	treeMu sync.Mutex
 	tree   archiveTree
+	// gapFrom..gapTo are the entries an installed snapshot covered that
+	// the archive lacks (backfill.go); backfillMu serialises backfills.
+	gapFrom, gapTo uint64
+	backfillMu     sync.Mutex
 	head   fsm.TreeHead
 	headOK bool
 
@@ -255,6 +259,7 @@ func (a *archive) load(tx *bbolt.Tx) error {
 		a.tail.add(seq, r.Subjects)
 		a.tailThrough = seq
 	}
+	a.gapFrom, a.gapTo = findGap(tx)
 	return a.loadTree(tx)
 }
 
@@ -308,8 +313,12 @@ func (a *archive) restored(seq uint64) {
 	_ = a.waitLocked(a.appended) // a failure is reported by reads and Persist
 	switch {
 	case a.durable < seq:
-		a.log.Warn("ledger archive lacks entries covered by an installed snapshot",
+		a.log.Warn("ledger archive lacks entries covered by an installed snapshot; copying them from a peer",
 			"from_sequence", a.durable+1, "to_sequence", seq)
+		if a.gapFrom == 0 {
+			a.gapFrom = a.durable + 1
+		}
+		a.gapTo = seq
 		a.durable = seq
 	case a.durable > seq:
 		// The state went back (a restore of an older snapshot): the next
