@@ -76,12 +76,12 @@ func routeTable() []Route {
 		{Method: del, Pattern: "/v1/federation/partners/{partnerId}", Role: "admin", Summary: "remove a partner", handle: (*Server).deletePartner},
 		{Method: post, Pattern: "/v1/federation/events", Role: "partner", Summary: "Security Event Token push delivery", handle: (*Server).pushSecurityEvent},
 
-		{Method: get, Pattern: "/v1/ledger", Role: "auditor", Read: true, Summary: "ledger entries", handle: (*Server).ledgerEntries},
+		{Method: get, Pattern: "/v1/ledger", Role: "auditor", AlsoRoles: []string{RoleNode}, Read: true, Summary: "ledger entries", handle: (*Server).ledgerEntries},
 		{Method: get, Pattern: "/v1/ledger/stream", Role: "auditor", Summary: "ledger entries as server-sent events", handle: (*Server).ledgerStream},
 		{Method: get, Pattern: "/v1/ledger/checkpoint", Role: "reader", Summary: "the latest signed checkpoint of the ledger's Merkle tree", handle: (*Server).checkpoint},
 		{Method: get, Pattern: "/v1/ledger/checkpoint/key", Role: "reader", Summary: "the checkpoint verifier key", handle: (*Server).checkpointKey},
 		{Method: get, Pattern: "/v1/ledger/proof/inclusion", Role: "reader", Summary: "proof that an entry is in the tree of a given size", handle: (*Server).inclusionProof},
-		{Method: get, Pattern: "/v1/ledger/proof/consistency", Role: "reader", Summary: "proof that a smaller tree is a prefix of a larger one", handle: (*Server).consistencyProof},
+		{Method: get, Pattern: "/v1/ledger/proof/consistency", Role: "reader", AlsoRoles: []string{RoleNode}, Summary: "proof that a smaller tree is a prefix of a larger one", handle: (*Server).consistencyProof},
 
 		{Method: post, Pattern: "/v1/import", Role: "admin", Summary: "import PrincipalTrust records", handle: (*Server).importRecords},
 

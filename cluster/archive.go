@@ -53,10 +53,10 @@ import (
 // from every read and from Persist (so no snapshot truncates the log); a
 // restart rebuilds the missing tail from the Raft log.
 //
-// Limitation: a node that installs a snapshot from the leader (a new or
-// far-behind follower) or restores a backup skips the entries the snapshot
-// covers, so its archive lacks them; the gap is logged at Restore. Copying
-// the missing range from a peer is the job of cluster membership code.
+// A node that installs a snapshot from the leader (a new or far-behind
+// follower) or restores a backup skips the entries the snapshot covers, so
+// its archive has a gap, logged at Restore and copied from a peer by
+// backfill.go, each chunk proven against the ledger's tree.
 
 var (
 	bucketEntries    = []byte("entries")

@@ -78,18 +78,18 @@ func (p *proc) url() string     { return "http://" + p.http }
 // until they form a cluster with a leader, every member alive in gossip.
 // The processes are killed when the test ends (their logs printed if it
 // failed).
-func startProcCluster(t *testing.T, n int) *procCluster {
+func startProcCluster(t *testing.T, n int, extra ...string) *procCluster {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds trustd and trustctl and runs trustd processes")
 	}
 	c := &procCluster{t: t, bin: sharedBinaries(t)}
 	for i := 1; i <= n; i++ {
-		var extra []string
+		args := extra
 		if i > 1 {
-			extra = []string{"--bootstrap=false"}
+			args = append([]string{"--bootstrap=false"}, extra...)
 		}
-		c.procs = append(c.procs, newProcSpec(t, fmt.Sprintf("n%d", i), extra...))
+		c.procs = append(c.procs, newProcSpec(t, fmt.Sprintf("n%d", i), args...))
 	}
 	c.watch(c.procs...)
 	first := c.procs[0]
@@ -102,13 +102,7 @@ func startProcCluster(t *testing.T, n int) *procCluster {
 	}
 	c.token = tok
 	for _, p := range c.procs[1:] {
-		p.start(t, c.bin)
-		pollUntil(t, 30*time.Second, func() bool { return c.client(p).Health(context.Background()) == nil }, p.id+" serves")
-		out := ctl(t, c.bin, "--addr", first.url(), "--token-file", c.tokenFile, "cluster", "join", "--node-id", p.id,
-			"--raft-addr", p.raft, "--api-addr", p.url(), "--gossip-addr", p.gossip, "--region", "us-east")
-		if !strings.Contains(out, "joined as a voter") {
-			t.Fatalf("join %s: %s", p.id, out)
-		}
+		c.join(p)
 	}
 	pollUntil(t, 30*time.Second, func() bool {
 		for _, p := range c.procs {
@@ -125,6 +119,19 @@ func startProcCluster(t *testing.T, n int) *procCluster {
 		return true
 	}, fmt.Sprintf("%d voters with a leader, all alive", n))
 	return c
+}
+
+// join starts p and joins it to the cluster through the first node, as an
+// operator does with trustctl cluster join.
+func (c *procCluster) join(p *proc) {
+	c.t.Helper()
+	p.start(c.t, c.bin)
+	pollUntil(c.t, 30*time.Second, func() bool { return c.client(p).Health(context.Background()) == nil }, p.id+" serves")
+	out := ctl(c.t, c.bin, "--addr", c.procs[0].url(), "--token-file", c.tokenFile, "cluster", "join", "--node-id", p.id,
+		"--raft-addr", p.raft, "--api-addr", p.url(), "--gossip-addr", p.gossip, "--region", "us-east")
+	if !strings.Contains(out, "joined as a voter") {
+		c.t.Fatalf("join %s: %s", p.id, out)
+	}
 }
 
 // watch kills procs when the test ends, and prints their logs if it
