@@ -48,11 +48,15 @@ type LedgerEntry struct {
 	// Command is the decoded command as JSON (see renderCommand); null when
 	// the entry could not be decoded.
 	Command json.RawMessage `json:"command"`
+	// Leaf is the exact bytes hashed into the ledger's Merkle tree
+	// (fsm.Leaf; base64 in JSON).
+	Leaf []byte `json:"leaf"`
 }
 
 func toLedgerEntry(seq uint64, r *archiveRecord) LedgerEntry {
 	e := LedgerEntry{Sequence: seq, Index: r.Index, Time: fsm.FormatTime(r.Time), Kind: fsm.Kind(r.Kind).String(),
-		Status: EntryApplied, Error: r.Error, Subjects: r.Subjects, Command: json.RawMessage("null")}
+		Status: EntryApplied, Error: r.Error, Subjects: r.Subjects, Command: json.RawMessage("null"),
+		Leaf: fsm.Leaf(seq, r.Time, !r.Rejected, r.Data)}
 	if r.Rejected {
 		e.Status = EntryRejected
 	}

@@ -42,6 +42,8 @@ var layers = []struct {
 	// It decodes into fsm's record types (fsm is itself standard library
 	// only), so the wire form of a record is defined once.
 	{"api/client", layerRule{project: []string{"fsm"}, stdlibOnly: true}},
+	// Client-side verification: the client, and fsm for leaves and replay.
+	{"verify", layerRule{project: []string{"api/client", "fsm"}}},
 	{"cmd/...", layerRule{project: production}},
 
 	// Test support and harnesses, which only tests run: anything.
@@ -55,7 +57,7 @@ var layers = []struct {
 
 // production is every package a binary may contain: test support
 // (internal/testnode, internal/testpki, internal/testnet) and the harnesses are not.
-var production = []string{"fsm", "cluster", "api", "api/client", "federation", "internal/input", "internal/pki"}
+var production = []string{"fsm", "cluster", "api", "api/client", "federation", "internal/input", "internal/pki", "verify"}
 
 // layerRule says what the non-test files of one package may import.
 type layerRule struct {

@@ -69,6 +69,10 @@ type LedgerEntry struct {
 	Subjects []string `json:"subjects,omitempty"`
 	// Command is the command as JSON (secrets redacted).
 	Command json.RawMessage `json:"command,omitempty"`
+	// Leaf is the exact bytes hashed into the ledger's Merkle tree: verify
+	// it with an inclusion proof, and read the entry from it
+	// (docs/verification.md).
+	Leaf []byte `json:"leaf"`
 }
 
 // LedgerPage is a page of the ledger.

@@ -176,6 +176,11 @@ func startMembership(ctx context.Context, cfg config, node *cluster.Node, log *s
 	if !cfg.Insecure && cfg.Voter && ((ownCA && !node.HasCAKey()) || !node.HasCheckpointKey()) {
 		go fetchClusterKeys(ctx, node, ownCA, log)
 	}
+	if !cfg.Insecure {
+		// Node-to-node calls need the node's certificate: with --insecure a
+		// node that installed a snapshot keeps the gap (docs/verification.md).
+		go backfill(ctx, node, log)
+	}
 	joined := make(chan error, 1)
 	switch {
 	case len(cfg.Join) == 0:
