@@ -11,19 +11,19 @@ var alertStatuses = []string{fsm.AlertOpen, fsm.AlertAcknowledged, fsm.AlertDism
 
 var reviewActions = []string{fsm.ReviewAcknowledge, fsm.ReviewDismiss, fsm.ReviewConfirmCompromised, fsm.ReviewConfirmSafe}
 
-func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	var errs fieldErrors
 	status := errs.oneOf("status", q.Get("status"), false, alertStatuses)
 	pid := errs.id("principalId", q.Get("principalId"), false)
 	if err := paramProblem(errs.err()); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if pid != "" {
 		noteSubject(r, pid)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"alerts": s.ledger().Alerts(status, pid)})
+	return nil
 }
 
 // reviewInput is the body of POST /v1/alerts/{id}/review.
@@ -32,16 +32,14 @@ type reviewInput struct {
 	Note   string `json:"note"`
 }
 
-func (s *Server) reviewAlert(w http.ResponseWriter, r *http.Request) {
+func (s *Server) reviewAlert(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "id", "alertId")
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	var in reviewInput
 	if err := s.decodeBody(w, r, &in); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	var errs fieldErrors
 	cmd := &fsm.ReviewAlert{
@@ -50,19 +48,13 @@ func (s *Server) reviewAlert(w http.ResponseWriter, r *http.Request) {
 		Note:    errs.text("note", in.Note, false, fsm.MaxTextLen),
 	}
 	if err := errs.err(); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.requireLeader(); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	pid, _ := s.ledger().AlertPrincipal(id)
 	noteSubject(r, pid)
 	res, err := s.proposeChecked(r, cmd)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	out := map[string]any{"index": res.Index}
 	for _, a := range s.ledger().Alerts("", pid) {
@@ -71,4 +63,5 @@ func (s *Server) reviewAlert(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }

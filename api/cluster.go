@@ -111,26 +111,24 @@ type memberView struct {
 	LastContact int64 `json:"lastContact"`
 }
 
-func (s *Server) clusterBackend(w http.ResponseWriter, r *http.Request) (ClusterBackend, bool) {
+func (s *Server) clusterBackend() (ClusterBackend, error) {
 	if s.cluster == nil {
-		s.fail(w, r, newProblem(ProblemNotImplemented, "", "this node has no cluster membership"))
-		return nil, false
+		return nil, newProblem(ProblemNotImplemented, "", "this node has no cluster membership")
 	}
-	return s.cluster, true
+	return s.cluster, nil
 }
 
 // getCluster answers with this node's view of the cluster, completed with
 // each reachable member's own status (GET /v1/status, asked with the
 // caller's token, at most cfg.ClusterProbeTimeout per member).
-func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) {
-	cb, ok := s.clusterBackend(w, r)
-	if !ok {
-		return
+func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) error {
+	cb, err := s.clusterBackend()
+	if err != nil {
+		return err
 	}
 	ms, err := cb.Members()
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	v := clusterView{NodeID: s.node.NodeID(), LeaderID: ms.LeaderID, Term: ms.Term, CommitIndex: ms.CommitIndex,
 		AppliedIndex: ms.AppliedIndex, Voters: ms.Voters, Quorum: ms.Quorum, FailureTolerance: ms.FailureTolerance,
@@ -182,6 +180,7 @@ func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, v)
+	return nil
 }
 
 // probeMember asks a member for its status over node-to-node TLS,
@@ -264,27 +263,24 @@ type peerView struct {
 // the node was added, 200 otherwise (changed says whether a promotion or
 // demotion happened). The answer lists the members, so that the joining
 // node can contact them before gossip has run.
-func (s *Server) joinCluster(w http.ResponseWriter, r *http.Request) {
-	cb, ok := s.clusterBackend(w, r)
-	if !ok {
-		return
+func (s *Server) joinCluster(w http.ResponseWriter, r *http.Request) error {
+	cb, err := s.clusterBackend()
+	if err != nil {
+		return err
 	}
 	var in joinInput
 	if err := s.decodeBody(w, r, &in); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	p, err := in.peer()
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ProposeTimeout)
 	defer cancel()
 	res, err := cb.Join(ctx, p)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	requestInfoFrom(r.Context()).index = res.Index
 	out := map[string]any{"action": res.Action, "changed": res.Action != cluster.JoinNone, "nodeId": p.ID,
@@ -297,6 +293,7 @@ func (s *Server) joinCluster(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusCreated
 	}
 	writeJSON(w, status, out)
+	return nil
 }
 
 func (s *Server) peerList(cb ClusterBackend) []peerView {
@@ -316,69 +313,65 @@ func (s *Server) peerList(cb ClusterBackend) []peerView {
 }
 
 // removeNode removes a node from the Raft configuration.
-func (s *Server) removeNode(w http.ResponseWriter, r *http.Request) {
-	cb, ok := s.clusterBackend(w, r)
-	if !ok {
-		return
+func (s *Server) removeNode(w http.ResponseWriter, r *http.Request) error {
+	cb, err := s.clusterBackend()
+	if err != nil {
+		return err
 	}
 	id := chi.URLParam(r, "id")
 	if !fsm.ValidID(id) {
-		s.fail(w, r, withCode(newProblem(ProblemInvalidParameter, "id", "id: not a node id"), "invalid"))
-		return
+		return withCode(newProblem(ProblemInvalidParameter, "id", "id: not a node id"), "invalid")
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ProposeTimeout)
 	defer cancel()
 	if err := cb.RemoveServer(ctx, id); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"nodeId": id, "removed": true})
+	return nil
 }
 
 // transferLeadership hands leadership to {"id"} or, without one, to the
 // most up-to-date voter.
-func (s *Server) transferLeadership(w http.ResponseWriter, r *http.Request) {
-	cb, ok := s.clusterBackend(w, r)
-	if !ok {
-		return
+func (s *Server) transferLeadership(w http.ResponseWriter, r *http.Request) error {
+	cb, err := s.clusterBackend()
+	if err != nil {
+		return err
 	}
 	body, err := s.readBody(w, r)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	var in struct {
 		ID string `json:"id"`
 	}
 	if len(bytes.TrimSpace(body)) > 0 {
 		if err := decodeStrict(body, &in, ""); err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 	}
 	var errs fieldErrors
 	errs.id("id", in.ID, false)
 	if err := errs.err(); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ProposeTimeout)
 	defer cancel()
 	leader, err := cb.TransferLeadership(ctx, in.ID)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"leaderId": leader, "previousLeaderId": s.node.NodeID()})
+	return nil
 }
 
 // snapshot streams a consistent snapshot of the replicated state, as the
 // node that answers (the leader, unless ?consistency=stale) has applied
 // it. X-Trust-Snapshot-Index names the Raft index it reflects.
-func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
-	cb, ok := s.clusterBackend(w, r)
-	if !ok {
-		return
+func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) error {
+	cb, err := s.clusterBackend()
+	if err != nil {
+		return err
 	}
 	b := cb.Backup()
 	defer b.Release()
@@ -391,23 +384,24 @@ func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
 	if _, err := b.WriteTo(w); err != nil && r.Context().Err() == nil {
 		s.log.Warn("writing a snapshot failed part-way", "error", err)
 	}
+	return nil
 }
 
 // restore replaces the replicated state of the whole cluster with the
 // snapshot in the body (application/octet-stream).
-func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
-	cb, ok := s.clusterBackend(w, r)
-	if !ok {
-		return
+func (s *Server) restore(w http.ResponseWriter, r *http.Request) error {
+	cb, err := s.clusterBackend()
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RestoreTimeout)
 	defer cancel()
 	res, err := cb.Restore(ctx, http.MaxBytesReader(w, r.Body, s.cfg.MaxRestoreBytes))
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	requestInfoFrom(r.Context()).index = res.Index
 	writeJSON(w, http.StatusOK, map[string]any{"index": res.Index, "sequence": res.Sequence, "digest": res.Digest,
 		"snapshotIndex": res.SnapshotIndex, "bytes": res.Bytes, "restoredAt": fsm.FormatTime(time.Now().UnixMilli())})
+	return nil
 }

@@ -17,11 +17,10 @@ type decisionInput struct {
 	Context jsonDoc `json:"context"`
 }
 
-func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
+func (s *Server) decide(w http.ResponseWriter, r *http.Request) error {
 	var in decisionInput
 	if err := s.decodeBody(w, r, &in); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	var errs fieldErrors
 	req := fsm.DecisionRequest{
@@ -31,9 +30,9 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 	}
 	in.Context.bytesOf(&errs, "context", '{', fsm.MaxJSONFieldBytes)
 	if err := errs.err(); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	noteSubject(r, req.PrincipalID)
 	writeJSON(w, http.StatusOK, s.ledger().Decide(req, s.evalTime(w, r)))
+	return nil
 }

@@ -31,31 +31,26 @@ func (in *endorsementInput) command() (*fsm.AddEndorsement, error) {
 	return c, errs.err()
 }
 
-func (s *Server) addEndorsement(w http.ResponseWriter, r *http.Request) {
+func (s *Server) addEndorsement(w http.ResponseWriter, r *http.Request) error {
 	var in endorsementInput
 	if err := s.decodeBody(w, r, &in); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	cmd, err := in.command()
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	noteSubject(r, cmd.EndorseeID)
 	if err := s.requireLeader(); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if err := s.checkWrite(r, cmd); err != nil {
 		// What the endorsement says on its own is input: 400.
-		s.fail(w, r, inputFault(err))
-		return
+		return inputFault(err)
 	}
 	res, err := s.propose(r, cmd)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Location", "/v1/endorsements/"+url.PathEscape(res.ID))
 	out := map[string]any{"index": res.Index, "endorsementId": res.ID}
@@ -63,40 +58,35 @@ func (s *Server) addEndorsement(w http.ResponseWriter, r *http.Request) {
 		out["endorsement"] = e
 	}
 	writeJSON(w, http.StatusCreated, out)
+	return nil
 }
 
-func (s *Server) getEndorsement(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getEndorsement(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "id", "endorsementId")
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	e, ok := s.ledger().Endorsement(id, s.evalTime(w, r))
 	if !ok {
-		s.fail(w, r, withCode(newProblem(ProblemNotFound, "endorsementId", "unknown endorsement %q", id), "not_found"))
-		return
+		return withCode(newProblem(ProblemNotFound, "endorsementId", "unknown endorsement %q", id), "not_found")
 	}
 	noteSubject(r, e.EndorseeID)
 	writeJSON(w, http.StatusOK, e)
+	return nil
 }
 
-func (s *Server) revokeEndorsement(w http.ResponseWriter, r *http.Request) {
+func (s *Server) revokeEndorsement(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "id", "endorsementId")
 	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.requireLeader(); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if e, ok := s.ledger().Endorsement(id, s.ledger().LedgerTime()); ok {
 		noteSubject(r, e.EndorseeID)
 	}
 	res, err := s.proposeChecked(r, &fsm.RevokeEndorsement{EndorsementID: id})
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"index": res.Index, "endorsementId": id})
+	return nil
 }

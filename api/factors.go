@@ -40,32 +40,25 @@ func (in *factorsInput) command(errs *fieldErrors, prefix, id string) *fsm.Repor
 	return c
 }
 
-func (s *Server) reportFactors(w http.ResponseWriter, r *http.Request) {
+func (s *Server) reportFactors(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "id", "principalId")
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	noteSubject(r, id)
 	var in factorsInput
 	if err := s.decodeBody(w, r, &in); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	var errs fieldErrors
 	cmd := in.command(&errs, "", id)
 	if err := errs.err(); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.requireLeader(); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	res, err := s.proposeChecked(r, cmd)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	s.writeRecord(w, r, http.StatusOK, res.Index, id)
+	return nil
 }

@@ -54,76 +54,53 @@ func checkJWKS(errs *fieldErrors, b []byte) {
 	}
 }
 
-func (s *Server) putPartner(w http.ResponseWriter, r *http.Request) {
+func (s *Server) putPartner(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "partnerId", "partnerId")
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	var in partnerInput
 	if err := s.decodeBody(w, r, &in); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	cmd, err := in.command(id)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
-	if err := s.requireLeader(); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	_, existed := s.ledger().Partner(id)
-	res, err := s.proposeChecked(r, cmd)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	status := http.StatusCreated
-	if existed {
-		status = http.StatusOK
-	}
-	p, _ := s.ledger().Partner(id)
-	writeJSON(w, status, map[string]any{"index": res.Index, "partner": p})
+	return upsert(s, w, r, cmd, "partner", func() (fsm.PartnerView, bool) { return s.ledger().Partner(id) })
 }
 
-func (s *Server) getPartner(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getPartner(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "partnerId", "partnerId")
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	p, ok := s.ledger().Partner(id)
 	if !ok {
-		s.fail(w, r, unknownPartner(id))
-		return
+		return unknownPartner(id)
 	}
 	writeJSON(w, http.StatusOK, p)
+	return nil
 }
 
 func unknownPartner(id string) error {
 	return withCode(newProblem(ProblemNotFound, "partnerId", "unknown partner %q", id), "not_found")
 }
 
-func (s *Server) listPartners(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listPartners(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, map[string]any{"partners": s.ledger().Partners()})
+	return nil
 }
 
-func (s *Server) deletePartner(w http.ResponseWriter, r *http.Request) {
+func (s *Server) deletePartner(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "partnerId", "partnerId")
 	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.requireLeader(); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	res, err := s.proposeChecked(r, &fsm.RemovePartner{PartnerID: id})
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"index": res.Index, "partnerId": id})
+	return nil
 }

@@ -59,16 +59,15 @@ const (
 // rotations on one leader do not interleave.
 var gossipRotations sync.Map // *Server → struct{}
 
-func (s *Server) gossipKeyring(w http.ResponseWriter, r *http.Request) (GossipKeyring, bool) {
-	if _, ok := s.clusterBackend(w, r); !ok {
-		return nil, false
+func (s *Server) gossipKeyring() (GossipKeyring, error) {
+	if _, err := s.clusterBackend(); err != nil {
+		return nil, err
 	}
 	kr, ok := s.cluster.(GossipKeyring)
 	if !ok {
-		s.fail(w, r, newProblem(ProblemNotImplemented, "", "this node cannot change its gossip keys"))
-		return nil, false
+		return nil, newProblem(ProblemNotImplemented, "", "this node cannot change its gossip keys")
 	}
-	return kr, true
+	return kr, nil
 }
 
 // gossipKeysProblem maps the cluster's keyring errors to problems.
@@ -102,10 +101,10 @@ type gossipKeysView struct {
 // /v1/cluster/gossip-keys). Only the leader calls it, during a rotation:
 // the route admits a member's certificate alone (role node), and the
 // member must be the leader this node knows.
-func (s *Server) setGossipKeys(w http.ResponseWriter, r *http.Request) {
-	kr, ok := s.gossipKeyring(w, r)
-	if !ok {
-		return
+func (s *Server) setGossipKeys(w http.ResponseWriter, r *http.Request) error {
+	kr, err := s.gossipKeyring()
+	if err != nil {
+		return err
 	}
 	// The route's role already admits only a member's certificate; the
 	// check is repeated here, and narrowed to the leader.
@@ -113,16 +112,13 @@ func (s *Server) setGossipKeys(w http.ResponseWriter, r *http.Request) {
 	leader, _ := s.node.Leader()
 	switch {
 	case from == "":
-		s.fail(w, r, withCode(newProblem(ProblemForbidden, "", "only a cluster member's certificate may set gossip keys"), "role"))
-		return
+		return withCode(newProblem(ProblemForbidden, "", "only a cluster member's certificate may set gossip keys"), "role")
 	case from != leader:
-		s.fail(w, r, withCode(newProblem(ProblemForbidden, "", "only the leader sets gossip keys: %s is not the leader this node follows (%q)", from, leader), "not_leader"))
-		return
+		return withCode(newProblem(ProblemForbidden, "", "only the leader sets gossip keys: %s is not the leader this node follows (%q)", from, leader), "not_leader")
 	}
 	var in gossipKeysInput
 	if err := s.decodeBody(w, r, &in); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	var errs fieldErrors
 	keys := make([][]byte, 0, len(in.Keys))
@@ -141,15 +137,14 @@ func (s *Server) setGossipKeys(w http.ResponseWriter, r *http.Request) {
 		keys = append(keys, b)
 	}
 	if err := errs.err(); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if err := kr.SetGossipKeys(keys); err != nil {
-		s.fail(w, r, gossipKeysProblem(err))
-		return
+		return gossipKeysProblem(err)
 	}
 	ids := gossipKeyIDs(keys)
 	writeJSON(w, http.StatusOK, gossipKeysView{NodeID: s.node.NodeID(), Primary: ids[0], Keys: ids})
+	return nil
 }
 
 // gossipRotationView is the answer of POST /v1/cluster/gossip-key/rotate.
@@ -171,20 +166,18 @@ type keyTarget struct {
 // rotateGossipKey rotates the cluster's gossip key (POST
 // /v1/cluster/gossip-key/rotate; operator role; on the leader, a follower
 // forwards). See the top of this file for the phases.
-func (s *Server) rotateGossipKey(w http.ResponseWriter, r *http.Request) {
-	kr, ok := s.rotationRequest(w, r)
-	if !ok {
-		return
+func (s *Server) rotateGossipKey(w http.ResponseWriter, r *http.Request) error {
+	kr, err := s.rotationRequest(w, r)
+	if err != nil {
+		return err
 	}
 	if _, busy := gossipRotations.LoadOrStore(s, struct{}{}); busy {
-		s.fail(w, r, withCode(newProblem(ProblemConflict, "", "a gossip key rotation is under way; wait for it to finish"), "rotation_in_progress"))
-		return
+		return withCode(newProblem(ProblemConflict, "", "a gossip key rotation is under way; wait for it to finish"), "rotation_in_progress")
 	}
 	defer gossipRotations.Delete(s)
 	old, key, err := newGossipKey(kr)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	// The rotation finishes (or is undone) even if the caller goes away.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), gossipRotationTimeout)
@@ -194,38 +187,34 @@ func (s *Server) rotateGossipKey(w http.ResponseWriter, r *http.Request) {
 	s.log.Info("gossip key rotation: start", "key", rot.id, "previous", previous)
 	ids, err := rot.run(ctx, old, key)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	s.log.Info("gossip key rotation: done", "key", rot.id, "members", ids)
 	writeJSON(w, http.StatusOK, gossipRotationView{Primary: rot.id, Previous: previous, Members: ids})
+	return nil
 }
 
 // rotationRequest checks a rotation request: a node with a keyring, an empty
-// body (or an empty object), and this node the leader. It answers the
-// request itself when it is refused.
-func (s *Server) rotationRequest(w http.ResponseWriter, r *http.Request) (GossipKeyring, bool) {
-	kr, ok := s.gossipKeyring(w, r)
-	if !ok {
-		return nil, false
+// body (or an empty object), and this node the leader.
+func (s *Server) rotationRequest(w http.ResponseWriter, r *http.Request) (GossipKeyring, error) {
+	kr, err := s.gossipKeyring()
+	if err != nil {
+		return nil, err
 	}
 	body, err := s.readBody(w, r)
 	if err != nil {
-		s.fail(w, r, err)
-		return nil, false
+		return nil, err
 	}
 	if len(bytes.TrimSpace(body)) > 0 {
 		var in struct{}
 		if err := decodeStrict(body, &in, ""); err != nil {
-			s.fail(w, r, err)
-			return nil, false
+			return nil, err
 		}
 	}
 	if err := s.requireLeader(); err != nil {
-		s.fail(w, r, err)
-		return nil, false
+		return nil, err
 	}
-	return kr, true
+	return kr, nil
 }
 
 // newGossipKey returns the node's keyring and a new random key to rotate

@@ -15,18 +15,18 @@ import (
 // clusterCA publishes the cluster CA certificate, which clients and
 // joining nodes pin (by its fingerprint, from a trusted source: the
 // answer itself proves nothing to a client that has no pin yet).
-func (s *Server) clusterCA(w http.ResponseWriter, r *http.Request) {
-	cb, ok := s.clusterBackend(w, r)
-	if !ok {
-		return
+func (s *Server) clusterCA(w http.ResponseWriter, r *http.Request) error {
+	cb, err := s.clusterBackend()
+	if err != nil {
+		return err
 	}
 	pemBytes, fp := cb.ClusterCA()
 	if fp == "" {
-		s.fail(w, r, withCode(newProblem(ProblemNotFound, "", "this node has no cluster CA (it has not joined yet, runs insecure, or uses the operator's PKI)"), "no_cluster_ca"))
-		return
+		return withCode(newProblem(ProblemNotFound, "", "this node has no cluster CA (it has not joined yet, runs insecure, or uses the operator's PKI)"), "no_cluster_ca")
 	}
 	w.Header().Set("Cache-Control", "no-cache")
 	writeJSON(w, http.StatusOK, map[string]string{"certificate": string(pemBytes), "fingerprint": fp})
+	return nil
 }
 
 // identityInput is the body of POST /v1/cluster/identity.
@@ -44,15 +44,14 @@ const maxCSRBytes = 8 << 10
 // node's certificate, the cluster CA and the gossip keyring. The answer is
 // secret: Cache-Control no-store. A node id that is a member already is
 // refused (409): its certificate would let the holder pose as it.
-func (s *Server) issueIdentity(w http.ResponseWriter, r *http.Request) {
-	cb, ok := s.clusterBackend(w, r)
-	if !ok {
-		return
+func (s *Server) issueIdentity(w http.ResponseWriter, r *http.Request) error {
+	cb, err := s.clusterBackend()
+	if err != nil {
+		return err
 	}
 	var in identityInput
 	if err := s.decodeBody(w, r, &in); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	var errs fieldErrors
 	id := errs.id("nodeId", in.NodeID, true)
@@ -63,16 +62,14 @@ func (s *Server) issueIdentity(w http.ResponseWriter, r *http.Request) {
 		errs.invalid("csr", "at most 8 KiB")
 	}
 	if err := errs.err(); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	g, err := cb.IssueIdentity(cluster.IdentityRequest{NodeID: id, CSR: []byte(in.CSR), Voter: in.Voter == nil || *in.Voter})
 	if errors.Is(err, cluster.ErrNoClusterCA) {
 		err = withCode(newProblem(ProblemConflict, "", "%v: this cluster's nodes bring their own certificates (--tls-cert-file)", err), "no_cluster_ca")
 	}
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	keys := make([]string, len(g.GossipKeys))
 	for i, k := range g.GossipKeys {
@@ -82,6 +79,7 @@ func (s *Server) issueIdentity(w http.ResponseWriter, r *http.Request) {
 		"gossipKeys": keys, "members": g.Members}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 // enrollment answers, on a node that has not joined yet, with the
@@ -90,23 +88,22 @@ func (s *Server) issueIdentity(w http.ResponseWriter, r *http.Request) {
 // its API over TLS with a self-signed certificate of that same key, so
 // the operator's tool checks it is talking to the node whose key it gets
 // certified. A node that has an identity answers 409.
-func (s *Server) enrollment(w http.ResponseWriter, r *http.Request) {
-	cb, ok := s.clusterBackend(w, r)
-	if !ok {
-		return
+func (s *Server) enrollment(w http.ResponseWriter, r *http.Request) error {
+	cb, err := s.clusterBackend()
+	if err != nil {
+		return err
 	}
 	if cb.HasIdentity() {
-		s.fail(w, r, withCode(newProblem(ProblemConflict, "", "this node already has its cluster identity (or uses the operator's PKI, or runs insecure): join it with POST /v1/cluster/join alone"), "enrolled"))
-		return
+		return withCode(newProblem(ProblemConflict, "", "this node already has its cluster identity (or uses the operator's PKI, or runs insecure): join it with POST /v1/cluster/join alone"), "enrolled")
 	}
 	req, err := cb.NewIdentityRequest()
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, map[string]any{"nodeId": req.NodeID, "csr": string(req.CSR), "voter": req.Voter,
 		"enrollmentKey": cb.EnrollmentKey()})
+	return nil
 }
 
 // enrollInput is the body of POST /v1/cluster/enrollment: the identity
@@ -125,15 +122,14 @@ type enrollInput struct {
 // certificate must be for this node's id and pending key. It needs no
 // token (the node has no tokens before it joins) and TLS (the answer of
 // the cluster carries its CA key and gossip keys).
-func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
-	cb, ok := s.clusterBackend(w, r)
-	if !ok {
-		return
+func (s *Server) enroll(w http.ResponseWriter, r *http.Request) error {
+	cb, err := s.clusterBackend()
+	if err != nil {
+		return err
 	}
 	var in enrollInput
 	if err := s.decodeBody(w, r, &in); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	var errs fieldErrors
 	errs.id("nodeId", in.NodeID, true)
@@ -156,10 +152,9 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 		g.GossipKeys = append(g.GossipKeys, b)
 	}
 	if err := errs.err(); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
-	err := cb.InstallIdentity(g, in.CAFingerprint)
+	err = cb.InstallIdentity(g, in.CAFingerprint)
 	switch {
 	case errors.Is(err, cluster.ErrIdentityExists):
 		err = withCode(newProblem(ProblemConflict, "", "%v", err), "enrolled")
@@ -167,29 +162,29 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 		err = newProblem(ProblemInvalidField, "certificate", "%v", err)
 	}
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	_, fp := cb.ClusterCA()
 	writeJSON(w, http.StatusOK, map[string]any{"nodeId": in.NodeID, "caFingerprint": fp})
+	return nil
 }
 
 // caKey hands the cluster CA key to a voter that asks with its own
 // certificate (node to node, on the leader), so that whichever voter leads
 // can admit nodes.
-func (s *Server) caKey(w http.ResponseWriter, r *http.Request) {
-	cb, ok := s.clusterBackend(w, r)
-	if !ok {
-		return
+func (s *Server) caKey(w http.ResponseWriter, r *http.Request) error {
+	cb, err := s.clusterBackend()
+	if err != nil {
+		return err
 	}
 	key, err := cb.CAKeyFor(s.peerNodeID(r))
 	if errors.Is(err, cluster.ErrUnknownMember) {
 		err = withCode(newProblem(ProblemForbidden, "", "%v", err), "not_voter")
 	}
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, map[string]string{"caKey": string(key)})
+	return nil
 }

@@ -80,16 +80,14 @@ func splitImport(body []byte) (raws []json.RawMessage, batch bool, err error) {
 	return raws, batch, nil
 }
 
-func (s *Server) importRecords(w http.ResponseWriter, r *http.Request) {
+func (s *Server) importRecords(w http.ResponseWriter, r *http.Request) error {
 	body, err := s.readBody(w, r)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	raws, batch, err := splitImport(body)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	pol := s.ledger().Policy()
 	var errs fieldErrors
@@ -111,16 +109,13 @@ func (s *Server) importRecords(w http.ResponseWriter, r *http.Request) {
 		recs = append(recs, rec)
 	}
 	if err := errs.err(); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if err := s.requireLeader(); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if !batch {
-		s.importOne(w, r, recs[0])
-		return
+		return s.importOne(w, r, recs[0])
 	}
 	results := make([]importResult, 0, len(recs))
 	var last uint64
@@ -133,8 +128,7 @@ func (s *Server) importRecords(w http.ResponseWriter, r *http.Request) {
 			if p.Status >= 500 {
 				// The node cannot commit any more: stop, reporting what
 				// was imported so far.
-				s.fail(w, r, err)
-				return
+				return err
 			}
 			res.Status, res.Code, res.Field, res.Reason = "rejected", p.Code, p.Field, p.Detail
 			if out != nil {
@@ -151,16 +145,16 @@ func (s *Server) importRecords(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusCreated
 	}
 	writeJSON(w, status, map[string]any{"index": last, "imported": imported, "results": results})
+	return nil
 }
 
 // importOne imports a single record: 201 with the record, or a problem.
-func (s *Server) importOne(w http.ResponseWriter, r *http.Request, rec *importedRecord) {
+func (s *Server) importOne(w http.ResponseWriter, r *http.Request, rec *importedRecord) error {
 	id := rec.cmd.PrincipalID
 	noteSubject(r, id)
 	res, err := s.proposeChecked(r, rec.cmd)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	out := map[string]any{"index": res.Index, "imported": 1,
 		"results": []importResult{{PrincipalID: id, Status: "imported", Index: res.Index, Warnings: rec.warnings}}}
@@ -169,4 +163,5 @@ func (s *Server) importOne(w http.ResponseWriter, r *http.Request, rec *imported
 	}
 	w.Header().Set("Location", "/v1/principals/"+id)
 	writeJSON(w, http.StatusCreated, out)
+	return nil
 }

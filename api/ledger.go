@@ -31,18 +31,17 @@ func entryPage(entries []cluster.LedgerEntry, limit int, extra map[string]any) m
 	return out
 }
 
-func (s *Server) ledgerEntries(w http.ResponseWriter, r *http.Request) {
+func (s *Server) ledgerEntries(w http.ResponseWriter, r *http.Request) error {
 	after, limit, err := pageParams(r)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	entries, err := s.node.Entries(after, limit)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, entryPage(entries, limit, nil))
+	return nil
 }
 
 // Stream timings.
@@ -67,22 +66,19 @@ const (
 // Last-Event-ID. A token has at most Config.MaxStreamsPerToken streams
 // open and the node at most Config.MaxStreamsPerNode; a stream ends
 // when its token is revoked or removed.
-func (s *Server) ledgerStream(w http.ResponseWriter, r *http.Request) {
+func (s *Server) ledgerStream(w http.ResponseWriter, r *http.Request) error {
 	after, replay, err := streamStart(r)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if err := drainBody(w, r, s.cfg.MaxBodyBytes); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	tok := requestInfoFrom(r.Context()).token
 	release, refused := s.streams.acquire(tok.ID)
 	if refused != nil {
 		s.metrics.streamsRefused.WithLabelValues(refused.reason).Inc()
-		s.fail(w, r, refused.problem)
-		return
+		return refused.problem
 	}
 	defer release()
 	live, unsubscribe := s.node.Subscribe()
@@ -93,12 +89,13 @@ func (s *Server) ledgerStream(w http.ResponseWriter, r *http.Request) {
 	_ = holdReadDeadline(w, r) // the body, if any, is read: nothing to resume
 	st := &entryStream{s: s, w: w, r: r, rc: http.NewResponseController(w), tok: tok, last: after, tracking: replay}
 	if !st.start() {
-		return
+		return nil
 	}
 	if replay && !st.catchUp(0) {
-		return
+		return nil
 	}
 	st.follow(live)
+	return nil
 }
 
 // entryStream is one server-sent event stream of ledger entries.

@@ -181,6 +181,7 @@ func (c *ledgerCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descPolicy, float64(st.PolicyVersion))
 }
 
-func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
 	s.metrics.handler.ServeHTTP(w, r)
+	return nil
 }

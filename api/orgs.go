@@ -12,16 +12,14 @@ type orgInput struct {
 	Name           string  `json:"name"`
 }
 
-func (s *Server) putOrg(w http.ResponseWriter, r *http.Request) {
+func (s *Server) putOrg(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "orgId", "orgId")
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	var in orgInput
 	if err := s.decodeBody(w, r, &in); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	var errs fieldErrors
 	cmd := &fsm.SetOrg{
@@ -30,37 +28,38 @@ func (s *Server) putOrg(w http.ResponseWriter, r *http.Request) {
 		Base:  errs.points("baseTrustScore", in.BaseTrustScore, true).V,
 	}
 	if err := errs.err(); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
-	if err := s.requireLeader(); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	_, existed := s.ledger().Org(id)
+	return upsert(s, w, r, cmd, "org", func() (fsm.OrgView, bool) { return s.ledger().Org(id) })
+}
+
+// upsert proposes cmd, which creates or replaces the object view reads,
+// and answers {"index", name: the object}: 201 when it is new, 200 when
+// it replaced one.
+func upsert[V any](s *Server, w http.ResponseWriter, r *http.Request, cmd fsm.Command, name string, view func() (V, bool)) error {
+	_, existed := view()
 	res, err := s.proposeChecked(r, cmd)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	status := http.StatusCreated
 	if existed {
 		status = http.StatusOK
 	}
-	org, _ := s.ledger().Org(id)
-	writeJSON(w, status, map[string]any{"index": res.Index, "org": org})
+	v, _ := view()
+	writeJSON(w, status, map[string]any{"index": res.Index, name: v})
+	return nil
 }
 
-func (s *Server) getOrg(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getOrg(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "orgId", "orgId")
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	org, ok := s.ledger().Org(id)
 	if !ok {
-		s.fail(w, r, withCode(newProblem(ProblemNotFound, "orgId", "unknown organization %q", id), "not_found"))
-		return
+		return withCode(newProblem(ProblemNotFound, "orgId", "unknown organization %q", id), "not_found")
 	}
 	writeJSON(w, http.StatusOK, org)
+	return nil
 }

@@ -412,24 +412,23 @@ func ruleValue(errs *fieldErrors, field, op string, v json.RawMessage) string {
 	return ""
 }
 
-func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request) error {
 	p := s.ledger().Policy()
 	writeJSON(w, http.StatusOK, policyToDoc(&p))
+	return nil
 }
 
-func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request) {
+func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request) error {
 	cur := s.ledger().Policy()
 	doc := policyToDoc(&cur)
 	doc.Version, doc.ModelVersion = nil, nil
 	doc.Decision.Permissions, doc.Rules = nil, nil
 	body, err := s.readBody(w, r)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if err := decodeStrict(body, doc, ""); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	// Arrays left out keep the current ones.
 	if doc.Decision.Permissions == nil || doc.Rules == nil {
@@ -447,36 +446,32 @@ func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request) {
 	}
 	pol := doc.policy(&errs)
 	if err := errs.err(); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if err := pol.Validate(); err != nil {
 		field, detail, _ := strings.Cut(err.Error(), ": ")
-		s.fail(w, r, withCode(newProblem(ProblemInvalidField, field, "%s: %s", field, detail), "invalid"))
-		return
+		return withCode(newProblem(ProblemInvalidField, field, "%s: %s", field, detail), "invalid")
 	}
 	if err := s.requireLeader(); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if doc.Version != nil && *doc.Version != cur.Version {
-		s.fail(w, r, withCode(newProblem(ProblemConflict, "version", "version: the policy is at version %d, not %d; "+
-			"read it again and reapply your change", cur.Version, *doc.Version), "conflict"))
-		return
+		return withCode(newProblem(ProblemConflict, "version", "version: the policy is at version %d, not %d; "+
+			"read it again and reapply your change", cur.Version, *doc.Version), "conflict")
 	}
 	if samePolicy(&pol, &cur) {
 		// Nothing changes: an idempotent PUT writes nothing and answers
 		// with the index the policy was already in effect at.
 		writeJSON(w, http.StatusOK, map[string]any{"index": s.node.AppliedIndex(), "changed": false, "policy": policyToDoc(&cur)})
-		return
+		return nil
 	}
 	res, err := s.propose(r, &fsm.SetPolicy{Policy: pol})
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	now := s.ledger().Policy()
 	writeJSON(w, http.StatusOK, map[string]any{"index": res.Index, "changed": true, "policy": policyToDoc(&now)})
+	return nil
 }
 
 // samePolicy reports whether two policies differ only in version.

@@ -61,29 +61,23 @@ func checkBounds(errs *fieldErrors, lo, hi fsm.Opt) {
 	}
 }
 
-func (s *Server) registerPrincipal(w http.ResponseWriter, r *http.Request) {
+func (s *Server) registerPrincipal(w http.ResponseWriter, r *http.Request) error {
 	var in registerInput
 	if err := s.decodeBody(w, r, &in); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	cmd, err := in.command()
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	noteSubject(r, cmd.PrincipalID)
-	if err := s.requireLeader(); err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	res, err := s.proposeChecked(r, cmd)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Location", "/v1/principals/"+url.PathEscape(cmd.PrincipalID))
 	s.writeRecord(w, r, http.StatusCreated, res.Index, cmd.PrincipalID)
+	return nil
 }
 
 // writeRecord answers a write with its index and the principal's record
@@ -131,33 +125,26 @@ func (in *updateInput) command(id string) (*fsm.UpdatePrincipal, error) {
 	return c, errs.err()
 }
 
-func (s *Server) updatePrincipal(w http.ResponseWriter, r *http.Request) {
+func (s *Server) updatePrincipal(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "id", "principalId")
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	noteSubject(r, id)
 	var in updateInput
 	if err := s.decodeBody(w, r, &in); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	cmd, err := in.command(id)
 	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.requireLeader(); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	res, err := s.proposeChecked(r, cmd)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	s.writeRecord(w, r, http.StatusOK, res.Index, id)
+	return nil
 }
 
 // pathID reads and checks an identifier from the URL path.
@@ -178,20 +165,19 @@ func (s *Server) requirePrincipal(id, field string) error {
 	return withCode(newProblem(ProblemNotFound, field, "unknown principal %q", id), "not_found")
 }
 
-func (s *Server) getPrincipal(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getPrincipal(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "id", "principalId")
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	noteSubject(r, id)
 	t := s.evalTime(w, r)
 	rec, ok := s.ledger().Record(id, t)
 	if !ok {
-		s.fail(w, r, s.requirePrincipal(id, "principalId"))
-		return
+		return s.requirePrincipal(id, "principalId")
 	}
 	writeJSON(w, http.StatusOK, rec)
+	return nil
 }
 
 // principalList is one page of GET /v1/principals.
@@ -200,7 +186,7 @@ type principalList struct {
 	NextCursor string        `json:"nextCursor"`
 }
 
-func (s *Server) listPrincipals(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listPrincipals(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	f := fsm.Filter{Type: q.Get("type"), Level: q.Get("level"), OrgID: q.Get("orgId")}
 	var errs fieldErrors
@@ -223,8 +209,7 @@ func (s *Server) listPrincipals(w http.ResponseWriter, r *http.Request) {
 		f.After = string(after)
 	}
 	if err := paramProblem(errs.err()); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	t := s.evalTime(w, r)
 	recs, next := s.ledger().List(f, t)
@@ -236,6 +221,7 @@ func (s *Server) listPrincipals(w http.ResponseWriter, r *http.Request) {
 		out.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(next))
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 // queryLimit parses a limit= parameter within [1, hi] (def when absent).
@@ -260,43 +246,39 @@ func paramProblem(err error) error {
 	return err
 }
 
-func (s *Server) principalHistory(w http.ResponseWriter, r *http.Request) {
+func (s *Server) principalHistory(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "id", "principalId")
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	noteSubject(r, id)
 	h, ok := s.ledger().History(id)
 	if !ok {
-		s.fail(w, r, s.requirePrincipal(id, "principalId"))
-		return
+		return s.requirePrincipal(id, "principalId")
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"principalId": id, "history": h})
+	return nil
 }
 
-func (s *Server) principalEvents(w http.ResponseWriter, r *http.Request) {
+func (s *Server) principalEvents(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "id", "principalId")
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	noteSubject(r, id)
 	after, limit, err := pageParams(r)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if err := s.requirePrincipal(id, "principalId"); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	entries, err := s.node.PrincipalEntries(id, after, limit)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, entryPage(entries, limit, map[string]any{"principalId": id}))
+	return nil
 }
 
 // pageParams reads ?after= (a ledger sequence) and ?limit=.

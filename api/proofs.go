@@ -65,78 +65,71 @@ func writeText(w http.ResponseWriter, body []byte) {
 
 // checkpoint serves the latest signed checkpoint (or, with ?treeSize=,
 // the checkpoint of that size), as a C2SP signed note.
-func (s *Server) checkpoint(w http.ResponseWriter, r *http.Request) {
+func (s *Server) checkpoint(w http.ResponseWriter, r *http.Request) error {
 	var errs fieldErrors
 	size := errs.sequence("treeSize", r.URL.Query().Get("treeSize"))
 	if err := paramProblem(errs.err()); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	b, err := s.node.Checkpoint(size)
 	if err != nil {
-		s.fail(w, r, proofProblem(err))
-		return
+		return proofProblem(err)
 	}
 	writeText(w, b)
+	return nil
 }
 
 // checkpointKey serves the checkpoint verifier key, name+hash+keydata.
-func (s *Server) checkpointKey(w http.ResponseWriter, r *http.Request) {
+func (s *Server) checkpointKey(w http.ResponseWriter, r *http.Request) error {
 	k, err := s.node.CheckpointVerifierKey()
 	if err != nil {
-		s.fail(w, r, proofProblem(err))
-		return
+		return proofProblem(err)
 	}
 	writeText(w, []byte(k+"\n"))
+	return nil
 }
 
-// treeSizeParam reads a tree size parameter, the node's tree size when it
-// is absent.
-func (s *Server) treeSizeParam(errs *fieldErrors, field, v string) uint64 {
-	if v == "" {
-		return s.node.TreeSize()
-	}
-	return errs.sequence(field, v)
-}
-
-func (s *Server) inclusionProof(w http.ResponseWriter, r *http.Request) {
+// proofParams reads a proof's two parameters: required, a sequence or
+// tree size (what says what it is, for the error), and optional, a tree
+// size defaulting to the node's.
+func (s *Server) proofParams(r *http.Request, required, what, optional string) (uint64, uint64, error) {
 	q := r.URL.Query()
 	var errs fieldErrors
-	seq := errs.sequence("sequence", q.Get("sequence"))
-	if q.Get("sequence") == "" {
-		errs.add("sequence", "required", "is required: the sequence of the entry to prove")
+	a := errs.sequence(required, q.Get(required))
+	if q.Get(required) == "" {
+		errs.add(required, "required", "is required: %s", what)
 	}
-	size := s.treeSizeParam(&errs, "treeSize", q.Get("treeSize"))
-	if err := paramProblem(errs.err()); err != nil {
-		s.fail(w, r, err)
-		return
+	b := s.node.TreeSize()
+	if v := q.Get(optional); v != "" {
+		b = errs.sequence(optional, v)
+	}
+	return a, b, paramProblem(errs.err())
+}
+
+func (s *Server) inclusionProof(w http.ResponseWriter, r *http.Request) error {
+	seq, size, err := s.proofParams(r, "sequence", "the sequence of the entry to prove", "treeSize")
+	if err != nil {
+		return err
 	}
 	hashes, err := s.node.InclusionProof(seq, size)
 	if err != nil {
-		s.fail(w, r, proofProblem(err))
-		return
+		return proofProblem(err)
 	}
 	writeJSON(w, http.StatusOK, client.InclusionProof{LeafIndex: seq - 1, TreeSize: size, Hashes: nonNil(hashes)})
+	return nil
 }
 
-func (s *Server) consistencyProof(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	var errs fieldErrors
-	from := errs.sequence("from", q.Get("from"))
-	if q.Get("from") == "" {
-		errs.add("from", "required", "is required: the size of the older tree")
-	}
-	to := s.treeSizeParam(&errs, "to", q.Get("to"))
-	if err := paramProblem(errs.err()); err != nil {
-		s.fail(w, r, err)
-		return
+func (s *Server) consistencyProof(w http.ResponseWriter, r *http.Request) error {
+	from, to, err := s.proofParams(r, "from", "the size of the older tree", "to")
+	if err != nil {
+		return err
 	}
 	hashes, err := s.node.ConsistencyProof(from, to)
 	if err != nil {
-		s.fail(w, r, proofProblem(err))
-		return
+		return proofProblem(err)
 	}
 	writeJSON(w, http.StatusOK, client.ConsistencyProof{From: from, To: to, Hashes: nonNil(hashes)})
+	return nil
 }
 
 func nonNil(h [][]byte) [][]byte {
@@ -149,15 +142,15 @@ func nonNil(h [][]byte) [][]byte {
 // checkpointSignerKey hands the checkpoint signer key to a voter that asks
 // with its own certificate (node to node, on the leader), so that every
 // voter signs checkpoints.
-func (s *Server) checkpointSignerKey(w http.ResponseWriter, r *http.Request) {
+func (s *Server) checkpointSignerKey(w http.ResponseWriter, r *http.Request) error {
 	key, err := s.node.CheckpointKeyFor(s.peerNodeID(r))
 	if errors.Is(err, cluster.ErrUnknownMember) {
 		err = withCode(newProblem(ProblemForbidden, "", "%v", err), "not_voter")
 	}
 	if err != nil {
-		s.fail(w, r, proofProblem(err))
-		return
+		return proofProblem(err)
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, map[string]string{"checkpointKey": key})
+	return nil
 }

@@ -35,8 +35,13 @@ type Route struct {
 	// are refused, before any forwarding.
 	TLSOnly bool
 
-	handle func(*Server, http.ResponseWriter, *http.Request)
+	handle handler
 }
+
+// handler serves a route: it writes the answer, or returns the error
+// that becomes the problem document (Server.fail), the one place where
+// errors become HTTP answers.
+type handler func(*Server, http.ResponseWriter, *http.Request) error
 
 // routeTable is every route the API serves.
 func routeTable() []Route {
@@ -224,7 +229,9 @@ func (s *Server) serveRoute(rt Route) http.Handler {
 				return
 			}
 		}
-		rt.handle(s, sw, r)
+		if err := rt.handle(s, sw, r); err != nil {
+			s.fail(sw, r, err)
+		}
 	})
 }
 

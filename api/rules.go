@@ -23,8 +23,13 @@ func (s *Server) checkWrite(r *http.Request, cmd fsm.Command) error {
 	return s.ledger().Check(cmd, requestInfoFrom(r.Context()).tokenID(), s.stamp())
 }
 
-// proposeChecked proposes cmd once the ledger's rules accept it.
+// proposeChecked proposes cmd from the leader once the ledger's rules
+// accept it: a follower answers not-leader (the router forwards writes,
+// so this is the race of a leadership change), then the rules decide.
 func (s *Server) proposeChecked(r *http.Request, cmd fsm.Command) (*fsm.Result, error) {
+	if err := s.requireLeader(); err != nil {
+		return nil, err
+	}
 	if err := s.checkWrite(r, cmd); err != nil {
 		return nil, err
 	}

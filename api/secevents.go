@@ -20,27 +20,26 @@ const iatMargin = time.Minute
 // 8935) of one Security Event Token. Refusals of the SET are 400 with an
 // RFC 8935 error object; general HTTP conditions (authentication, rate
 // limit, not the leader) are problems, as on every route.
-func (s *Server) pushSecurityEvent(w http.ResponseWriter, r *http.Request) {
+func (s *Server) pushSecurityEvent(w http.ResponseWriter, r *http.Request) error {
 	tok := requestInfoFrom(r.Context()).token
 	if tok.Role != "partner" || tok.PartnerID == "" {
 		s.refuseSET(w, r, "", &federation.Error{Code: federation.ErrAccessDenied,
 			Description: "SETs are delivered with a partner token bound to the SET's issuer"})
-		return
+		return nil
 	}
 	if err := s.requireLeader(); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	partner, ok := s.ledger().Partner(tok.PartnerID)
 	switch {
 	case !ok:
 		s.refuseSET(w, r, tok.PartnerID, &federation.Error{Code: federation.ErrAccessDenied,
 			Description: "partner " + strconv.Quote(tok.PartnerID) + " of this token is not registered"})
-		return
+		return nil
 	case partner.Status == "suspended":
 		s.refuseSET(w, r, tok.PartnerID, &federation.Error{Code: federation.ErrAccessDenied,
 			Description: "partner " + strconv.Quote(tok.PartnerID) + " is suspended"})
-		return
+		return nil
 	}
 	if ok, wait := s.setLimiter.Allow(partner.PartnerID, partner.RateLimit, s.cfg.Now()); !ok {
 		rate := partner.RateLimit
@@ -50,13 +49,12 @@ func (s *Server) pushSecurityEvent(w http.ResponseWriter, r *http.Request) {
 		p := newProblem(ProblemRateLimited, "", "partner %q may deliver %d SETs per second to this node; retry after %s",
 			partner.PartnerID, rate, wait.Round(time.Millisecond))
 		p.retryAfter = max(1, int((wait+time.Second-1)/time.Second))
-		s.fail(w, r, p)
-		return
+		return p
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != federation.MediaType {
 		s.refuseSET(w, r, partner.PartnerID, &federation.Error{Code: federation.ErrInvalidRequest,
 			Description: "Content-Type must be " + federation.MediaType + " (RFC 8935 §2.1)"})
-		return
+		return nil
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, federation.MaxTokenBytes))
 	if err != nil {
@@ -66,21 +64,21 @@ func (s *Server) pushSecurityEvent(w http.ResponseWriter, r *http.Request) {
 			desc = "the SET exceeds " + strconv.Itoa(federation.MaxTokenBytes) + " bytes"
 		}
 		s.refuseSET(w, r, partner.PartnerID, &federation.Error{Code: federation.ErrInvalidRequest, Description: desc})
-		return
+		return nil
 	}
 	cmd, err := s.verifySET(body, partner)
 	if err != nil {
 		s.failSET(w, r, partner.PartnerID, err)
-		return
+		return nil
 	}
 	if cmd == nil { // no event type we act on: acknowledged and ignored
 		w.WriteHeader(http.StatusAccepted)
-		return
+		return nil
 	}
 	noteSubject(r, cmd.PrincipalID)
 	if err := s.precheckSET(r, cmd); err != nil {
 		s.failSET(w, r, partner.PartnerID, err)
-		return
+		return nil
 	}
 	res, err := s.propose(r, cmd)
 	if res != nil {
@@ -90,10 +88,11 @@ func (s *Server) pushSecurityEvent(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.failSET(w, r, partner.PartnerID, err)
-		return
+		return nil
 	}
 	w.Header().Set(HeaderIndex, strconv.FormatUint(res.Index, 10))
 	w.WriteHeader(http.StatusAccepted)
+	return nil
 }
 
 // verifySET parses and verifies a SET delivered by partner and maps it to

@@ -121,37 +121,33 @@ type signalsResult struct {
 	Results []fsm.SignalResult `json:"results"`
 }
 
-func (s *Server) recordSignals(w http.ResponseWriter, r *http.Request) {
+func (s *Server) recordSignals(w http.ResponseWriter, r *http.Request) error {
 	body, err := s.readBody(w, r)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	sigs, prefixes, err := parseSignals(body, true)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if len(sigs) == 1 {
 		noteSubject(r, sigs[0].PrincipalID)
 	}
 	if err := s.requireLeader(); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	cmd := &fsm.RecordSignals{Signals: sigs}
 	if err := s.checkSignals(r, cmd, prefixes); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	res, err := s.propose(r, cmd)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	out := signalsResult{Index: res.Index, Results: res.Signals}
 	if out.Results == nil {
 		out.Results = []fsm.SignalResult{}
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }

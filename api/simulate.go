@@ -39,11 +39,10 @@ type simulatedStep struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-func (s *Server) simulate(w http.ResponseWriter, r *http.Request) {
+func (s *Server) simulate(w http.ResponseWriter, r *http.Request) error {
 	var in simulateInput
 	if err := s.decodeBody(w, r, &in); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	var errs fieldErrors
 	id := errs.id("principalId", in.PrincipalID, true)
@@ -72,20 +71,17 @@ func (s *Server) simulate(w http.ResponseWriter, r *http.Request) {
 		cmds = append(cmds, in.Factors.command(&errs, "factors.", id))
 	}
 	if err := errs.err(); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	noteSubject(r, id)
 	t := s.evalTime(w, r)
 	before, ok := s.ledger().Record(id, t)
 	if !ok {
-		s.fail(w, r, s.requirePrincipal(id, "principalId"))
-		return
+		return s.requirePrincipal(id, "principalId")
 	}
 	after, results, ok := s.ledger().Simulate(id, cmds, t)
 	if !ok {
-		s.fail(w, r, s.requirePrincipal(id, "principalId"))
-		return
+		return s.requirePrincipal(id, "principalId")
 	}
 	out := simulation{
 		PrincipalID: id,
@@ -108,4 +104,5 @@ func (s *Server) simulate(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }

@@ -36,7 +36,7 @@ type countersView struct {
 	Alerts           uint64 `json:"alerts"`
 }
 
-func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
 	st := s.ledger().Status()
 	leaderID, leaderAddr := s.node.Leader()
 	v := statusView{
@@ -48,15 +48,17 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	s.setReadHeaders(w)
 	v.LastContact = s.lastContactMS()
 	writeJSON(w, http.StatusOK, v)
+	return nil
 }
 
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
 }
 
 // readyz answers 200 when the node knows a leader and its state machine is
 // within cfg.ReadyMaxLag entries of the commit index, else 503.
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	leaderID, _ := s.node.Leader()
 	applied := s.node.AppliedIndex()
 	out := map[string]any{"nodeId": s.node.NodeID(), "state": s.node.State(), "leaderId": leaderID, "appliedIndex": applied}
@@ -76,8 +78,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		p := newProblem(ProblemNotReady, "", "%s", reason)
 		p.retryAfter = 1
 		writeProblem(w, r, p)
-		return
+		return nil
 	}
 	out["status"] = "ready"
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }

@@ -93,45 +93,35 @@ func (in *tokenInput) command() (*fsm.CreateToken, error) {
 	return c, errs.err()
 }
 
-func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 	var in tokenInput
 	if err := s.decodeBody(w, r, &in); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	cmd, err := in.command()
 	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.requireLeader(); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if cmd.TokenID == "" {
 		if cmd.TokenID, err = newTokenID(); err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 	}
 	// A partner token is issued for a registered partner: a rule of the
 	// API's, as the ledger keeps the tokens of partners removed since.
 	if cmd.PartnerID != "" {
 		if _, ok := s.ledger().Partner(cmd.PartnerID); !ok {
-			s.fail(w, r, unknownPartner(cmd.PartnerID))
-			return
+			return unknownPartner(cmd.PartnerID)
 		}
 	}
 	secret, hash, err := newSecret()
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	cmd.Hash = hash
 	res, err := s.proposeChecked(r, cmd)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	out := map[string]any{"index": res.Index, "id": cmd.TokenID, "token": secret, "role": cmd.Role}
 	if cmd.PartnerID != "" {
@@ -141,31 +131,28 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		out["orgs"] = cmd.Orgs
 	}
 	writeJSON(w, http.StatusCreated, out)
+	return nil
 }
 
-func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) error {
 	toks := s.ledger().Tokens()
 	out := make([]tokenView, 0, len(toks))
 	for _, t := range toks {
 		out = append(out, viewToken(t))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"tokens": out})
+	return nil
 }
 
-func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
+func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "id", "id")
 	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.requireLeader(); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	res, err := s.proposeChecked(r, &fsm.RevokeToken{TokenID: id})
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"index": res.Index, "id": id, "revoked": true})
+	return nil
 }
