@@ -47,7 +47,7 @@ var (
 
 func nodeKey(id compact.NodeID) []byte {
 	var k [9]byte
-	k[0] = byte(id.Level)
+	k[0] = byte(id.Level) // #nosec G115 -- a tree of at most 2^64 leaves has levels 0..64
 	binary.BigEndian.PutUint64(k[1:], id.Index)
 	return k[:]
 }

@@ -15,12 +15,6 @@ import (
 	"github.com/trustledger/trustledger/api/client"
 )
 
-func importCommand() *command {
-	return &command{name: "import", args: "FILE|- [--batch 100]",
-		summary: "import PrincipalTrust records in the original format (a JSON array, {\"records\": [...]}, one record, or JSON lines)",
-		pos:     one("FILE (or - for standard input)"), setup: importRecords}
-}
-
 func importRecords(fs *flag.FlagSet, c *cli) prepare {
 	batch := fs.Int("batch", 100, "records per request")
 	return func(pos []string) (call, error) {
@@ -111,22 +105,12 @@ func splitRecords(b []byte) ([]json.RawMessage, error) {
 	return out, nil
 }
 
-func ledgerCommand() *command {
-	return &command{name: "ledger", args: "[--after SEQ] [--limit N]",
-		summary: "show ledger entries in order, for audit", setup: readsWith(false, ledgerList)}
-}
-
 func ledgerList(fs *flag.FlagSet, _ *cli) query {
 	page := addPageFlags(fs, "only entries after this sequence `SEQ`")
 	return func(ctx context.Context, cl *client.Client, _ []string, opts *client.ReadOptions) (*output, error) {
 		lp, _, err := cl.Ledger(ctx, *page, opts)
 		return show(lp, err, func(w io.Writer) { writeEntries(w, lp.Entries, lp.Next) })
 	}
-}
-
-func statusCommand() *command {
-	return &command{name: "status", args: "", summary: "show the node's role, leader, applied index, state digest and region",
-		setup: noFlags(status)}
 }
 
 func status(ctx context.Context, _ *cli, cl *client.Client, _ []string) (*output, error) {
@@ -166,4 +150,90 @@ func status(ctx context.Context, _ *cli, cl *client.Client, _ []string) (*output
 			row(w, "Counters", strings.Join(parts, ", "))
 		}
 	})
+}
+
+func policyGet(_ *flag.FlagSet, c *cli) query {
+	return func(ctx context.Context, cl *client.Client, _ []string, opts *client.ReadOptions) (*output, error) {
+		raw, _, err := cl.GetPolicy(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		// The policy is a document, shown as indented JSON in both formats.
+		var buf bytes.Buffer
+		if err := json.Indent(&buf, raw, "", "  "); err != nil {
+			return nil, fmt.Errorf("policy: the server sent invalid JSON: %w", err)
+		}
+		buf.WriteByte('\n')
+		_, err = c.stdout.Write(escapeJSONText(buf.Bytes()))
+		return nil, err
+	}
+}
+
+func policySet(_ *flag.FlagSet, c *cli) prepare {
+	return func(pos []string) (call, error) {
+		b, err := c.readInput(pos[0])
+		if err != nil {
+			return nil, err
+		}
+		if !json.Valid(b) {
+			return nil, usagef("%s: not valid JSON", displayName(pos[0]))
+		}
+		return func(ctx context.Context, cl *client.Client) (*output, error) {
+			res, err := cl.SetPolicy(ctx, bytes.TrimSpace(b))
+			return show(res, err, func(w io.Writer) {
+				if !res.Changed {
+					fmt.Fprintf(w, "Policy unchanged (in force since index %d).\n", res.Index)
+					return
+				}
+				fmt.Fprintf(w, "Policy set at index %d.\n", res.Index)
+			})
+		}, nil
+	}
+}
+
+func tokenCreate(fs *flag.FlagSet, _ *cli) prepare {
+	var req client.TokenRequest
+	var orgs stringList
+	fs.StringVar(&req.Role, "role", "", "admin, operator, writer, reader, partner or auditor (required)")
+	fs.StringVar(&req.PartnerID, "partner", "", "federation partner `ID` a partner token is bound to")
+	fs.Var(&orgs, "org", "organization a writer token is limited to (repeatable, or comma-separated)")
+	fs.StringVar(&req.Description, "description", "", "what the token is for")
+	fs.StringVar(&req.ID, "id", "", "token `ID` (default: a random one)")
+	return func([]string) (call, error) {
+		if req.Role == "" {
+			return nil, usagef("--role is required")
+		}
+		req.Orgs = orgs
+		return func(ctx context.Context, cl *client.Client) (*output, error) {
+			tok, err := cl.CreateToken(ctx, req)
+			return show(tok, err, func(w io.Writer) {
+				row(w, "ID", tok.ID)
+				row(w, "Role", req.Role)
+				row(w, "Token", tok.Secret)
+				fmt.Fprintln(w, "\nThe token is shown only this once: store it now.")
+			})
+		}, nil
+	}
+}
+
+func tokenList(ctx context.Context, _ *cli, cl *client.Client, _ []string) (*output, error) {
+	toks, err := cl.ListTokens(ctx)
+	if toks == nil {
+		toks = []client.Token{}
+	}
+	return show(map[string]any{"tokens": toks}, err, func(w io.Writer) {
+		row(w, "ID", "ROLE", "PARTNER", "ORGS", "CREATED", "REVOKED", "DESCRIPTION")
+		for _, t := range toks {
+			revoked := ""
+			if t.Revoked {
+				revoked = "yes " + t.RevokedAt
+			}
+			row(w, t.ID, t.Role, t.PartnerID, t.Orgs, t.CreatedAt, revoked, t.Description)
+		}
+	})
+}
+
+func tokenRevoke(ctx context.Context, _ *cli, cl *client.Client, pos []string) (*output, error) {
+	res, err := cl.RevokeToken(ctx, pos[0])
+	return show(res, err, func(w io.Writer) { fmt.Fprintf(w, "Token %s revoked at index %d.\n", pos[0], res.Index) })
 }

@@ -20,13 +20,6 @@ import (
 	"github.com/trustledger/trustledger/api/client"
 )
 
-func benchCommand() *command {
-	return &command{name: "bench",
-		args:    "[--mode signals|reads] [--concurrency N] [--duration D] [--warmup D] [--batch N] [--principals N] [--prefix P] [--consistency C]",
-		summary: "drive a node with signal batches or record reads; print throughput and latency as JSON",
-		setup:   bench, ownClient: true} // it makes a client of its own (benchClient)
-}
-
 // benchConfig is one bench run's settings.
 type benchConfig struct {
 	mode        string

@@ -54,32 +54,6 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
 
-// command is a node of the command tree: a leaf runs (runner.go), an
-// inner node dispatches on its first argument.
-type command struct {
-	name     string
-	args     string // synopsis of arguments and flags
-	summary  string
-	subs     []*command
-	fallback string // sub-command run when the first argument names none
-
-	// What is a leaf's own; run does the rest.
-	pos       positional // the positional arguments it takes
-	setup     setup      // its flags, the checks before it connects, its call
-	ownClient bool       // it connects itself, if at all: run does not, and calls it with a nil client
-	usage     string     // the name its usage shows, when not its place in the tree
-	parents   string     // the names of the nodes above it, each followed by a space; set by group
-}
-
-func (c *cli) commands() []*command {
-	return []*command{
-		principalCommand(), orgCommand(), signalCommand(), factorsCommand(), endorseCommand(),
-		decideCommand(), simulateCommand(), alertsCommand(), policyCommand(), tokenCommand(),
-		importCommand(), ledgerCommand(), statusCommand(), clusterCommand(), snapshotCommand(), benchCommand(),
-		partnerCommand(), federationCommand(), tlsCommand(),
-	}
-}
-
 // run executes args and returns the exit code.
 func (c *cli) run(ctx context.Context, args []string) int {
 	fs := c.flagSet("trustctl")
@@ -116,13 +90,7 @@ func (c *cli) find(args []string) (cmd *command, rest []string, path string, err
 	path = "trustctl"
 	for {
 		name := args[0]
-		cmd = nil
-		for _, x := range list {
-			if x.name == name {
-				cmd = x
-			}
-		}
-		if cmd == nil {
+		if cmd = named(list, name); cmd == nil {
 			return nil, nil, "", usagef("unknown command %q for %s", name, path)
 		}
 		path += " " + name
@@ -135,7 +103,7 @@ func (c *cli) find(args []string) (cmd *command, rest []string, path string, err
 				strings.ReplaceAll(subNames(cmd), ", ", "|"), path)
 			return nil, nil, path, flag.ErrHelp
 		}
-		if len(args) == 0 || strings.HasPrefix(args[0], "-") || !hasSub(cmd, args[0]) {
+		if len(args) == 0 || strings.HasPrefix(args[0], "-") || named(cmd.subs, args[0]) == nil {
 			if cmd.fallback == "" {
 				if len(args) == 0 {
 					return nil, nil, "", usagef("%s needs a sub-command: %s", path, subNames(cmd))
@@ -149,15 +117,6 @@ func (c *cli) find(args []string) (cmd *command, rest []string, path string, err
 }
 
 func isHelpFlag(s string) bool { return s == "-h" || s == "-help" || s == "--help" }
-
-func hasSub(cmd *command, name string) bool {
-	for _, s := range cmd.subs {
-		if s.name == name {
-			return true
-		}
-	}
-	return false
-}
 
 func subNames(cmd *command) string {
 	var names []string

@@ -16,24 +16,6 @@ import (
 	"github.com/trustledger/trustledger/internal/pki"
 )
 
-func clusterCommand() *command {
-	return group("cluster",
-		&command{name: "join", args: "--node-id ID --raft-addr HOST:PORT --api-addr URL [--gossip-addr HOST:PORT] [--voter=false] [--region R] [--wait 15s]",
-			summary: "add a node to the cluster through any member (--addr); --voter=false adds a read replica", setup: clusterJoin},
-		&command{name: "members", args: "", summary: "list the members: region, role, gossip state, applied index and lag", setup: noFlags(clusterMembers)},
-		&command{name: "remove", args: "NODE_ID", summary: "remove a node from the cluster (refused if a quorum would be lost)",
-			pos: one("NODE_ID"), setup: noFlags(clusterRemove)},
-		&command{name: "transfer-leadership", args: "[NODE_ID]", summary: "hand leadership to a voter (default: the most up-to-date one)",
-			pos: positional{n: 1, upTo: true}, setup: noFlags(clusterTransfer)},
-		&command{name: "status", args: "", summary: "the cluster's health: leader, quorum, failure tolerance, lag", setup: noFlags(clusterStatus)},
-		&command{name: "ca", args: "", summary: "the cluster CA: its fingerprint (for --ca-fingerprint) and certificate", setup: noFlags(clusterCA)},
-		group("gossip-key",
-			&command{name: "rotate", args: "", summary: "replace the gossip encryption key on every member, without downtime",
-				setup: noFlags(clusterGossipKeyRotate)},
-		),
-	)
-}
-
 func clusterJoin(fs *flag.FlagSet, c *cli) prepare {
 	var req client.JoinRequest
 	fs.StringVar(&req.NodeID, "node-id", "", "the joining node's `ID` (its --node-id; required)")

@@ -10,11 +10,6 @@ import (
 	"github.com/trustledger/trustledger/api/client"
 )
 
-func decideCommand() *command {
-	return &command{name: "decide", args: "ID --action ACTION --sensitivity low|medium|high|critical [--context JSON] [--at TIME]",
-		summary: "ask for an access decision (allow, step_up or deny) and its session terms", pos: one("ID"), setup: decide}
-}
-
 func decide(fs *flag.FlagSet, c *cli) prepare {
 	action := fs.String("action", "", "the action asked for, e.g. read or deploy (required)")
 	sens := fs.String("sensitivity", "medium", "low, medium, high or critical")
@@ -79,12 +74,6 @@ func seconds(s int64) string {
 		return fmt.Sprintf("%dm", s/60)
 	}
 	return fmt.Sprintf("%ds", s)
-}
-
-func simulateCommand() *command {
-	return &command{name: "simulate", args: "ID [--signal EVENT:CATEGORY:IMPACT]... [--file F.jsonl|-] [--factors JSON] [--at TIME]",
-		summary: "show what a record would become after hypothetical signals and factors (nothing is written)",
-		pos:     one("ID"), setup: simulate}
 }
 
 func simulate(fs *flag.FlagSet, c *cli) prepare {
@@ -179,5 +168,50 @@ func writeSimulation(w io.Writer, sim *client.Simulation) {
 		for _, s := range sim.Record.Explanation.Summary {
 			fmt.Fprintln(w, "  "+s)
 		}
+	}
+}
+
+func alertsList(fs *flag.FlagSet, _ *cli) query {
+	var f client.AlertFilter
+	fs.StringVar(&f.Status, "status", "", "open, acknowledged, dismissed, confirmed_compromised or confirmed_safe")
+	fs.StringVar(&f.PrincipalID, "principal", "", "only alerts of this principal `ID`")
+	return func(ctx context.Context, cl *client.Client, _ []string, opts *client.ReadOptions) (*output, error) {
+		alerts, _, err := cl.Alerts(ctx, f, opts)
+		if alerts == nil {
+			alerts = []client.Alert{}
+		}
+		return show(map[string]any{"alerts": alerts}, err, func(w io.Writer) {
+			if len(alerts) == 0 {
+				fmt.Fprintln(w, "No alerts.")
+				return
+			}
+			row(w, "ALERT", "PRINCIPAL", "SEVERITY", "TYPE", "STATUS", "RAISED", "MESSAGE")
+			for _, a := range alerts {
+				row(w, a.AlertID, a.PrincipalID, a.Severity, a.Type, a.Status, a.RaisedAt, a.Message)
+			}
+		})
+	}
+}
+
+func alertsReview(fs *flag.FlagSet, _ *cli) prepare {
+	action := fs.String("action", "", "acknowledge, dismiss, confirm-compromised or confirm-safe (required)")
+	note := fs.String("note", "", "reviewer's note")
+	return func(pos []string) (call, error) {
+		switch *action {
+		case client.ReviewAcknowledge, client.ReviewDismiss, client.ReviewConfirmCompromised, client.ReviewConfirmSafe:
+		case "":
+			return nil, usagef("--action is required")
+		default:
+			return nil, usagef("--action must be acknowledge, dismiss, confirm-compromised or confirm-safe, not %q", *action)
+		}
+		return func(ctx context.Context, cl *client.Client) (*output, error) {
+			res, err := cl.ReviewAlert(ctx, pos[0], client.Review{Action: *action, Note: *note})
+			return show(res, err, func(w io.Writer) {
+				fmt.Fprintf(w, "Alert %s: %s recorded at index %d.\n", pos[0], *action, res.Index)
+				if res.Alert != nil {
+					fmt.Fprintf(w, "Status now %s.\n", res.Alert.Status)
+				}
+			})
+		}, nil
 	}
 }

@@ -69,15 +69,15 @@ func TestPartnerAndFederationCommands(t *testing.T) {
 	if _, err := cl.RegisterPrincipal(ctx, client.Registration{PrincipalID: "alice", PrincipalType: "user"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := runSub(t, partnerCommand(), "add", "acme", "--issuer", "https://idp.acme.example", "--audience", "tl",
+	if _, err := runSub(t, named(tree(commandTable), "partner"), "add", "acme", "--issuer", "https://idp.acme.example", "--audience", "tl",
 		"--keys", jwkFile, "--weight", "0.5", "--max-influence", "10"); err != nil {
 		t.Fatalf("partner add: %v", err)
 	}
-	if _, err := runSub(t, partnerCommand(), "add", "bad", "--issuer", "https://bad.example", "--audience", "tl",
+	if _, err := runSub(t, named(tree(commandTable), "partner"), "add", "bad", "--issuer", "https://bad.example", "--audience", "tl",
 		"--keys", keyFile, "--weight", "0.1", "--max-influence", "1"); err == nil {
 		t.Error("partner add with a PEM private key file: accepted")
 	}
-	out, err := runSub(t, partnerCommand(), "list", "-o", "json")
+	out, err := runSub(t, named(tree(commandTable), "partner"), "list", "-o", "json")
 	var list struct {
 		Partners []client.Partner `json:"partners"`
 	}
@@ -92,7 +92,7 @@ func TestPartnerAndFederationCommands(t *testing.T) {
 	send := func(extra ...string) (string, error) {
 		args := append([]string{"send", "--token", tok.Secret, "--key", keyFile, "--kid", "acme-1",
 			"--issuer", "https://idp.acme.example", "--audience", "tl", "--subject", "alice", "-o", "json"}, extra...)
-		return runSub(t, federationCommand(), args...)
+		return runSub(t, named(tree(commandTable), "federation"), args...)
 	}
 	out, err = send("--score", "20", "--jti", "j1")
 	var res struct {
@@ -120,19 +120,19 @@ func TestPartnerAndFederationCommands(t *testing.T) {
 		t.Errorf("dry run: %v %q", err, out)
 	}
 
-	if _, err := runSub(t, partnerCommand(), "suspend", "acme"); err != nil {
+	if _, err := runSub(t, named(tree(commandTable), "partner"), "suspend", "acme"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := send("--score", "30"); !asSETError(err, &se) || se.Code != "access_denied" {
 		t.Errorf("send while suspended: %v", err)
 	}
-	if _, err := runSub(t, partnerCommand(), "resume", "acme"); err != nil {
+	if _, err := runSub(t, named(tree(commandTable), "partner"), "resume", "acme"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := send("--score", "30"); err != nil {
 		t.Errorf("send after resume: %v", err)
 	}
-	if _, err := runSub(t, partnerCommand(), "remove", "acme"); err != nil {
+	if _, err := runSub(t, named(tree(commandTable), "partner"), "remove", "acme"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := send("--score", "30"); !asSETError(err, &se) || se.Code != "access_denied" {

@@ -11,22 +11,6 @@ import (
 	"github.com/trustledger/trustledger/api/client"
 )
 
-func principalCommand() *command {
-	return group("principal",
-		&command{name: "register", args: "ID --type TYPE [--org ORG] [--base N] [--min N] [--max N] [--decay-rate N] [--recovery-rate N] [--frequency F] [--inactive] [--metadata JSON]",
-			summary: "register a principal (user, service, device, application or network)", pos: one("ID"), setup: principalRegister},
-		&command{name: "update", args: "ID [--org ORG] [--min N] [--max N] [--decay-rate N] [--recovery-rate N] [--frequency F] [--active=BOOL] [--metadata JSON]",
-			summary: "change a principal's settings", pos: one("ID"), setup: principalUpdate},
-		&command{name: "get", args: "ID [--at TIME] [--consistency C] [--index N --wait D]",
-			summary: "show a principal's trust record", pos: one("ID"), setup: reads(true, principalGet)},
-		&command{name: "list", args: "[--type T] [--level L] [--org ORG] [--requires-review[=BOOL]] [--limit N] [--cursor C] [--all]",
-			summary: "list trust records", setup: readsWith(true, principalList)},
-		&command{name: "history", args: "ID", summary: "show a principal's score history", pos: one("ID"), setup: reads(false, principalHistory)},
-		&command{name: "events", args: "ID [--after SEQ] [--limit N]", summary: "show the ledger entries about a principal",
-			pos: one("ID"), setup: readsWith(false, principalEvents)},
-	)
-}
-
 // readFlags are the flags of reads.
 type readFlags struct {
 	at, consistency string
@@ -246,4 +230,32 @@ func writeEntries(w io.Writer, entries []client.LedgerEntry, next uint64) {
 	if next > 0 && len(entries) > 0 {
 		fmt.Fprintf(w, "\nMore: --after %d\n", next)
 	}
+}
+
+func orgSet(fs *flag.FlagSet, _ *cli) prepare {
+	base := fs.String("base", "", "baseTrustScore in points (required)")
+	name := fs.String("name", "", "display name")
+	return func(pos []string) (call, error) {
+		if *base == "" {
+			return nil, usagef("--base is required")
+		}
+		b, err := number("base", *base)
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context, cl *client.Client) (*output, error) {
+			res, err := cl.PutOrg(ctx, pos[0], client.OrgSpec{BaseTrustScore: b, Name: *name})
+			return show(res, err, func(w io.Writer) {
+				fmt.Fprintf(w, "Organization %s baseline set to %s at index %d.\n", pos[0], b, res.Index)
+			})
+		}, nil
+	}
+}
+
+func orgGet(ctx context.Context, cl *client.Client, pos []string, opts *client.ReadOptions) (*output, error) {
+	o, _, err := cl.GetOrg(ctx, pos[0], opts)
+	return show(o, err, func(w io.Writer) {
+		row(w, "ORG", "NAME", "BASELINE", "UPDATED")
+		row(w, o.OrgID, o.Name, o.BaseTrustScore, o.UpdatedAt)
+	})
 }

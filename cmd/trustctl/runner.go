@@ -76,30 +76,12 @@ func (p positional) check(pos []string) error {
 	return need(pos, p.n, p.names)
 }
 
-// group is an inner node of the command tree over subs.
-func group(name string, subs ...*command) *command {
-	g := &command{name: name, subs: subs}
-	for _, s := range subs {
-		s.under(name)
-	}
-	return g
-}
-
-// under records that cmd and the nodes below it are below a node named
-// name.
-func (cmd *command) under(name string) {
-	cmd.parents = name + " " + cmd.parents
-	for _, s := range cmd.subs {
-		s.under(name)
-	}
-}
-
 // usageName is the name a leaf's usage and flag set show.
 func (cmd *command) usageName() string {
 	if cmd.usage != "" {
 		return cmd.usage
 	}
-	return "trustctl " + cmd.parents + cmd.name
+	return "trustctl " + cmd.path
 }
 
 // run runs a leaf with its arguments.

@@ -13,16 +13,6 @@ import (
 	"github.com/trustledger/trustledger/api/client"
 )
 
-func snapshotCommand() *command {
-	return group("snapshot",
-		&command{name: "save", args: "FILE|- [--stale]", pos: one("FILE (or - for standard output)"),
-			summary: "save a snapshot of the replicated state (a backup) to FILE", setup: snapshotSave},
-		&command{name: "restore", args: "FILE|-", pos: one("FILE (or - for standard input)"),
-			summary: "replace the whole cluster's state with a snapshot (refused if older than the ledger)",
-			setup:   snapshotRestore, ownClient: true}, // it connects once the snapshot is open, and closes it either way
-	)
-}
-
 func snapshotSave(fs *flag.FlagSet, c *cli) prepare {
 	stale := fs.Bool("stale", false, "take the snapshot on the node asked rather than the leader")
 	return func(pos []string) (call, error) {

@@ -35,19 +35,6 @@ const (
 	defaultCAName = "trustledger CA"
 )
 
-func tlsCommand() *command {
-	return group("tls",
-		group("ca",
-			&command{name: "create", args: "--out DIR [--name NAME]", ownClient: true, setup: tlsCACreate,
-				summary: "create a CA for your own PKI: DIR/ca.crt (for trustd --tls-ca-file) and DIR/ca.key"},
-		),
-		group("cert",
-			&command{name: "create", args: "--ca DIR --node-id ID [--host HOST]... --out DIR", ownClient: true, setup: tlsCertCreate,
-				summary: "issue a node certificate from that CA: DIR/ID.crt and DIR/ID.key (for trustd --tls-cert-file, --tls-key-file)"},
-		),
-	)
-}
-
 // caCreated describes the CA trustctl tls ca create wrote.
 type caCreated struct {
 	Certificate string `json:"certificate"`
