@@ -395,6 +395,7 @@ func TestEncryptionAtRest(t *testing.T) {
 // with its own key (the transfer itself is plaintext inside the transport,
 // TLS in production).
 func TestEncryptedSnapshotInstall(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t, "node1", t.TempDir(), "127.0.0.1:0", true)
 	cfg.EncryptionKey = testKey(t)
 	cfg.TrailingLogs = 2
@@ -436,6 +437,7 @@ func TestEncryptedSnapshotInstall(t *testing.T) {
 
 // An operator restore goes through the sealed snapshot store.
 func TestEncryptedBackupRestore(t *testing.T) {
+	t.Parallel()
 	a := openLeader(t, t.TempDir(), "127.0.0.1:0")
 	last := secretSignals(t, a, "r")
 	var backup bytes.Buffer

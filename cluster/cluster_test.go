@@ -41,6 +41,7 @@ func converged(t *testing.T, nodes []*Node, idx uint64) string {
 }
 
 func TestThreeNodeClusterReplicates(t *testing.T) {
+	t.Parallel()
 	n1 := openLeader(t, t.TempDir(), "127.0.0.1:0")
 	// Writes before the others join reach them by log replay.
 	early := workload(t, n1, "x", 3, 2)

@@ -24,6 +24,7 @@ func gossipTestKey(t *testing.T) []byte {
 // the identity directory, and is what the node comes back with after a
 // restart on its data directory.
 func TestSetGossipKeysPersistsSealed(t *testing.T) {
+	t.Parallel()
 	dir, addr, gaddr := t.TempDir(), freeAddr(t), freeAddr(t)
 	cfg := testConfig(t, "node1", dir, addr, true)
 	cfg.GossipAddr = gaddr
@@ -80,6 +81,7 @@ func TestSetGossipKeysPersistsSealed(t *testing.T) {
 // Keyrings that cannot be installed, and nodes whose keys are not the
 // cluster's, are refused without changing anything.
 func TestSetGossipKeysRefuses(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t, "node1", t.TempDir(), "127.0.0.1:0", true)
 	cfg.GossipAddr = "127.0.0.1:0"
 	n := openNode(t, cfg)

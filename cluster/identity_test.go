@@ -18,6 +18,7 @@ import (
 // directory it keeps it, and a joined node restarted keeps replicating
 // over mutual TLS with its own.
 func TestIdentitySurvivesRestart(t *testing.T) {
+	t.Parallel()
 	dir1, dir2 := t.TempDir(), t.TempDir()
 	addr1, addr2 := freeAddr(t), freeAddr(t)
 	n1 := openNode(t, testConfig(t, "node1", dir1, addr1, true))
@@ -96,6 +97,7 @@ func TestIdentityKeysSealedAtRest(t *testing.T) {
 // InstallIdentity takes only an identity made for this node's pending key
 // and id, from the pinned CA.
 func TestInstallIdentityRefusesWhatDoesNotFit(t *testing.T) {
+	t.Parallel()
 	n1 := openLeader(t, t.TempDir(), "127.0.0.1:0")
 	n2 := openNode(t, testConfig(t, "node2", t.TempDir(), "127.0.0.1:0", false))
 	_, pin := n1.ClusterCA()

@@ -22,6 +22,7 @@ func slowLeaseRaft(c *raft.Config) {
 // its read lease runs out, although Raft still has it in the Leader state:
 // a new leader may exist elsewhere by then, with writes this one lacks.
 func TestDeposedLeaderStopsAnsweringDefaultReadsWhenItsLeaseEnds(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t, "node1", t.TempDir(), "127.0.0.1:0", true)
 	cfg.tune = slowLeaseRaft
 	n1 := openNode(t, cfg)
@@ -69,6 +70,7 @@ func TestDeposedLeaderStopsAnsweringDefaultReadsWhenItsLeaseEnds(t *testing.T) {
 // A leadership transfer ends the lease before it starts: the follower asked
 // to take over is elected at once, by voters that still know this leader.
 func TestLeadershipTransferEndsTheReadLease(t *testing.T) {
+	t.Parallel()
 	n1 := openLeader(t, t.TempDir(), "127.0.0.1:0")
 	if err := n1.LeaseRead(ctxT(t, 5*time.Second)); err != nil {
 		t.Fatalf("default read: %v", err)
@@ -98,6 +100,7 @@ func TestLeadershipTransferEndsTheReadLease(t *testing.T) {
 // lease length has passed since it began to open: it may have acknowledged
 // a leader's quorum check just before it crashed.
 func TestRestartedNodeHoldsOffVotingForALease(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := testConfig(t, "node1", dir, "127.0.0.1:0", true)
 	cfg.tune = slowLeaseRaft

@@ -108,6 +108,7 @@ func TestMetaRoundTrip(t *testing.T) {
 // added to the Raft configuration until it joins explicitly; an explicit
 // join is idempotent and refuses conflicting ids and addresses.
 func TestGossipNeverGrantsMembership(t *testing.T) {
+	t.Parallel()
 	n1 := openNode(t, gossipConfig(t, "node1", true, true))
 	waitLeader(t, n1)
 
@@ -212,6 +213,7 @@ func TestGossipNeverGrantsMembership(t *testing.T) {
 // A voter is never removed when the voters left up could not form a
 // quorum, whoever asks.
 func TestRemovalKeepsQuorum(t *testing.T) {
+	t.Parallel()
 	n1 := openNode(t, gossipConfig(t, "node1", true, true))
 	waitLeader(t, n1)
 	nodes := []*Node{n1}
@@ -253,6 +255,7 @@ func TestRemovalKeepsQuorum(t *testing.T) {
 // With a grace period, the leader removes a server gossip has reported
 // dead for that long, as long as the others keep a quorum.
 func TestDeadServerGrace(t *testing.T) {
+	t.Parallel()
 	cfg1 := gossipConfig(t, "node1", true, true)
 	cfg1.DeadServerGrace = 300 * time.Millisecond
 	n1 := openNode(t, cfg1)
@@ -288,6 +291,7 @@ func TestDeadServerGrace(t *testing.T) {
 // A backup restores into another cluster, reaches its followers, and an
 // older backup is refused.
 func TestBackupRestore(t *testing.T) {
+	t.Parallel()
 	a := openLeader(t, t.TempDir(), "127.0.0.1:0")
 	last := workload(t, a, "r", 3, 3)
 	var backup bytes.Buffer
@@ -351,6 +355,7 @@ func TestBackupRestore(t *testing.T) {
 
 // With a gossip key, only nodes that share it form a pool.
 func TestGossipKey(t *testing.T) {
+	t.Parallel()
 	key := bytes.Repeat([]byte{7}, 32)
 	cfg1 := gossipConfig(t, "node1", true, true)
 	cfg1.GossipKey = key

@@ -24,6 +24,7 @@ func tlsConfig(t *testing.T, id string, bootstrap bool, ca *testpki.CA) Config {
 }
 
 func TestRaftOverTLSReplicates(t *testing.T) {
+	t.Parallel()
 	ca := testpki.NewCA(t, "cluster")
 	n1 := openNode(t, tlsConfig(t, "node1", true, ca))
 	waitLeader(t, n1)
@@ -59,6 +60,7 @@ func TestRaftOverTLSReplicates(t *testing.T) {
 // A node whose certificate another CA signed cannot take part: the leader
 // does not trust it as a server, and it is refused as a client.
 func TestRaftTLSRefusesOtherCA(t *testing.T) {
+	t.Parallel()
 	ca := testpki.NewCA(t, "cluster")
 	n1 := openNode(t, tlsConfig(t, "node1", true, ca))
 	waitLeader(t, n1)

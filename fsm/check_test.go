@@ -43,6 +43,7 @@ func checkWorld(t *testing.T, seed uint64) *world {
 // changes no state but the sequence, the digest chain, ledger time and the
 // counters.
 func TestCheckAgreesWithApply(t *testing.T) {
+	t.Parallel()
 	kinds := map[Kind]int{}
 	forSequences(t, func(t *testing.T, w *world) {
 		w = checkWorld(t, w.rng.Uint64())

@@ -37,6 +37,7 @@ func itoa(i int) string {
 // Restore at a random point, while entries keep arriving after the snapshot
 // was taken — gives equal digests and byte-identical JSON for every record.
 func TestReplaySnapshotRestore(t *testing.T) {
+	t.Parallel()
 	n := 100_000
 	if testing.Short() {
 		n = 10_000

@@ -6,6 +6,7 @@ import (
 	"go/token"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -38,9 +39,10 @@ var layers = []struct {
 	{"api", layerRule{project: []string{"api/client", "cluster", "fsm", "federation", "internal/input", "internal/pki"},
 		forbidden: []string{"github.com/hashicorp/raft", "github.com/hashicorp/raft-boltdb/...",
 			"github.com/hashicorp/memberlist", "go.etcd.io/bbolt/..."}}},
-	// The client integrators import: no server package, no dependency.
-	// It decodes into fsm's record types (fsm is itself standard library
-	// only), so the wire form of a record is defined once.
+	// The client integrators import: no server package, and no module
+	// beyond the standard library but fsm's own two (TestClientModules).
+	// It decodes into fsm's record types, so the wire form of a record is
+	// defined once.
 	{"api/client", layerRule{project: []string{"fsm"}, stdlibOnly: true}},
 	// Client-side verification: the client, and fsm for leaves and replay.
 	{"verify", layerRule{project: []string{"api/client", "fsm"}}},
@@ -103,6 +105,33 @@ func TestLayering(t *testing.T) {
 				t.Errorf("%s imports %s: %s reaches the node through cluster, never Raft, gossip or the stores", imp.pos, imp.path, pkg)
 			}
 		}
+	}
+}
+
+// clientModules is every module outside the standard library that a
+// program importing api/client links, through fsm: the ledger's codec and
+// the Merkle tree's hashing. Nothing of Raft, gossip, bolt or HTTP routing.
+var clientModules = []string{"github.com/transparency-dev/merkle", "github.com/vmihailenco/msgpack/v5", "github.com/vmihailenco/tagparser/v2"}
+
+func TestClientModules(t *testing.T) {
+	root, module := moduleRoot(t)
+	cmd := exec.Command("go", "list", "-deps", "-f", "{{if .Module}}{{.Module.Path}}{{end}}", "./api/client") // #nosec G204 -- fixed arguments
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	seen := map[string]bool{}
+	for _, m := range strings.Fields(string(out)) {
+		if m != module && !seen[m] {
+			seen[m] = true
+			if !slices.Contains(clientModules, m) {
+				t.Errorf("api/client links module %s: a client of the API needs no more than %v", m, clientModules)
+			}
+		}
+	}
+	if !seen["github.com/vmihailenco/msgpack/v5"] {
+		t.Fatalf("go list found none of fsm's modules behind api/client: %q", out)
 	}
 }
 

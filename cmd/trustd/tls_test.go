@@ -67,6 +67,7 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, f func() error)
 }
 
 func TestServeTLS(t *testing.T) {
+	t.Parallel()
 	ca := testpki.NewCA(t, "cluster")
 	n1 := ca.Issue("node1")
 	addr, dir := startNode(t, "node1", "--tls-cert-file", n1.CertFile, "--tls-key-file", n1.KeyFile,

@@ -11,7 +11,7 @@ import (
 // time waiting — for elections, lease expiries, processes, fault windows —
 // not computing, so the default (GOMAXPROCS, 2 on a small CI machine)
 // leaves the machine idle behind a few long waits.
-const waitingParallel = 4
+const waitingParallel = 6
 
 // RaiseParallel raises -test.parallel to waitingParallel when the command
 // line did not set it; call it from TestMain before m.Run.
