@@ -139,8 +139,8 @@ type archive struct {
 	// the archive lacks (backfill.go); backfillMu serialises backfills.
 	gapFrom, gapTo uint64
 	backfillMu     sync.Mutex
-	head   fsm.TreeHead
-	headOK bool
+	head           fsm.TreeHead
+	headOK         bool
 
 	closeOnce sync.Once
 	closeErr  error

@@ -60,7 +60,6 @@ func (l *signedLog) nodes(t *testing.T, n proof.Nodes) [][]byte {
 	return out
 }
 
-
 func TestCheckpointAndProofs(t *testing.T) {
 	l := newSignedLog(t, "trustledger/test", 100)
 	cp, err := OpenCheckpoint(l.vkey, l.checkpoint(t, 100))
