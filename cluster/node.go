@@ -224,7 +224,7 @@ func (n *Node) startRaft(snaps raft.SnapshotStore) error {
 	n.holdBeforeVoting()
 	rf := &raftFSM{ledger: n.ledger, archive: n.archive, applied: n.applied, log: n.log,
 		snapshotIndex: func() uint64 { return newestSnapshot(snaps) }}
-	if n.raft, err = raft.NewRaft(rc, rf, n.logs, n.store, snaps, n.trans); err != nil {
+	if n.raft, err = raft.NewRaft(rc, rf, n.logs, n.store, snaps, serialHeartbeats{n.trans}); err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
 	n.raftRef.Store(n.raft)
@@ -263,6 +263,22 @@ func newestSnapshot(snaps raft.SnapshotStore) uint64 {
 	}
 	return list[0].Index
 }
+
+// serialHeartbeats is the Raft transport without its heartbeat fast
+// path. hashicorp/raft (through v1.8.0) handles a heartbeat on the
+// transport's goroutine, concurrently with its main loop; a deposed leader
+// that hears its successor's heartbeat while it dispatches a client's
+// entries can write them with the new leader's term, and followers then
+// keep two different entries of one index and term: the logs, and the
+// state machines, diverge (hashicorp/raft#695; the chaos run's pause-leader
+// fault found it here). With no handler set, the transport hands
+// heartbeats to Raft's main loop like every other RPC, which serialises
+// them with the leader's own work. The cost: a follower busy writing a
+// large batch answers heartbeats after the write rather than during it.
+type serialHeartbeats struct{ *raft.NetworkTransport }
+
+// SetHeartbeatHandler installs nothing.
+func (serialHeartbeats) SetHeartbeatHandler(func(raft.RPC)) {}
 
 func (n *Node) newTransport(logger hclog.Logger) (*raft.NetworkTransport, error) {
 	cfg := n.cfg
