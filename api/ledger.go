@@ -21,10 +21,7 @@ func entryPage(entries []cluster.LedgerEntry, limit int, extra map[string]any) m
 	for k, v := range extra {
 		out[k] = v
 	}
-	if entries == nil {
-		entries = []cluster.LedgerEntry{}
-	}
-	out["entries"] = entries
+	out["entries"] = entryViews(entries)
 	if len(entries) > 0 && len(entries) >= limit {
 		out["next"] = entries[len(entries)-1].Sequence
 	}
@@ -143,7 +140,7 @@ func (st *entryStream) start() bool {
 
 // send writes one entry as an event.
 func (st *entryStream) send(e cluster.LedgerEntry) bool {
-	data, err := json.Marshal(e)
+	data, err := json.Marshal(entryView(e))
 	if err != nil {
 		return false
 	}

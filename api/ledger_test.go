@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trustledger/trustledger/cluster"
+	"github.com/trustledger/trustledger/api/client"
 )
 
 func TestLedgerEntries(t *testing.T) {
@@ -19,8 +19,8 @@ func TestLedgerEntries(t *testing.T) {
 	h.register("alice", "user", "")
 	auditor := h.token("auditor")
 	var page struct {
-		Entries []cluster.LedgerEntry `json:"entries"`
-		Next    uint64                `json:"next"`
+		Entries []client.LedgerEntry `json:"entries"`
+		Next    uint64               `json:"next"`
 	}
 	h.mustJSON("GET", "/v1/ledger?limit=2", auditor, nil, http.StatusOK, &page)
 	if len(page.Entries) != 2 || page.Entries[0].Sequence != 1 || page.Entries[0].Kind != "create_token" || page.Next != 2 {
@@ -39,7 +39,7 @@ func TestLedgerEntries(t *testing.T) {
 // sseEvent is one server-sent event.
 type sseEvent struct {
 	id, event string
-	entry     cluster.LedgerEntry
+	entry     client.LedgerEntry
 }
 
 // readEvents parses server-sent events from a stream into ch.

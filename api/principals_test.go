@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/trustledger/trustledger/cluster"
+	"github.com/trustledger/trustledger/api/client"
 	"github.com/trustledger/trustledger/fsm"
 )
 
@@ -72,8 +72,8 @@ func TestPrincipalLifecycle(t *testing.T) {
 		t.Errorf("history: %+v", hist)
 	}
 	var events struct {
-		PrincipalID string                `json:"principalId"`
-		Entries     []cluster.LedgerEntry `json:"entries"`
+		PrincipalID string               `json:"principalId"`
+		Entries     []client.LedgerEntry `json:"entries"`
 	}
 	h.mustJSON("GET", "/v1/principals/alice/events", reader, nil, http.StatusOK, &events)
 	if len(events.Entries) != 3 || events.Entries[0].Kind != "register_principal" || events.Entries[2].Kind != "report_factors" {

@@ -57,7 +57,7 @@ func TestSETAcceptedMovesScore(t *testing.T) {
 				t.Fatal(err)
 			}
 			last := entries[len(entries)-1]
-			if last.Kind != "federated_event" || last.Status != "applied" || !strings.Contains(string(last.Command), "jti-"+c.alg) {
+			if last.Kind != "federated_event" || last.Status != "applied" || !strings.Contains(string(entryView(last).Command), `"jti":"jti-`+c.alg) {
 				t.Errorf("ledger entry: %+v", last)
 			}
 		})

@@ -3,7 +3,6 @@ package cluster
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -26,36 +25,36 @@ const (
 	EntryRejected = "rejected"
 )
 
-// LedgerEntry is one entry of the ledger archive as served to auditors.
+// LedgerEntry is one entry of the ledger archive, decoded. Package api
+// renders it for the wire, in the API's own language.
 type LedgerEntry struct {
 	// Sequence numbers applied ledger entries (not Raft's configuration or
 	// no-op entries) from 1.
-	Sequence uint64 `json:"sequence"`
+	Sequence uint64
 	// Index is the Raft index the entry committed at.
-	Index uint64 `json:"index"`
+	Index uint64
 	// Time is the ledger time after the entry, RFC 3339.
-	Time string `json:"time"`
+	Time string
 	// Kind is the command name, for example "record_signals".
-	Kind string `json:"kind"`
+	Kind string
 	// Actor is the id of the token that wrote the entry.
-	Actor string `json:"actor,omitempty"`
+	Actor string
 	// Status is EntryApplied or EntryRejected.
-	Status string `json:"status"`
+	Status string
 	// Error is the rejection reason.
-	Error string `json:"error,omitempty"`
+	Error string
 	// Subjects are the principal ids the entry touched.
-	Subjects []string `json:"subjects,omitempty"`
-	// Command is the decoded command as JSON (see renderCommand); null when
-	// the entry could not be decoded.
-	Command json.RawMessage `json:"command"`
+	Subjects []string
+	// Cmd is the decoded command; nil when the entry could not be decoded.
+	Cmd fsm.Command
 	// Leaf is the exact bytes hashed into the ledger's Merkle tree
-	// (fsm.Leaf; base64 in JSON).
-	Leaf []byte `json:"leaf"`
+	// (fsm.Leaf).
+	Leaf []byte
 }
 
 func toLedgerEntry(seq uint64, r *archiveRecord) LedgerEntry {
 	e := LedgerEntry{Sequence: seq, Index: r.Index, Time: fsm.FormatTime(r.Time), Kind: fsm.Kind(r.Kind).String(),
-		Status: EntryApplied, Error: r.Error, Subjects: r.Subjects, Command: json.RawMessage("null"),
+		Status: EntryApplied, Error: r.Error, Subjects: r.Subjects,
 		Leaf: fsm.Leaf(seq, r.Time, !r.Rejected, r.Data)}
 	if r.Rejected {
 		e.Status = EntryRejected
@@ -66,7 +65,7 @@ func toLedgerEntry(seq uint64, r *archiveRecord) LedgerEntry {
 	}
 	e.Actor = env.Actor
 	if cmd, err := fsm.DecodeCommand(env); err == nil {
-		e.Command = renderCommand(cmd)
+		e.Cmd = cmd
 	}
 	return e
 }

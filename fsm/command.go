@@ -236,12 +236,12 @@ type RegisterPrincipal struct {
 	PrincipalID   string
 	PrincipalType string
 	OrgID         string
-	Base          Opt // µpt
-	Min           Opt // µpt
-	Max           Opt // µpt
-	DecayRate     Opt // µpt per hour
-	RecoveryRate  Opt // µpt per hour
-	Frequency     string
+	Base          Opt    `view:"baseTrustScore,points"`    // µpt
+	Min           Opt    `view:"minTrustScore,points"`     // µpt
+	Max           Opt    `view:"maxTrustScore,points"`     // µpt
+	DecayRate     Opt    `view:"trustDecayRate,points"`    // µpt per hour
+	RecoveryRate  Opt    `view:"trustRecoveryRate,points"` // µpt per hour
+	Frequency     string `view:"assessmentFrequency"`
 	Inactive      bool
 	Metadata      []byte // JSON object or empty
 }
@@ -250,12 +250,12 @@ type RegisterPrincipal struct {
 type UpdatePrincipal struct {
 	PrincipalID  string
 	OrgID        *string
-	Min          Opt
-	Max          Opt
-	DecayRate    Opt
-	RecoveryRate Opt
-	Frequency    string
-	Active       *bool
+	Min          Opt    `view:"minTrustScore,points"`
+	Max          Opt    `view:"maxTrustScore,points"`
+	DecayRate    Opt    `view:"trustDecayRate,points"`
+	RecoveryRate Opt    `view:"trustRecoveryRate,points"`
+	Frequency    string `view:"assessmentFrequency"`
+	Active       *bool  `view:"isActive"`
 	Metadata     []byte
 }
 
@@ -263,7 +263,7 @@ type UpdatePrincipal struct {
 type SetOrg struct {
 	OrgID string
 	Name  string
-	Base  int64 // µpt
+	Base  int64 `view:"baseTrustScore,points"` // µpt
 }
 
 // Signal is one trust signal.
@@ -271,9 +271,9 @@ type Signal struct {
 	EventID     string
 	PrincipalID string
 	Event       string
-	Category    uint8
-	Impact      int64 // µpt, signed
-	ObservedAt  int64 // Unix ms, 0 when absent
+	Category    uint8 `view:",category"`
+	Impact      int64 `view:",points"` // µpt, signed
+	ObservedAt  int64 `view:",time"`   // Unix ms, 0 when absent
 	Attributes  []byte
 }
 
@@ -296,9 +296,9 @@ type ReportFactors struct {
 type AddEndorsement struct {
 	EndorserID string
 	EndorseeID string
-	Weight     Opt // µpt
+	Weight     Opt `view:",points"` // µpt
 	Reason     string
-	ExpiresAt  int64
+	ExpiresAt  int64 `view:",time"`
 }
 
 // RevokeEndorsement revokes an endorsement.
@@ -308,13 +308,13 @@ type RevokeEndorsement struct {
 
 // RecordAssessment records a federated assessment from a partner.
 type RecordAssessment struct {
-	EventID     string // the SET's jti
+	EventID     string `view:"jti"` // the SET's jti
 	PartnerID   string
 	PrincipalID string
-	Score       int64 // µpt
-	ValidUntil  int64
-	IssuedAt    int64
-	Components  []int64 // optional, µpt each
+	Score       int64   `view:",points"` // µpt
+	ValidUntil  int64   `view:",time"`
+	IssuedAt    int64   `view:",time"`
+	Components  []int64 `view:",points"` // optional, µpt each
 }
 
 // FederatedEvent records one verified Security Event Token (RFC 8417) from a
@@ -324,16 +324,16 @@ type RecordAssessment struct {
 // scores only through its assessment, so its influence stays within its
 // weight and maximum influence.
 type FederatedEvent struct {
-	EventID     string // the SET's jti
+	EventID     string `view:"jti"` // the SET's jti
 	PartnerID   string
 	PrincipalID string
-	EventType   string // the event type URI, kept for the record
-	IssuedAt    int64  // the SET's iat, Unix ms
-	Score       Opt    // µpt: the partner's assessment after this event
-	ValidUntil  int64  // when Score is set
-	Components  []int64
-	Clear       bool   // withdraw the partner's assessment
-	AlertType   string // optional alert to raise
+	EventType   string  // the event type URI, kept for the record
+	IssuedAt    int64   `view:",time"`   // the SET's iat, Unix ms
+	Score       Opt     `view:",points"` // µpt: the partner's assessment after this event
+	ValidUntil  int64   `view:",time"`   // when Score is set
+	Components  []int64 `view:",points"`
+	Clear       bool    // withdraw the partner's assessment
+	AlertType   string  // optional alert to raise
 	Severity    string
 	Message     string
 }
@@ -344,8 +344,8 @@ type UpsertPartner struct {
 	Issuer       string
 	Audience     string
 	JWKS         []byte
-	Weight       int64 // parts per million, 0..1,000,000
-	MaxInfluence int64 // µpt
+	Weight       int64 `view:",fraction"` // parts per million, 0..1,000,000
+	MaxInfluence int64 `view:",points"`   // µpt
 	Suspended    bool
 	RateLimit    int64 // SETs per second, 0 = default
 }
@@ -363,9 +363,9 @@ type SetPolicy struct {
 // AddModifier adds a temporary modifier to a principal's score.
 type AddModifier struct {
 	PrincipalID string
-	Delta       int64 // µpt
+	Delta       int64 `view:",points"` // µpt
 	Reason      string
-	ExpiresAt   int64
+	ExpiresAt   int64 `view:",time"`
 }
 
 // Review actions for alerts.
@@ -388,8 +388,8 @@ var Roles = []string{"admin", "operator", "writer", "reader", "partner", "audito
 
 // CreateToken stores a new API token (only its SHA-256 hash).
 type CreateToken struct {
-	TokenID     string
-	Hash        []byte // SHA-256 of the secret, 32 bytes
+	TokenID     string `view:"id"`
+	Hash        []byte `view:"secretHash,redacted"` // SHA-256 of the secret, 32 bytes
 	Role        string
 	PartnerID   string
 	Orgs        []string
@@ -408,37 +408,37 @@ type ImportRecord struct {
 	PrincipalID      string
 	PrincipalType    string
 	OrgID            string
-	Components       []int64 // µpt per component; empty = apportion Score
-	Score            int64   // µpt
-	Base             Opt
-	Min              Opt
-	Max              Opt
-	DecayRate        Opt
-	RecoveryRate     Opt
-	Frequency        string
-	Inactive         bool
+	Components       []int64 `view:",points"`           // µpt per component; empty = apportion Score
+	Score            int64   `view:"trustScore,points"` // µpt
+	Base             Opt     `view:"baseTrustScore,points"`
+	Min              Opt     `view:"minTrustScore,points"`
+	Max              Opt     `view:"maxTrustScore,points"`
+	DecayRate        Opt     `view:"trustDecayRate,points"`
+	RecoveryRate     Opt     `view:"trustRecoveryRate,points"`
+	Frequency        string  `view:"assessmentFrequency"`
+	Inactive         bool    `view:"inactive"`
 	RequiresReview   bool
-	Factors          [NumComponents][]byte
-	Positive         []ImportedSignal
-	Negative         []ImportedSignal
-	History          []ImportedPoint
+	Factors          [NumComponents][]byte `view:",factors"`
+	Positive         []ImportedSignal      `view:"positiveSignals"`
+	Negative         []ImportedSignal      `view:"negativeSignals"`
+	History          []ImportedPoint       `view:"trustHistory"`
 	FederatedTrust   []byte
 	Metadata         []byte
-	LastAssessmentAt int64
+	LastAssessmentAt int64 `view:",time"`
 }
 
 // ImportedSignal is a signal from an imported record's signal lists.
 type ImportedSignal struct {
 	Event    string
-	At       int64
-	Impact   int64
-	Category uint8
+	At       int64 `view:"timestamp,time"`
+	Impact   int64 `view:",points"`
+	Category uint8 `view:",category"`
 }
 
 // ImportedPoint is one imported history point.
 type ImportedPoint struct {
-	At    int64
-	Score int64
+	At    int64 `view:"timestamp,time"`
+	Score int64 `view:",points"`
 }
 
 // Kind implementations: each command is filed under its Kind in
