@@ -2,13 +2,18 @@ package main
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/trustledger/trustledger/internal/testnet"
+	"github.com/trustledger/trustledger/internal/testnode"
+	"go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -93,4 +98,76 @@ func TestVerifyLedgerCommand(t *testing.T) {
 	if after, _ := os.ReadFile(state); string(after) != string(tampered) { // #nosec G304 -- the test's own temp file
 		t.Fatal("a failed verification must not rewrite the state file")
 	}
+}
+
+// One byte of one entry changed in a node's archive, while the node was
+// down, behind a snapshot (so that Raft's log no longer holds the entry
+// and the restart does not write it again): the node serves that entry's
+// leaf from the archive, and
+// `verify ledger --all` finds that the leaves no longer hash to the root
+// the cluster's key signed (the tree in the state machine came through
+// Raft, not from the archive).
+func TestVerifyLedgerDetectsATamperedArchive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Raft node")
+	}
+	clearEnv(t)
+	dir := t.TempDir()
+	cfg := testnode.Config(t, "node1", filepath.Join(dir, "data"))
+	cfg.RaftAddr = testnet.FreeAddr(t)
+	cfg.Bootstrap = true
+	cfg.SnapshotThreshold, cfg.SnapshotInterval, cfg.TrailingLogs = 8, 100*time.Millisecond, 2
+	m := testnode.NewMember(t, cfg, testnet.FreeAddr(t), testAPI())
+	node := m.Start()
+	testnode.WaitLeader(t, node)
+	token := testAPI().NewAdminToken(t, node, dir)
+	t.Setenv("TRUSTLEDGER_ADDR", m.URL())
+	t.Setenv("TRUSTLEDGER_TOKEN", token)
+	state := filepath.Join(dir, "verify.json")
+	for i := range 24 {
+		id := fmt.Sprintf("p%02d", i)
+		if code, out, errb := runCLI("", "principal", "register", id, "--type", "user"); code != 0 {
+			t.Fatalf("register %s: exit %d\n%s%s", id, code, out, errb)
+		}
+	}
+	snaps := filepath.Join(dir, "data", "raft", "snapshots")
+	testnode.WaitFor(t, 10*time.Second, 20*time.Millisecond, func() bool {
+		list, _ := os.ReadDir(snaps)
+		return len(list) > 0
+	}, "a snapshot")
+	time.Sleep(150 * time.Millisecond) // a fresh checkpoint of the latest head
+	if code, out, errb := runCLI("", "verify", "ledger", "--state", state, "--all"); code != 0 {
+		t.Fatalf("before the tampering: exit %d\n%s%s", code, out, errb)
+	}
+	m.Stop()
+
+	db, err := bbolt.Open(filepath.Join(dir, "data", "ledger.db"), 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket([]byte("entries"))
+		var key [8]byte
+		binary.BigEndian.PutUint64(key[:], 3) // an entry behind the snapshot
+		v := b.Get(key[:])
+		if v == nil {
+			return fmt.Errorf("no archived entry 3")
+		}
+		v = append([]byte(nil), v...)
+		v[len(v)-1] ^= 0x01 // the last byte of the entry's data
+		return b.Put(key[:], v)
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	testnode.WaitLeader(t, m.Start())
+	code, out, errb := runCLI("", "verify", "ledger", "--state", state, "--all")
+	if code != 1 || !strings.Contains(errb, "verification failed") {
+		t.Fatalf("a tampered archive entry should fail the verification: exit %d\n%s%s", code, out, errb)
+	}
+	t.Logf("detected: %s", strings.TrimSpace(errb))
 }
