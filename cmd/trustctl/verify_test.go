@@ -111,6 +111,33 @@ func TestVerifyLedgerDetectsATamperedArchive(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Raft node")
 	}
+	key := func(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
+	for _, c := range []struct {
+		name   string
+		tamper func(b *bbolt.Bucket) error
+	}{
+		{"one byte changed", func(b *bbolt.Bucket) error {
+			v := append([]byte(nil), b.Get(key(3))...)
+			v[len(v)-1] ^= 0x01 // the last byte of the entry's data
+			return b.Put(key(3), v)
+		}},
+		{"an entry dropped", func(b *bbolt.Bucket) error { return b.Delete(key(3)) }},
+		{"a pair reordered", func(b *bbolt.Bucket) error {
+			v3, v4 := append([]byte(nil), b.Get(key(3))...), append([]byte(nil), b.Get(key(4))...)
+			if err := b.Put(key(3), v4); err != nil {
+				return err
+			}
+			return b.Put(key(4), v3)
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) { verifyTamperedArchive(t, c.tamper) })
+	}
+}
+
+// verifyTamperedArchive runs a node, verifies its ledger, stops it,
+// tampers with its archive behind a snapshot, starts it again and expects
+// verify ledger --all to fail.
+func verifyTamperedArchive(t *testing.T, tamper func(b *bbolt.Bucket) error) {
 	clearEnv(t)
 	dir := t.TempDir()
 	cfg := testnode.Config(t, "node1", filepath.Join(dir, "data"))
@@ -147,15 +174,10 @@ func TestVerifyLedgerDetectsATamperedArchive(t *testing.T) {
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket([]byte("entries"))
-		var key [8]byte
-		binary.BigEndian.PutUint64(key[:], 3) // an entry behind the snapshot
-		v := b.Get(key[:])
-		if v == nil {
-			return fmt.Errorf("no archived entry 3")
+		if b.Get(binary.BigEndian.AppendUint64(nil, 4)) == nil {
+			return fmt.Errorf("entries 3 and 4 are not archived")
 		}
-		v = append([]byte(nil), v...)
-		v[len(v)-1] ^= 0x01 // the last byte of the entry's data
-		return b.Put(key[:], v)
+		return tamper(b)
 	})
 	if cerr := db.Close(); err == nil {
 		err = cerr
