@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/trustledger/trustledger/fsm"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -212,7 +213,9 @@ func (n *Node) Checkpoint(size uint64) ([]byte, error) {
 		}
 	}
 	if size == 0 {
-		return nil, fmt.Errorf("%w: the ledger is empty", ErrTreeSize)
+		// Nothing archived yet (a new ledger, or entries not yet flushed):
+		// the empty tree, which every later tree extends.
+		return n.ckpt.sign(0, fsm.TreeHasher.EmptyRoot())
 	}
 	root := head.Root
 	if size != head.Size {

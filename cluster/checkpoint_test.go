@@ -53,6 +53,15 @@ func TestCheckpointsAndProofs(t *testing.T) {
 	t.Parallel()
 	dir, addr := t.TempDir(), freeAddr(t)
 	n := openLeader(t, dir, addr)
+	// Before anything is archived, the latest checkpoint is of the empty
+	// tree, which every later one extends.
+	empty, err := n.Checkpoint(0)
+	if err != nil {
+		t.Fatalf("checkpoint of an empty ledger: %v", err)
+	}
+	if _, size, root := openedCheckpoint(t, n, empty); size != 0 || !bytes.Equal(root, fsm.TreeHasher.EmptyRoot()) {
+		t.Fatalf("empty ledger: checkpoint size %d root %x", size, root)
+	}
 	workload(t, n, "p", 5, 20)
 	eventually(t, 5*time.Second, func() bool {
 		head, _ := n.ledger.TreeHead()

@@ -154,7 +154,7 @@ func Ledger(ctx context.Context, cl *client.Client, st *State, pin string, all b
 // extends proves that cp extends old with the server's consistency proof.
 func extends(ctx context.Context, cl *client.Client, old, cp Checkpoint) error {
 	var path [][]byte
-	if cp.Size > old.Size {
+	if cp.Size > old.Size && old.Size > 0 { // every tree extends the empty one
 		p, err := cl.ConsistencyProof(ctx, old.Size, cp.Size)
 		if err != nil {
 			return fmt.Errorf("fetch the consistency proof %d → %d: %w", old.Size, cp.Size, err)
