@@ -189,9 +189,7 @@ func renderValue(b *bytes.Buffer, v reflect.Value, unit string) {
 
 func renderInt(b *bytes.Buffer, n int64, unit string) {
 	switch unit {
-	case "points":
-		b.WriteString(fsm.FormatDecimal(n, 6))
-	case "fraction":
+	case "points", "fraction": // both in millionths
 		b.WriteString(fsm.FormatDecimal(n, 6))
 	case "time":
 		b.WriteString(strconv.Quote(fsm.FormatTime(n)))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -41,7 +42,7 @@ func TestVerifyLedgerCommand(t *testing.T) {
 	}
 
 	must("principal", "register", "alice", "--type", "user")
-	time.Sleep(150 * time.Millisecond) // archived, and past the cached checkpoint
+	wholeLedgerCheckpoint(t)
 	code, out, errb := verifyCmd("--all")
 	if code != 0 || !strings.Contains(errb, "trust on first use") || !strings.Contains(out, "no earlier checkpoint") ||
 		!strings.Contains(out, "hash to the checkpoint's root") {
@@ -49,9 +50,7 @@ func TestVerifyLedgerCommand(t *testing.T) {
 	}
 	must("principal", "register", "bob", "--type", "user")
 	must("signal", "send", "bob", "--event", "login", "--category", "authentication", "--impact", "2")
-	// The latest head is signed afresh once the cached checkpoint is older
-	// than checkpointMinAge (100 ms).
-	time.Sleep(150 * time.Millisecond)
+	wholeLedgerCheckpoint(t)
 	code, out, errb = verifyCmd("-o", "json")
 	var rep struct {
 		TreeSize uint64 `json:"treeSize"`
@@ -163,7 +162,7 @@ func verifyTamperedArchive(t *testing.T, tamper func(b *bbolt.Bucket) error) {
 		list, _ := os.ReadDir(snaps)
 		return len(list) > 0
 	}, "a snapshot")
-	time.Sleep(150 * time.Millisecond) // a fresh checkpoint of the latest head
+	wholeLedgerCheckpoint(t)
 	if code, out, errb := runCLI("", "verify", "ledger", "--state", state, "--all"); code != 0 {
 		t.Fatalf("before the tampering: exit %d\n%s%s", code, out, errb)
 	}
@@ -222,7 +221,7 @@ func TestVerifyLedgerDetectsARewrittenHistory(t *testing.T) {
 				t.Fatalf("register %s: exit %d\n%s%s", id, code, out, errb)
 			}
 		}
-		time.Sleep(150 * time.Millisecond) // a fresh checkpoint of the latest head
+		wholeLedgerCheckpoint(t)
 		return m
 	}
 	a := start("a", []string{"alice", "bob"})
@@ -247,4 +246,25 @@ func TestVerifyLedgerDetectsARewrittenHistory(t *testing.T) {
 		t.Fatalf("a rewritten history under the same key should fail: exit %d\n%s%s", code, out, errb)
 	}
 	t.Logf("detected: %s", strings.TrimSpace(errb))
+}
+
+// wholeLedgerCheckpoint waits until the node at $TRUSTLEDGER_ADDR serves a
+// checkpoint of its whole ledger: every entry archived, and the cached
+// head (signed afresh at most every 100 ms) re-signed.
+func wholeLedgerCheckpoint(t *testing.T) {
+	t.Helper()
+	cl := testnode.Client(t, os.Getenv("TRUSTLEDGER_ADDR"), os.Getenv("TRUSTLEDGER_TOKEN"))
+	ctx := testnode.Context(t, 10*time.Second)
+	testnode.WaitFor(t, 10*time.Second, 10*time.Millisecond, func() bool {
+		st, _, err := cl.Status(ctx)
+		if err != nil {
+			return false
+		}
+		note, err := cl.Checkpoint(ctx, 0)
+		if err != nil {
+			return false
+		}
+		lines := strings.SplitN(string(note), "\n", 3)
+		return len(lines) == 3 && lines[1] == strconv.FormatUint(st.Sequence, 10)
+	}, "a checkpoint of the whole ledger")
 }
