@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/trustledger/trustledger/api/client"
 	"github.com/trustledger/trustledger/cluster"
 	"github.com/trustledger/trustledger/fsm"
 )
@@ -65,52 +66,6 @@ type ClusterBackend interface {
 
 var _ ClusterBackend = (*cluster.Node)(nil)
 
-// clusterView is the answer to GET /v1/cluster.
-type clusterView struct {
-	// NodeID is the node that answered; the view is its own.
-	NodeID           string       `json:"nodeId"`
-	LeaderID         string       `json:"leaderId"`
-	Term             uint64       `json:"term"`
-	CommitIndex      uint64       `json:"commitIndex"`
-	AppliedIndex     uint64       `json:"appliedIndex"`
-	Voters           int          `json:"voters"`
-	Quorum           int          `json:"quorum"`
-	FailureTolerance int          `json:"failureTolerance"`
-	Members          []memberView `json:"members"`
-}
-
-// memberView is one node in GET /v1/cluster.
-type memberView struct {
-	ID     string `json:"id"`
-	Region string `json:"region"`
-	// Role is voter or nonvoter (a read replica).
-	Role string `json:"role"`
-	// Suffrage is the Raft suffrage: voter, nonvoter, staging, or none
-	// (known to gossip, not in the Raft configuration).
-	Suffrage   string `json:"suffrage"`
-	RaftAddr   string `json:"raftAddr,omitempty"`
-	APIAddr    string `json:"apiAddr,omitempty"`
-	GossipAddr string `json:"gossipAddr,omitempty"`
-	// Gossip is alive, suspect, dead, left or unknown.
-	Gossip      string `json:"gossip"`
-	GossipSince string `json:"gossipSince,omitempty"`
-	Leader      bool   `json:"leader"`
-	Self        bool   `json:"self"`
-	// Reachable tells whether the member answered GET /v1/status just now;
-	// State, AppliedIndex, Digest and LastContact come from that answer.
-	Reachable    bool   `json:"reachable"`
-	Error        string `json:"error,omitempty"`
-	State        string `json:"state,omitempty"`
-	AppliedIndex uint64 `json:"appliedIndex"`
-	// Lag is how many entries the member's applied index trails the
-	// leader's (-1 when unknown).
-	Lag    int64  `json:"lag"`
-	Digest string `json:"digest,omitempty"`
-	// LastContact is milliseconds since the member heard from the leader
-	// (0 on the leader, -1 never or unknown).
-	LastContact int64 `json:"lastContact"`
-}
-
 func (s *Server) clusterBackend() (ClusterBackend, error) {
 	if s.cluster == nil {
 		return nil, newProblem(ProblemNotImplemented, "", "this node has no cluster membership")
@@ -130,13 +85,13 @@ func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v := clusterView{NodeID: s.node.NodeID(), LeaderID: ms.LeaderID, Term: ms.Term, CommitIndex: ms.CommitIndex,
+	v := client.Cluster{NodeID: s.node.NodeID(), LeaderID: ms.LeaderID, Term: ms.Term, CommitIndex: ms.CommitIndex,
 		AppliedIndex: ms.AppliedIndex, Voters: ms.Voters, Quorum: ms.Quorum, FailureTolerance: ms.FailureTolerance,
-		Members: make([]memberView, len(ms.Members))}
+		Members: make([]client.ClusterMember, len(ms.Members))}
 	var wg sync.WaitGroup
 	for i, m := range ms.Members {
 		mv := &v.Members[i]
-		*mv = memberView{ID: m.ID, Region: m.Region, Role: m.Role, Suffrage: m.Suffrage, RaftAddr: m.RaftAddr,
+		*mv = client.ClusterMember{ID: m.ID, Region: m.Region, Role: m.Role, Suffrage: m.Suffrage, RaftAddr: m.RaftAddr,
 			APIAddr: m.APIAddr, GossipAddr: m.GossipAddr, Gossip: m.Gossip, Leader: m.Leader, Self: m.Self,
 			Lag: -1, LastContact: -1}
 		if !m.GossipSince.IsZero() {
@@ -187,7 +142,7 @@ func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) error {
 // authenticated by this node's certificate: the caller's token never
 // leaves this node, and the member must prove with its certificate that
 // it is the node the Raft configuration names.
-func (s *Server) probeMember(r *http.Request, mv *memberView) {
+func (s *Server) probeMember(r *http.Request, mv *client.ClusterMember) {
 	ctx, cancel := context.WithTimeout(withPeer(r.Context(), mv.ID), s.cfg.ClusterProbeTimeout)
 	defer cancel()
 	cl, err := s.peerClient(mv.APIAddr)
@@ -206,17 +161,8 @@ func (s *Server) probeMember(r *http.Request, mv *memberView) {
 	}
 }
 
-// joinInput is the body of POST /v1/cluster/join.
-type joinInput struct {
-	NodeID     string `json:"nodeId"`
-	RaftAddr   string `json:"raftAddr"`
-	APIAddr    string `json:"apiAddr"`
-	GossipAddr string `json:"gossipAddr"`
-	Voter      *bool  `json:"voter"`
-	Region     string `json:"region"`
-}
-
-func (in *joinInput) peer() (cluster.Peer, error) {
+// joinPeer checks the body of POST /v1/cluster/join.
+func joinPeer(in *client.JoinRequest) (cluster.Peer, error) {
 	var errs fieldErrors
 	p := cluster.Peer{ID: errs.id("nodeId", in.NodeID, true), Voter: in.Voter == nil || *in.Voter,
 		Region: errs.text("region", in.Region, false, 64)}
@@ -249,16 +195,6 @@ func (f *fieldErrors) dialable(field, v string, required bool) string {
 	return v
 }
 
-// peerView is a member as a join answer lists it.
-type peerView struct {
-	NodeID     string `json:"nodeId"`
-	RaftAddr   string `json:"raftAddr,omitempty"`
-	APIAddr    string `json:"apiAddr,omitempty"`
-	GossipAddr string `json:"gossipAddr,omitempty"`
-	Region     string `json:"region,omitempty"`
-	Voter      bool   `json:"voter"`
-}
-
 // joinCluster adds a node to the cluster. Joining is idempotent: 201 when
 // the node was added, 200 otherwise (changed says whether a promotion or
 // demotion happened). The answer lists the members, so that the joining
@@ -268,11 +204,11 @@ func (s *Server) joinCluster(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var in joinInput
+	var in client.JoinRequest
 	if err := s.decodeBody(w, r, &in); err != nil {
 		return err
 	}
-	p, err := in.peer()
+	p, err := joinPeer(&in)
 	if err != nil {
 		return err
 	}
@@ -283,11 +219,8 @@ func (s *Server) joinCluster(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	requestInfoFrom(r.Context()).index = res.Index
-	out := map[string]any{"action": res.Action, "changed": res.Action != cluster.JoinNone, "nodeId": p.ID,
-		"leaderId": s.node.NodeID(), "members": s.peerList(cb)}
-	if res.Index != 0 {
-		out["index"] = res.Index
-	}
+	out := client.JoinResult{Action: res.Action, Changed: res.Action != cluster.JoinNone, Index: res.Index, NodeID: p.ID,
+		LeaderID: s.node.NodeID(), Members: s.peerList(cb)}
 	status := http.StatusOK
 	if res.Action == cluster.JoinAdded {
 		status = http.StatusCreated
@@ -296,8 +229,8 @@ func (s *Server) joinCluster(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) peerList(cb ClusterBackend) []peerView {
-	out := []peerView{}
+func (s *Server) peerList(cb ClusterBackend) []client.Peer {
+	out := []client.Peer{}
 	ms, err := cb.Members()
 	if err != nil {
 		return out
@@ -306,7 +239,7 @@ func (s *Server) peerList(cb ClusterBackend) []peerView {
 		if m.Suffrage == cluster.SuffrageNone {
 			continue
 		}
-		out = append(out, peerView{NodeID: m.ID, RaftAddr: m.RaftAddr, APIAddr: m.APIAddr, GossipAddr: m.GossipAddr,
+		out = append(out, client.Peer{NodeID: m.ID, RaftAddr: m.RaftAddr, APIAddr: m.APIAddr, GossipAddr: m.GossipAddr,
 			Region: m.Region, Voter: m.Suffrage == cluster.SuffrageVoter})
 	}
 	return out

@@ -41,11 +41,10 @@ func (in *factorsInput) command(errs *fieldErrors, prefix, id string) *fsm.Repor
 }
 
 func (s *Server) reportFactors(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id", "principalId")
+	id, err := subjectPath(r)
 	if err != nil {
 		return err
 	}
-	noteSubject(r, id)
 	var in factorsInput
 	if err := s.decodeBody(w, r, &in); err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/trustledger/trustledger/api/client"
 	"github.com/trustledger/trustledger/cluster"
 )
 
@@ -25,15 +26,8 @@ func (s *Server) clusterCA(w http.ResponseWriter, r *http.Request) error {
 		return withCode(newProblem(ProblemNotFound, "", "this node has no cluster CA (it has not joined yet, runs insecure, or uses the operator's PKI)"), "no_cluster_ca")
 	}
 	w.Header().Set("Cache-Control", "no-cache")
-	writeJSON(w, http.StatusOK, map[string]string{"certificate": string(pemBytes), "fingerprint": fp})
+	writeJSON(w, http.StatusOK, client.ClusterCA{Certificate: string(pemBytes), Fingerprint: fp})
 	return nil
-}
-
-// identityInput is the body of POST /v1/cluster/identity.
-type identityInput struct {
-	NodeID string `json:"nodeId"`
-	CSR    string `json:"csr"`
-	Voter  *bool  `json:"voter"`
 }
 
 // maxCSRBytes bounds a certificate request.
@@ -49,7 +43,7 @@ func (s *Server) issueIdentity(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var in identityInput
+	var in client.IdentityRequest
 	if err := s.decodeBody(w, r, &in); err != nil {
 		return err
 	}
@@ -75,8 +69,8 @@ func (s *Server) issueIdentity(w http.ResponseWriter, r *http.Request) error {
 	for i, k := range g.GossipKeys {
 		keys[i] = base64.StdEncoding.EncodeToString(k)
 	}
-	out := map[string]any{"nodeId": g.NodeID, "certificate": string(g.Certificate), "caCertificate": string(g.CACertificate),
-		"gossipKeys": keys, "members": g.Members}
+	out := client.IdentityGrant{NodeID: g.NodeID, Certificate: string(g.Certificate), CACertificate: string(g.CACertificate),
+		GossipKeys: keys, Members: g.Members}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -101,20 +95,16 @@ func (s *Server) enrollment(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, map[string]any{"nodeId": req.NodeID, "csr": string(req.CSR), "voter": req.Voter,
-		"enrollmentKey": cb.EnrollmentKey()})
+	writeJSON(w, http.StatusOK, client.Enrollment{NodeID: req.NodeID, CSR: string(req.CSR), Voter: req.Voter,
+		EnrollmentKey: cb.EnrollmentKey()})
 	return nil
 }
 
 // enrollInput is the body of POST /v1/cluster/enrollment: the identity
-// the cluster granted (the answer of POST /v1/cluster/identity).
+// the cluster granted (the answer of POST /v1/cluster/identity) and,
+// when given, the fingerprint the granted CA must have.
 type enrollInput struct {
-	NodeID        string   `json:"nodeId"`
-	Certificate   string   `json:"certificate"`
-	CACertificate string   `json:"caCertificate"`
-	GossipKeys    []string `json:"gossipKeys"`
-	Members       []string `json:"members"`
-	// CAFingerprint, when given, must be the granted CA's.
+	client.IdentityGrant
 	CAFingerprint string `json:"caFingerprint"`
 }
 

@@ -13,10 +13,15 @@ import (
 
 // registerInput is the body of POST /v1/principals.
 type registerInput struct {
-	PrincipalID         string  `json:"principalId"`
-	PrincipalType       string  `json:"principalType"`
-	OrgID               string  `json:"orgId"`
-	BaseTrustScore      decimal `json:"baseTrustScore"`
+	PrincipalID    string  `json:"principalId"`
+	PrincipalType  string  `json:"principalType"`
+	OrgID          string  `json:"orgId"`
+	BaseTrustScore decimal `json:"baseTrustScore"`
+	settingsInput
+}
+
+// settingsInput are the fields a registration sets and an update changes.
+type settingsInput struct {
 	MinTrustScore       decimal `json:"minTrustScore"`
 	MaxTrustScore       decimal `json:"maxTrustScore"`
 	TrustDecayRate      decimal `json:"trustDecayRate"`
@@ -95,14 +100,8 @@ func (s *Server) writeRecord(w http.ResponseWriter, r *http.Request, status int,
 // updateInput is the body of PATCH /v1/principals/{id}. Absent fields are
 // left unchanged.
 type updateInput struct {
-	OrgID               *string `json:"orgId"`
-	MinTrustScore       decimal `json:"minTrustScore"`
-	MaxTrustScore       decimal `json:"maxTrustScore"`
-	TrustDecayRate      decimal `json:"trustDecayRate"`
-	TrustRecoveryRate   decimal `json:"trustRecoveryRate"`
-	AssessmentFrequency string  `json:"assessmentFrequency"`
-	IsActive            *bool   `json:"isActive"`
-	Metadata            jsonDoc `json:"metadata"`
+	OrgID *string `json:"orgId"`
+	settingsInput
 }
 
 func (in *updateInput) command(id string) (*fsm.UpdatePrincipal, error) {
@@ -126,11 +125,10 @@ func (in *updateInput) command(id string) (*fsm.UpdatePrincipal, error) {
 }
 
 func (s *Server) updatePrincipal(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id", "principalId")
+	id, err := subjectPath(r)
 	if err != nil {
 		return err
 	}
-	noteSubject(r, id)
 	var in updateInput
 	if err := s.decodeBody(w, r, &in); err != nil {
 		return err
@@ -157,6 +155,16 @@ func pathID(r *http.Request, param, field string) (string, error) {
 	return id, nil
 }
 
+// subjectPath reads the principal id of a /v1/principals/{id} route and
+// names it as the request's subject in the audit log.
+func subjectPath(r *http.Request) (string, error) {
+	id, err := pathID(r, "id", "principalId")
+	if err == nil {
+		noteSubject(r, id)
+	}
+	return id, err
+}
+
 // requirePrincipal fails with 404 when a principal to read is unknown.
 func (s *Server) requirePrincipal(id, field string) error {
 	if s.ledger().Has(id) {
@@ -166,11 +174,10 @@ func (s *Server) requirePrincipal(id, field string) error {
 }
 
 func (s *Server) getPrincipal(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id", "principalId")
+	id, err := subjectPath(r)
 	if err != nil {
 		return err
 	}
-	noteSubject(r, id)
 	t := s.evalTime(w, r)
 	rec, ok := s.ledger().Record(id, t)
 	if !ok {
@@ -247,11 +254,10 @@ func paramProblem(err error) error {
 }
 
 func (s *Server) principalHistory(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id", "principalId")
+	id, err := subjectPath(r)
 	if err != nil {
 		return err
 	}
-	noteSubject(r, id)
 	h, ok := s.ledger().History(id)
 	if !ok {
 		return s.requirePrincipal(id, "principalId")
@@ -261,11 +267,10 @@ func (s *Server) principalHistory(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (s *Server) principalEvents(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id", "principalId")
+	id, err := subjectPath(r)
 	if err != nil {
 		return err
 	}
-	noteSubject(r, id)
 	after, limit, err := pageParams(r)
 	if err != nil {
 		return err

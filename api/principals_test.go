@@ -173,7 +173,7 @@ func TestEndorsementsDecisionsSimulate(t *testing.T) {
 	}
 
 	before := h.state()
-	var sim simulation
+	var sim client.Simulation
 	h.mustJSON("POST", "/v1/simulate", reader, map[string]any{"principalId": "intern",
 		"signals": []any{map[string]any{"principalId": "intern", "event": "malware_found", "category": "context", "impact": -20}},
 		"factors": map[string]any{"complianceStatus": map[string]any{"training_completed": true}},

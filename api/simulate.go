@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/trustledger/trustledger/api/client"
 	"github.com/trustledger/trustledger/fsm"
 )
 
@@ -14,29 +15,6 @@ type simulateInput struct {
 	PrincipalID string            `json:"principalId"`
 	Signals     []json.RawMessage `json:"signals"`
 	Factors     *factorsInput     `json:"factors"`
-}
-
-// simulation is the answer to POST /v1/simulate.
-type simulation struct {
-	PrincipalID string             `json:"principalId"`
-	Baseline    simulatedScore     `json:"baseline"`
-	Record      *fsm.Record        `json:"record"`
-	Delta       int64              `json:"delta"`
-	Signals     []fsm.SignalResult `json:"signals"`
-	Factors     *simulatedStep     `json:"factors,omitempty"`
-}
-
-// simulatedScore is the score before the hypothetical events.
-type simulatedScore struct {
-	TrustScore      int64         `json:"trustScore"`
-	TrustLevel      string        `json:"trustLevel"`
-	ScoreComponents fsm.Breakdown `json:"scoreComponents"`
-}
-
-// simulatedStep is the outcome of a hypothetical command.
-type simulatedStep struct {
-	Status string `json:"status"`
-	Reason string `json:"reason,omitempty"`
 }
 
 func (s *Server) simulate(w http.ResponseWriter, r *http.Request) error {
@@ -83,9 +61,9 @@ func (s *Server) simulate(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return s.requirePrincipal(id, "principalId")
 	}
-	out := simulation{
+	out := client.Simulation{
 		PrincipalID: id,
-		Baseline:    simulatedScore{TrustScore: before.TrustScore, TrustLevel: before.TrustLevel, ScoreComponents: before.ScoreComponents},
+		Baseline:    client.SimulatedScore{TrustScore: before.TrustScore, TrustLevel: before.TrustLevel, ScoreComponents: before.ScoreComponents},
 		Record:      after,
 		Delta:       after.TrustScore - before.TrustScore,
 		Signals:     []fsm.SignalResult{},
@@ -97,9 +75,9 @@ func (s *Server) simulate(w http.ResponseWriter, r *http.Request) error {
 				out.Signals = res.Signals
 			}
 		case *fsm.ReportFactors:
-			out.Factors = &simulatedStep{Status: "applied"}
+			out.Factors = &client.SimulatedStep{Status: "applied"}
 			if res.Err != nil {
-				out.Factors = &simulatedStep{Status: "rejected", Reason: res.Err.Error()}
+				out.Factors = &client.SimulatedStep{Status: "rejected", Reason: res.Err.Error()}
 			}
 		}
 	}

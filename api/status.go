@@ -23,17 +23,7 @@ type statusView struct {
 	// LastContact is milliseconds since the node last heard from the
 	// leader: 0 on the leader, -1 when it never has.
 	LastContact int64        `json:"lastContact"`
-	Counters    countersView `json:"counters"`
-}
-
-// countersView is fsm.Counters as JSON.
-type countersView struct {
-	Entries          uint64 `json:"entries"`
-	Rejected         uint64 `json:"rejected"`
-	SignalsAccepted  uint64 `json:"signalsAccepted"`
-	SignalsDuplicate uint64 `json:"signalsDuplicate"`
-	SignalsRejected  uint64 `json:"signalsRejected"`
-	Alerts           uint64 `json:"alerts"`
+	Counters    fsm.Counters `json:"counters"`
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
@@ -43,7 +33,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
 		NodeID: s.node.NodeID(), State: s.node.State(), LeaderID: leaderID, LeaderAddr: leaderAddr,
 		AppliedIndex: st.AppliedIndex, Digest: st.Digest, Region: s.node.Region(), Sequence: st.Sequence,
 		LedgerTime: fsm.FormatTime(st.LedgerTime), Principals: st.Principals, PolicyVersion: st.PolicyVersion,
-		ModelVersion: st.ModelVersion, Counters: countersView(st.Counters),
+		ModelVersion: st.ModelVersion, Counters: st.Counters,
 	}
 	s.setReadHeaders(w)
 	v.LastContact = s.lastContactMS()

@@ -95,11 +95,11 @@ func (a *archive) entries(after uint64, limit int) ([]LedgerEntry, error) {
 		c := tx.Bucket(bucketEntries).Cursor()
 		for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
 			seq := binary.BigEndian.Uint64(k)
-			r, err := a.decodeRecord(seq, v)
+			e, err := a.entryAt(seq, v)
 			if err != nil {
-				return fmt.Errorf("sequence %d: %w", seq, err)
+				return err
 			}
-			out = append(out, toLedgerEntry(seq, &r))
+			out = append(out, e)
 			last = seq
 		}
 		return nil
@@ -107,6 +107,21 @@ func (a *archive) entries(after uint64, limit int) ([]LedgerEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read ledger archive: %w", err)
 	}
+	return appendMem(out, mem, last, limit), nil
+}
+
+// entryAt decodes the archived entry v stored at seq.
+func (a *archive) entryAt(seq uint64, v []byte) (LedgerEntry, error) {
+	r, err := a.decodeRecord(seq, v)
+	if err != nil {
+		return LedgerEntry{}, fmt.Errorf("sequence %d: %w", seq, err)
+	}
+	return toLedgerEntry(seq, &r), nil
+}
+
+// appendMem appends to out, up to limit entries in all, the in-memory
+// entries after the last one read from disk.
+func appendMem(out []LedgerEntry, mem []archived, last uint64, limit int) []LedgerEntry {
 	for i := range mem {
 		if len(out) >= limit {
 			break
@@ -116,7 +131,7 @@ func (a *archive) entries(after uint64, limit int) ([]LedgerEntry, error) {
 			last = mem[i].seq
 		}
 	}
-	return out, nil
+	return out
 }
 
 // memEntries returns a copy of the entries not yet committed to disk, in
@@ -167,11 +182,11 @@ func (a *archive) principalEntries(id string, after uint64, limit int) ([]Ledger
 			if v == nil {
 				return fmt.Errorf("principal index names missing sequence %d", seq)
 			}
-			r, err := a.decodeRecord(seq, v)
+			e, err := a.entryAt(seq, v)
 			if err != nil {
-				return fmt.Errorf("sequence %d: %w", seq, err)
+				return err
 			}
-			out = append(out, toLedgerEntry(seq, &r))
+			out = append(out, e)
 			last = seq
 			return nil
 		}
@@ -199,14 +214,5 @@ func (a *archive) principalEntries(id string, after uint64, limit int) ([]Ledger
 	if err != nil {
 		return nil, fmt.Errorf("read ledger archive for %s: %w", id, err)
 	}
-	for i := range mem {
-		if len(out) >= limit {
-			break
-		}
-		if mem[i].seq > last {
-			out = append(out, toLedgerEntry(mem[i].seq, &mem[i].rec))
-			last = mem[i].seq
-		}
-	}
-	return out, nil
+	return appendMem(out, mem, last, limit), nil
 }

@@ -303,10 +303,12 @@ func TestNodesBehindCompactedLogCatchUp(t *testing.T) {
 	c.join(leader.spec.id, joiner)
 	digest := c.converge(last)
 	for _, n := range []*tnode{lagging, joiner} {
-		idx, _ := strconv.ParseUint(n.node.Raft().Stats()["last_snapshot_index"], 10, 64)
-		if idx == 0 {
-			t.Errorf("%s caught up without installing a snapshot: %v", n.spec.id, n.node.Raft().Stats())
-		}
+		// Raft records the installed snapshot just after the state machine
+		// restored it (the digest above may come first): wait for it.
+		waitFor(t, 5*time.Second, func() bool {
+			idx, _ := strconv.ParseUint(n.node.Raft().Stats()["last_snapshot_index"], 10, 64)
+			return idx > 0
+		}, n.spec.id+" caught up by installing a snapshot")
 		rec, _, err := n.client(c.token).GetPrincipal(ctx, "bob", &client.ReadOptions{Consistency: client.ConsistencyStale})
 		if err != nil || len(rec.PositiveSignals) == 0 {
 			t.Fatalf("bob on %s: %v", n.spec.id, err)

@@ -131,7 +131,7 @@ func (r *rules) createToken(c *CreateToken) error {
 	if !okRole {
 		return reject("role", "invalid", "must be one of admin, operator, writer, reader, partner, auditor")
 	}
-	if (c.Role == "partner") != (c.PartnerID != "") {
+	if (c.Role == RolePartner) != (c.PartnerID != "") {
 		return reject("partnerId", "invalid", "required for, and only for, the partner role")
 	}
 	if len(c.Orgs) > 64 || len(c.Description) > MaxTextLen {

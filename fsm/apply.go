@@ -7,19 +7,19 @@ import (
 	"strings"
 )
 
-// SignalStatus values in per-signal results.
-const (
-	StatusAccepted  = "accepted"
-	StatusDuplicate = "duplicate"
-	StatusRejected  = "rejected"
-)
-
 // SignalResult is the outcome of one signal in a batch.
 type SignalResult struct {
 	EventID string `json:"eventId"`
 	Status  string `json:"status"`
 	Reason  string `json:"reason,omitempty"`
 }
+
+// SignalStatus values in per-signal results.
+const (
+	StatusAccepted  = "accepted"
+	StatusDuplicate = "duplicate"
+	StatusRejected  = "rejected"
+)
 
 // Result is the outcome of applying one ledger entry.
 type Result struct {

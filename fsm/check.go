@@ -96,7 +96,7 @@ func (l *Ledger) CheckSignals(c *RecordSignals, actor string, stamp int64) ([]Si
 // scopeOf returns the organizations an actor's writes are limited to (nil:
 // unlimited). Only writer tokens with orgs are scoped.
 func (l *Ledger) scopeOf(actor string) []string {
-	if t := l.tokens[actor]; t != nil && t.Role == "writer" && len(t.Orgs) > 0 {
+	if t := l.tokens[actor]; t != nil && t.Role == RoleWriter && len(t.Orgs) > 0 {
 		return t.Orgs
 	}
 	return nil

@@ -171,8 +171,17 @@ const (
 	MaxTextLen        = 1024
 )
 
+// Signal categories: the five score components.
+const (
+	CategoryAuthentication = "authentication"
+	CategoryBehavior       = "behavior"
+	CategoryCompliance     = "compliance"
+	CategoryHistory        = "history"
+	CategoryContext        = "context"
+)
+
 // Categories are the five score components, in breakdown order.
-var Categories = [NumComponents]string{"authentication", "behavior", "compliance", "history", "context"}
+var Categories = [NumComponents]string{CategoryAuthentication, CategoryBehavior, CategoryCompliance, CategoryHistory, CategoryContext}
 
 // NumComponents is the number of score components.
 const NumComponents = 5
@@ -384,7 +393,17 @@ type ReviewAlert struct {
 }
 
 // Roles of API tokens (docs/api.md, "Authentication and roles").
-var Roles = []string{"admin", "operator", "writer", "reader", "partner", "auditor"}
+const (
+	RoleAdmin    = "admin"
+	RoleOperator = "operator"
+	RoleWriter   = "writer"
+	RoleReader   = "reader"
+	RolePartner  = "partner"
+	RoleAuditor  = "auditor"
+)
+
+// Roles lists the token roles.
+var Roles = []string{RoleAdmin, RoleOperator, RoleWriter, RoleReader, RolePartner, RoleAuditor}
 
 // CreateToken stores a new API token (only its SHA-256 hash).
 type CreateToken struct {

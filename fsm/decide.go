@@ -17,7 +17,7 @@ type Decision struct {
 	PrincipalID string `json:"principalId"`
 	Action      string `json:"action"`
 	Sensitivity string `json:"sensitivity"`
-	// Decision is allow, step_up or deny.
+	// Decision is one of the Decision* constants.
 	Decision   string `json:"decision"`
 	TrustScore int64  `json:"trustScore"`
 	TrustLevel string `json:"trustLevel"`
@@ -36,6 +36,13 @@ type Decision struct {
 	LedgerIndex          uint64   `json:"ledgerIndex"`
 }
 
+// Decisions.
+const (
+	DecisionAllow  = "allow"
+	DecisionStepUp = "step_up"
+	DecisionDeny   = "deny"
+)
+
 // NIST SP 800-63B reauthentication limits per assurance level (ms): AAL1
 // 30 days; AAL2 12 h / 30 min idle; AAL3 12 h / 15 min idle.
 var aalLimits = [3]struct{ session, idle int64 }{
@@ -51,7 +58,7 @@ func (l *Ledger) Decide(req DecisionRequest, t int64) Decision {
 	defer l.mu.RUnlock()
 	p := l.principals[req.PrincipalID]
 	if p == nil {
-		return Decision{PrincipalID: req.PrincipalID, Action: req.Action, Sensitivity: req.Sensitivity, Decision: "deny",
+		return Decision{PrincipalID: req.PrincipalID, Action: req.Action, Sensitivity: req.Sensitivity, Decision: DecisionDeny,
 			TrustLevel: "untrusted", RequiredAuthentication: "aal3", AuditIntensity: "full", ActivatedPermissions: []string{},
 			Reasons: []string{"unknown principal"}, WhatWouldChange: []string{"register the principal"},
 			EvaluatedAt: FormatTime(t), LedgerIndex: l.index}
@@ -79,12 +86,12 @@ func DecidePolicy(r *Record, pol *Policy, req DecisionRequest) Decision {
 	d.decide(r, score, dp.Allow[sens], dp.StepUp[sens])
 	if r.RequiresReview {
 		d.Reasons = append(d.Reasons, "open trust alerts require review: audit intensity full")
-		if d.Decision == "allow" && sens >= 2 {
-			d.Decision = "step_up"
+		if d.Decision == DecisionAllow && sens >= 2 {
+			d.Decision = DecisionStepUp
 			d.WhatWouldChange = append(d.WhatWouldChange, "review the open alerts")
 		}
 	}
-	if level < 4 && d.Decision != "deny" {
+	if level < 4 && d.Decision != DecisionDeny {
 		next := pol.Thresholds[level]
 		d.WhatWouldChange = append(d.WhatWouldChange, "reach "+thresholdText(next)+" ("+Levels[level+1]+") for longer sessions and more permissions")
 	}
@@ -161,23 +168,23 @@ func (d *Decision) decide(r *Record, score, allow, stepUp int64) {
 	scoreText := "trust score " + strconv.FormatInt(r.TrustScore, 10)
 	switch {
 	case !r.IsActive:
-		d.Decision = "deny"
+		d.Decision = DecisionDeny
 		d.Reasons = append(d.Reasons, "principal is inactive")
 		d.WhatWouldChange = append(d.WhatWouldChange, "reactivate the principal (isActive=true)")
 	case r.Explanation.ClampedBy == "confirmed_compromised":
-		d.Decision = "deny"
+		d.Decision = DecisionDeny
 		d.Reasons = append(d.Reasons, "principal confirmed compromised by review")
 		d.WhatWouldChange = append(d.WhatWouldChange, "an alert review with confirm-safe")
 	case score >= allow:
-		d.Decision = "allow"
+		d.Decision = DecisionAllow
 		d.Reasons = append(d.Reasons, scoreText+" meets the "+d.Sensitivity+" allow threshold "+thr(allow))
 	case score >= stepUp:
-		d.Decision = "step_up"
+		d.Decision = DecisionStepUp
 		d.Reasons = append(d.Reasons, scoreText+" is below the "+d.Sensitivity+" allow threshold "+thr(allow)+" but meets step-up "+thr(stepUp))
 		d.WhatWouldChange = append(d.WhatWouldChange, "authenticate at "+d.RequiredAuthentication+" to proceed",
 			"raise the trust score to "+thr(allow)+" to be allowed without step-up")
 	default:
-		d.Decision = "deny"
+		d.Decision = DecisionDeny
 		d.Reasons = append(d.Reasons, scoreText+" is below the "+d.Sensitivity+" step-up threshold "+thr(stepUp))
 		d.WhatWouldChange = append(d.WhatWouldChange, "raise the trust score to "+thr(stepUp)+" for step-up or "+thr(allow)+" to be allowed")
 	}

@@ -4,13 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+
+	"github.com/trustledger/trustledger/fsm"
 )
 
 // Decisions.
 const (
-	DecisionAllow  = "allow"
-	DecisionStepUp = "step_up"
-	DecisionDeny   = "deny"
+	DecisionAllow  = fsm.DecisionAllow
+	DecisionStepUp = fsm.DecisionStepUp
+	DecisionDeny   = fsm.DecisionDeny
 )
 
 // DecisionRequest is the body of POST /v1/decisions.

@@ -4,15 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+
+	"github.com/trustledger/trustledger/fsm"
 )
 
 // Signal categories: the five score components.
 const (
-	CategoryAuthentication = "authentication"
-	CategoryBehavior       = "behavior"
-	CategoryCompliance     = "compliance"
-	CategoryHistory        = "history"
-	CategoryContext        = "context"
+	CategoryAuthentication = fsm.CategoryAuthentication
+	CategoryBehavior       = fsm.CategoryBehavior
+	CategoryCompliance     = fsm.CategoryCompliance
+	CategoryHistory        = fsm.CategoryHistory
+	CategoryContext        = fsm.CategoryContext
 )
 
 // Signal is one trust signal.
@@ -37,19 +39,14 @@ type Signal struct {
 
 // Signal result statuses.
 const (
-	SignalAccepted  = "accepted"
-	SignalDuplicate = "duplicate"
-	SignalRejected  = "rejected"
+	SignalAccepted  = fsm.StatusAccepted
+	SignalDuplicate = fsm.StatusDuplicate
+	SignalRejected  = fsm.StatusRejected
 )
 
-// SignalResult is the outcome of one signal of a batch.
-type SignalResult struct {
-	EventID string `json:"eventId"`
-	// Status is accepted, duplicate or rejected.
-	Status string `json:"status"`
-	// Reason says why a signal was rejected.
-	Reason string `json:"reason,omitempty"`
-}
+// SignalResult is the outcome of one signal of a batch: its Status is one
+// of the Signal* statuses, and Reason says why a signal was rejected.
+type SignalResult = fsm.SignalResult
 
 // SignalsResult is the answer to SendSignals.
 type SignalsResult struct {

@@ -3,16 +3,18 @@ package client
 import (
 	"context"
 	"net/http"
+
+	"github.com/trustledger/trustledger/fsm"
 )
 
 // Token roles (docs/api.md, "Authentication and roles").
 const (
-	RoleAdmin    = "admin"
-	RoleOperator = "operator"
-	RoleWriter   = "writer"
-	RoleReader   = "reader"
-	RolePartner  = "partner"
-	RoleAuditor  = "auditor"
+	RoleAdmin    = fsm.RoleAdmin
+	RoleOperator = fsm.RoleOperator
+	RoleWriter   = fsm.RoleWriter
+	RoleReader   = fsm.RoleReader
+	RolePartner  = fsm.RolePartner
+	RoleAuditor  = fsm.RoleAuditor
 )
 
 // TokenRequest is the body of POST /v1/tokens.

@@ -14,21 +14,8 @@ import (
 // leader's CA pinned. A node that has an identity is left alone.
 func Admit(t testing.TB, leader, n *cluster.Node) {
 	t.Helper()
-	if n.HasIdentity() {
-		return
-	}
-	req, err := n.NewIdentityRequest()
-	if err != nil {
-		t.Fatalf("%s: identity request: %v", n.NodeID(), err)
-	}
-	g, err := leader.IssueIdentity(req)
-	if err != nil {
-		t.Fatalf("%s: issue identity for %s: %v", leader.NodeID(), n.NodeID(), err)
-	}
 	_, pin := leader.ClusterCA()
-	if err := n.InstallIdentity(g, pin); err != nil {
-		t.Fatalf("%s: install identity: %v", n.NodeID(), err)
-	}
+	admit(t, n, pin, leader.NodeID(), leader.IssueIdentity)
 }
 
 // AdmitViaAPI hands n its cluster identity through the API of the member
@@ -36,13 +23,6 @@ func Admit(t testing.TB, leader, n *cluster.Node) {
 // trustd --join does.
 func AdmitViaAPI(ctx context.Context, t testing.TB, url, token, pin string, n *cluster.Node) {
 	t.Helper()
-	if n.HasIdentity() {
-		return
-	}
-	req, err := n.NewIdentityRequest()
-	if err != nil {
-		t.Fatalf("%s: identity request: %v", n.NodeID(), err)
-	}
 	u, err := client.ParseAddress(url)
 	if err != nil {
 		t.Fatal(err)
@@ -52,21 +32,41 @@ func AdmitViaAPI(ctx context.Context, t testing.TB, url, token, pin string, n *c
 	if err != nil {
 		t.Fatal(err)
 	}
-	voter := req.Voter
-	g, err := cl.RequestIdentity(ctx, client.IdentityRequest{NodeID: req.NodeID, CSR: string(req.CSR), Voter: &voter})
-	if err != nil {
-		t.Fatalf("%s: request identity from %s: %v", n.NodeID(), url, err)
-	}
-	grant := cluster.IdentityGrant{NodeID: g.NodeID, Certificate: []byte(g.Certificate), CACertificate: []byte(g.CACertificate),
-		Members: g.Members}
-	for _, k := range g.GossipKeys {
-		b, err := base64.StdEncoding.DecodeString(k)
+	admit(t, n, pin, url, func(req cluster.IdentityRequest) (cluster.IdentityGrant, error) {
+		voter := req.Voter
+		g, err := cl.RequestIdentity(ctx, client.IdentityRequest{NodeID: req.NodeID, CSR: string(req.CSR), Voter: &voter})
 		if err != nil {
-			t.Fatal(err)
+			return cluster.IdentityGrant{}, err
 		}
-		grant.GossipKeys = append(grant.GossipKeys, b)
+		grant := cluster.IdentityGrant{NodeID: g.NodeID, Certificate: []byte(g.Certificate), CACertificate: []byte(g.CACertificate),
+			Members: g.Members}
+		for _, k := range g.GossipKeys {
+			b, err := base64.StdEncoding.DecodeString(k)
+			if err != nil {
+				return cluster.IdentityGrant{}, err
+			}
+			grant.GossipKeys = append(grant.GossipKeys, b)
+		}
+		return grant, nil
+	})
+}
+
+// admit has issuer (named from) sign n's certificate request and installs
+// the identity on n with the CA pinned to pin, unless n has one.
+func admit(t testing.TB, n *cluster.Node, pin, from string, issue func(cluster.IdentityRequest) (cluster.IdentityGrant, error)) {
+	t.Helper()
+	if n.HasIdentity() {
+		return
 	}
-	if err := n.InstallIdentity(grant, pin); err != nil {
+	req, err := n.NewIdentityRequest()
+	if err != nil {
+		t.Fatalf("%s: identity request: %v", n.NodeID(), err)
+	}
+	g, err := issue(req)
+	if err != nil {
+		t.Fatalf("%s: identity from %s: %v", n.NodeID(), from, err)
+	}
+	if err := n.InstallIdentity(g, pin); err != nil {
 		t.Fatalf("%s: install identity: %v", n.NodeID(), err)
 	}
 }
