@@ -54,13 +54,9 @@ func (s *Server) auditAlerts(res *fsm.Result) {
 		return
 	}
 	l := s.ledger()
-	for _, id := range res.Alerts {
-		pid, ok := l.AlertPrincipal(id)
-		if !ok {
-			continue
-		}
-		for _, a := range l.Alerts("", pid) {
-			if a.AlertID != id {
+	for _, r := range res.Alerts {
+		for _, a := range l.Alerts("", r.PrincipalID) {
+			if a.AlertID != r.ID {
 				continue
 			}
 			s.audit.LogAttrs(context.Background(), slog.LevelWarn, "trust alert",

@@ -20,7 +20,7 @@ import (
 // and the SSE stream.
 func entryView(e cluster.LedgerEntry) client.LedgerEntry {
 	v := client.LedgerEntry{Sequence: e.Sequence, Index: e.Index, Time: e.Time, Kind: e.Kind, Actor: e.Actor,
-		Status: e.Status, Error: e.Error, Subjects: e.Subjects, Leaf: e.Leaf, Command: json.RawMessage("null")}
+		Status: e.Status, Error: e.Error, Subjects: e.Subjects, Alerts: e.Alerts, Leaf: e.Leaf, Command: json.RawMessage("null")}
 	if e.Cmd != nil {
 		v.Command = renderCommand(e.Cmd)
 	}

@@ -505,6 +505,11 @@ func TestOpenAPIExchanges(t *testing.T) {
 	call("GET", "/v1/ledger/proof/inclusion?treeSize=2", reader, nil, 400)
 	call("GET", "/v1/ledger/proof/consistency?from=1&to=2", reader, nil, 200)
 	call("GET", "/v1/ledger/proof/consistency?from=1&to=999999", reader, nil, 400)
+	call("GET", "/v1/principals/alice/proof", auditor, nil, 200)
+	call("GET", "/v1/principals/alice/proof?treeSize=x", auditor, nil, 400)
+	call("GET", "/v1/principals/alice/proof?treeSize=999999", auditor, nil, 400)
+	call("GET", "/v1/principals/nobody/proof", auditor, nil, 404)
+	call("GET", "/v1/principals/alice/proof", reader, nil, 403)
 
 	// Import.
 	seed := map[string]any{"@type": "PrincipalTrust", "trustId": "trust_dave", "principalId": "dave", "principalType": "user",

@@ -1,7 +1,10 @@
 package api
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/trustledger/trustledger/api/client"
@@ -27,6 +30,9 @@ type Verifiable interface {
 	ConsistencyProof(from, to uint64) ([][]byte, error)
 	// TreeSize is the number of entries of this node's tree.
 	TreeSize() uint64
+	// PrincipalProof builds a principal's proof bundle (0: at the
+	// newest entry).
+	PrincipalProof(ctx context.Context, id string, size uint64) (*cluster.PrincipalProof, error)
 	// CheckpointKeyFor hands the checkpoint signer key to voter id (on
 	// the leader).
 	CheckpointKeyFor(id string) (string, error)
@@ -39,19 +45,29 @@ var _ Verifiable = (*cluster.Node)(nil)
 // that cannot prove or sign yet is unavailable (503, retry elsewhere or
 // later).
 func proofProblem(err error) error {
-	switch {
-	case errors.Is(err, cluster.ErrTreeSize):
-		return withCode(newProblem(ProblemInvalidParameter, "treeSize", "%v", err), "tree_size")
-	case errors.Is(err, cluster.ErrProofUnavailable):
-		p := withCode(newProblem(ProblemUnavailable, "", "%v; ask another node", err), "proof_unavailable")
-		p.retryAfter = 5
-		return p
-	case errors.Is(err, cluster.ErrNoCheckpointKey):
-		p := withCode(newProblem(ProblemUnavailable, "", "%v; ask a voter", err), "no_checkpoint_key")
-		p.retryAfter = 5
-		return p
+	for _, m := range proofErrors {
+		if errors.Is(err, m.err) {
+			p := withCode(newProblem(m.kind, m.field, "%v%s", err, m.hint), m.code)
+			p.retryAfter = m.retryAfter
+			return p
+		}
 	}
 	return err
+}
+
+// proofErrors are the problems proofProblem answers with.
+var proofErrors = []struct {
+	err         error
+	kind        ProblemKind
+	field, hint string
+	code        string
+	retryAfter  int
+}{
+	{cluster.ErrTreeSize, ProblemInvalidParameter, "treeSize", "", "tree_size", 0},
+	{cluster.ErrProofUnavailable, ProblemUnavailable, "", "; ask another node", "proof_unavailable", 5},
+	{cluster.ErrUnknownPrincipal, ProblemNotFound, "principalId", "", "not_found", 0},
+	{cluster.ErrProofTooLarge, ProblemConflict, "", "", "proof_too_large", 0},
+	{cluster.ErrNoCheckpointKey, ProblemUnavailable, "", "; ask a voter", "no_checkpoint_key", 5},
 }
 
 func writeText(w http.ResponseWriter, body []byte) {
@@ -130,6 +146,43 @@ func (s *Server) consistencyProof(w http.ResponseWriter, r *http.Request) error 
 	}
 	writeJSON(w, http.StatusOK, client.ConsistencyProof{From: from, To: to, Hashes: nonNil(hashes)})
 	return nil
+}
+
+// principalProof serves a principal's record with the checkpoint and the
+// entries, each with its inclusion proof, that it follows from.
+func (s *Server) principalProof(w http.ResponseWriter, r *http.Request) error {
+	id, err := subjectPath(r)
+	if err != nil {
+		return err
+	}
+	var errs fieldErrors
+	size := errs.sequence("treeSize", r.URL.Query().Get("treeSize"))
+	if err := paramProblem(errs.err()); err != nil {
+		return err
+	}
+	if size > s.node.TreeSize() {
+		return proofProblem(fmt.Errorf("%w: tree size %d is beyond this node's %d entries", cluster.ErrTreeSize, size, s.node.TreeSize()))
+	}
+	p, err := s.node.PrincipalProof(r.Context(), id, size)
+	if err != nil {
+		return proofProblem(err)
+	}
+	rec, err := json.Marshal(p.Record)
+	if err != nil {
+		return err
+	}
+	out := client.PrincipalProof{PrincipalID: id, Checkpoint: string(p.Checkpoint), TreeSize: p.Size, Record: rec,
+		Head: provenView(p.Head), Entries: make([]client.ProvenEntry, len(p.Entries))}
+	for i := range p.Entries {
+		out.Entries[i] = provenView(p.Entries[i])
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func provenView(e cluster.ProvenEntry) client.ProvenEntry {
+	return client.ProvenEntry{LedgerEntry: entryView(e.LedgerEntry), Proof: nonNil(e.Proof)}
 }
 
 func nonNil(h [][]byte) [][]byte {

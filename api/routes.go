@@ -58,6 +58,7 @@ func routeTable() []Route {
 		{Method: patch, Pattern: "/v1/principals/{id}", Role: "writer", Summary: "update a principal", handle: (*Server).updatePrincipal},
 		{Method: get, Pattern: "/v1/principals/{id}/history", Role: "reader", Read: true, Summary: "a principal's score history", handle: (*Server).principalHistory},
 		{Method: get, Pattern: "/v1/principals/{id}/events", Role: "reader", Read: true, Summary: "a principal's ledger entries", handle: (*Server).principalEvents},
+		{Method: get, Pattern: "/v1/principals/{id}/proof", Role: "auditor", Summary: "a principal's record with the entries and proofs it follows from", handle: (*Server).principalProof},
 		{Method: put, Pattern: "/v1/principals/{id}/factors", Role: "writer", Summary: "report factors", handle: (*Server).reportFactors},
 
 		{Method: put, Pattern: "/v1/orgs/{orgId}", Role: "admin", Summary: "set an organization's baseline", handle: (*Server).putOrg},

@@ -23,8 +23,12 @@ import (
 //	entries:    big-endian sequence → recordFormat byte + msgpack archiveRecord,
 //	            or, with an encryption key, that sealed (see atrest.go) with
 //	            the sequence in the additional data
-//	principals: principal id + 0x00 + big-endian sequence → empty
-//	meta:       "indexed" → big-endian sequence the principal index is complete to
+//	principals: principal id + 0x00 + big-endian sequence → empty; the
+//	            applied entries every record depends on (fsm.Kind.Global)
+//	            are indexed under the empty id ("" + 0x00 + sequence)
+//	meta:       "indexed" → big-endian sequence the principal index is complete to;
+//	            "global" → present once entries written before the empty-id
+//	            index existed have been indexed under it
 //
 // Principal ids never contain 0x00 (fsm.ValidID), so the separator keeps one
 // id's keys from running into another's that it prefixes.
@@ -63,10 +67,19 @@ var (
 	bucketPrincipals = []byte("principals")
 	bucketMeta       = []byte("meta")
 	keyIndexed       = []byte("indexed")
+	keyGlobal        = []byte("global")
 )
 
-// recordFormat is the first byte of every stored archiveRecord.
-const recordFormat byte = 1
+// globalSubject is the index id of the entries every record depends on.
+const globalSubject = ""
+
+// recordFormat is the first byte of every stored archiveRecord: 2 since
+// records carry the alerts their entry raised; records of format 1 (without
+// them) are still read.
+const (
+	recordFormat   byte = 2
+	recordFormatV1 byte = 1
+)
 
 // maxPendingBytes bounds the buffer between Apply and the flusher. When the
 // disk falls this far behind, Apply waits for the flusher (back-pressure on
@@ -86,6 +99,28 @@ type archiveRecord struct {
 	// the token that wrote it) and the command are decoded from it when
 	// the entry is read, not stored twice.
 	Data []byte
+	// Alerts are the alerts the entry raised (id and principal).
+	Alerts []fsm.RaisedAlert
+}
+
+// archiveRecordV1 is an archiveRecord of format 1.
+type archiveRecordV1 struct {
+	Index    uint64
+	Time     int64
+	Kind     uint8
+	Rejected bool
+	Error    string
+	Subjects []string
+	Data     []byte
+}
+
+// indexIDs are the ids r is indexed under: its subjects and, for an
+// applied entry every record depends on, globalSubject.
+func (r *archiveRecord) indexIDs() []string {
+	if r.Rejected || !fsm.Kind(r.Kind).Global() {
+		return r.Subjects
+	}
+	return append(append(make([]string, 0, len(r.Subjects)+1), r.Subjects...), globalSubject)
 }
 
 // archived is an entry on its way to the archive.
@@ -175,11 +210,18 @@ func encodeRecord(r *archiveRecord) ([]byte, error) {
 
 func decodeRecord(v []byte) (archiveRecord, error) {
 	var r archiveRecord
-	if len(v) < 2 || v[0] != recordFormat {
-		return r, errors.New("unknown archive record format")
+	switch {
+	case len(v) < 2:
+	case v[0] == recordFormat:
+		err := msgpack.Unmarshal(v[1:], &r)
+		return r, err
+	case v[0] == recordFormatV1:
+		var o archiveRecordV1
+		err := msgpack.Unmarshal(v[1:], &o)
+		return archiveRecord{Index: o.Index, Time: o.Time, Kind: o.Kind, Rejected: o.Rejected, Error: o.Error,
+			Subjects: o.Subjects, Data: o.Data}, err
 	}
-	err := msgpack.Unmarshal(v[1:], &r)
-	return r, err
+	return r, errors.New("unknown archive record format")
 }
 
 // aadArchive labels the additional data of a sealed archive record.
@@ -256,8 +298,11 @@ func (a *archive) load(tx *bbolt.Tx) error {
 		if err != nil {
 			return fmt.Errorf("sequence %d: %w", seq, err)
 		}
-		a.tail.add(seq, r.Subjects)
+		a.tail.add(seq, r.indexIDs())
 		a.tailThrough = seq
+	}
+	if err := a.indexGlobal(tx); err != nil {
+		return err
 	}
 	a.gapFrom, a.gapTo = findGap(tx)
 	return a.loadTree(tx)
@@ -267,7 +312,7 @@ func (a *archive) load(tx *bbolt.Tx) error {
 // sequence order, and waits only when the flusher is maxPendingBytes behind.
 func (a *archive) append(res *fsm.Result, data []byte) {
 	e := archived{seq: res.Sequence, rec: archiveRecord{Index: res.Index, Time: res.Time, Kind: uint8(res.Kind),
-		Rejected: res.Err != nil, Subjects: res.Subjects, Data: append([]byte(nil), data...)}}
+		Rejected: res.Err != nil, Subjects: res.Subjects, Data: append([]byte(nil), data...), Alerts: res.Alerts}}
 	if res.Err != nil {
 		e.rec.Error = res.Err.Error()
 	}

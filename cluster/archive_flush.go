@@ -134,7 +134,7 @@ func (a *archive) flush() {
 	} else {
 		for i := range batch {
 			if batch[i].seq > a.indexed {
-				a.tail.add(batch[i].seq, batch[i].rec.Subjects)
+				a.tail.add(batch[i].seq, batch[i].rec.indexIDs())
 			}
 		}
 		last := batch[len(batch)-1].seq

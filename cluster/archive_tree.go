@@ -42,7 +42,7 @@ var (
 	ErrTreeSize = errors.New("tree size out of range")
 	// ErrProofUnavailable: the archive lacks nodes the proof needs (entries
 	// before an installed snapshot that are not backfilled yet).
-	ErrProofUnavailable = errors.New("this node's archive lacks the tree nodes for that proof")
+	ErrProofUnavailable = errors.New("this node's archive lacks the entries or tree nodes that proof needs")
 )
 
 func nodeKey(id compact.NodeID) []byte {

@@ -33,6 +33,7 @@ type BackfillEntry struct {
 	Leaf     []byte
 	Subjects []string
 	Error    string
+	Alerts   []fsm.RaisedAlert
 }
 
 // findGap scans the stored sequences for the first missing run below the
@@ -144,7 +145,7 @@ func backfillRecords(from uint64, entries []BackfillEntry) ([]archiveRecord, [][
 			return nil, nil, fmt.Errorf("%w: entry %d of the run is sequence %d", ErrBackfill, from+uint64(i), p.Sequence)
 		}
 		r := archiveRecord{Index: e.Index, Time: p.Time, Rejected: !p.Applied, Error: e.Error, Subjects: e.Subjects,
-			Data: bytes.Clone(p.Entry)}
+			Data: bytes.Clone(p.Entry), Alerts: e.Alerts}
 		if env, err := fsm.DecodeEntry(p.Entry); err == nil {
 			r.Kind = uint8(env.Kind)
 		}
@@ -187,8 +188,8 @@ func (a *archive) storeBackfill(from uint64, recs []archiveRecord, nodes map[com
 			if err := eb.Put(seqKey(seq), v); err != nil {
 				return err
 			}
-			for _, s := range recs[i].Subjects {
-				if fsm.ValidID(s) {
+			for _, s := range recs[i].indexIDs() {
+				if s == globalSubject || fsm.ValidID(s) {
 					if err := pb.Put(principalKey(s, seq), []byte{}); err != nil {
 						return err
 					}

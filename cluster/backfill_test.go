@@ -20,7 +20,7 @@ func peerEntries(t *testing.T, n *Node, from, to uint64) []BackfillEntry {
 			t.Fatalf("%s lacks entry %d", n.NodeID(), seq)
 		}
 		out = append(out, BackfillEntry{Index: r.Index, Leaf: fsm.Leaf(seq, r.Time, !r.Rejected, r.Data),
-			Subjects: r.Subjects, Error: r.Error})
+			Subjects: r.Subjects, Error: r.Error, Alerts: r.Alerts})
 	}
 	return out
 }

@@ -45,6 +45,8 @@ type LedgerEntry struct {
 	Error string
 	// Subjects are the principal ids the entry touched.
 	Subjects []string
+	// Alerts are the alerts the entry raised (id and principal).
+	Alerts []fsm.RaisedAlert
 	// Cmd is the decoded command; nil when the entry could not be decoded.
 	Cmd fsm.Command
 	// Leaf is the exact bytes hashed into the ledger's Merkle tree
@@ -54,7 +56,7 @@ type LedgerEntry struct {
 
 func toLedgerEntry(seq uint64, r *archiveRecord) LedgerEntry {
 	e := LedgerEntry{Sequence: seq, Index: r.Index, Time: fsm.FormatTime(r.Time), Kind: fsm.Kind(r.Kind).String(),
-		Status: EntryApplied, Error: r.Error, Subjects: r.Subjects,
+		Status: EntryApplied, Error: r.Error, Subjects: r.Subjects, Alerts: r.Alerts,
 		Leaf: fsm.Leaf(seq, r.Time, !r.Rejected, r.Data)}
 	if r.Rejected {
 		e.Status = EntryRejected
@@ -149,7 +151,7 @@ func (a *archive) memEntries() []archived {
 // principal index, the index tail not merged yet (entries on disk), and the
 // entries not yet on disk.
 func (a *archive) principalEntries(id string, after uint64, limit int) ([]LedgerEntry, error) {
-	if !fsm.ValidID(id) {
+	if id != globalSubject && !fsm.ValidID(id) {
 		return nil, errors.New("invalid principal id")
 	}
 	limit = clampLimit(limit)
@@ -165,7 +167,7 @@ func (a *archive) principalEntries(id string, after uint64, limit int) ([]Ledger
 	var mem []archived
 	for _, part := range [][]archived{a.inflight, a.pending} {
 		for i := range part {
-			if part[i].seq > after && slices.Contains(part[i].rec.Subjects, id) {
+			if part[i].seq > after && slices.Contains(part[i].rec.indexIDs(), id) {
 				mem = append(mem, part[i])
 			}
 		}
@@ -180,7 +182,7 @@ func (a *archive) principalEntries(id string, after uint64, limit int) ([]Ledger
 		add := func(seq uint64) error {
 			v := eb.Get(seqKey(seq))
 			if v == nil {
-				return fmt.Errorf("principal index names missing sequence %d", seq)
+				return fmt.Errorf("%w (the principal index names entry %d, missing from the archive)", ErrProofUnavailable, seq)
 			}
 			e, err := a.entryAt(seq, v)
 			if err != nil {

@@ -429,6 +429,9 @@ func (n *Node) Entries(after uint64, limit int) ([]LedgerEntry, error) {
 // PrincipalEntries returns up to limit archived entries that touched the
 // principal id (its Subjects), with sequence > after, in order.
 func (n *Node) PrincipalEntries(id string, after uint64, limit int) ([]LedgerEntry, error) {
+	if !fsm.ValidID(id) {
+		return nil, errors.New("invalid principal id")
+	}
 	return n.archive.principalEntries(id, after, limit)
 }
 

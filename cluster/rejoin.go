@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -67,15 +68,7 @@ func (n *Node) rememberPeers(last *[]byte) {
 			peers = append(peers, p)
 		}
 	}
-	slices.SortFunc(peers, func(a, b Peer) int {
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(peers, func(a, b Peer) int { return cmp.Compare(a.ID, b.ID) })
 	b, err := json.Marshal(peers)
 	if err != nil || string(b) == string(*last) {
 		return

@@ -134,7 +134,8 @@ func checkpointRoot(t *testing.T, b []byte, v note.Verifier) []byte {
 // behind snapshots (small --snapshot-threshold and --trailing-logs), so a
 // node that joins afterwards installs a snapshot; it then copies the
 // entries the snapshot covers from the leader, proven against the tree,
-// and serves the same /v1/ledger as the leader, entry for entry.
+// and serves the same /v1/ledger as the leader, entry for entry, and
+// proves a principal's record from them as the leader does.
 func TestJoinerBackfillsTheCompactedLedger(t *testing.T) {
 	t.Parallel()
 	compact := []string{"--snapshot-threshold", "32", "--trailing-logs", "8", "--snapshot-interval", "200ms"}
@@ -164,6 +165,27 @@ func TestJoinerBackfillsTheCompactedLedger(t *testing.T) {
 	}, "n2 serves the leader's ledger, entry for entry")
 	if !strings.Contains(readFile(t, n2.log), "ledger restored from snapshot") {
 		t.Fatalf("n2 did not install a snapshot: the test did not exercise backfill\n%s", n2.tail())
+	}
+	// The joiner proves alice's record from the entries it backfilled,
+	// byte for byte the record the leader proves at the same tree size.
+	size := uint64(len(want))
+	pollUntil(t, 30*time.Second, func() bool {
+		_, err := c.client(n2).CheckpointKey(ctx)
+		return err == nil
+	}, "n2 holds the cluster's checkpoint key")
+	var records []string
+	for _, p := range []*proc{c.procs[0], n2} {
+		rep, err := verify.Principal(ctx, c.client(p), &verify.State{}, "", "alice", size)
+		if err != nil {
+			t.Fatalf("verify principal alice on %s: %v", p.id, err)
+		}
+		if rep.Entries < 300 {
+			t.Fatalf("%s proved alice from %d entries, want her 301", p.id, rep.Entries)
+		}
+		records = append(records, string(rep.Record))
+	}
+	if records[0] != records[1] {
+		t.Fatalf("the leader and the joiner prove different records:\n%s\n%s", records[0], records[1])
 	}
 }
 

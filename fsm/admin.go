@@ -50,7 +50,7 @@ func modifierInForce(m modifier, now int64) bool { return m.ExpiresAt > now }
 // force, before the check counts the modifiers in force: the ledger has
 // always done so for such an entry, accepted or refused, and replaying a
 // ledger must give the same state.
-func (l *Ledger) tidyModifier(r *rules, c *AddModifier) {
+func (l *Ledger) tidyModifier(r *rules, c *AddModifier, res *Result) {
 	if t := l.tokens[r.actor]; t != nil && t.Revoked {
 		return
 	}
@@ -61,6 +61,7 @@ func (l *Ledger) tidyModifier(r *rules, c *AddModifier) {
 		p = l.mutable(p)
 		l.prune(p)
 		p.ownCold()
+		res.Subjects = []string{p.ID}
 	}
 }
 

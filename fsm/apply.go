@@ -35,10 +35,18 @@ type Result struct {
 	Signals []SignalResult
 	// ID is the identifier the entry created (endorsement, modifier).
 	ID string
-	// Subjects are the principal ids the entry touched, sorted.
+	// Subjects are the principal ids the entry touched, sorted; for a
+	// rejected entry, those whose expired endorsements or modifiers it
+	// dropped before its check failed (commandSpec.tidy).
 	Subjects []string
-	// Alerts are the ids of alerts the entry raised.
-	Alerts []string
+	// Alerts are the alerts the entry raised, in the order it raised them.
+	Alerts []RaisedAlert
+}
+
+// RaisedAlert names an alert an entry raised and the principal it is about.
+type RaisedAlert struct {
+	ID          string `json:"id" msgpack:"i"`
+	PrincipalID string `json:"principalId" msgpack:"p"`
 }
 
 // RejectError is a deterministic rejection of a ledger entry, naming the
@@ -131,7 +139,7 @@ func (l *Ledger) safeApply(spec *commandSpec, cmd Command, actor string, res *Re
 	}()
 	r := l.rulesAt(actor, l.now)
 	if spec.tidy != nil {
-		spec.tidy(l, r, cmd)
+		spec.tidy(l, r, cmd, res)
 	}
 	if err := r.entry(spec, cmd); err != nil {
 		if spec.event != nil {

@@ -54,8 +54,10 @@ type commandSpec struct {
 	// tidy, when set, is housekeeping of ledger time that Apply runs
 	// before the check, whether the check then passes or not (expired
 	// endorsements and modifiers dropped): a function of the state and
-	// the entry's ledger time, the same on every node.
-	tidy func(l *Ledger, r *rules, cmd Command)
+	// the entry's ledger time, the same on every node. It names the
+	// principals it tidied in res.Subjects, so that a refused entry that
+	// changed their records is found among their entries.
+	tidy func(l *Ledger, r *rules, cmd Command, res *Result)
 }
 
 // commandTable is the table of ledger commands, indexed by Kind. Adding a
@@ -115,10 +117,10 @@ func commandByActor[C any, P commandPtr[C]](name string, check func(*rules, P) e
 }
 
 // withTidy gives a row the housekeeping Apply runs before its check.
-func withTidy[C any, P commandPtr[C]](s commandSpec, tidy func(*Ledger, *rules, P)) commandSpec {
-	s.tidy = func(l *Ledger, r *rules, c Command) {
+func withTidy[C any, P commandPtr[C]](s commandSpec, tidy func(*Ledger, *rules, P, *Result)) commandSpec {
+	s.tidy = func(l *Ledger, r *rules, c Command, res *Result) {
 		if typed, ok := c.(P); ok {
-			tidy(l, r, typed)
+			tidy(l, r, typed, res)
 		}
 	}
 	return s

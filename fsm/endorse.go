@@ -98,7 +98,7 @@ func endorsementInForce(e *endorsement, now int64) bool {
 // before the endorsement's checks count the ones in force: the ledger has
 // always done so for such an entry, accepted or refused, and replaying a
 // ledger must give the same state.
-func (l *Ledger) tidyEndorse(r *rules, c *AddEndorsement) {
+func (l *Ledger) tidyEndorse(r *rules, c *AddEndorsement, res *Result) {
 	if t := l.tokens[r.actor]; t != nil && t.Revoked {
 		return
 	}
@@ -115,6 +115,7 @@ func (l *Ledger) tidyEndorse(r *rules, c *AddEndorsement) {
 	ee.ownCold()
 	l.pruneEndorsements(er)
 	l.pruneEndorsements(ee)
+	res.Subjects = sortedKeys(map[string]bool{er.ID: true, ee.ID: true})
 }
 
 func (l *Ledger) applyEndorse(c *AddEndorsement, res *Result) {

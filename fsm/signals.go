@@ -112,7 +112,7 @@ func (r *rules) checkSignal(s *Signal) (*principal, *RejectError) {
 	return p, nil
 }
 
-func (l *Ledger) signal(p *principal, s *Signal) []string {
+func (l *Ledger) signal(p *principal, s *Signal) []RaisedAlert {
 	before := p.bound(l.local(p, l.now))
 	l.touch(p)
 	c := int(s.Category)
@@ -148,7 +148,7 @@ func (l *Ledger) signal(p *principal, s *Signal) []string {
 	}
 	p.Events++
 	p.LastEvent = l.now
-	var raised []string
+	var raised []RaisedAlert
 	if !p.Active {
 		raised = l.raiseAlert(p, raised, "inactive_activity", "high", "signal "+s.Event+" for an inactive principal")
 	}
@@ -178,14 +178,14 @@ func durationText(ms int64) string {
 }
 
 // raiseAlert opens an alert unless one of the same type is already open.
-func (l *Ledger) raiseAlert(p *principal, raised []string, typ, severity, msg string) []string {
+func (l *Ledger) raiseAlert(p *principal, raised []RaisedAlert, typ, severity, msg string) []RaisedAlert {
 	p.ownCold()
 	for _, a := range p.Alerts {
 		if a.Type == typ && (a.Status == AlertOpen || a.Status == AlertAcknowledged) {
 			return raised
 		}
 	}
-	id := "alt-" + strconv.FormatUint(l.counts.Alerts+1, 10)
+	id := l.alertID(p.ID)
 	if w := int(l.policy.AlertWindow); len(p.Alerts) >= w {
 		// Evict the oldest closed alert, else the oldest.
 		victim := 0
@@ -201,7 +201,7 @@ func (l *Ledger) raiseAlert(p *principal, raised []string, typ, severity, msg st
 	p.Alerts = append(p.Alerts, alert{ID: id, Type: typ, Severity: severity, RaisedAt: l.now, Message: msg, Status: AlertOpen})
 	l.alertIdx[id] = p.ID
 	l.counts.Alerts++
-	return append(raised, id)
+	return append(raised, RaisedAlert{ID: id, PrincipalID: p.ID})
 }
 
 // factorNames are the factor reports in component order, and factorKinds
@@ -264,7 +264,7 @@ func (l *Ledger) applyFactors(c *ReportFactors, res *Result) {
 	// riskIndicators (index 3 in the report) feed the context component
 	// together with the context report.
 	adj := factorAdjustments(l.policy.Rules, p.Factors)
-	var raised []string
+	var raised []RaisedAlert
 	for comp := 0; comp < NumComponents; comp++ {
 		delta := adj[comp] - p.FactorScore[comp]
 		p.FactorScore[comp] = adj[comp]

@@ -222,6 +222,9 @@ type Ledger struct {
 	// tree is the compact range of the ledger's Merkle tree (tree.go); nil
 	// in scratch copies and after restoring a snapshot without it.
 	tree *compact.Range
+	// labels, in a partial replay (Replay), are the ids the ledger gave
+	// the alerts of the entry being applied.
+	labels *alertLabels
 }
 
 // Counters are running totals of ledger activity.

@@ -52,6 +52,9 @@ type world struct {
 	log        [][]byte
 	// slow keeps ledger time realistic for long ledgers (minutes a step).
 	slow bool
+	// unique gives every event a fresh id (no id reused by another
+	// principal's event).
+	unique bool
 }
 
 const t0 = int64(1_710_000_000_000) // 2024-03-09T16:00:00Z
@@ -130,7 +133,7 @@ func (w *world) freshID() string {
 func (w *world) principal() string { return w.principals[w.rng.IntN(len(w.principals))] }
 
 func (w *world) eventID() string {
-	if len(w.eventIDs) > 0 && w.rng.IntN(20) == 0 {
+	if len(w.eventIDs) > 0 && !w.unique && w.rng.IntN(20) == 0 {
 		return w.eventIDs[w.rng.IntN(len(w.eventIDs))]
 	}
 	w.next++

@@ -72,7 +72,7 @@ func Inclusion(cp Checkpoint, seq uint64, leaf []byte, path [][]byte) error {
 		return fmt.Errorf("entry %d is not in a tree of %d entries", seq, cp.Size)
 	}
 	if err := proof.VerifyInclusion(fsm.TreeHasher, seq-1, cp.Size, fsm.TreeHasher.HashLeaf(leaf), path, cp.Root); err != nil {
-		return fmt.Errorf("entry %d is not in the ledger the checkpoint of size %d signs (changed, or not the ledger's): %w", seq, cp.Size, err)
+		return fmt.Errorf("entry %d is not in the ledger the checkpoint of size %d signs (changed, or not the ledger's): %w", seq, cp.Size, proofError(err))
 	}
 	return nil
 }
@@ -94,7 +94,7 @@ func Consistency(older, newer Checkpoint, path [][]byte) error {
 	}
 	if err := proof.VerifyConsistency(fsm.TreeHasher, older.Size, newer.Size, path, older.Root, newer.Root); err != nil {
 		return fmt.Errorf("the ledger of %d entries does not extend the one of %d seen before (history rewritten or forked): %w",
-			newer.Size, older.Size, err)
+			newer.Size, older.Size, proofError(err))
 	}
 	return nil
 }
@@ -120,4 +120,14 @@ func Leaves(cp Checkpoint, leaves [][]byte) error {
 		return fmt.Errorf("the %d entries served do not hash to the checkpoint's root: an entry was changed", len(leaves))
 	}
 	return nil
+}
+
+// proofError says a root mismatch in base64, the checkpoint's own form.
+func proofError(err error) error {
+	var m proof.RootMismatchError
+	if errors.As(err, &m) {
+		return fmt.Errorf("the proof leads to root %s, the checkpoint signs %s", base64.StdEncoding.EncodeToString(m.CalculatedRoot),
+			base64.StdEncoding.EncodeToString(m.ExpectedRoot))
+	}
+	return err
 }

@@ -71,17 +71,23 @@ func (s *Store) Save() error {
 	return os.Rename(tmp, s.path)
 }
 
-// LedgerReport says what Ledger verified.
-type LedgerReport struct {
+// CheckpointReport says which checkpoint a verification checked, with
+// which key, against which earlier one.
+type CheckpointReport struct {
 	Origin      string `json:"origin"`
 	VerifierKey string `json:"verifierKey"`
 	// FirstUse: no key was pinned; the server's was pinned now.
 	FirstUse bool   `json:"trustOnFirstUse"`
 	TreeSize uint64 `json:"treeSize"`
 	Root     []byte `json:"root"`
-	// Previous is the size of the checkpoint verified last time (0: none);
-	// the new one was proven to extend it.
+	// Previous is the size of the checkpoint remembered from the last run
+	// (0: none); the new one was proven consistent with it.
 	Previous uint64 `json:"previousTreeSize"`
+}
+
+// LedgerReport says what Ledger verified.
+type LedgerReport struct {
+	CheckpointReport
 	// Entries counts the entries checked one by one (with all).
 	Entries int `json:"entriesVerified"`
 }
@@ -131,7 +137,7 @@ func Ledger(ctx context.Context, cl *client.Client, st *State, pin string, all b
 	if err != nil {
 		return nil, err
 	}
-	rep := &LedgerReport{Origin: cp.Origin, VerifierKey: key, FirstUse: firstUse, TreeSize: cp.Size, Root: cp.Root}
+	rep := &LedgerReport{CheckpointReport: CheckpointReport{Origin: cp.Origin, VerifierKey: key, FirstUse: firstUse, TreeSize: cp.Size, Root: cp.Root}}
 	if st.Checkpoint != "" {
 		old, err := OpenCheckpoint(key, []byte(st.Checkpoint))
 		if err != nil {

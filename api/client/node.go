@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+
+	"github.com/trustledger/trustledger/fsm"
 )
 
 // Status is a node's view of itself and the ledger (GET /v1/status).
@@ -53,6 +55,9 @@ func (c *Client) Ready(ctx context.Context) error {
 	return err
 }
 
+// RaisedAlert names an alert a ledger entry raised and its principal.
+type RaisedAlert = fsm.RaisedAlert
+
 // LedgerEntry is one applied ledger entry.
 type LedgerEntry struct {
 	// Sequence numbers ledger events (unlike the Raft index, it does not
@@ -64,9 +69,10 @@ type LedgerEntry struct {
 	Kind  string `json:"kind"`
 	Actor string `json:"actor,omitempty"`
 	// Status is applied or rejected.
-	Status   string   `json:"status"`
-	Error    string   `json:"error,omitempty"`
-	Subjects []string `json:"subjects,omitempty"`
+	Status   string        `json:"status"`
+	Error    string        `json:"error,omitempty"`
+	Subjects []string      `json:"subjects,omitempty"`
+	Alerts   []RaisedAlert `json:"alerts,omitempty"` // the alerts it raised, in order (ids a verifier's replay reuses)
 	// Command is the command as JSON (secrets redacted).
 	Command json.RawMessage `json:"command,omitempty"`
 	// Leaf is the exact bytes hashed into the ledger's Merkle tree: verify

@@ -71,3 +71,41 @@ func (c *Client) ConsistencyProof(ctx context.Context, from, to uint64) (*Consis
 	}
 	return call[ConsistencyProof](ctx, c, &request{method: http.MethodGet, path: "/v1/ledger/proof/consistency", query: q})
 }
+
+// ProvenEntry is a ledger entry with its inclusion proof in the tree of
+// the bundle's checkpoint.
+type ProvenEntry struct {
+	LedgerEntry
+	// Proof is the entry's audit path (leaf index sequence − 1).
+	Proof [][]byte `json:"proof"`
+}
+
+// PrincipalProof is the answer to GET /v1/principals/{id}/proof: a
+// principal's record and what proves it (docs/verification.md,
+// "Verifying a principal"). Verify it with the verify package or
+// trustctl verify principal; the node's word for it proves nothing.
+type PrincipalProof struct {
+	PrincipalID string `json:"principalId"`
+	// Checkpoint is the signed checkpoint note of the tree of TreeSize
+	// entries.
+	Checkpoint string `json:"checkpoint"`
+	TreeSize   uint64 `json:"treeSize"`
+	// Record is the principal's record (a Record) after TreeSize
+	// entries, read at the ledger time of the entry at sequence TreeSize,
+	// as the exact bytes a verifier's replay must reproduce.
+	Record json.RawMessage `json:"record"`
+	// Head is the entry at sequence TreeSize.
+	Head ProvenEntry `json:"head"`
+	// Entries are the entries the record depends on, in sequence order.
+	Entries []ProvenEntry `json:"entries"`
+}
+
+// PrincipalProof fetches principal id's proof bundle (auditor role), at the
+// node's newest entry, or at treeSize entries when it is not 0.
+func (c *Client) PrincipalProof(ctx context.Context, id string, treeSize uint64) (*PrincipalProof, error) {
+	q := url.Values{}
+	if treeSize > 0 {
+		q.Set("treeSize", strconv.FormatUint(treeSize, 10))
+	}
+	return call[PrincipalProof](ctx, c, &request{method: http.MethodGet, path: "/v1/principals/" + seg(id) + "/proof", query: q})
+}

@@ -67,6 +67,9 @@ var commandTable = []leaf{
 	{path: "verify ledger", args: "[--verifier-key KEY] [--state FILE] [--all]",
 		summary: "check the ledger's signed checkpoint against the pinned key and prove it extends the one checked last time",
 		setup:   verifyLedger},
+	{path: "verify principal", args: "PRINCIPAL_ID [--verifier-key KEY] [--state FILE] [--tree-size N | --bundle FILE|-]",
+		summary: "prove a principal's record: check every entry it depends on against the signed checkpoint and replay them locally",
+		pos:     one("PRINCIPAL_ID"), setup: verifyPrincipal},
 	{path: "status", args: "", summary: "show the node's role, leader, applied index, state digest and region",
 		setup: noFlags(status)},
 

@@ -46,20 +46,7 @@ func TestPartnerAndFederationCommands(t *testing.T) {
 	t.Setenv("TRUSTLEDGER_TOKEN", admin)
 	dir := t.TempDir()
 
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, _ := x509.MarshalPKCS8PrivateKey(priv)
-	keyFile := filepath.Join(dir, "acme.pem")
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	jwk, _ := federation.PublicJWK(priv, "acme-1")
-	jwkFile := filepath.Join(dir, "acme-jwk.json")
-	if err := os.WriteFile(jwkFile, jwk, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	keyFile, jwkFile := partnerKeyFiles(t, dir)
 
 	ctx := context.Background()
 	cl, err := client.New(client.Config{Address: addr, Token: admin})
@@ -149,4 +136,25 @@ func setTestJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// partnerKeyFiles writes a new Ed25519 partner key to dir/acme.pem (PKCS #8)
+// and its public JWK, kid acme-1, to dir/acme-jwk.json.
+func partnerKeyFiles(t *testing.T, dir string) (keyFile, jwkFile string) {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(priv)
+	keyFile = filepath.Join(dir, "acme.pem")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	jwk, _ := federation.PublicJWK(priv, "acme-1")
+	jwkFile = filepath.Join(dir, "acme-jwk.json")
+	if err := os.WriteFile(jwkFile, jwk, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return keyFile, jwkFile
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trustledger/trustledger/api/client"
 	"github.com/trustledger/trustledger/internal/testnet"
 	"github.com/trustledger/trustledger/internal/testnode"
 	"go.etcd.io/bbolt"
@@ -106,7 +107,9 @@ func TestVerifyLedgerCommand(t *testing.T) {
 // leaf from the archive, and
 // `verify ledger --all` finds that the leaves no longer hash to the root
 // the cluster's key signed (the tree in the state machine came through
-// Raft, not from the archive).
+// Raft, not from the archive). `verify principal` of a principal whose
+// entry was changed or reordered fails too (its entries are not in the
+// tree), or the node cannot serve its proof (an entry dropped).
 func TestVerifyLedgerDetectsATamperedArchive(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Raft node")
@@ -114,15 +117,16 @@ func TestVerifyLedgerDetectsATamperedArchive(t *testing.T) {
 	key := func(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
 	for _, c := range []struct {
 		name   string
+		hit    int // principals touched: that of entry 3, or of entries 3 and 4
 		tamper func(b *bbolt.Bucket) error
 	}{
-		{"one byte changed", func(b *bbolt.Bucket) error {
+		{"one byte changed", 1, func(b *bbolt.Bucket) error {
 			v := append([]byte(nil), b.Get(key(3))...)
-			v[len(v)-1] ^= 0x01 // the last byte of the entry's data
+			v[len(v)-2] ^= 0x01 // the last byte of the entry's data (the record ends with its empty alert list, one byte)
 			return b.Put(key(3), v)
 		}},
-		{"an entry dropped", func(b *bbolt.Bucket) error { return b.Delete(key(3)) }},
-		{"a pair reordered", func(b *bbolt.Bucket) error {
+		{"an entry dropped", 1, func(b *bbolt.Bucket) error { return b.Delete(key(3)) }},
+		{"a pair reordered", 2, func(b *bbolt.Bucket) error {
 			v3, v4 := append([]byte(nil), b.Get(key(3))...), append([]byte(nil), b.Get(key(4))...)
 			if err := b.Put(key(3), v4); err != nil {
 				return err
@@ -130,14 +134,15 @@ func TestVerifyLedgerDetectsATamperedArchive(t *testing.T) {
 			return b.Put(key(4), v3)
 		}},
 	} {
-		t.Run(c.name, func(t *testing.T) { verifyTamperedArchive(t, c.tamper) })
+		t.Run(c.name, func(t *testing.T) { verifyTamperedArchive(t, c.hit, c.tamper) })
 	}
 }
 
 // verifyTamperedArchive runs a node, verifies its ledger, stops it,
 // tampers with its archive behind a snapshot, starts it again and expects
-// verify ledger --all to fail.
-func verifyTamperedArchive(t *testing.T, tamper func(b *bbolt.Bucket) error) {
+// verify ledger --all, and verify principal of the principals of the first
+// hit of entries 3 and 4, to fail (and that of an untouched one to pass).
+func verifyTamperedArchive(t *testing.T, hit int, tamper func(b *bbolt.Bucket) error) {
 	clearEnv(t)
 	dir := t.TempDir()
 	cfg := testnode.Config(t, "node1", filepath.Join(dir, "data"))
@@ -166,6 +171,16 @@ func verifyTamperedArchive(t *testing.T, tamper func(b *bbolt.Bucket) error) {
 	if code, out, errb := runCLI("", "verify", "ledger", "--state", state, "--all"); code != 0 {
 		t.Fatalf("before the tampering: exit %d\n%s%s", code, out, errb)
 	}
+	page, _, err := testnode.Client(t, m.URL(), token).Ledger(testnode.Context(t, 5*time.Second), client.Page{After: 2, Limit: 2}, nil)
+	if err != nil || len(page.Entries) != 2 || len(page.Entries[0].Subjects) != 1 || len(page.Entries[1].Subjects) != 1 {
+		t.Fatalf("entries 3 and 4: %v %+v", err, page)
+	}
+	ids := []string{page.Entries[0].Subjects[0], page.Entries[1].Subjects[0]}
+	for _, id := range ids {
+		if code, out, errb := runCLI("", "verify", "principal", id, "--state", state); code != 0 {
+			t.Fatalf("verify principal %s before the tampering: exit %d\n%s%s", id, code, out, errb)
+		}
+	}
 	m.Stop()
 
 	db, err := bbolt.Open(filepath.Join(dir, "data", "ledger.db"), 0o600, &bbolt.Options{Timeout: time.Second})
@@ -192,13 +207,23 @@ func verifyTamperedArchive(t *testing.T, tamper func(b *bbolt.Bucket) error) {
 		t.Fatalf("a tampered archive entry should fail the verification: exit %d\n%s%s", code, out, errb)
 	}
 	t.Logf("detected: %s", strings.TrimSpace(errb))
+	for i, id := range ids {
+		code, out, errb := runCLI("", "verify", "principal", id, "--state", state)
+		// A dropped entry leaves the node unable to serve the proof.
+		failed := code == 1 && (strings.Contains(errb, "verification failed") || strings.Contains(errb, "missing from the archive"))
+		if i < hit && !failed || i >= hit && code != 0 {
+			t.Fatalf("verify principal %s after the tampering: exit %d\n%s%s", id, code, out, errb)
+		}
+		t.Logf("principal %s: exit %d %s", id, code, strings.TrimSpace(errb))
+	}
 }
 
 // A history rewritten under the same key: the verifier remembers a
 // checkpoint of one ledger; the server at that address now holds another
 // ledger, signed with the same checkpoint key (its key file copied into a
 // new cluster). The key matches, but the consistency proof from the
-// remembered checkpoint cannot, and verify ledger exits 1.
+// remembered checkpoint cannot, and verify ledger and verify principal
+// exit 1.
 func TestVerifyLedgerDetectsARewrittenHistory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Raft nodes")
@@ -246,6 +271,12 @@ func TestVerifyLedgerDetectsARewrittenHistory(t *testing.T) {
 		t.Fatalf("a rewritten history under the same key should fail: exit %d\n%s%s", code, out, errb)
 	}
 	t.Logf("detected: %s", strings.TrimSpace(errb))
+	// A principal of the new history, proven against the checkpoint the
+	// verifier remembers from the old one.
+	code, out, errb = runCLI("", "verify", "principal", "mallory", "--state", state)
+	if code != 1 || !strings.Contains(errb, "does not extend") {
+		t.Fatalf("verify principal on a rewritten history should fail: exit %d\n%s%s", code, out, errb)
+	}
 }
 
 // wholeLedgerCheckpoint waits until the node at $TRUSTLEDGER_ADDR serves a

@@ -71,7 +71,7 @@ func backfillFrom(ctx context.Context, cl *client.Client, node *cluster.Node, fr
 		}
 		entries := make([]cluster.BackfillEntry, 0, len(page.Entries))
 		for _, e := range page.Entries {
-			entries = append(entries, cluster.BackfillEntry{Index: e.Index, Leaf: e.Leaf, Subjects: e.Subjects, Error: e.Error})
+			entries = append(entries, cluster.BackfillEntry{Index: e.Index, Leaf: e.Leaf, Subjects: e.Subjects, Error: e.Error, Alerts: e.Alerts})
 		}
 		if len(entries) == 0 {
 			return nil
