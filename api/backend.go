@@ -55,6 +55,8 @@ type Backend interface {
 	Entries(after uint64, limit int) ([]cluster.LedgerEntry, error)
 	// PrincipalEntries is Entries restricted to one principal.
 	PrincipalEntries(id string, after uint64, limit int) ([]cluster.LedgerEntry, error)
+	// RaftMetrics reads the node's Raft and cluster state for /metrics.
+	RaftMetrics() cluster.RaftMetrics
 	// Subscribe delivers entries as they are applied until the returned
 	// function is called; a subscriber that falls behind has its channel
 	// closed.

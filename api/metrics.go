@@ -15,8 +15,12 @@ import (
 type metrics struct {
 	reg     *prometheus.Registry
 	latency *prometheus.HistogramVec
-	handler http.Handler
-	streams prometheus.Gauge
+	// requests counts answers by route, method and status; the latency
+	// histogram leaves the status out, so that its buckets are not
+	// multiplied by every status a route answers with.
+	requests *prometheus.CounterVec
+	handler  http.Handler
+	streams  prometheus.Gauge
 	// streamsRefused counts streams refused over a cap, by reason
 	// ("token" or "node").
 	streamsRefused *prometheus.CounterVec
@@ -36,8 +40,14 @@ func newMetrics(reg *prometheus.Registry, node Backend) *metrics {
 			Namespace: "trustledger",
 			Subsystem: "api",
 			Name:      "request_duration_seconds",
-			Help:      "API request latency by route pattern, method and status code.",
-			Buckets:   []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+			Help:      "API request latency by route pattern and method.",
+			Buckets:   []float64{.001, .005, .01, .025, .05, .1, .25, 1, 5},
+		}, []string{"route", "method"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "trustledger",
+			Subsystem: "api",
+			Name:      "requests_total",
+			Help:      "API requests answered, by route pattern, method and status code.",
 		}, []string{"route", "method", "status"}),
 		streams: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "trustledger",
@@ -63,8 +73,10 @@ func newMetrics(reg *prometheus.Registry, node Backend) *metrics {
 	// Registration fails only when the collectors are registered already
 	// (a second Server on the same registry): the first set then serves.
 	_ = reg.Register(m.latency)
+	_ = reg.Register(m.requests)
 	_ = reg.Register(m.streams)
 	_ = reg.Register(&ledgerCollector{node: node})
+	_ = reg.Register(&clusterCollector{node: node})
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return m
 }
@@ -73,7 +85,9 @@ func newMetrics(reg *prometheus.Registry, node Backend) *metrics {
 // request, however odd its method, path or status, adds a series:
 // methodLabel, routeLabel and statusLabel bound them.
 func (m *metrics) observe(route, method string, status int, d time.Duration) {
-	m.latency.WithLabelValues(routeLabel(route), methodLabel(method), statusLabel(status)).Observe(d.Seconds())
+	rl, ml := routeLabel(route), methodLabel(method)
+	m.latency.WithLabelValues(rl, ml).Observe(d.Seconds())
+	m.requests.WithLabelValues(rl, ml, statusLabel(status)).Inc()
 }
 
 // labelUnmatched is the route label of requests that match no route.

@@ -45,8 +45,13 @@ func TestMetricsAndAudit(t *testing.T) {
 	}
 	body := string(r.body)
 	for _, want := range []string{
-		`trustledger_api_request_duration_seconds_count{method="POST",route="/v1/signals",status="200"} 1`,
-		`trustledger_api_request_duration_seconds_count{method="GET",route="/v1/principals/{id}",status="401"} 1`,
+		`trustledger_api_requests_total{method="POST",route="/v1/signals",status="200"} 1`,
+		`trustledger_api_requests_total{method="GET",route="/v1/principals/{id}",status="401"} 1`,
+		`trustledger_api_request_duration_seconds_count{method="POST",route="/v1/signals"} 1`,
+		`trustledger_raft_state{state="leader"} 1`,
+		`trustledger_raft_has_leader 1`,
+		`trustledger_cluster_voters 1`,
+		`trustledger_build_info{`,
 		`trustledger_ledger_signals_total{status="accepted"} 1`,
 		`trustledger_ledger_entries_total{outcome="applied"}`,
 		`trustledger_ledger_applied_index`,

@@ -86,6 +86,10 @@ type Node struct {
 	bootLastIndex uint64
 	openedAt      time.Time
 
+	// leaderChanges and snaps feed RaftMetrics.
+	leaderChanges atomic.Uint64
+	snaps         snapshotStats
+
 	closed    chan struct{}
 	closeOnce sync.Once
 	closeErr  error
@@ -122,6 +126,7 @@ func Open(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.goLoop(n.reconcileLoop)
+	n.goLoop(n.observeLeaders)
 	n.goLoop(n.leaseLoop)
 	ok = true
 	n.logStarted()
@@ -222,7 +227,7 @@ func (n *Node) startRaft(snaps raft.SnapshotStore) error {
 	}
 	n.lease = newLeaseState(rc.HeartbeatTimeout)
 	n.holdBeforeVoting()
-	rf := &raftFSM{ledger: n.ledger, archive: n.archive, applied: n.applied, log: n.log,
+	rf := &raftFSM{ledger: n.ledger, archive: n.archive, applied: n.applied, log: n.log, stats: &n.snaps,
 		snapshotIndex: func() uint64 { return newestSnapshot(snaps) }}
 	if n.raft, err = raft.NewRaft(rc, rf, n.logs, n.store, snaps, serialHeartbeats{n.trans}); err != nil {
 		return fmt.Errorf("start raft: %w", err)

@@ -19,6 +19,8 @@ type raftFSM struct {
 	// snapshotIndex returns the index of the newest snapshot in the
 	// snapshot store, the one Raft restores (0 when unknown).
 	snapshotIndex func() uint64
+	// stats counts snapshots persisted and restored (RaftMetrics).
+	stats *snapshotStats
 }
 
 var _ raft.FSM = (*raftFSM)(nil)
@@ -42,15 +44,20 @@ func (f *raftFSM) Apply(l *raft.Log) any {
 // Snapshot captures the ledger (cheap: copy-on-write) and the archive
 // sequence it corresponds to.
 func (f *raftFSM) Snapshot() (raft.FSMSnapshot, error) {
-	return &ledgerSnapshot{snap: f.ledger.Snapshot(), seq: f.archive.appendedSeq(), archive: f.archive}, nil
+	return &ledgerSnapshot{snap: f.ledger.Snapshot(), seq: f.archive.appendedSeq(), archive: f.archive, stats: f.stats}, nil
 }
 
 // Restore replaces the ledger with a snapshot: at start from the node's own
 // latest snapshot, later when a leader sends one or an operator restores.
 func (f *raftFSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	if err := f.ledger.Restore(rc); err != nil {
+	cr := &countingReader{r: rc}
+	if err := f.ledger.Restore(cr); err != nil {
 		return fmt.Errorf("restore ledger snapshot: %w", err)
+	}
+	if f.stats != nil {
+		f.stats.restored.Add(1)
+		f.stats.restoredBytes.Store(cr.n)
 	}
 	st := f.ledger.Status()
 	f.archive.restored(st.Sequence)
@@ -75,6 +82,7 @@ type ledgerSnapshot struct {
 	snap    *fsm.Snapshot
 	seq     uint64 // ledger sequence at the snapshot
 	archive *archive
+	stats   *snapshotStats
 }
 
 // Persist makes the archive durable up to the snapshot, then streams the
@@ -85,12 +93,17 @@ func (s *ledgerSnapshot) Persist(sink raft.SnapshotSink) error {
 		_ = sink.Cancel()
 		return fmt.Errorf("persist snapshot: archive not durable to sequence %d: %w", s.seq, err)
 	}
-	if _, err := s.snap.WriteTo(sink); err != nil {
+	size, err := s.snap.WriteTo(sink)
+	if err != nil {
 		_ = sink.Cancel()
 		return fmt.Errorf("persist snapshot: write: %w", err)
 	}
 	if err := sink.Close(); err != nil {
 		return fmt.Errorf("persist snapshot: close sink: %w", err)
+	}
+	if s.stats != nil {
+		s.stats.persisted.Add(1)
+		s.stats.persistedBytes.Store(uint64(size)) // #nosec G115 -- a byte count
 	}
 	return nil
 }

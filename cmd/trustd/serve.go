@@ -56,6 +56,12 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		return fmt.Errorf("listen for HTTP on %s: %w", cfg.HTTPAddr, err)
 	}
 	defer func() { _ = ln.Close() }() // after Serve, a no-op
+	// Bridged before the node opens, so that Raft's restore at start is
+	// measured too.
+	reg, err := api.NewProcessRegistry()
+	if err != nil {
+		return err
+	}
 	node, err := openNode(cfg, tlsConf, ln.Addr(), log)
 	if err != nil {
 		return err
@@ -65,7 +71,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 			err = errors.Join(err, fmt.Errorf("close node: %w", cerr))
 		}
 	}()
-	apiServer := api.New(api.Config{Logger: log, AuditLog: audit}, node)
+	apiServer := api.New(api.Config{Logger: log, AuditLog: audit, Registry: reg}, node)
 	httpServer := &http.Server{
 		Handler:           apiServer.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
