@@ -19,13 +19,19 @@ var (
 // a failure names the seed so it can be replayed with -seed.
 func forSequences(t *testing.T, prop func(t *testing.T, w *world)) {
 	t.Helper()
+	forSomeSequences(t, *seqFlag, prop)
+}
+
+// forSomeSequences is forSequences over n sequences (at most 100 with
+// -short), for properties whose sequences cost more.
+func forSomeSequences(t *testing.T, n int, prop func(t *testing.T, w *world)) {
+	t.Helper()
 	base := *seedFlag
 	if base == 0 {
 		base = rand.Uint64()
 	}
-	n := *seqFlag
 	if testing.Short() {
-		n = 100
+		n = min(n, 100)
 	}
 	for i := 0; i < n; i++ {
 		seed := base + uint64(i)
