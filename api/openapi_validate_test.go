@@ -659,3 +659,83 @@ func streamLedger(t *testing.T, h *harness, token string) {
 	}
 	t.Errorf("the ledger stream sent no event: %v", sc.Err())
 }
+
+// Every route's query parameters (Route.Query, and readParams on a Read
+// route) are the ones docs/openapi.yaml declares for its operation, no
+// more and no fewer, and every operation declares the 400 an unknown one
+// gets.
+func TestRouteQueryParametersMatchOpenAPI(t *testing.T) {
+	t.Parallel()
+	doc := loadSpec(t)
+	for _, rt := range routeTable() {
+		item := doc.Paths.Find(rt.Pattern)
+		if item == nil {
+			t.Errorf("%s %s: not in docs/openapi.yaml", rt.Method, rt.Pattern)
+			continue
+		}
+		op := item.GetOperation(rt.Method)
+		if op == nil {
+			t.Errorf("%s %s: no such operation in docs/openapi.yaml", rt.Method, rt.Pattern)
+			continue
+		}
+		var documented []string
+		for _, p := range append(item.Parameters, op.Parameters...) {
+			if p.Value != nil && p.Value.In == "query" {
+				documented = append(documented, p.Value.Name)
+			}
+		}
+		if op.Responses.Value("400") == nil {
+			t.Errorf("%s %s: docs/openapi.yaml declares no 400 (an unknown query parameter is one)", rt.Method, rt.Pattern)
+		}
+		taken := slices.Clone(rt.Query)
+		if rt.Read {
+			taken = append(taken, readParams...)
+		}
+		slices.Sort(documented)
+		slices.Sort(taken)
+		if !slices.Equal(documented, taken) {
+			t.Errorf("%s %s: the route takes %v, docs/openapi.yaml declares %v", rt.Method, rt.Pattern, taken, documented)
+		}
+	}
+}
+
+// A query parameter a route does not take is refused, naming it, before
+// the route does anything: a misspelt filter or consistency level does
+// not quietly give another answer, and a write takes no ?at=.
+func TestUnknownQueryParameters(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.register("alice", "user", "")
+	reader, writer := h.token("reader"), h.token("writer")
+	for _, c := range []struct {
+		method, path, token, param string
+	}{
+		{"GET", "/v1/alerts?principal=alice", reader, "principal"},
+		{"GET", "/v1/principals/alice?consistancy=stale", reader, "consistancy"},
+		{"GET", "/v1/ledger/checkpoint?tree_size=1", reader, "tree_size"},
+		{"POST", "/v1/signals?at=2030-01-01T00:00:00Z", writer, "at"},
+		{"GET", "/v1/status?x=1", reader, "x"},
+	} {
+		var body any
+		if c.method == "POST" {
+			body = signal("q-"+c.param, "alice", 1)
+		}
+		r := h.do(c.method, c.path, c.token, body)
+		if r.status != http.StatusBadRequest {
+			t.Errorf("%s %s: %d %s", c.method, c.path, r.status, r.body)
+			continue
+		}
+		if p := r.problem(t); p.Field != c.param || !strings.Contains(p.Detail, c.param) {
+			t.Errorf("%s %s: problem %+v does not name %s", c.method, c.path, p, c.param)
+		}
+	}
+	// Nothing was written by the refused signal.
+	if r := h.do("GET", "/v1/principals/alice/events", reader, nil); !strings.Contains(string(r.body), `"entries"`) ||
+		strings.Contains(string(r.body), "q-at") {
+		t.Errorf("the refused write reached the ledger: %s", r.body)
+	}
+	// The parameters a route does take still work.
+	if r := h.do("GET", "/v1/alerts?principalId=alice&consistency=stale", reader, nil); r.status != http.StatusOK {
+		t.Errorf("documented parameters: %d %s", r.status, r.body)
+	}
+}

@@ -26,9 +26,13 @@ type Route struct {
 	// AlsoRoles are token roles admitted besides those Role admits.
 	AlsoRoles []string
 	// Read marks routes that read replicated state: they take
-	// ?consistency=, ?at=, ?index= and ?wait= and answer with the
-	// X-Trust-Index, X-Trust-Known-Leader and X-Trust-Last-Contact headers.
+	// ?consistency=, ?max_stale=, ?index= and ?wait= (readParams) and
+	// answer with the X-Trust-Index, X-Trust-Known-Leader and
+	// X-Trust-Last-Contact headers.
 	Read bool
+	// Query names the query parameters the route takes besides a read's;
+	// any other is refused with 400 invalid-parameter naming it.
+	Query []string
 	// Summary says what the route does.
 	Summary string
 	// TLSOnly routes carry secrets in their answers: over plain HTTP they
@@ -53,12 +57,12 @@ func routeTable() []Route {
 		{Method: get, Pattern: "/v1/status", Role: "reader", AlsoRoles: []string{"operator", RoleNode}, Summary: "node status (answered by any node)", handle: (*Server).status},
 
 		{Method: post, Pattern: "/v1/principals", Role: "writer", Summary: "register a principal", handle: (*Server).registerPrincipal},
-		{Method: get, Pattern: "/v1/principals", Role: "reader", Read: true, Summary: "list trust records", handle: (*Server).listPrincipals},
-		{Method: get, Pattern: "/v1/principals/{id}", Role: "reader", Read: true, Summary: "a principal's trust record", handle: (*Server).getPrincipal},
+		{Method: get, Pattern: "/v1/principals", Role: "reader", Read: true, Query: []string{"type", "level", "orgId", "requiresReview", "limit", "cursor", "at"}, Summary: "list trust records", handle: (*Server).listPrincipals},
+		{Method: get, Pattern: "/v1/principals/{id}", Role: "reader", Read: true, Query: []string{"at"}, Summary: "a principal's trust record", handle: (*Server).getPrincipal},
 		{Method: patch, Pattern: "/v1/principals/{id}", Role: "writer", Summary: "update a principal", handle: (*Server).updatePrincipal},
 		{Method: get, Pattern: "/v1/principals/{id}/history", Role: "reader", Read: true, Summary: "a principal's score history", handle: (*Server).principalHistory},
-		{Method: get, Pattern: "/v1/principals/{id}/events", Role: "reader", Read: true, Summary: "a principal's ledger entries", handle: (*Server).principalEvents},
-		{Method: get, Pattern: "/v1/principals/{id}/proof", Role: "auditor", Summary: "a principal's record with the entries and proofs it follows from", handle: (*Server).principalProof},
+		{Method: get, Pattern: "/v1/principals/{id}/events", Role: "reader", Read: true, Query: []string{"after", "limit"}, Summary: "a principal's ledger entries", handle: (*Server).principalEvents},
+		{Method: get, Pattern: "/v1/principals/{id}/proof", Role: "auditor", Query: []string{"treeSize"}, Summary: "a principal's record with the entries and proofs it follows from", handle: (*Server).principalProof},
 		{Method: put, Pattern: "/v1/principals/{id}/factors", Role: "writer", Summary: "report factors", handle: (*Server).reportFactors},
 
 		{Method: put, Pattern: "/v1/orgs/{orgId}", Role: "admin", Summary: "set an organization's baseline", handle: (*Server).putOrg},
@@ -67,13 +71,13 @@ func routeTable() []Route {
 		{Method: post, Pattern: "/v1/signals", Role: "writer", Summary: "record one signal or a batch", handle: (*Server).recordSignals},
 
 		{Method: post, Pattern: "/v1/endorsements", Role: "writer", Summary: "endorse a principal", handle: (*Server).addEndorsement},
-		{Method: get, Pattern: "/v1/endorsements/{id}", Role: "reader", Read: true, Summary: "an endorsement", handle: (*Server).getEndorsement},
+		{Method: get, Pattern: "/v1/endorsements/{id}", Role: "reader", Read: true, Query: []string{"at"}, Summary: "an endorsement", handle: (*Server).getEndorsement},
 		{Method: del, Pattern: "/v1/endorsements/{id}", Role: "writer", Summary: "revoke an endorsement", handle: (*Server).revokeEndorsement},
 
-		{Method: post, Pattern: "/v1/decisions", Role: "reader", Read: true, Summary: "an access decision: allow, step up or deny", handle: (*Server).decide},
-		{Method: post, Pattern: "/v1/simulate", Role: "reader", Read: true, Summary: "what-if: the record after hypothetical events", handle: (*Server).simulate},
+		{Method: post, Pattern: "/v1/decisions", Role: "reader", Read: true, Query: []string{"at"}, Summary: "an access decision: allow, step up or deny", handle: (*Server).decide},
+		{Method: post, Pattern: "/v1/simulate", Role: "reader", Read: true, Query: []string{"at"}, Summary: "what-if: the record after hypothetical events", handle: (*Server).simulate},
 
-		{Method: get, Pattern: "/v1/alerts", Role: "reader", Read: true, Summary: "trust alerts", handle: (*Server).listAlerts},
+		{Method: get, Pattern: "/v1/alerts", Role: "reader", Read: true, Query: []string{"status", "principalId"}, Summary: "trust alerts", handle: (*Server).listAlerts},
 		{Method: post, Pattern: "/v1/alerts/{id}/review", Role: "admin", Summary: "review an alert", handle: (*Server).reviewAlert},
 
 		{Method: get, Pattern: "/v1/federation/partners", Role: "admin", Read: true, Summary: "list federation partners", handle: (*Server).listPartners},
@@ -82,12 +86,12 @@ func routeTable() []Route {
 		{Method: del, Pattern: "/v1/federation/partners/{partnerId}", Role: "admin", Summary: "remove a partner", handle: (*Server).deletePartner},
 		{Method: post, Pattern: "/v1/federation/events", Role: "partner", Summary: "Security Event Token push delivery", handle: (*Server).pushSecurityEvent},
 
-		{Method: get, Pattern: "/v1/ledger", Role: "auditor", AlsoRoles: []string{RoleNode}, Read: true, Summary: "ledger entries", handle: (*Server).ledgerEntries},
-		{Method: get, Pattern: "/v1/ledger/stream", Role: "auditor", Summary: "ledger entries as server-sent events", handle: (*Server).ledgerStream},
-		{Method: get, Pattern: "/v1/ledger/checkpoint", Role: "reader", Summary: "the latest signed checkpoint of the ledger's Merkle tree", handle: (*Server).checkpoint},
+		{Method: get, Pattern: "/v1/ledger", Role: "auditor", AlsoRoles: []string{RoleNode}, Read: true, Query: []string{"after", "limit"}, Summary: "ledger entries", handle: (*Server).ledgerEntries},
+		{Method: get, Pattern: "/v1/ledger/stream", Role: "auditor", Query: []string{"after"}, Summary: "ledger entries as server-sent events", handle: (*Server).ledgerStream},
+		{Method: get, Pattern: "/v1/ledger/checkpoint", Role: "reader", Query: []string{"treeSize"}, Summary: "the latest signed checkpoint of the ledger's Merkle tree", handle: (*Server).checkpoint},
 		{Method: get, Pattern: "/v1/ledger/checkpoint/key", Role: "reader", Summary: "the checkpoint verifier key", handle: (*Server).checkpointKey},
-		{Method: get, Pattern: "/v1/ledger/proof/inclusion", Role: "reader", Summary: "proof that an entry is in the tree of a given size", handle: (*Server).inclusionProof},
-		{Method: get, Pattern: "/v1/ledger/proof/consistency", Role: "reader", AlsoRoles: []string{RoleNode}, Summary: "proof that a smaller tree is a prefix of a larger one", handle: (*Server).consistencyProof},
+		{Method: get, Pattern: "/v1/ledger/proof/inclusion", Role: "reader", Query: []string{"sequence", "treeSize"}, Summary: "proof that an entry is in the tree of a given size", handle: (*Server).inclusionProof},
+		{Method: get, Pattern: "/v1/ledger/proof/consistency", Role: "reader", AlsoRoles: []string{RoleNode}, Query: []string{"from", "to"}, Summary: "proof that a smaller tree is a prefix of a larger one", handle: (*Server).consistencyProof},
 
 		{Method: post, Pattern: "/v1/import", Role: "admin", Summary: "import PrincipalTrust records", handle: (*Server).importRecords},
 
@@ -224,6 +228,10 @@ func (s *Server) serveRoute(rt Route) http.Handler {
 				return
 			}
 		}
+		if err := checkQuery(rt, r); err != nil {
+			s.fail(sw, r, err)
+			return
+		}
 		if rt.Read {
 			if err := s.prepareRead(sw, r); err != nil {
 				s.fail(sw, r, err)
@@ -282,4 +290,37 @@ func (w *statusWriter) code() int {
 		return http.StatusOK
 	}
 	return w.status
+}
+
+// readParams are the query parameters every Read route takes.
+var readParams = []string{"consistency", "max_stale", "index", "wait"}
+
+// checkQuery refuses a query parameter the route does not take: a
+// misspelt one (?consistancy=stale) must not quietly give another answer
+// than the one asked for.
+func checkQuery(rt Route, r *http.Request) error {
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	q := r.URL.Query()
+	names := make([]string, 0, len(q))
+	for name := range q {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if slices.Contains(rt.Query, name) || rt.Read && slices.Contains(readParams, name) {
+			continue
+		}
+		takes := slices.Clone(rt.Query)
+		if rt.Read {
+			takes = append(takes, readParams...)
+		}
+		if len(takes) == 0 {
+			return withCode(newProblem(ProblemInvalidParameter, name, "%s %s takes no query parameters, not %q", rt.Method, rt.Pattern, name), "unknown")
+		}
+		return withCode(newProblem(ProblemInvalidParameter, name, "unknown query parameter %q; %s %s takes %s", name, rt.Method, rt.Pattern,
+			strings.Join(takes, ", ")), "unknown")
+	}
+	return nil
 }
