@@ -1,11 +1,10 @@
 package api
 
 import (
-	"runtime/debug"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trustledger/trustledger/cluster"
+	"github.com/trustledger/trustledger/internal/version"
 )
 
 // clusterCollector reports Raft and cluster state from the node at scrape
@@ -101,7 +100,7 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	if m.DiskFreeBytes >= 0 {
 		gauge(descDiskFree, float64(m.DiskFreeBytes))
 	}
-	v, rev, gov := buildInfo()
+	v, rev, gov := version.Info()
 	gauge(descBuildInfo, 1, v, rev, gov)
 }
 
@@ -110,22 +109,4 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
-}
-
-// buildInfo is the binary's module version, VCS revision and Go version.
-func buildInfo() (version, revision, goVersion string) {
-	version, revision = "(devel)", "unknown"
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return version, revision, "unknown"
-	}
-	if bi.Main.Version != "" {
-		version = bi.Main.Version
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" {
-			revision = s.Value
-		}
-	}
-	return version, revision, bi.GoVersion
 }

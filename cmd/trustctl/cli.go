@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/trustledger/trustledger/api/client"
+	"github.com/trustledger/trustledger/internal/version"
 )
 
 // Exit codes.
@@ -57,12 +58,18 @@ func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(form
 // run executes args and returns the exit code.
 func (c *cli) run(ctx context.Context, args []string) int {
 	fs := c.flagSet("trustctl")
-	fs.Usage = func() { c.printUsage(c.stderr) }
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			c.printUsage(c.stdout)
 			return exitOK
 		}
+		fmt.Fprintf(c.stderr, "Error: %s\nRun 'trustctl help' for the commands and global flags.\n", doubleDash(err.Error()))
 		return exitUsage
+	}
+	if *showVersion {
+		fmt.Fprintln(c.stdout, version.String("trustctl"))
+		return exitOK
 	}
 	args = fs.Args()
 	if len(args) == 0 {
@@ -99,7 +106,7 @@ func (c *cli) find(args []string) (cmd *command, rest []string, path string, err
 			return cmd, args, path, nil
 		}
 		if len(args) > 0 && isHelpFlag(args[0]) && cmd.fallback == "" {
-			fmt.Fprintf(c.stderr, "Usage: %s <%s> ...\nRun '%s <sub-command> -h' for its flags.\n", path,
+			fmt.Fprintf(c.stdout, "Usage: %s <%s> ...\nRun '%s <sub-command> -h' for its flags.\n", path,
 				strings.ReplaceAll(subNames(cmd), ", ", "|"), path)
 			return nil, nil, path, flag.ErrHelp
 		}
@@ -220,7 +227,10 @@ func (c *cli) hasToken() bool {
 // flagSet returns a flag set with the global flags registered.
 func (c *cli) flagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
+	// trustctl prints usage and errors itself (parse): once, usage on
+	// standard output for -h, the error alone on standard error.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	g := &c.g
 	fs.StringVar(&g.addr, "addr", g.addr, "trustd `URL` (default $"+client.EnvAddr+" or "+client.DefaultAddress+")")
 	fs.StringVar(&g.token, "token", g.token, "API token (default $"+client.EnvToken+")")
@@ -240,32 +250,14 @@ func (c *cli) flagSet(name string) *flag.FlagSet {
 // its positional arguments ("--" ends the flags), checks the global
 // options and returns the positional arguments.
 func (c *cli) parse(fs *flag.FlagSet, args []string, synopsis string) ([]string, error) {
-	fs.Usage = func() {
-		fmt.Fprintf(c.stderr, "Usage: %s %s\n", fs.Name(), synopsis)
-		own := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
-		own.SetOutput(c.stderr)
-		globalNames := map[string]bool{}
-		c.flagSet("").VisitAll(func(f *flag.Flag) { globalNames[f.Name] = true })
-		n := 0
-		fs.VisitAll(func(f *flag.Flag) {
-			if !globalNames[f.Name] {
-				own.Var(f.Value, f.Name, f.Usage)
-				n++
-			}
-		})
-		if n > 0 {
-			fmt.Fprintln(c.stderr, "\nFlags:")
-			own.PrintDefaults()
-		}
-		fmt.Fprintln(c.stderr, "\nGlobal flags (--addr, --token, --token-file, --output, ...): see 'trustctl help'.")
-	}
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				c.commandUsage(c.stdout, fs, synopsis)
 				return nil, err
 			}
-			return nil, &usageError{err.Error()}
+			return nil, &usageError{doubleDash(err.Error())}
 		}
 		rest := fs.Args()
 		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
@@ -402,6 +394,7 @@ Global flags (accepted by every command, before or after it):
   --output, -o FMT    table (default) or json
   --timeout D         request timeout (default 30s)
   --ca-cert, --client-cert, --client-key FILE, --tls-skip-verify   TLS to an https trustd
+  --version           print the version (module version, VCS revision, Go version) and exit
 
 Exit codes: 0 success, 1 error from the server or network, 2 usage error.
 Run 'trustctl <command> -h' for a command's flags.

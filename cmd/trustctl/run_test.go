@@ -229,10 +229,11 @@ func TestCommands(t *testing.T) {
 		{name: "bad number", args: []string{"org", "set", "acme", "--base", "high"}, code: 2, err: []string{`--base: "high" is not a number`}},
 		{name: "bad json", args: []string{"factors", "set", "alice", "--risk", `{"a":1}`}, code: 2, err: []string{"--risk: must be a JSON array"}},
 		{name: "bad output", args: []string{"status", "-o", "yaml"}, code: 2, err: []string{"--output must be table or json"}},
-		{name: "unknown flag", args: []string{"status", "--bogus"}, code: 2, err: []string{"flag provided but not defined: -bogus"}},
+		{name: "unknown flag", args: []string{"status", "--bogus"}, code: 2, err: []string{"unknown flag: --bogus"}},
 		{name: "bad review action", args: []string{"alerts", "review", "al-1", "--action", "ignore"}, code: 2, err: []string{"--action must be"}},
 		{name: "help", args: []string{"help"}, out: []string{"principal register", "signal send", "Exit codes"}},
-		{name: "command help", args: []string{"decide", "-h"}, err: []string{"Usage: trustctl decide ID", "-sensitivity"}},
+		{name: "command help", args: []string{"decide", "-h"}, out: []string{"Usage: trustctl decide ID", "\n  --sensitivity low|medium|high|critical\n"}},
+		{name: "version", args: []string{"--version"}, out: []string{"trustctl "}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

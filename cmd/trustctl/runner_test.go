@@ -1,6 +1,7 @@
 package main
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -36,10 +37,14 @@ func TestEveryCommandUsageNamesItsPlace(t *testing.T) {
 		if s, ok := shownAs[path]; ok {
 			name = s
 		}
-		code, _, errOut := runCLI("", append(strings.Fields(path), "-h")...)
+		code, out, errOut := runCLI("", append(strings.Fields(path), "-h")...)
 		want := "Usage: trustctl " + name + " " + cmd.args + "\n"
-		if code != exitOK || !strings.HasPrefix(errOut, want) {
-			t.Errorf("%s -h: exit %d, usage %q, want it to start %q", path, code, errOut, want)
+		if code != exitOK || !strings.HasPrefix(out, want) || errOut != "" {
+			t.Errorf("%s -h: exit %d, usage %q (stderr %q), want it to start %q on stdout", path, code, out, errOut, want)
+		}
+		// Flags as they are typed: --name, never the flag package's -name.
+		if singleDash.MatchString(out) {
+			t.Errorf("%s -h shows a single-dash flag:\n%s", path, out)
 		}
 	}
 }
@@ -73,3 +78,5 @@ func TestTransferLeadershipTakesAtMostOneNode(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
 }
+
+var singleDash = regexp.MustCompile(`\n  -[^-]`)

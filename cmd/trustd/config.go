@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -290,7 +291,9 @@ func loadConfig(args []string, lookup func(string) (string, bool), stderr io.Wri
 	type flagValue struct{ name, value string }
 	var given []flagValue
 	fs := flag.NewFlagSet("trustd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	// The caller prints: usage on standard output for -h, the error alone
+	// (with a pointer to -h) on standard error for a mistake.
+	fs.SetOutput(io.Discard)
 	for _, o := range opts {
 		record := func(v string) error { given = append(given, flagValue{o.name, v}); return nil }
 		if o.isBool {
@@ -299,8 +302,12 @@ func loadConfig(args []string, lookup func(string) (string, bool), stderr io.Wri
 			fs.Func(o.name, o.usage, record)
 		}
 	}
-	fs.Usage = func() { usage(stderr, opts) }
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			msg := strings.Replace(err.Error(), "flag provided but not defined: -", "unknown flag --", 1)
+			err = fmt.Errorf("%s (see trustd -h)", msg)
+		}
 		return c, err
 	}
 	if fs.NArg() > 0 {
@@ -411,6 +418,7 @@ func usage(w io.Writer, opts []option) {
 		}
 		fmt.Fprintln(w)
 	}
+	fmt.Fprintln(w, "  --version\n      print the version (module version, VCS revision, Go version) and exit")
 }
 
 func splitHostPort(addr string) (host, port string, err error) {

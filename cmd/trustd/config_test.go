@@ -93,7 +93,7 @@ func TestConfigErrors(t *testing.T) {
 		{"missing file", []string{"--config", filepath.Join(dir, "none.json")}, nil, "config file"},
 		{"tls cert without key", []string{"--tls-cert-file", "c.pem"}, nil, "give both, or neither"},
 		{"encryption key missing", nil, map[string]string{"TRUSTLEDGER_ENCRYPTION_KEY_FILE": filepath.Join(dir, "none.key")}, "--encryption-key-file"},
-		{"unknown flag", []string{"--colour", "blue"}, nil, "flag provided but not defined"},
+		{"unknown flag", []string{"--colour", "blue"}, nil, "unknown flag --colour"},
 		{"stray argument", []string{"serve"}, nil, "unexpected argument"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

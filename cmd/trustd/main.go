@@ -18,6 +18,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/trustledger/trustledger/internal/version"
 )
 
 func main() {
@@ -28,8 +30,18 @@ func main() {
 // down gracefully. It returns the process exit code: 0 after a clean
 // shutdown, 1 when the node failed, 2 for a bad configuration.
 func run(args []string, stdout, stderr io.Writer) int {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "--version" || a == "-version" {
+			fmt.Fprintln(stdout, version.String("trustd"))
+			return 0
+		}
+	}
 	cfg, err := loadConfig(args, os.LookupEnv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
+		usage(stdout, options())
 		return 0
 	}
 	if err != nil {

@@ -1,0 +1,33 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// --version and -h answer on standard output with exit 0; a mistake is
+// one error line on standard error with exit 2, no usage dump.
+func TestVersionHelpAndMistakes(t *testing.T) {
+	for _, c := range []struct {
+		args          []string
+		code          int
+		stdout, error string
+	}{
+		{[]string{"--version"}, 0, "trustd ", ""},
+		{[]string{"-h"}, 0, "Usage: trustd [flags]", ""},
+		{[]string{"--bogus"}, 2, "", "trustd: unknown flag --bogus (see trustd -h)"},
+	} {
+		var out, errb bytes.Buffer
+		code := run(c.args, &out, &errb)
+		if code != c.code || !strings.HasPrefix(out.String(), c.stdout) || c.stdout == "" && out.Len() > 0 ||
+			!strings.Contains(errb.String(), c.error) || c.error == "" && errb.Len() > 0 {
+			t.Errorf("trustd %v: exit %d\nstdout %q\nstderr %q", c.args, code, out.String(), errb.String())
+		}
+	}
+	var out bytes.Buffer
+	run([]string{"-h"}, &out, &out)
+	if !strings.Contains(out.String(), "\n  --version\n") {
+		t.Errorf("-h does not list --version:\n%s", out.String())
+	}
+}

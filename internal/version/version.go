@@ -1,0 +1,43 @@
+// Package version says which build of trustledger is running, from the
+// module and VCS information Go records in every binary
+// (runtime/debug.ReadBuildInfo).
+package version
+
+import (
+	"fmt"
+	"runtime/debug"
+)
+
+// Info is the running binary's module version ("(devel)" when built from
+// a checkout), VCS revision (with "+dirty" when the tree had changes) and
+// Go version.
+func Info() (version, revision, goVersion string) {
+	version, revision, goVersion = "(devel)", "unknown", "unknown"
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return version, revision, goVersion
+	}
+	if bi.Main.Version != "" {
+		version = bi.Main.Version
+	}
+	goVersion = bi.GoVersion
+	dirty := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			revision = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if dirty && revision != "unknown" {
+		revision += "+dirty"
+	}
+	return version, revision, goVersion
+}
+
+// String is the line --version prints: "trustd (devel) 1a2b3c4… go1.26.8".
+func String(program string) string {
+	v, rev, gov := Info()
+	return fmt.Sprintf("%s %s %s %s", program, v, rev, gov)
+}
