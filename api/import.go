@@ -5,21 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+
+	"github.com/trustledger/trustledger/api/client"
 )
 
 // maxImportRecords bounds the records of one import request.
 const maxImportRecords = 1000
-
-// importResult is the outcome of one imported record.
-type importResult struct {
-	PrincipalID string   `json:"principalId"`
-	Status      string   `json:"status"` // imported | rejected
-	Index       uint64   `json:"index,omitempty"`
-	Code        string   `json:"code,omitempty"`
-	Field       string   `json:"field,omitempty"`
-	Reason      string   `json:"reason,omitempty"`
-	Warnings    []string `json:"warnings,omitempty"`
-}
 
 // splitImport reads an import body: one record, an array of records, or
 // {"records": [...]}. batch is false for a single record.
@@ -117,11 +108,11 @@ func (s *Server) importRecords(w http.ResponseWriter, r *http.Request) error {
 	if !batch {
 		return s.importOne(w, r, recs[0])
 	}
-	results := make([]importResult, 0, len(recs))
+	results := make([]client.ImportedRecord, 0, len(recs))
 	var last uint64
 	imported := 0
 	for _, rec := range recs {
-		res := importResult{PrincipalID: rec.cmd.PrincipalID, Warnings: rec.warnings}
+		res := client.ImportedRecord{PrincipalID: rec.cmd.PrincipalID, Warnings: rec.warnings}
 		out, err := s.proposeChecked(r, rec.cmd)
 		if err != nil {
 			p := problemFor(err)
@@ -130,12 +121,12 @@ func (s *Server) importRecords(w http.ResponseWriter, r *http.Request) error {
 				// was imported so far.
 				return err
 			}
-			res.Status, res.Code, res.Field, res.Reason = "rejected", p.Code, p.Field, p.Detail
+			res.Status, res.Code, res.Field, res.Reason = client.ImportRejected, p.Code, p.Field, p.Detail
 			if out != nil {
 				res.Index, last = out.Index, out.Index
 			}
 		} else {
-			res.Status, res.Index, last = "imported", out.Index, out.Index
+			res.Status, res.Index, last = client.ImportImported, out.Index, out.Index
 			imported++
 		}
 		results = append(results, res)
@@ -157,7 +148,7 @@ func (s *Server) importOne(w http.ResponseWriter, r *http.Request, rec *imported
 		return err
 	}
 	out := map[string]any{"index": res.Index, "imported": 1,
-		"results": []importResult{{PrincipalID: id, Status: "imported", Index: res.Index, Warnings: rec.warnings}}}
+		"results": []client.ImportedRecord{{PrincipalID: id, Status: client.ImportImported, Index: res.Index, Warnings: rec.warnings}}}
 	if record, ok := s.ledger().Record(id, s.evalTime(w, r)); ok {
 		out["record"] = record
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trustledger/trustledger/api/client"
 	"github.com/trustledger/trustledger/fsm"
 )
 
@@ -30,9 +31,9 @@ func TestImportSeedExamples(t *testing.T) {
 				t.Fatal(err)
 			}
 			var out struct {
-				Index   uint64         `json:"index"`
-				Results []importResult `json:"results"`
-				Record  *fsm.Record    `json:"record"`
+				Index   uint64                  `json:"index"`
+				Results []client.ImportedRecord `json:"results"`
+				Record  *fsm.Record             `json:"record"`
 			}
 			h.mustJSON("POST", "/v1/import", h.admin, raw, http.StatusCreated, &out)
 			if out.Index == 0 || len(out.Results) != 1 || out.Results[0].Status != "imported" {
@@ -105,8 +106,8 @@ func TestImportBatch(t *testing.T) {
 			"isActive":        true}
 	}
 	var out struct {
-		Imported int            `json:"imported"`
-		Results  []importResult `json:"results"`
+		Imported int                     `json:"imported"`
+		Results  []client.ImportedRecord `json:"results"`
 	}
 	h.mustJSON("POST", "/v1/import", h.admin, map[string]any{"records": []any{rec("dev-1", 45), rec("dev-2", 47)}},
 		http.StatusCreated, &out)

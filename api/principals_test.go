@@ -178,7 +178,7 @@ func TestEndorsementsDecisionsSimulate(t *testing.T) {
 		"signals": []any{map[string]any{"principalId": "intern", "event": "malware_found", "category": "context", "impact": -20}},
 		"factors": map[string]any{"complianceStatus": map[string]any{"training_completed": true}},
 	}, http.StatusOK, &sim)
-	if sim.Baseline.TrustScore != 54 || sim.Record.TrustScore >= 54 || sim.Delta >= 0 || len(sim.Signals) != 1 ||
+	if sim.Before.TrustScore != 54 || sim.Baseline != sim.Before || sim.Record.TrustScore >= 54 || sim.Delta >= 0 || len(sim.Signals) != 1 ||
 		sim.Signals[0].Status != fsm.StatusAccepted || sim.Factors == nil || sim.Factors.Status != "applied" {
 		t.Errorf("simulation: %+v %+v", sim, sim.Factors)
 	}

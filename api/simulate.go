@@ -63,11 +63,12 @@ func (s *Server) simulate(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := client.Simulation{
 		PrincipalID: id,
-		Baseline:    client.SimulatedScore{TrustScore: before.TrustScore, TrustLevel: before.TrustLevel, ScoreComponents: before.ScoreComponents},
+		Before:      client.SimulatedScore{TrustScore: before.TrustScore, TrustLevel: before.TrustLevel, ScoreComponents: before.ScoreComponents},
 		Record:      after,
 		Delta:       after.TrustScore - before.TrustScore,
 		Signals:     []fsm.SignalResult{},
 	}
+	out.Baseline = out.Before // the deprecated name, until API v2
 	for i, res := range results {
 		switch cmds[i].(type) {
 		case *fsm.RecordSignals:

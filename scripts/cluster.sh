@@ -35,12 +35,29 @@ voter() { if [[ $1 -eq 4 ]]; then echo false; else echo true; fi; }
 
 ctl() { "$BIN/trustctl" --token-file "$TOKEN" "$@"; }
 
-# running NAME: whether node NAME's process is alive (a zombie is not).
+# running NAME: whether node NAME's process is alive and is a trustd (a
+# zombie is not, nor another program that got a stale pid file's pid).
 running() {
 	local pidfile=$DIR/$1.pid pid
 	[[ -f $pidfile ]] || return 1
 	pid=$(cat "$pidfile")
-	kill -0 "$pid" 2>/dev/null && [[ $(ps -o stat= -p "$pid" 2>/dev/null) != Z* ]]
+	kill -0 "$pid" 2>/dev/null && [[ $(ps -o stat= -p "$pid" 2>/dev/null) != Z* ]] &&
+		[[ $(ps -o comm= -p "$pid" 2>/dev/null) == trustd ]]
+}
+
+# forget_stale: remove pid files whose node is not running (left by a node
+# that crashed or was started and stopped by hand), so that they neither
+# block a start nor count as a node that exited.
+forget_stale() {
+	local f name
+	for f in "$DIR"/n*.pid; do
+		[[ -f $f ]] || continue
+		name=$(basename "$f" .pid)
+		if ! running "$name"; then
+			echo "removing the stale pid file of $name (pid $(cat "$f") is not a running trustd)"
+			rm -f "$f"
+		fi
+	done
 }
 
 # wait_for SECONDS WHAT COMMAND...: poll COMMAND until it succeeds; give up
@@ -84,6 +101,7 @@ start_node() {
 up() {
 	local start=$SECONDS
 	mkdir -p "$BIN"
+	forget_stale
 	echo "building trustd and trustctl into $BIN"
 	go build -o "$BIN/" ./cmd/trustd ./cmd/trustctl
 	local built=$SECONDS

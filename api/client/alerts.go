@@ -4,14 +4,25 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+
+	"github.com/trustledger/trustledger/fsm"
 )
 
 // Review actions for alerts.
 const (
-	ReviewAcknowledge        = "acknowledge"
-	ReviewDismiss            = "dismiss"
-	ReviewConfirmCompromised = "confirm-compromised"
-	ReviewConfirmSafe        = "confirm-safe"
+	ReviewAcknowledge        = fsm.ReviewAcknowledge
+	ReviewDismiss            = fsm.ReviewDismiss
+	ReviewConfirmCompromised = fsm.ReviewConfirmCompromised
+	ReviewConfirmSafe        = fsm.ReviewConfirmSafe
+)
+
+// Alert statuses: open, then the status each review action sets.
+const (
+	AlertOpen                 = fsm.AlertOpen
+	AlertAcknowledged         = fsm.AlertAcknowledged
+	AlertDismissed            = fsm.AlertDismissed
+	AlertConfirmedCompromised = fsm.AlertConfirmedCompromised
+	AlertConfirmedSafe        = fsm.AlertConfirmedSafe
 )
 
 // AlertFilter selects alerts; empty fields do not filter.

@@ -44,11 +44,14 @@ type SimulateRequest struct {
 // events; nothing was written.
 type Simulation struct {
 	PrincipalID string `json:"principalId"`
-	// Baseline is the score before the hypothetical events.
+	// Before is the score before the hypothetical events.
+	Before SimulatedScore `json:"before"`
+	// Baseline is Before under its first name, which read as the record's
+	// baseline. Deprecated: use Before; removed in API v2.
 	Baseline SimulatedScore `json:"baseline"`
 	// Record is the record after them.
 	Record *Record `json:"record"`
-	// Delta is Record.TrustScore minus Baseline.TrustScore.
+	// Delta is Record.TrustScore minus Before.TrustScore.
 	Delta int64 `json:"delta"`
 	// Signals has the outcome of each hypothetical signal.
 	Signals []SignalResult `json:"signals"`

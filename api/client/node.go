@@ -105,10 +105,16 @@ type ImportResult struct {
 	Results []ImportedRecord `json:"results"`
 }
 
+// Import statuses of a record.
+const (
+	ImportImported = "imported"
+	ImportRejected = "rejected"
+)
+
 // ImportedRecord is the outcome of importing one record.
 type ImportedRecord struct {
 	PrincipalID string `json:"principalId"`
-	// Status is imported or rejected.
+	// Status is ImportImported or ImportRejected.
 	Status string `json:"status"`
 	Index  uint64 `json:"index,omitempty"`
 	// Code, Field and Reason say why a record was rejected (for example

@@ -17,6 +17,7 @@ import (
 
 func importRecords(fs *flag.FlagSet, c *cli) prepare {
 	batch := fs.Int("batch", 100, "records per request")
+	quiet := fs.Bool("quiet", false, "print only the records that were not imported, and the summary")
 	return func(pos []string) (call, error) {
 		if *batch < 1 || *batch > client.MaxImportBatch {
 			return nil, usagef("--batch must be within 1..%d", client.MaxImportBatch)
@@ -30,16 +31,19 @@ func importRecords(fs *flag.FlagSet, c *cli) prepare {
 			return nil, usagef("%s: %v", displayName(pos[0]), err)
 		}
 		return func(ctx context.Context, cl *client.Client) (*output, error) {
-			return c.importBatches(ctx, cl, records, *batch)
+			return c.importBatches(ctx, cl, records, *batch, *quiet)
 		}, nil
 	}
 }
 
 // importBatches sends records in batches of size and sums up the answers.
-func (c *cli) importBatches(ctx context.Context, cl *client.Client, records []json.RawMessage, size int) (*output, error) {
+func (c *cli) importBatches(ctx context.Context, cl *client.Client, records []json.RawMessage, size int, quiet bool) (*output, error) {
 	total := client.ImportResult{Results: []client.ImportedRecord{}}
+	bar := c.startProgress("records imported", len(records))
+	defer bar.finish()
 	for start := 0; start < len(records); start += size {
 		res, err := cl.Import(ctx, records[start:min(start+size, len(records))])
+		bar.update(min(start+size, len(records)))
 		if err != nil {
 			if start > 0 {
 				fmt.Fprintf(c.stderr, "%d of %d records were sent before the failure (%d imported).\n",
@@ -54,6 +58,9 @@ func (c *cli) importBatches(ctx context.Context, cl *client.Client, records []js
 	return &output{v: total, status: failedIf(total.Imported < len(records)), table: func(w io.Writer) {
 		row(w, "PRINCIPAL", "STATUS", "INDEX", "REASON")
 		for _, r := range total.Results {
+			if quiet && r.Status == client.ImportImported {
+				continue
+			}
 			reason := r.Reason
 			if len(r.Warnings) > 0 {
 				reason = strings.TrimPrefix(reason+"; warnings: "+strings.Join(r.Warnings, "; "), "; ")

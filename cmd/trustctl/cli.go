@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,6 +32,9 @@ type cli struct {
 	g              globals
 	now            func() time.Time
 	client         *client.Client
+	// progress receives progress lines of long operations: standard error
+	// when it is a terminal, else nothing (nil).
+	progress io.Writer
 }
 
 // globals are the options every command accepts.
@@ -164,6 +169,9 @@ func (e *silentError) Error() string { return fmt.Sprintf("exit status %d", e.co
 func (c *cli) explain(err error) string {
 	var unreachable *client.UnreachableError
 	if errors.As(err, &unreachable) {
+		if hint := tlsHint(unreachable.Err); hint != "" {
+			return fmt.Sprintf("cannot talk to trustd at %s: %s", unreachable.Address, hint)
+		}
 		return fmt.Sprintf("cannot reach trustd at %s: %s — is it running? set --addr or %s",
 			unreachable.Address, unreachable.Reason(), client.EnvAddr)
 	}
@@ -399,4 +407,24 @@ Global flags (accepted by every command, before or after it):
 Exit codes: 0 success, 1 error from the server or network, 2 usage error.
 Run 'trustctl <command> -h' for a command's flags.
 `, client.EnvAddr, client.DefaultAddress, client.EnvToken)
+}
+
+// tlsHint says what to do about a TLS failure, "" for other errors: the
+// node was reached, so "is it running?" would mislead.
+func tlsHint(err error) string {
+	var unknownCA x509.UnknownAuthorityError
+	var verify *tls.CertificateVerificationError
+	var host x509.HostnameError
+	switch {
+	case errors.As(err, &host):
+		return fmt.Sprintf("its certificate does not name this address (%v) — connect to a name or IP it names, or pin the cluster CA with --ca-fingerprint", host)
+	case errors.As(err, &unknownCA), errors.As(err, &verify):
+		return "its certificate is not signed by a CA this client trusts — pass --ca-cert FILE (your CA) or --ca-fingerprint sha256:… " +
+			"(the cluster CA: trustd logs it at first start; trustctl cluster ca shows it), or $" + client.EnvCACert + " / $" + client.EnvCAFingerprint
+	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		return "it answers plain HTTP on that port — use an http:// address, or enable TLS on trustd"
+	case strings.Contains(err.Error(), "tls: "):
+		return "the TLS handshake failed (" + err.Error() + ") — check --ca-cert, --client-cert and --client-key"
+	}
+	return ""
 }

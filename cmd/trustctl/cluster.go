@@ -148,18 +148,21 @@ func clusterTransfer(ctx context.Context, _ *cli, cl *client.Client, pos []strin
 
 // clusterHealth is trustctl cluster status's summary.
 type clusterHealth struct {
-	Healthy          bool           `json:"healthy"`
-	LeaderID         string         `json:"leaderId"`
-	Term             uint64         `json:"term"`
-	Voters           int            `json:"voters"`
-	Replicas         int            `json:"replicas"`
-	Quorum           int            `json:"quorum"`
-	FailureTolerance int            `json:"failureTolerance"`
-	Unreachable      []string       `json:"unreachable"`
-	MaxLag           int64          `json:"maxLag"`
-	Regions          map[string]int `json:"regions"`
-	CommitIndex      uint64         `json:"commitIndex"`
-	SeenFrom         string         `json:"seenFrom"`
+	Healthy          bool     `json:"healthy"`
+	LeaderID         string   `json:"leaderId"`
+	Term             uint64   `json:"term"`
+	Voters           int      `json:"voters"`
+	Replicas         int      `json:"replicas"`
+	Quorum           int      `json:"quorum"`
+	FailureTolerance int      `json:"failureTolerance"`
+	Unreachable      []string `json:"unreachable"`
+	// GossipDown lists the members gossip does not see alive (a wrong
+	// gossip key, a blocked gossip port), as "id (state)".
+	GossipDown  []string       `json:"gossipDown"`
+	MaxLag      int64          `json:"maxLag"`
+	Regions     map[string]int `json:"regions"`
+	CommitIndex uint64         `json:"commitIndex"`
+	SeenFrom    string         `json:"seenFrom"`
 }
 
 func clusterStatus(ctx context.Context, _ *cli, cl *client.Client, _ []string) (*output, error) {
@@ -174,8 +177,14 @@ func clusterStatus(ctx context.Context, _ *cli, cl *client.Client, _ []string) (
 // health sums up the cluster view.
 func health(view *client.Cluster) clusterHealth {
 	h := clusterHealth{LeaderID: view.LeaderID, Term: view.Term, Voters: view.Voters, Quorum: view.Quorum,
-		FailureTolerance: view.FailureTolerance, Unreachable: []string{}, Regions: map[string]int{},
+		FailureTolerance: view.FailureTolerance, Unreachable: []string{}, GossipDown: []string{}, Regions: map[string]int{},
 		CommitIndex: view.CommitIndex, SeenFrom: view.NodeID}
+	// With gossip on, some member has a gossip state: then a member gossip
+	// does not know ("unknown") is as down as a dead one.
+	gossipOn := false
+	for _, m := range view.Members {
+		gossipOn = gossipOn || m.Gossip != "unknown" && m.Gossip != ""
+	}
 	for _, m := range view.Members {
 		if m.Suffrage == "none" {
 			continue
@@ -187,9 +196,12 @@ func health(view *client.Cluster) clusterHealth {
 		if !m.Reachable {
 			h.Unreachable = append(h.Unreachable, m.ID)
 		}
+		if gossipOn && m.Gossip != "alive" {
+			h.GossipDown = append(h.GossipDown, m.ID+" ("+m.Gossip+")")
+		}
 		h.MaxLag = max(h.MaxLag, m.Lag)
 	}
-	h.Healthy = h.LeaderID != "" && len(h.Unreachable) == 0
+	h.Healthy = h.LeaderID != "" && len(h.Unreachable) == 0 && len(h.GossipDown) == 0
 	return h
 }
 
@@ -213,6 +225,7 @@ func (h *clusterHealth) table(w io.Writer) {
 	row(w, "Read replicas", h.Replicas)
 	row(w, "Regions", strings.Join(regions, ", "))
 	row(w, "Unreachable", strings.Join(h.Unreachable, ", "))
+	row(w, "Not alive in gossip", strings.Join(h.GossipDown, ", "))
 	row(w, "Max lag", fmt.Sprintf("%d entries", h.MaxLag))
 	row(w, "Commit index", h.CommitIndex)
 	row(w, "Seen from", h.SeenFrom)

@@ -59,7 +59,7 @@ var commandTable = []leaf{
 	{path: "token list", args: "", summary: "list API tokens (never their secrets)", setup: noFlags(tokenList)},
 	{path: "token revoke", args: "TOKEN_ID", summary: "revoke an API token", pos: one("TOKEN_ID"), setup: noFlags(tokenRevoke)},
 
-	{path: "import", args: "FILE|- [--batch 100]",
+	{path: "import", args: "FILE|- [--batch 100] [--quiet]",
 		summary: "import PrincipalTrust records in the original format (a JSON array, {\"records\": [...]}, one record, or JSON lines)",
 		pos:     one("FILE (or - for standard input)"), setup: importRecords},
 	{path: "ledger", args: "[--after SEQ] [--limit N]",

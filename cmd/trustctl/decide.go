@@ -135,7 +135,7 @@ func (c *cli) simulation(id string, specs []string, file, factors string) (clien
 func writeSimulation(w io.Writer, sim *client.Simulation) {
 	fmt.Fprintln(w, "Simulated — nothing was written.")
 	fmt.Fprintln(w)
-	after := sim.Baseline
+	after := sim.Before
 	if sim.Record != nil {
 		after = client.SimulatedScore{TrustScore: sim.Record.TrustScore, TrustLevel: sim.Record.TrustLevel,
 			ScoreComponents: sim.Record.ScoreComponents}
@@ -144,7 +144,7 @@ func writeSimulation(w io.Writer, sim *client.Simulation) {
 	for _, s := range []struct {
 		name  string
 		score client.SimulatedScore
-	}{{"before", sim.Baseline}, {"after", after}} {
+	}{{"before", sim.Before}, {"after", after}} {
 		sc := s.score.ScoreComponents
 		row(w, s.name, s.score.TrustScore, s.score.TrustLevel, sc.Authentication, sc.Behavior, sc.Compliance, sc.History, sc.Context)
 	}
@@ -194,9 +194,13 @@ func alertsList(fs *flag.FlagSet, _ *cli) query {
 }
 
 func alertsReview(fs *flag.FlagSet, _ *cli) prepare {
-	action := fs.String("action", "", "acknowledge, dismiss, confirm-compromised or confirm-safe (required)")
+	action := fs.String("action", "", "acknowledge, dismiss, confirm-compromised or confirm-safe (required); "+
+		"the status each sets (acknowledged, dismissed, confirmed_compromised, confirmed_safe) is accepted too")
 	note := fs.String("note", "", "reviewer's note")
 	return func(pos []string) (call, error) {
+		if a, ok := reviewByStatus[*action]; ok {
+			*action = a
+		}
 		switch *action {
 		case client.ReviewAcknowledge, client.ReviewDismiss, client.ReviewConfirmCompromised, client.ReviewConfirmSafe:
 		case "":
@@ -214,4 +218,11 @@ func alertsReview(fs *flag.FlagSet, _ *cli) prepare {
 			})
 		}, nil
 	}
+}
+
+// reviewByStatus maps the alert status a review sets to its action, so
+// that either name works.
+var reviewByStatus = map[string]string{
+	client.AlertAcknowledged: client.ReviewAcknowledge, client.AlertDismissed: client.ReviewDismiss,
+	client.AlertConfirmedCompromised: client.ReviewConfirmCompromised, client.AlertConfirmedSafe: client.ReviewConfirmSafe,
 }

@@ -77,9 +77,12 @@ func (c *cli) signalsToSend(pos []string, sf signalFlags, file string) ([]client
 // retries times (sendWithRetry), and sums up the answers.
 func (c *cli) sendBatches(ctx context.Context, cl *client.Client, signals []client.Signal, size, retries int) (*sendSummary, error) {
 	sum := &sendSummary{Results: []client.SignalResult{}}
+	bar := c.startProgress("signals sent", len(signals))
+	defer bar.finish()
 	for start := 0; start < len(signals); start += size {
 		chunk := signals[start:min(start+size, len(signals))]
 		res, err := sendWithRetry(ctx, cl, chunk, retries, c.stderr)
+		bar.update(start + len(chunk))
 		if err != nil {
 			if start > 0 {
 				fmt.Fprintf(c.stderr, "%d of %d signals were sent before the failure (index %d); re-sending the file is safe.\n",
@@ -246,10 +249,16 @@ func (c *cli) readSignals(name string) ([]client.Signal, error) {
 }
 
 func factorsSet(fs *flag.FlagSet, c *cli) prepare {
-	auth := fs.String("authentication", "", "authenticationFactors JSON object (or @FILE)")
-	behavior := fs.String("behavior", "", "behaviorMetrics JSON object (or @FILE)")
-	compliance := fs.String("compliance", "", "complianceStatus JSON object (or @FILE)")
-	risk := fs.String("risk", "", "riskIndicators JSON array (or @FILE)")
+	auth := fs.String("authentication", "", "authenticationFactors JSON object (or @FILE); also --authentication-factors")
+	behavior := fs.String("behavior", "", "behaviorMetrics JSON object (or @FILE); also --behavior-metrics")
+	compliance := fs.String("compliance", "", "complianceStatus JSON object (or @FILE); also --compliance-status")
+	risk := fs.String("risk", "", "riskIndicators JSON array (or @FILE); also --risk-indicators")
+	// The API's own names, as aliases: a user who read docs/api.md types
+	// them.
+	fs.StringVar(auth, "authentication-factors", "", "same as --authentication")
+	fs.StringVar(behavior, "behavior-metrics", "", "same as --behavior")
+	fs.StringVar(compliance, "compliance-status", "", "same as --compliance")
+	fs.StringVar(risk, "risk-indicators", "", "same as --risk")
 	ctxJSON := fs.String("context", "", "context JSON object (or @FILE)")
 	file := fs.String("file", "", "read the whole report from `FILE` (- for standard input): "+
 		`{"authenticationFactors": {...}, "riskIndicators": [...], ...}`)

@@ -26,5 +26,9 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return newCLI(os.Stdin, stdout, stderr).run(ctx, args)
+	c := newCLI(os.Stdin, stdout, stderr)
+	if isTerminal(stderr) {
+		c.progress = stderr
+	}
+	return c.run(ctx, args)
 }

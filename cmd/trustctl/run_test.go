@@ -126,7 +126,7 @@ func TestCommands(t *testing.T) {
 			"trustLevel":"medium","requiredAuthentication":"aal2","sessionMaxDuration":14400,"idleTimeout":900,"auditIntensity":"elevated",
 			"activatedPermissions":["read","write"],"reasons":["trust score 64 is below the high allow threshold 70 but meets step-up 50"],
 			"whatWouldChange":["authenticate at aal2 to proceed"],"evaluatedAt":"2026-03-01T12:00:00.000Z","ledgerIndex":12}`},
-		"POST /v1/simulate": {200, `{"principalId":"alice","baseline":{"trustScore":70,"trustLevel":"high","scoreComponents":{"authentication":20,"behavior":16,"compliance":15,"history":14,"context":5}},
+		"POST /v1/simulate": {200, `{"principalId":"alice","before":{"trustScore":70,"trustLevel":"high","scoreComponents":{"authentication":20,"behavior":16,"compliance":15,"history":14,"context":5}},
 			"record":` + recordJSON + `,"delta":-6,"signals":[{"eventId":"simulated-0","status":"accepted"}],"factors":{"status":"applied"}}`},
 		"GET /v1/alerts":              {200, `{"alerts":[{"alertId":"al-1","principalId":"alice","type":"sharp_drop","severity":"high","raisedAt":"2026-03-01T11:00:00.000Z","message":"score fell 16 points","status":"open"}]}`},
 		"POST /v1/alerts/al-1/review": {200, `{"index":13}`},
@@ -193,6 +193,9 @@ func TestCommands(t *testing.T) {
 		{name: "factors", args: []string{"factors", "set", "alice", "--authentication", `{"mfa_enabled":true}`, "--risk", `["new_device"]`},
 			method: "PUT", path: "/v1/principals/alice/factors",
 			body: `{"authenticationFactors":{"mfa_enabled":true},"riskIndicators":["new_device"]}`, out: []string{"Factors of alice reported at index 10."}},
+		{name: "factors by their API names", args: []string{"factors", "set", "alice", "--authentication-factors", `{"mfa_enabled":true}`,
+			"--risk-indicators", `["new_device"]`}, method: "PUT", path: "/v1/principals/alice/factors",
+			body: `{"authenticationFactors":{"mfa_enabled":true},"riskIndicators":["new_device"]}`, out: []string{"Factors of alice reported at index 10."}},
 		{name: "endorse", args: []string{"endorse", "bob", "alice", "--weight", "3", "--reason", "same team"}, method: "POST", path: "/v1/endorsements",
 			body: `{"endorserId":"bob","endorseeId":"alice","weight":3,"reason":"same team"}`, out: []string{"bob endorses alice: endorsement end-11 at index 11."}},
 		{name: "endorse revoke", args: []string{"endorse", "revoke", "end-11"}, method: "DELETE", path: "/v1/endorsements/end-11",
@@ -208,6 +211,8 @@ func TestCommands(t *testing.T) {
 			out: []string{"al-1   alice      high      sharp_drop  open"}},
 		{name: "alerts review", args: []string{"alerts", "review", "al-1", "--action", "confirm-safe", "--note", "travel"},
 			method: "POST", path: "/v1/alerts/al-1/review", body: `{"action":"confirm-safe","note":"travel"}`},
+		{name: "alerts review by the status it sets", args: []string{"alerts", "review", "al-1", "--action", "confirmed_safe"},
+			method: "POST", path: "/v1/alerts/al-1/review", body: `{"action":"confirm-safe"}`},
 		{name: "policy get", args: []string{"policy", "get"}, method: "GET", path: "/v1/policy", out: []string{"\"caps\": {\n    \"authentication\": 25"}},
 		{name: "policy set from stdin", args: []string{"policy", "set", "-"}, stdin: `{"version":0}`, method: "PUT", path: "/v1/policy",
 			body: `{"version":0}`, out: []string{"Policy set at index 14."}},
@@ -220,6 +225,9 @@ func TestCommands(t *testing.T) {
 		{name: "ledger", args: []string{"ledger", "--limit", "5"}, method: "GET", path: "/v1/ledger", query: "limit=5", out: []string{"create_token"}},
 		{name: "import", args: []string{"import", "-"}, stdin: `[{"principalId":"p1"},{"principalId":"p2"}]`, method: "POST", path: "/v1/import",
 			body: `{"records":[{"principalId":"p1"},{"principalId":"p2"}]}`, out: []string{"p2         imported  17     warnings: trustHistory dropped", "2 of 2 record(s) imported, last at index 17."}},
+
+		{name: "import quietly", args: []string{"import", "-", "--quiet"}, stdin: `[{"principalId":"p1"},{"principalId":"p2"}]`, method: "POST", path: "/v1/import",
+			body: `{"records":[{"principalId":"p1"},{"principalId":"p2"}]}`, out: []string{"PRINCIPAL  STATUS  INDEX  REASON\n\n2 of 2 record(s) imported"}},
 
 		{name: "no command", args: nil, code: 2, err: []string{"Usage: trustctl"}},
 		{name: "unknown command", args: []string{"frobnicate"}, code: 2, err: []string{`unknown command "frobnicate"`}},
@@ -370,6 +378,26 @@ func TestUnreachable(t *testing.T) {
 	want := "Error: cannot reach trustd at " + addr + ": connection refused — is it running? set --addr or TRUSTLEDGER_ADDR"
 	if code != 1 || !strings.Contains(errOut, want) {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+// A node that is reached but whose TLS does not check out gets advice
+// about TLS, not "is it running?": an untrusted certificate names the CA
+// flags, https:// to a plain-HTTP port says to use http://.
+func TestTLSHints(t *testing.T) {
+	clearEnv(t)
+	tlsSrv := httptest.NewTLSServer(http.NotFoundHandler())
+	defer tlsSrv.Close()
+	plain := httptest.NewServer(http.NotFoundHandler())
+	defer plain.Close()
+	for _, c := range []struct{ addr, want string }{
+		{tlsSrv.URL, "not signed by a CA this client trusts — pass --ca-cert FILE"},
+		{strings.Replace(plain.URL, "http://", "https://", 1), "it answers plain HTTP on that port — use an http:// address"},
+	} {
+		code, _, errOut := runCLI("", "--addr", c.addr, "--token", "tl_x", "status")
+		if code != 1 || !strings.Contains(errOut, c.want) || strings.Contains(errOut, "is it running") {
+			t.Errorf("%s: exit %d, stderr %q, want %q", c.addr, code, errOut, c.want)
+		}
 	}
 }
 

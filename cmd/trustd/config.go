@@ -329,24 +329,27 @@ func loadConfig(args []string, lookup func(string) (string, bool), stderr io.Wri
 			path = g.value
 		}
 	}
+	// Every fault is reported, not only the first: a bad value keeps the
+	// setting's earlier value and the rest is still read and checked.
+	var faults []error
 	if path != "" {
 		if err := applyFile(path, opts, apply); err != nil {
-			return c, err
+			faults = append(faults, err)
 		}
 	}
 	for _, o := range opts {
 		if v, ok := lookup(o.env()); ok && o.name != "config" {
 			if err := apply(o, v, o.env()); err != nil {
-				return c, err
+				faults = append(faults, err)
 			}
 		}
 	}
 	for _, g := range given {
 		if err := apply(byName[g.name], g.value, "--"+g.name); err != nil {
-			return c, err
+			faults = append(faults, err)
 		}
 	}
-	return c, c.validate()
+	return c, errors.Join(append(faults, c.validate())...)
 }
 
 // applyFile reads a JSON object of settings. Values may be strings,

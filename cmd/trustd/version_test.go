@@ -31,3 +31,19 @@ func TestVersionHelpAndMistakes(t *testing.T) {
 		t.Errorf("-h does not list --version:\n%s", out.String())
 	}
 }
+
+// Every configuration fault is reported at once, from flags, the
+// environment and validation alike.
+func TestEveryConfigFaultReported(t *testing.T) {
+	env := map[string]string{"TRUSTLEDGER_TRAILING_LOGS": "y"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	_, err := loadConfig([]string{"--snapshot-threshold", "x", "--node-id", "bad id"}, lookup, nil)
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{"--snapshot-threshold", "TRUSTLEDGER_TRAILING_LOGS", "--node-id"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not name %s:\n%v", want, err)
+		}
+	}
+}
