@@ -100,6 +100,8 @@ type requestInfo struct {
 	index     uint64
 	// forwarded: the request went to the leader, which audits it.
 	forwarded bool
+	// decision is the decision a POST /v1/decisions made, for the audit.
+	decision *fsm.Decision
 }
 
 func (i *requestInfo) tokenID() string {

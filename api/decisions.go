@@ -33,6 +33,8 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	noteSubject(r, req.PrincipalID)
-	writeJSON(w, http.StatusOK, s.ledger().Decide(req, s.evalTime(w, r)))
+	d := s.ledger().Decide(req, s.evalTime(w, r))
+	requestInfoFrom(r.Context()).decision = &d
+	writeJSON(w, http.StatusOK, d)
 	return nil
 }

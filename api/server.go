@@ -137,7 +137,7 @@ type Server struct {
 	cfg     Config
 	node    Backend
 	log     *slog.Logger
-	audit   *slog.Logger
+	audit   *auditLog
 	metrics *metrics
 	router  *chi.Mux
 	handler http.Handler
@@ -167,7 +167,7 @@ func New(cfg Config, node Backend) *Server {
 		cfg:    cfg,
 		node:   node,
 		log:    cfg.Logger.With(slog.String("component", "api")),
-		audit:  slog.New(slog.NewJSONHandler(cfg.AuditLog, nil)),
+		audit:  &auditLog{w: cfg.AuditLog},
 		done:   done,
 		cancel: cancel,
 	}

@@ -70,24 +70,38 @@ func TestMetricsAndAudit(t *testing.T) {
 		}
 		lines = append(lines, m)
 	}
-	find := func(method, route string, status float64) map[string]any {
+	// OCSF API Activity events (class 6003): the operation, the response
+	// code, the token and its role, and what OCSF has no attribute for in
+	// "unmapped".
+	get := func(m map[string]any, path ...string) any {
+		var v any = m
+		for _, k := range path {
+			o, _ := v.(map[string]any)
+			v = o[k]
+		}
+		return v
+	}
+	find := func(op string, status float64) map[string]any {
 		for _, m := range lines {
-			if m["method"] == method && m["route"] == route && m["status"] == status {
+			if get(m, "api", "operation") == op && get(m, "api", "response", "code") == status {
 				return m
 			}
 		}
-		t.Errorf("no audit line for %s %s %v", method, route, status)
+		t.Errorf("no audit event for %s %v", op, status)
 		return nil
 	}
-	if m := find("POST", "/v1/signals", 200); m != nil && (m["role"] != "writer" || m["principal"] != "alice" ||
-		m["index"] == nil || m["tokenId"] == "" || m["time"] == nil) {
-		t.Errorf("signal audit line: %+v", m)
+	if m := find("POST /v1/signals", 200); m != nil && (m["class_uid"] != 6003.0 || m["type_uid"] != 600301.0 ||
+		m["activity_name"] != "Create" || m["status"] != "Success" || get(m, "actor", "user", "type") != "writer" ||
+		get(m, "actor", "user", "uid") == "" || get(m, "unmapped", "principal") != "alice" || get(m, "unmapped", "index") == nil ||
+		m["time"] == nil || get(m, "metadata", "version") != "1.3.0" || get(m, "src_endpoint", "ip") != "127.0.0.1" ||
+		get(m, "http_request", "url", "path") != "/v1/signals") {
+		t.Errorf("signal audit event: %+v", m)
 	}
-	if m := find("GET", "/v1/principals/{id}", 401); m != nil && m["msg"] != "authentication failed" {
-		t.Errorf("401 audit line: %+v", m)
+	if m := find("GET /v1/principals/{id}", 401); m != nil && (m["message"] != "authentication failed" || m["status_id"] != 2.0) {
+		t.Errorf("401 audit event: %+v", m)
 	}
-	if m := find("GET", "/v1/policy", 403); m != nil && m["role"] != "partner" {
-		t.Errorf("403 audit line: %+v", m)
+	if m := find("GET /v1/policy", 403); m != nil && (get(m, "actor", "user", "type") != "partner" || m["status"] != "Failure") {
+		t.Errorf("403 audit event: %+v", m)
 	}
 	if strings.Contains(h.audit.String(), "tl_") {
 		t.Error("the audit log holds a token secret")
@@ -138,7 +152,7 @@ func TestEnsureAdminTokenFileMode(t *testing.T) {
 }
 
 // Every trust alert a write raises is written to the audit log as its own
-// JSON line, for SIEM.
+// OCSF Detection Finding, for SIEM.
 func TestAlertsInAuditLog(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
@@ -152,11 +166,16 @@ func TestAlertsInAuditLog(t *testing.T) {
 		if err := json.Unmarshal([]byte(l), &m); err != nil {
 			t.Fatalf("audit line %q: %v", l, err)
 		}
-		if m["msg"] == "trust alert" {
-			if m["principal"] != "bob" || m["alertId"] == "" || m["severity"] == "" || m["index"] == nil {
-				t.Errorf("alert line: %+v", m)
+		if m["class_uid"] == 2004.0 { // OCSF Detection Finding
+			fi, _ := m["finding_info"].(map[string]any)
+			un, _ := m["unmapped"].(map[string]any)
+			res, _ := m["resources"].([]any)
+			if fi == nil || fi["uid"] == "" || m["severity"] != "High" || m["severity_id"] != 4.0 || un["index"] == nil ||
+				un["principal"] != "bob" || len(res) != 1 || m["type_uid"] != 200401.0 {
+				t.Errorf("alert event: %+v", m)
+				continue
 			}
-			types[m["type"].(string)] = true
+			types[fi["title"].(string)] = true
 		}
 	}
 	if !types["anomaly_score"] || !types["sharp_drop"] {
@@ -177,4 +196,41 @@ func TestRuntimeMetrics(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
+}
+
+// Every decision is in the audit log: the API Activity event of POST
+// /v1/decisions carries the action, the sensitivity, the decision and its
+// reasons.
+func TestDecisionsInAuditLog(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.register("carol", "user", "")
+	body := map[string]any{"principalId": "carol", "action": "deploy", "sensitivity": "critical"}
+	h.mustJSON("POST", "/v1/decisions", h.token("reader"), body, http.StatusOK, nil)
+	for _, l := range strings.Split(strings.TrimSpace(h.audit.String()), "\n") {
+		var m struct {
+			API struct {
+				Operation string `json:"operation"`
+			} `json:"api"`
+			Unmapped struct {
+				Principal string `json:"principal"`
+				Decision  struct {
+					Action, Sensitivity, Decision string
+					Reasons                       []string
+				} `json:"decision"`
+			} `json:"unmapped"`
+		}
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("audit line %q: %v", l, err)
+		}
+		if m.API.Operation != "POST /v1/decisions" {
+			continue
+		}
+		d := m.Unmapped.Decision
+		if m.Unmapped.Principal != "carol" || d.Action != "deploy" || d.Sensitivity != "critical" || d.Decision == "" || len(d.Reasons) == 0 {
+			t.Fatalf("decision audit event: %s", l)
+		}
+		return
+	}
+	t.Fatalf("no audit event for the decision:\n%s", h.audit.String())
 }

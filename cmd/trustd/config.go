@@ -71,7 +71,11 @@ type config struct {
 	LogFormat         string
 	LogLevel          string
 	AuditLog          string
-	ShutdownTimeout   time.Duration
+	// AuditLogMaxMB and AuditLogMaxFiles rotate the audit log file: at
+	// AuditLogMaxMB MiB it becomes audit.log.1 (and .1 .2, …), and only
+	// AuditLogMaxFiles rotated files are kept.
+	AuditLogMaxMB, AuditLogMaxFiles uint64
+	ShutdownTimeout                 time.Duration
 
 	// explicit records the settings given in the file, environment or on
 	// the command line, by option name.
@@ -96,6 +100,8 @@ func defaultConfig() config {
 		LogLevel:          "info",
 		ShutdownTimeout:   15 * time.Second,
 		SnapshotThreshold: cluster.DefaultSnapshotThreshold,
+		AuditLogMaxMB:     100,
+		AuditLogMaxFiles:  10,
 		SnapshotInterval:  cluster.DefaultSnapshotInterval,
 		TrailingLogs:      cluster.DefaultTrailingLogs,
 		explicit:          map[string]bool{},
@@ -211,8 +217,12 @@ func options() []option {
 			set: func(*config, string) error { return nil }},
 		opt("log-format", "log format: text or json", func(c *config) *string { return &c.LogFormat }),
 		opt("log-level", "log level: debug, info, warn or error", func(c *config) *string { return &c.LogLevel }),
-		{name: "audit-log", usage: "file for the JSON-lines audit log of API requests, or - for standard output",
+		{name: "audit-log", usage: "file for the audit log (OCSF JSON lines: API requests, decisions, alerts), or - for standard output",
 			comment: "<data-dir>/audit.log", set: func(c *config, v string) error { c.AuditLog = v; return nil }},
+		uintOption("audit-log-max-size", "rotate the audit log file when it reaches this many MiB (audit.log → audit.log.1 …)",
+			func(c *config) *uint64 { return &c.AuditLogMaxMB }),
+		uintOption("audit-log-max-files", "keep this many rotated audit log files; older ones are deleted",
+			func(c *config) *uint64 { return &c.AuditLogMaxFiles }),
 		durationOption("shutdown-timeout", "how long shutdown waits for HTTP requests to finish",
 			"want a duration such as 15s, got %q", true, func(c *config) *time.Duration { return &c.ShutdownTimeout }),
 	}

@@ -244,7 +244,7 @@ func ensureAdminToken(ctx context.Context, cfg config, node *cluster.Node, log *
 }
 
 // openAuditLog opens the audit log: cfg.AuditLog, "-" for standard output,
-// default <data-dir>/audit.log (appended to, mode 0600).
+// default <data-dir>/audit.log (appended to, mode 0600, rotated by size).
 func openAuditLog(cfg config) (io.Writer, func() error, error) {
 	path := cfg.AuditLog
 	switch path {
@@ -253,9 +253,9 @@ func openAuditLog(cfg config) (io.Writer, func() error, error) {
 	case "":
 		path = filepath.Join(cfg.DataDir, "audit.log")
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600) // #nosec G304 -- the operator names the file
+	rw, err := openRotating(path, int64(cfg.AuditLogMaxMB)<<20, int(cfg.AuditLogMaxFiles)) // #nosec G115 -- validated small settings
 	if err != nil {
 		return nil, nil, fmt.Errorf("open audit log: %w", err)
 	}
-	return f, f.Close, nil
+	return rw, rw.Close, nil
 }
