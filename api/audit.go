@@ -23,11 +23,17 @@ import (
 const ocsfVersion = "1.3.0"
 
 // auditLog writes audit events, one JSON object a line, whole lines at a
-// time.
+// time, and hands each to the live audit streams (GET /v1/audit/stream).
 type auditLog struct {
 	mu sync.Mutex
 	w  io.Writer
+	// subs are the live streams; one that falls auditStreamBuffer events
+	// behind is dropped (its channel closed) rather than slow the API.
+	subs map[chan []byte]struct{}
 }
+
+// auditStreamBuffer is how many events a live audit stream may lag.
+const auditStreamBuffer = 256
 
 func (a *auditLog) write(event any) {
 	b, err := json.Marshal(event)
@@ -37,6 +43,35 @@ func (a *auditLog) write(event any) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	_, _ = a.w.Write(append(b, '\n'))
+	for ch := range a.subs {
+		select {
+		case ch <- b:
+		default:
+			delete(a.subs, ch)
+			close(ch)
+		}
+	}
+}
+
+// subscribe delivers the events written from now on until the returned
+// function is called; a subscriber that falls behind has its channel
+// closed.
+func (a *auditLog) subscribe() (<-chan []byte, func()) {
+	ch := make(chan []byte, auditStreamBuffer)
+	a.mu.Lock()
+	if a.subs == nil {
+		a.subs = map[chan []byte]struct{}{}
+	}
+	a.subs[ch] = struct{}{}
+	a.mu.Unlock()
+	return ch, func() {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if _, ok := a.subs[ch]; ok {
+			delete(a.subs, ch)
+			close(ch)
+		}
+	}
 }
 
 // ocsfBase holds the attributes every OCSF event has.

@@ -68,23 +68,14 @@ func (s *Server) ledgerStream(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := drainBody(w, r, s.cfg.MaxBodyBytes); err != nil {
+	st, release, err := s.openStream(w, r)
+	if err != nil {
 		return err
-	}
-	tok := requestInfoFrom(r.Context()).token
-	release, refused := s.streams.acquire(tok.ID)
-	if refused != nil {
-		s.metrics.streamsRefused.WithLabelValues(refused.reason).Inc()
-		return refused.problem
 	}
 	defer release()
 	live, unsubscribe := s.node.Subscribe()
 	defer unsubscribe()
-	s.metrics.streams.Inc()
-	defer s.metrics.streams.Dec()
-
-	_ = holdReadDeadline(w, r) // the body, if any, is read: nothing to resume
-	st := &entryStream{s: s, w: w, r: r, rc: http.NewResponseController(w), tok: tok, last: after, tracking: replay}
+	st.last, st.tracking = after, replay
 	if !st.start() {
 		return nil
 	}
@@ -325,4 +316,72 @@ func streamStart(r *http.Request) (after uint64, replay bool, err error) {
 			field, maxSequence), "invalid")
 	}
 	return n, true, nil
+}
+
+// auditStream serves GET /v1/audit/stream: this node's audit events (the
+// OCSF events of its audit log) as server-sent events, from now on, with
+// the limits, heartbeats and token checks of the ledger stream. A stream
+// that falls behind is ended; the audit log file keeps everything.
+func (s *Server) auditStream(w http.ResponseWriter, r *http.Request) error {
+	st, release, err := s.openStream(w, r)
+	if err != nil {
+		return err
+	}
+	defer release()
+	live, unsubscribe := s.audit.subscribe()
+	defer unsubscribe()
+	if !st.start() {
+		return nil
+	}
+	heartbeat := time.NewTicker(s.cfg.StreamHeartbeat)
+	defer heartbeat.Stop()
+	check := time.NewTicker(streamTokenCheck)
+	defer check.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return nil
+		case <-s.done.Done():
+			return nil
+		case <-check.C:
+			if !st.tokenValid() {
+				return nil
+			}
+		case <-heartbeat.C:
+			if !st.write([]byte(": keep-alive\n\n")) || !st.flush() {
+				return nil
+			}
+		case e, ok := <-live:
+			if !ok {
+				return nil // fell behind
+			}
+			buf := make([]byte, 0, len(e)+24)
+			buf = append(append(append(buf, "event: audit\ndata: "...), e...), "\n\n"...)
+			if !st.write(buf) || !st.flush() {
+				return nil
+			}
+		}
+	}
+}
+
+// openStream admits a server-sent event stream: the body (if any) read,
+// the stream counted against the per-token and per-node caps, and the
+// read deadline lifted. release ends what it began.
+func (s *Server) openStream(w http.ResponseWriter, r *http.Request) (st *entryStream, release func(), err error) {
+	if err := drainBody(w, r, s.cfg.MaxBodyBytes); err != nil {
+		return nil, nil, err
+	}
+	tok := requestInfoFrom(r.Context()).token
+	free, refused := s.streams.acquire(tok.ID)
+	if refused != nil {
+		s.metrics.streamsRefused.WithLabelValues(refused.reason).Inc()
+		return nil, nil, refused.problem
+	}
+	s.metrics.streams.Inc()
+	_ = holdReadDeadline(w, r) // the body, if any, is read: nothing to resume
+	st = &entryStream{s: s, w: w, r: r, rc: http.NewResponseController(w), tok: tok}
+	return st, func() {
+		s.metrics.streams.Dec()
+		free()
+	}, nil
 }

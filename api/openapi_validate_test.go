@@ -492,6 +492,8 @@ func TestOpenAPIExchanges(t *testing.T) {
 	call("GET", "/v1/ledger", reader, nil, 403)
 	call("GET", "/v1/ledger?limit=5000", auditor, nil, 400)
 	streamLedger(t, h, auditor)
+	streamAudit(t, h, auditor)
+	call("GET", "/v1/audit/stream", reader, nil, 403)
 	call("GET", "/v1/ledger/stream", "", nil, 401)
 
 	// The ledger's Merkle tree: checkpoints and proofs.
@@ -738,4 +740,50 @@ func TestUnknownQueryParameters(t *testing.T) {
 	if r := h.do("GET", "/v1/alerts?principalId=alice&consistency=stale", reader, nil); r.status != http.StatusOK {
 		t.Errorf("documented parameters: %d %s", r.status, r.body)
 	}
+}
+
+// streamAudit opens the audit stream, makes a request, and reads the
+// stream until the request's audit event arrives.
+func streamAudit(t *testing.T, h *harness, token string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", h.srv.URL+"/v1/audit/stream", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := h.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("audit stream: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.do("GET", "/v1/principals/audited-nobody", h.token("reader"), nil)
+	}()
+	defer func() { <-done }()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	event := ""
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "event: "):
+			event = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: ") && strings.Contains(line, "/v1/principals/audited-nobody"):
+			var e struct {
+				ClassUID int `json:"class_uid"`
+			}
+			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &e); err != nil || e.ClassUID != 6003 || event != "audit" {
+				t.Errorf("audit stream event %q: %s (%v)", event, line, err)
+			}
+			return
+		}
+	}
+	t.Errorf("the audit stream did not carry the request's event: %v", sc.Err())
 }

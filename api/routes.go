@@ -88,6 +88,7 @@ func routeTable() []Route {
 
 		{Method: get, Pattern: "/v1/ledger", Role: "auditor", AlsoRoles: []string{RoleNode}, Read: true, Query: []string{"after", "limit"}, Summary: "ledger entries", handle: (*Server).ledgerEntries},
 		{Method: get, Pattern: "/v1/ledger/stream", Role: "auditor", Query: []string{"after"}, Summary: "ledger entries as server-sent events", handle: (*Server).ledgerStream},
+		{Method: get, Pattern: "/v1/audit/stream", Role: "auditor", Summary: "this node's audit events (OCSF) as server-sent events", handle: (*Server).auditStream},
 		{Method: get, Pattern: "/v1/ledger/checkpoint", Role: "reader", Query: []string{"treeSize"}, Summary: "the latest signed checkpoint of the ledger's Merkle tree", handle: (*Server).checkpoint},
 		{Method: get, Pattern: "/v1/ledger/checkpoint/key", Role: "reader", Summary: "the checkpoint verifier key", handle: (*Server).checkpointKey},
 		{Method: get, Pattern: "/v1/ledger/proof/inclusion", Role: "reader", Query: []string{"sequence", "treeSize"}, Summary: "proof that an entry is in the tree of a given size", handle: (*Server).inclusionProof},

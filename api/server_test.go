@@ -234,3 +234,28 @@ func TestDecisionsInAuditLog(t *testing.T) {
 	}
 	t.Fatalf("no audit event for the decision:\n%s", h.audit.String())
 }
+
+// A live audit stream that falls auditStreamBuffer events behind is
+// dropped (its channel closed); the log itself is not held up and loses
+// nothing.
+func TestAuditStreamDropsSlowSubscriber(t *testing.T) {
+	var file strings.Builder
+	a := &auditLog{w: &file}
+	slow, _ := a.subscribe()
+	fast, stop := a.subscribe()
+	defer stop()
+	for i := range auditStreamBuffer + 10 {
+		a.write(map[string]int{"n": i})
+		<-fast
+	}
+	n := 0
+	for range slow {
+		n++
+	}
+	if n != auditStreamBuffer {
+		t.Errorf("the slow stream got %d events before it was dropped, want %d", n, auditStreamBuffer)
+	}
+	if got := strings.Count(file.String(), "\n"); got != auditStreamBuffer+10 {
+		t.Errorf("the log has %d lines", got)
+	}
+}
