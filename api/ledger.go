@@ -375,6 +375,7 @@ func (s *Server) openStream(w http.ResponseWriter, r *http.Request) (st *entrySt
 	free, refused := s.streams.acquire(tok.ID)
 	if refused != nil {
 		s.metrics.streamsRefused.WithLabelValues(refused.reason).Inc()
+		s.metrics.rateLimited.WithLabelValues(refused.reason + "_streams").Inc()
 		return nil, nil, refused.problem
 	}
 	s.metrics.streams.Inc()

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -9,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/trustledger/trustledger/federation"
 )
 
 // metrics are the API's Prometheus metrics.
@@ -26,6 +29,24 @@ type metrics struct {
 	streamsRefused *prometheus.CounterVec
 	// forwarded counts requests this node handed to the leader.
 	forwarded prometheus.Counter
+	// sets counts pushed SETs by outcome (accepted, ignored, refused) and
+	// setErrors the refusals by RFC 8935 error code; rateLimited the
+	// requests refused by a rate limit, by limit.
+	sets, setErrors, rateLimited *prometheus.CounterVec
+}
+
+// setErrorCodes are the RFC 8935 error codes: the only values of
+// trustledger_federation_set_refusals_total's code label but "other".
+var setErrorCodes = []string{federation.ErrInvalidRequest, federation.ErrInvalidKey, federation.ErrInvalidIssuer,
+	federation.ErrInvalidAudience, federation.ErrAuthenticationFailed, federation.ErrAccessDenied}
+
+// refusedSET counts a refused SET by its code ("other" outside RFC 8935's).
+func (m *metrics) refusedSET(code string) {
+	if !slices.Contains(setErrorCodes, code) {
+		code = "other"
+	}
+	m.sets.WithLabelValues("refused").Inc()
+	m.setErrors.WithLabelValues(code).Inc()
 }
 
 func newMetrics(reg *prometheus.Registry, node Backend) *metrics {
@@ -70,6 +91,21 @@ func newMetrics(reg *prometheus.Registry, node Backend) *metrics {
 		Help:      "Requests this node forwarded to the leader.",
 	})
 	_ = reg.Register(m.forwarded)
+	m.sets = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "trustledger", Subsystem: "federation", Name: "sets_total",
+		Help: "Security Event Tokens pushed to this node, by outcome: accepted, ignored (no event type acted on), refused."}, []string{"outcome"})
+	m.setErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "trustledger", Subsystem: "federation", Name: "set_refusals_total",
+		Help: "Refused Security Event Tokens by RFC 8935 error code."}, []string{"code"})
+	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "trustledger", Subsystem: "api", Name: "rate_limited_total",
+		Help: "Requests refused by a rate limit, by limit: partner_sets, token_streams, node_streams."}, []string{"limit"})
+	for _, c := range []*prometheus.CounterVec{m.sets, m.setErrors, m.rateLimited} {
+		_ = reg.Register(c)
+	}
+	for _, o := range []string{"accepted", "ignored", "refused"} {
+		m.sets.WithLabelValues(o)
+	}
+	for _, l := range []string{"partner_sets", "token_streams", "node_streams"} {
+		m.rateLimited.WithLabelValues(l)
+	}
 	// Registration fails only when the collectors are registered already
 	// (a second Server on the same registry): the first set then serves.
 	_ = reg.Register(m.latency)

@@ -49,6 +49,7 @@ func (s *Server) pushSecurityEvent(w http.ResponseWriter, r *http.Request) error
 		p := newProblem(ProblemRateLimited, "", "partner %q may deliver %d SETs per second to this node; retry after %s",
 			partner.PartnerID, rate, wait.Round(time.Millisecond))
 		p.retryAfter = max(1, int((wait+time.Second-1)/time.Second))
+		s.metrics.rateLimited.WithLabelValues("partner_sets").Inc()
 		return p
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != federation.MediaType {
@@ -72,6 +73,7 @@ func (s *Server) pushSecurityEvent(w http.ResponseWriter, r *http.Request) error
 		return nil
 	}
 	if cmd == nil { // no event type we act on: acknowledged and ignored
+		s.metrics.sets.WithLabelValues("ignored").Inc()
 		w.WriteHeader(http.StatusAccepted)
 		return nil
 	}
@@ -91,6 +93,7 @@ func (s *Server) pushSecurityEvent(w http.ResponseWriter, r *http.Request) error
 		return nil
 	}
 	w.Header().Set(HeaderIndex, strconv.FormatUint(res.Index, 10))
+	s.metrics.sets.WithLabelValues("accepted").Inc()
 	w.WriteHeader(http.StatusAccepted)
 	return nil
 }
@@ -179,5 +182,6 @@ func (s *Server) failSET(w http.ResponseWriter, r *http.Request, partnerID strin
 func (s *Server) refuseSET(w http.ResponseWriter, r *http.Request, partnerID string, e *federation.Error) {
 	s.log.Info("federation: SET refused", "partner", partnerID, "err", e.Code, "description", e.Description,
 		"remote", r.RemoteAddr)
+	s.metrics.refusedSET(e.Code)
 	writeJSON(w, http.StatusBadRequest, e)
 }

@@ -221,6 +221,16 @@ func TestSETRefusedChangesNothing(t *testing.T) {
 	if fed, _ := h.federated("alice", "p1"); fed.Score != "30" {
 		t.Errorf("the accepted assessment: %+v", fed)
 	}
+	// Every refusal is counted under its RFC 8935 code, and only those.
+	_, text := metricsSize(t, h)
+	for _, code := range []string{"invalid_request", "invalid_key", "access_denied"} {
+		if !strings.Contains(text, `trustledger_federation_set_refusals_total{code="`+code+`"}`) {
+			t.Errorf("no refusals counted with code %s", code)
+		}
+	}
+	if strings.Contains(text, `set_refusals_total{code="other"}`) {
+		t.Error("a refusal outside RFC 8935's codes")
+	}
 }
 
 // A partner pushing faster than its rate limit gets 429 with Retry-After
@@ -240,6 +250,15 @@ func TestSETRateLimit(t *testing.T) {
 	}
 	if pr := r.problem(t); pr.Type != ProblemRateLimited.URI() {
 		t.Errorf("problem: %+v", pr)
+	}
+	// Counted: one SET ignored (no event type acted on), one refused by
+	// the partner's rate limit; a SET refused as a replay, by its code.
+	_, text := metricsSize(t, h)
+	for _, want := range []string{`trustledger_federation_sets_total{outcome="ignored"} 1`,
+		`trustledger_federation_sets_total{outcome="accepted"} 0`, `trustledger_api_rate_limited_total{limit="partner_sets"} 1`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }
 
