@@ -20,6 +20,11 @@ const (
 	HeaderForwardedBy = "X-Trust-Forwarded-By"
 	// HeaderServedBy names the node that answered a request.
 	HeaderServedBy = "X-Trust-Served-By"
+	// HeaderClientCertificate says, on an answer over TLS to a client
+	// that presented a certificate the node does not use (neither a
+	// cluster member's nor one from --tls-client-ca-file), that it was
+	// ignored: the token alone authenticated the request.
+	HeaderClientCertificate = "X-Trust-Client-Certificate"
 )
 
 // forwardDialTimeout bounds connecting to the leader.

@@ -205,6 +205,7 @@ func (s *Server) serveRoute(rt Route) http.Handler {
 			return
 		}
 		sw.Header().Set(HeaderServedBy, s.node.NodeID())
+		s.noteIgnoredCertificate(sw, r)
 		if rt.Role != RoleNone {
 			tok, err := s.authenticate(r)
 			if err != nil && s.tokenMaybeNewer(rt, r) {
@@ -324,4 +325,19 @@ func checkQuery(rt Route, r *http.Request) error {
 			strings.Join(takes, ", ")), "unknown")
 	}
 	return nil
+}
+
+// noteIgnoredCertificate tells a client whose TLS certificate the node
+// does not use so, instead of dropping it silently: one not verified
+// against a client CA (--tls-client-ca-file) and not a cluster member's.
+func (s *Server) noteIgnoredCertificate(w http.ResponseWriter, r *http.Request) {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 || len(r.TLS.VerifiedChains) > 0 {
+		return
+	}
+	if s.cluster != nil {
+		if _, member := s.cluster.PeerNodeID(r.TLS); member {
+			return
+		}
+	}
+	w.Header().Set(HeaderClientCertificate, "ignored: not from the cluster CA or a configured client CA; the token authenticates")
 }

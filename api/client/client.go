@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,6 +22,27 @@ type Client struct {
 	http      *http.Client
 	timeout   time.Duration
 	userAgent string
+	// certIgnored holds what a node said about a client certificate it
+	// did not use (X-Trust-Client-Certificate).
+	certIgnored atomic.Pointer[string]
+}
+
+// ClientCertificateIgnored returns, once a node has said so, why the
+// client certificate this client presents was not used ("" otherwise):
+// a certificate from neither the cluster CA nor the node's client CA is
+// ignored, and the token alone authenticates.
+func (c *Client) ClientCertificateIgnored() string {
+	if p := c.certIgnored.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// noteAnswer records what an answer's headers say about the client.
+func (c *Client) noteAnswer(resp *http.Response) {
+	if v := resp.Header.Get("X-Trust-Client-Certificate"); v != "" && c.certIgnored.Load() == nil {
+		c.certIgnored.Store(&v)
+	}
 }
 
 // New returns a Client for cfg. It fails when the address does not parse,
@@ -210,6 +232,7 @@ func (c *Client) do(ctx context.Context, r *request, out any) (*Meta, error) {
 		return nil, c.transportError(ctx, r, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
+	c.noteAnswer(resp)
 	meta := parseMeta(resp.Header)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))

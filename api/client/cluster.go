@@ -213,6 +213,7 @@ func (c *Client) stream(ctx context.Context, method, path string, q url.Values, 
 	if err != nil {
 		return nil, c.transportError(ctx, &request{method: method, path: path}, err)
 	}
+	c.noteAnswer(resp)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 		_ = resp.Body.Close()

@@ -58,6 +58,7 @@ func (c *Client) PushSET(ctx context.Context, set string) (*SETResult, error) {
 		return nil, c.transportError(ctx, r, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
+	c.noteAnswer(resp)
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	if resp.StatusCode == http.StatusAccepted {
 		return &SETResult{Index: parseMeta(resp.Header).Index}, nil

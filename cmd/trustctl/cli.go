@@ -93,7 +93,13 @@ func (c *cli) run(ctx context.Context, args []string) int {
 		fmt.Fprintln(c.stderr, "Run 'trustctl help' for the commands.")
 		return exitUsage
 	}
-	return c.report(path, cmd.run(ctx, c, rest))
+	code := c.report(path, cmd.run(ctx, c, rest))
+	if c.client != nil {
+		if why := c.client.ClientCertificateIgnored(); why != "" {
+			fmt.Fprintf(c.stderr, "Warning: trustd did not use --client-cert (%s)\n", why)
+		}
+	}
+	return code
 }
 
 // find walks the command tree along args.

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,10 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trustledger/trustledger/api"
 	"github.com/trustledger/trustledger/api/client"
+	"github.com/trustledger/trustledger/cluster"
 	"github.com/trustledger/trustledger/internal/pki"
 	"github.com/trustledger/trustledger/internal/testnet"
 	"github.com/trustledger/trustledger/internal/testnode"
+	"github.com/trustledger/trustledger/internal/testpki"
 )
 
 // mustCLI runs trustctl in-process, on the real clock (certificates must
@@ -362,5 +366,35 @@ func TestClusterGossipKeyRotateFails(t *testing.T) {
 	code, _, errOut = runCLI("", "--addr", addr, "cluster", "gossip-key", "rotate", "extra")
 	if code != exitUsage || !strings.Contains(errOut, "too many arguments") {
 		t.Fatalf("extra argument: exit %d: %s", code, errOut)
+	}
+}
+
+// A client certificate the node does not use (from a CA that is neither
+// the cluster's nor a configured client CA) is not dropped silently: the
+// answer says so and trustctl warns; without one, no warning.
+func TestForeignClientCertificateIsReported(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Raft node")
+	}
+	clearEnv(t)
+	a := testAPI()
+	a.Listener = func(ln net.Listener, node *cluster.Node) net.Listener {
+		return api.NewListener(ln, node.APIServerTLS(), true)
+	}
+	cfg := testnode.Config(t, "node1", filepath.Join(t.TempDir(), "data"))
+	cfg.RaftAddr, cfg.Bootstrap = testnet.FreeAddr(t), true
+	m := testnode.NewMember(t, cfg, testnet.FreeAddr(t), a)
+	node := m.Start()
+	testnode.WaitLeader(t, node)
+	token := a.NewAdminToken(t, node, t.TempDir())
+	_, pin := node.ClusterCA()
+	foreign := testpki.NewCA(t, "elsewhere").Issue("alice")
+	base := []string{"--addr", "https://" + m.HTTPAddr, "--token", token, "--ca-fingerprint", pin, "status"}
+	code, _, errb := runCLI("", append([]string{"--client-cert", foreign.CertFile, "--client-key", foreign.KeyFile}, base...)...)
+	if code != 0 || !strings.Contains(errb, "Warning: trustd did not use --client-cert (ignored: not from the cluster CA") {
+		t.Fatalf("a foreign client certificate: exit %d, stderr %q", code, errb)
+	}
+	if code, _, errb = runCLI("", base...); code != 0 || strings.Contains(errb, "Warning") {
+		t.Fatalf("no client certificate: exit %d, stderr %q", code, errb)
 	}
 }
