@@ -186,6 +186,9 @@ func (c *cli) explain(err error) string {
 		return err.Error()
 	}
 	p := pe.Problem
+	if pe.StatusCode == 400 && strings.Contains(p.Detail, "HTTP request to an HTTPS server") {
+		return "trustd speaks HTTPS on that port — use an https:// address, with --ca-fingerprint sha256:… (trustctl cluster ca) or --ca-cert FILE"
+	}
 	detail := p.Detail
 	if detail == "" {
 		detail = p.Title

@@ -383,7 +383,8 @@ func TestUnreachable(t *testing.T) {
 
 // A node that is reached but whose TLS does not check out gets advice
 // about TLS, not "is it running?": an untrusted certificate names the CA
-// flags, https:// to a plain-HTTP port says to use http://.
+// flags, https:// to a plain-HTTP port says to use http://, and http:// to
+// an HTTPS-only port says to use https://.
 func TestTLSHints(t *testing.T) {
 	clearEnv(t)
 	tlsSrv := httptest.NewTLSServer(http.NotFoundHandler())
@@ -393,6 +394,7 @@ func TestTLSHints(t *testing.T) {
 	for _, c := range []struct{ addr, want string }{
 		{tlsSrv.URL, "not signed by a CA this client trusts — pass --ca-cert FILE"},
 		{strings.Replace(plain.URL, "http://", "https://", 1), "it answers plain HTTP on that port — use an http:// address"},
+		{strings.Replace(tlsSrv.URL, "https://", "http://", 1), "trustd speaks HTTPS on that port — use an https:// address"},
 	} {
 		code, _, errOut := runCLI("", "--addr", c.addr, "--token", "tl_x", "status")
 		if code != 1 || !strings.Contains(errOut, c.want) || strings.Contains(errOut, "is it running") {
