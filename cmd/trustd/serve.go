@@ -87,6 +87,14 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 	served := startHTTP(cfg, tlsConf, node, httpServer, ln, log)
 	mctx, cancelMembership := context.WithCancel(ctx)
 	defer cancelMembership()
+	if tlsConf != nil {
+		reloaded := make(chan struct{})
+		go func() {
+			defer close(reloaded)
+			tlsConf.certs.run(mctx, node.ReloadCertificate, log)
+		}()
+		defer func() { cancelMembership(); <-reloaded }()
+	}
 	joined := startMembership(mctx, cfg, node, log)
 
 	select {

@@ -16,6 +16,8 @@ type tlsSetup struct {
 	peer *tls.Config
 	// raft is the Raft transport's mutual TLS.
 	raft *tls.Config
+	// certs serves and reloads the operator's certificate.
+	certs *certReloader
 }
 
 func (c *config) tlsEnabled() bool { return c.TLSCertFile != "" || c.TLSKeyFile != "" }
@@ -41,10 +43,11 @@ func (c *config) tlsSetup() (*tlsSetup, error) {
 	if c.TLSCertFile == "" || c.TLSKeyFile == "" {
 		return nil, errors.New("--tls-cert-file and --tls-key-file: give both, or neither")
 	}
-	cert, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile)
+	certs, err := newCertReloader(c.TLSCertFile, c.TLSKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("--tls-cert-file, --tls-key-file: %w", err)
 	}
+	cert := certs.certificate()
 	if c.peerCAFile() == "" {
 		return nil, errors.New("--tls-ca-file: required with --tls-cert-file (or --tls-client-ca-file, its default): " +
 			"Raft runs over mutual TLS and verifies the other nodes' certificates against this CA")
@@ -62,10 +65,14 @@ func (c *config) tlsSetup() (*tlsSetup, error) {
 		}
 	}
 	s := &tlsSetup{
-		api:  &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}},
+		// The API takes the certificate of the moment: reloaded without
+		// a restart (certReloader); the node's Raft identity likewise
+		// (cluster.Node.ReloadCertificate).
+		api:  &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.getCertificate},
 		peer: &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, RootCAs: peerCAs},
 		raft: &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert},
 			RootCAs: peerCAs, ClientCAs: peerCAs, ClientAuth: tls.RequireAndVerifyClientCert},
+		certs: certs,
 	}
 	// Other nodes present their certificates (node-to-node HTTP); the API
 	// checks them against the cluster's CA (cluster.Node.PeerNodeID).

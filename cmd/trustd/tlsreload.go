@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// certReloader serves the operator's certificate (--tls-cert-file,
+// --tls-key-file) to the API's handshakes and reloads it without a
+// restart: on SIGHUP, and when either file changes (checked every
+// reloadEvery). A new pair that does not load, or that the node refuses
+// (another node id, another CA), is logged and the old one kept.
+type certReloader struct {
+	certFile, keyFile string
+	cur               atomic.Pointer[tls.Certificate]
+	stamp             string
+}
+
+// reloadEvery is how often the certificate files are checked for changes.
+const reloadEvery = time.Second
+
+func newCertReloader(certFile, keyFile string) (*certReloader, error) {
+	r := &certReloader{certFile: certFile, keyFile: keyFile}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	r.cur.Store(&cert)
+	r.stamp = r.filesStamp()
+	return r, nil
+}
+
+func (r *certReloader) certificate() tls.Certificate { return *r.cur.Load() }
+
+func (r *certReloader) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return r.cur.Load(), nil
+}
+
+// filesStamp identifies the files' current contents by size and
+// modification time.
+func (r *certReloader) filesStamp() string {
+	s := ""
+	for _, f := range []string{r.certFile, r.keyFile} {
+		if fi, err := os.Stat(f); err == nil { // #nosec G703 -- the operator names the certificate files
+			s += fmt.Sprintf("%d:%d;", fi.Size(), fi.ModTime().UnixNano())
+		}
+	}
+	return s
+}
+
+// reload loads the files (when they changed, or always with force) and
+// hands the pair to accept (the node's check) before serving it.
+func (r *certReloader) reload(force bool, accept func(tls.Certificate) error, log *slog.Logger) {
+	stamp := r.filesStamp()
+	if !force && stamp == r.stamp {
+		return
+	}
+	r.stamp = stamp
+	cert, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
+	if err == nil {
+		err = accept(cert)
+	}
+	if err != nil {
+		log.Error("the TLS certificate was not reloaded; the previous one stays in use", "cert_file", r.certFile, "error", err)
+		return
+	}
+	r.cur.Store(&cert)
+	log.Info("reloaded the TLS certificate", "cert_file", r.certFile)
+}
+
+// run reloads on SIGHUP and on file changes until ctx ends.
+func (r *certReloader) run(ctx context.Context, accept func(tls.Certificate) error, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	tick := time.NewTicker(reloadEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			r.reload(true, accept, log)
+		case <-tick.C:
+			r.reload(false, accept, log)
+		}
+	}
+}
