@@ -30,13 +30,7 @@ const (
 // long-lived streams end, HTTP drains (up to cfg.ShutdownTimeout), and the
 // node closes (Raft, archive, stores).
 func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) (err error) {
-	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
-		return fmt.Errorf("data directory: %w", err)
-	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("create data directory: %w", err)
-	}
-	if err := resolveNodeID(&cfg); err != nil {
+	if err := prepareDataDir(&cfg); err != nil {
 		return err
 	}
 	audit, closeAudit, err := openAuditLog(cfg)
@@ -87,14 +81,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 	served := startHTTP(cfg, tlsConf, node, httpServer, ln, log)
 	mctx, cancelMembership := context.WithCancel(ctx)
 	defer cancelMembership()
-	if tlsConf != nil {
-		reloaded := make(chan struct{})
-		go func() {
-			defer close(reloaded)
-			tlsConf.certs.run(mctx, node.ReloadCertificate, log)
-		}()
-		defer func() { cancelMembership(); <-reloaded }()
-	}
+	defer startCertReload(mctx, cancelMembership, tlsConf, node, log)()
 	joined := startMembership(mctx, cfg, node, log)
 
 	select {
@@ -266,4 +253,30 @@ func openAuditLog(cfg config) (io.Writer, func() error, error) {
 		return nil, nil, fmt.Errorf("open audit log: %w", err)
 	}
 	return rw, rw.Close, nil
+}
+
+// startCertReload reloads the operator's certificate (certReloader) until
+// ctx ends; the function it returns cancels ctx and waits for the reloader.
+func startCertReload(ctx context.Context, cancel context.CancelFunc, tlsConf *tlsSetup, node *cluster.Node, log *slog.Logger) func() {
+	if tlsConf == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tlsConf.certs.run(ctx, node.ReloadCertificate, log)
+	}()
+	return func() { cancel(); <-done }
+}
+
+// prepareDataDir makes the data directory absolute and present (0700) and
+// settles the node id it belongs to.
+func prepareDataDir(cfg *config) (err error) {
+	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	return resolveNodeID(cfg)
 }
