@@ -275,7 +275,7 @@ func prepareDataDir(cfg *config) (err error) {
 	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil { // #nosec G703 -- the operator names the data directory
 		return fmt.Errorf("create data directory: %w", err)
 	}
 	return resolveNodeID(cfg)
