@@ -91,6 +91,10 @@ func newSpecValidator(t *testing.T, srvs ...*httptest.Server) *specValidator {
 	}
 	registerSETDecoder.Do(func() {
 		openapi3filter.RegisterBodyDecoder(federation.MediaType, openapi3filter.PlainBodyDecoder)
+		// The console's files.
+		for _, ct := range []string{"text/html", "text/javascript", "text/css"} {
+			openapi3filter.RegisterBodyDecoder(ct, openapi3filter.PlainBodyDecoder)
+		}
 	})
 	v := &specValidator{t: t, router: router, seen: map[string][]int{},
 		headersSeen: map[string]map[string]bool{}, responses: map[string]*openapi3.Response{}}
@@ -358,6 +362,12 @@ func TestOpenAPIExchanges(t *testing.T) {
 
 	// Operations.
 	call("GET", "/healthz", "", nil, 200)
+	call("GET", "/ui", "", nil, 200)
+	call("GET", "/ui?x=1", "", nil, 400)
+	call("GET", "/ui/app.js", "", nil, 200)
+	call("GET", "/ui/nothing.js", "", nil, 404)
+	call("GET", "/ui/vendor/uPlot.iife.min.js", "", nil, 200)
+	call("GET", "/ui/vendor/README.md", "", nil, 404)
 	call("GET", "/readyz", "", nil, 200)
 	call("GET", "/metrics", operator, nil, 200)
 	call("GET", "/metrics", reader, nil, 403)

@@ -53,6 +53,9 @@ func routeTable() []Route {
 	return []Route{
 		{Method: get, Pattern: "/healthz", Role: RoleNone, Summary: "liveness", handle: (*Server).healthz},
 		{Method: get, Pattern: "/readyz", Role: RoleNone, Summary: "readiness: a leader is known and the node has caught up", handle: (*Server).readyz},
+		{Method: get, Pattern: "/ui", Role: RoleNone, Summary: "the console: a page that calls this API with the token you give it", handle: (*Server).uiIndex},
+		{Method: get, Pattern: "/ui/{file}", Role: RoleNone, Summary: "the console's script and style", handle: (*Server).uiAsset},
+		{Method: get, Pattern: "/ui/vendor/{file}", Role: RoleNone, Summary: "the console's vendored charting library (uPlot)", handle: (*Server).uiVendor},
 		{Method: get, Pattern: "/metrics", Role: "operator", Summary: "Prometheus metrics", handle: (*Server).serveMetrics},
 		{Method: get, Pattern: "/v1/status", Role: "reader", AlsoRoles: []string{"operator", RoleNode}, Summary: "node status (answered by any node)", handle: (*Server).status},
 
