@@ -16,9 +16,9 @@ import (
 	"github.com/trustledger/trustledger/internal/testpki"
 )
 
-// Certificates are rotated on a running two-node cluster under the
-// operator's PKI, with requests (reads on both nodes, writes forwarded by
-// the follower) running all along: each node serves its new certificate
+// Certificates are rotated on a running three-node cluster under the
+// operator's PKI, with requests (reads on the nodes, writes forwarded by a
+// follower) running all along: each node serves its new certificate
 // within seconds of its files changing, Raft and forwarding go on, no
 // request fails; a certificate naming another node is refused and the
 // old one kept.
@@ -62,6 +62,21 @@ func TestTLSCertificateRotationWithoutFailedRequests(t *testing.T) {
 		_, err := follower.PutOrg(ctx, "warmup", client.OrgSpec{BaseTrustScore: "50"})
 		return err
 	})
+	c3, k3 := files("node3")
+	addr3, _ := startNode(t, "node3", "--join", "https://"+addr1, "--token-file", tokenFile,
+		"--tls-cert-file", c3, "--tls-key-file", k3, "--tls-ca-file", ca.CertFile)
+	third := newClient(addr3)
+	waitUntil(t, 30*time.Second, "node3 joins as the third voter", func() error {
+		v, err := leader.Cluster(ctx)
+		if err != nil {
+			return err
+		}
+		if v.Voters != 3 {
+			return fmt.Errorf("%d voters", v.Voters)
+		}
+		_, _, err = third.GetOrg(ctx, "warmup", &client.ReadOptions{Consistency: client.ConsistencyStale})
+		return err
+	})
 
 	// Requests all along: a write through the follower (forwarded to the
 	// leader over TLS, replicated over Raft's mutual TLS) and a read on each.
@@ -84,6 +99,9 @@ func TestTLSCertificateRotationWithoutFailedRequests(t *testing.T) {
 			}
 			if err == nil {
 				_, _, err = follower.GetOrg(ctx, "warmup", &client.ReadOptions{Consistency: client.ConsistencyStale})
+			}
+			if err == nil {
+				_, _, err = third.GetOrg(ctx, "warmup", nil) // forwarded to the leader
 			}
 			if err != nil {
 				failed.Add(1)
@@ -115,6 +133,7 @@ func TestTLSCertificateRotationWithoutFailedRequests(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	rotate("node1", c1, k1, addr1)
 	rotate("node2", c2, k2, addr2)
+	rotate("node3", c3, k3, addr3)
 	time.Sleep(500 * time.Millisecond)
 
 	// A certificate for another node id is refused: node2 keeps its own.
@@ -134,7 +153,7 @@ func TestTLSCertificateRotationWithoutFailedRequests(t *testing.T) {
 	if ok.Load() < 20 {
 		t.Fatalf("only %d request rounds ran", ok.Load())
 	}
-	t.Logf("%d request rounds (a forwarded write and two reads each), none failed, across two rotations and a refused one", ok.Load())
+	t.Logf("%d request rounds (a forwarded write and three reads each), none failed, across three rotations and a refused one", ok.Load())
 }
 
 // servedSerial is the serial number of the certificate addr serves.
