@@ -189,3 +189,13 @@ func (l *Ledger) applySetPolicy(c *SetPolicy, _ *Result) {
 	p.Version = l.policy.Version + 1
 	l.policy = p
 }
+
+// ReviewActionFor returns the review action that sets an alert to status.
+func ReviewActionFor(status string) (string, bool) {
+	for _, a := range []string{ReviewAcknowledge, ReviewDismiss, ReviewConfirmCompromised, ReviewConfirmSafe} {
+		if reviewStatus[a] == status {
+			return a, true
+		}
+	}
+	return "", false
+}

@@ -16,14 +16,10 @@ const (
 	ReviewConfirmSafe        = fsm.ReviewConfirmSafe
 )
 
-// Alert statuses: open, then the status each review action sets.
-const (
-	AlertOpen                 = fsm.AlertOpen
-	AlertAcknowledged         = fsm.AlertAcknowledged
-	AlertDismissed            = fsm.AlertDismissed
-	AlertConfirmedCompromised = fsm.AlertConfirmedCompromised
-	AlertConfirmedSafe        = fsm.AlertConfirmedSafe
-)
+// ReviewActionFor returns the review action that sets alert status
+// status (confirmed_safe → confirm-safe), for callers that name the
+// outcome rather than the action.
+func ReviewActionFor(status string) (string, bool) { return fsm.ReviewActionFor(status) }
 
 // AlertFilter selects alerts; empty fields do not filter.
 type AlertFilter struct {

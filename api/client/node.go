@@ -105,12 +105,6 @@ type ImportResult struct {
 	Results []ImportedRecord `json:"results"`
 }
 
-// Import statuses of a record.
-const (
-	ImportImported = "imported"
-	ImportRejected = "rejected"
-)
-
 // ImportedRecord is the outcome of importing one record.
 type ImportedRecord struct {
 	PrincipalID string `json:"principalId"`
@@ -139,3 +133,9 @@ func (c *Client) Import(ctx context.Context, records []json.RawMessage) (*Import
 	}{records}
 	return call[ImportResult](ctx, c, &request{method: http.MethodPost, path: "/v1/import", body: body})
 }
+
+// Import statuses of a record (ImportedRecord.Status).
+const (
+	ImportImported = "imported"
+	ImportRejected = "rejected"
+)

@@ -148,21 +148,19 @@ func clusterTransfer(ctx context.Context, _ *cli, cl *client.Client, pos []strin
 
 // clusterHealth is trustctl cluster status's summary.
 type clusterHealth struct {
-	Healthy          bool     `json:"healthy"`
-	LeaderID         string   `json:"leaderId"`
-	Term             uint64   `json:"term"`
-	Voters           int      `json:"voters"`
-	Replicas         int      `json:"replicas"`
-	Quorum           int      `json:"quorum"`
-	FailureTolerance int      `json:"failureTolerance"`
-	Unreachable      []string `json:"unreachable"`
-	// GossipDown lists the members gossip does not see alive (a wrong
-	// gossip key, a blocked gossip port), as "id (state)".
-	GossipDown  []string       `json:"gossipDown"`
-	MaxLag      int64          `json:"maxLag"`
-	Regions     map[string]int `json:"regions"`
-	CommitIndex uint64         `json:"commitIndex"`
-	SeenFrom    string         `json:"seenFrom"`
+	Healthy          bool           `json:"healthy"`
+	LeaderID         string         `json:"leaderId"`
+	Term             uint64         `json:"term"`
+	Voters           int            `json:"voters"`
+	Replicas         int            `json:"replicas"`
+	Quorum           int            `json:"quorum"`
+	FailureTolerance int            `json:"failureTolerance"`
+	Unreachable      []string       `json:"unreachable"`
+	GossipDown       []string       `json:"gossipDown"` // members gossip does not see alive, as "id (state)": a wrong key, a blocked port
+	MaxLag           int64          `json:"maxLag"`
+	Regions          map[string]int `json:"regions"`
+	CommitIndex      uint64         `json:"commitIndex"`
+	SeenFrom         string         `json:"seenFrom"`
 }
 
 func clusterStatus(ctx context.Context, _ *cli, cl *client.Client, _ []string) (*output, error) {

@@ -198,7 +198,7 @@ func alertsReview(fs *flag.FlagSet, _ *cli) prepare {
 		"the status each sets (acknowledged, dismissed, confirmed_compromised, confirmed_safe) is accepted too")
 	note := fs.String("note", "", "reviewer's note")
 	return func(pos []string) (call, error) {
-		if a, ok := reviewByStatus[*action]; ok {
+		if a, ok := client.ReviewActionFor(*action); ok {
 			*action = a
 		}
 		switch *action {
@@ -218,11 +218,4 @@ func alertsReview(fs *flag.FlagSet, _ *cli) prepare {
 			})
 		}, nil
 	}
-}
-
-// reviewByStatus maps the alert status a review sets to its action, so
-// that either name works.
-var reviewByStatus = map[string]string{
-	client.AlertAcknowledged: client.ReviewAcknowledge, client.AlertDismissed: client.ReviewDismiss,
-	client.AlertConfirmedCompromised: client.ReviewConfirmCompromised, client.AlertConfirmedSafe: client.ReviewConfirmSafe,
 }
