@@ -134,7 +134,10 @@ func TestVerifyLedgerDetectsATamperedArchive(t *testing.T) {
 			return b.Put(key(4), v3)
 		}},
 	} {
-		t.Run(c.name, func(t *testing.T) { verifyTamperedArchive(t, c.hit, c.tamper) })
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			verifyTamperedArchive(t, c.hit, c.tamper)
+		})
 	}
 }
 
@@ -153,12 +156,14 @@ func verifyTamperedArchive(t *testing.T, hit int, tamper func(b *bbolt.Bucket) e
 	node := m.Start()
 	testnode.WaitLeader(t, node)
 	token := testAPI().NewAdminToken(t, node, dir)
-	t.Setenv("TRUSTLEDGER_ADDR", m.URL())
-	t.Setenv("TRUSTLEDGER_TOKEN", token)
+	// Flags, not the environment: the cases run in parallel.
+	ctl := func(args ...string) (int, string, string) {
+		return runCLI("", append([]string{"--addr", m.URL(), "--token", token}, args...)...)
+	}
 	state := filepath.Join(dir, "verify.json")
 	for i := range 24 {
 		id := fmt.Sprintf("p%02d", i)
-		if code, out, errb := runCLI("", "principal", "register", id, "--type", "user"); code != 0 {
+		if code, out, errb := ctl("principal", "register", id, "--type", "user"); code != 0 {
 			t.Fatalf("register %s: exit %d\n%s%s", id, code, out, errb)
 		}
 	}
@@ -167,8 +172,8 @@ func verifyTamperedArchive(t *testing.T, hit int, tamper func(b *bbolt.Bucket) e
 		list, _ := os.ReadDir(snaps)
 		return len(list) > 0
 	}, "a snapshot")
-	wholeLedgerCheckpoint(t)
-	if code, out, errb := runCLI("", "verify", "ledger", "--state", state, "--all"); code != 0 {
+	checkpointOfWholeLedger(t, m.URL(), token)
+	if code, out, errb := ctl("verify", "ledger", "--state", state, "--all"); code != 0 {
 		t.Fatalf("before the tampering: exit %d\n%s%s", code, out, errb)
 	}
 	page, _, err := testnode.Client(t, m.URL(), token).Ledger(testnode.Context(t, 5*time.Second), client.Page{After: 2, Limit: 2}, nil)
@@ -177,7 +182,7 @@ func verifyTamperedArchive(t *testing.T, hit int, tamper func(b *bbolt.Bucket) e
 	}
 	ids := []string{page.Entries[0].Subjects[0], page.Entries[1].Subjects[0]}
 	for _, id := range ids {
-		if code, out, errb := runCLI("", "verify", "principal", id, "--state", state); code != 0 {
+		if code, out, errb := ctl("verify", "principal", id, "--state", state); code != 0 {
 			t.Fatalf("verify principal %s before the tampering: exit %d\n%s%s", id, code, out, errb)
 		}
 	}
@@ -202,13 +207,13 @@ func verifyTamperedArchive(t *testing.T, hit int, tamper func(b *bbolt.Bucket) e
 	}
 
 	testnode.WaitLeader(t, m.Start())
-	code, out, errb := runCLI("", "verify", "ledger", "--state", state, "--all")
+	code, out, errb := ctl("verify", "ledger", "--state", state, "--all")
 	if code != 1 || !strings.Contains(errb, "verification failed") {
 		t.Fatalf("a tampered archive entry should fail the verification: exit %d\n%s%s", code, out, errb)
 	}
 	t.Logf("detected: %s", strings.TrimSpace(errb))
 	for i, id := range ids {
-		code, out, errb := runCLI("", "verify", "principal", id, "--state", state)
+		code, out, errb := ctl("verify", "principal", id, "--state", state)
 		// A dropped entry leaves the node unable to serve the proof.
 		failed := code == 1 && (strings.Contains(errb, "verification failed") || strings.Contains(errb, "missing from the archive"))
 		if i < hit && !failed || i >= hit && code != 0 {
@@ -284,7 +289,13 @@ func TestVerifyLedgerDetectsARewrittenHistory(t *testing.T) {
 // head (signed afresh at most every 100 ms) re-signed.
 func wholeLedgerCheckpoint(t *testing.T) {
 	t.Helper()
-	cl := testnode.Client(t, os.Getenv("TRUSTLEDGER_ADDR"), os.Getenv("TRUSTLEDGER_TOKEN"))
+	checkpointOfWholeLedger(t, os.Getenv("TRUSTLEDGER_ADDR"), os.Getenv("TRUSTLEDGER_TOKEN"))
+}
+
+// checkpointOfWholeLedger is wholeLedgerCheckpoint for the node at addr.
+func checkpointOfWholeLedger(t *testing.T, addr, token string) {
+	t.Helper()
+	cl := testnode.Client(t, addr, token)
 	ctx := testnode.Context(t, 10*time.Second)
 	testnode.WaitFor(t, 10*time.Second, 10*time.Millisecond, func() bool {
 		st, _, err := cl.Status(ctx)

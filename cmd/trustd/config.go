@@ -42,6 +42,9 @@ type config struct {
 	// with them the API serves HTTPS and Raft runs over mutual TLS.
 	TLSCertFile string
 	TLSKeyFile  string
+	// TLSReloadInterval is how often the two files are checked for a
+	// new certificate (0: only on SIGHUP).
+	TLSReloadInterval time.Duration
 	// TLSClientCAFile is the PEM CA bundle API client certificates are
 	// verified against (certificates stay optional: tokens authenticate).
 	TLSClientCAFile string
@@ -99,6 +102,7 @@ func defaultConfig() config {
 		LogFormat:         "text",
 		LogLevel:          "info",
 		ShutdownTimeout:   15 * time.Second,
+		TLSReloadInterval: time.Second,
 		SnapshotThreshold: cluster.DefaultSnapshotThreshold,
 		AuditLogMaxMB:     100,
 		AuditLogMaxFiles:  10,
@@ -263,6 +267,8 @@ func tlsOptions() []option {
 		opt("tls-cert-file", "PEM certificate of this node: with --tls-key-file, the API serves HTTPS and Raft runs over mutual TLS",
 			func(c *config) *string { return &c.TLSCertFile }),
 		opt("tls-key-file", "PEM private key of --tls-cert-file", func(c *config) *string { return &c.TLSKeyFile }),
+		durationOption("tls-reload-interval", "how often --tls-cert-file and --tls-key-file are checked for a new certificate (0: only on SIGHUP)",
+			"want a duration such as 1s, or 0, got %q", false, func(c *config) *time.Duration { return &c.TLSReloadInterval }),
 		opt("tls-client-ca-file", "PEM CA bundle: the API asks clients for a certificate and verifies any given against it (tokens are still required)",
 			func(c *config) *string { return &c.TLSClientCAFile }),
 		option{name: "tls-ca-file", usage: "PEM CA bundle other nodes' certificates are verified against (Raft, forwarding to the leader, --join)",

@@ -15,19 +15,17 @@ import (
 // certReloader serves the operator's certificate (--tls-cert-file,
 // --tls-key-file) to the API's handshakes and reloads it without a
 // restart: on SIGHUP, and when either file changes (checked every
-// reloadEvery). A new pair that does not load, or that the node refuses
-// (another node id, another CA), is logged and the old one kept.
+// --tls-reload-interval). A new pair that does not load, or that the node
+// refuses (another node id, another CA), is logged and the old one kept.
 type certReloader struct {
 	certFile, keyFile string
+	every             time.Duration
 	cur               atomic.Pointer[tls.Certificate]
 	stamp             string
 }
 
-// reloadEvery is how often the certificate files are checked for changes.
-const reloadEvery = time.Second
-
-func newCertReloader(certFile, keyFile string) (*certReloader, error) {
-	r := &certReloader{certFile: certFile, keyFile: keyFile}
+func newCertReloader(certFile, keyFile string, every time.Duration) (*certReloader, error) {
+	r := &certReloader{certFile: certFile, keyFile: keyFile, every: every}
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		return nil, err
@@ -80,15 +78,19 @@ func (r *certReloader) run(ctx context.Context, accept func(tls.Certificate) err
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	tick := time.NewTicker(reloadEvery)
-	defer tick.Stop()
+	var tick <-chan time.Time
+	if r.every > 0 {
+		t := time.NewTicker(r.every)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
 			r.reload(true, accept, log)
-		case <-tick.C:
+		case <-tick:
 			r.reload(false, accept, log)
 		}
 	}
