@@ -10,6 +10,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -18,14 +19,21 @@ import (
 )
 
 // runSub runs a sub-command of top directly, as trustctl would once top is
-// in the command tree.
-func runSub(t *testing.T, top *command, args ...string) (string, error) {
+// in the command tree, with global flags (--addr, and --token unless the
+// arguments name one).
+func runSub(t *testing.T, global []string, top *command, args ...string) (string, error) {
 	t.Helper()
 	var out, errb strings.Builder
 	c := newCLI(strings.NewReader(""), &out, &errb)
 	for _, s := range top.subs {
 		if s.name == args[0] {
-			err := s.run(context.Background(), c, args[1:])
+			rest := append([]string{}, args[1:]...)
+			for i := 0; i+1 < len(global); i += 2 {
+				if !slices.Contains(rest, global[i]) {
+					rest = append(rest, global[i], global[i+1])
+				}
+			}
+			err := s.run(context.Background(), c, rest)
 			return out.String(), err
 		}
 	}
@@ -40,10 +48,10 @@ func TestPartnerAndFederationCommands(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Raft node")
 	}
+	t.Parallel()
 	clearEnv(t)
 	addr, admin := startNode(t)
-	t.Setenv("TRUSTLEDGER_ADDR", addr)
-	t.Setenv("TRUSTLEDGER_TOKEN", admin)
+	global := []string{"--addr", addr, "--token", admin}
 	dir := t.TempDir()
 
 	keyFile, jwkFile := partnerKeyFiles(t, dir)
@@ -56,15 +64,15 @@ func TestPartnerAndFederationCommands(t *testing.T) {
 	if _, err := cl.RegisterPrincipal(ctx, client.Registration{PrincipalID: "alice", PrincipalType: "user"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := runSub(t, named(tree(commandTable), "partner"), "add", "acme", "--issuer", "https://idp.acme.example", "--audience", "tl",
+	if _, err := runSub(t, global, named(tree(commandTable), "partner"), "add", "acme", "--issuer", "https://idp.acme.example", "--audience", "tl",
 		"--keys", jwkFile, "--weight", "0.5", "--max-influence", "10"); err != nil {
 		t.Fatalf("partner add: %v", err)
 	}
-	if _, err := runSub(t, named(tree(commandTable), "partner"), "add", "bad", "--issuer", "https://bad.example", "--audience", "tl",
+	if _, err := runSub(t, global, named(tree(commandTable), "partner"), "add", "bad", "--issuer", "https://bad.example", "--audience", "tl",
 		"--keys", keyFile, "--weight", "0.1", "--max-influence", "1"); err == nil {
 		t.Error("partner add with a PEM private key file: accepted")
 	}
-	out, err := runSub(t, named(tree(commandTable), "partner"), "list", "-o", "json")
+	out, err := runSub(t, global, named(tree(commandTable), "partner"), "list", "-o", "json")
 	var list struct {
 		Partners []client.Partner `json:"partners"`
 	}
@@ -79,7 +87,7 @@ func TestPartnerAndFederationCommands(t *testing.T) {
 	send := func(extra ...string) (string, error) {
 		args := append([]string{"send", "--token", tok.Secret, "--key", keyFile, "--kid", "acme-1",
 			"--issuer", "https://idp.acme.example", "--audience", "tl", "--subject", "alice", "-o", "json"}, extra...)
-		return runSub(t, named(tree(commandTable), "federation"), args...)
+		return runSub(t, global, named(tree(commandTable), "federation"), args...)
 	}
 	out, err = send("--score", "20", "--jti", "j1")
 	var res struct {
@@ -107,19 +115,19 @@ func TestPartnerAndFederationCommands(t *testing.T) {
 		t.Errorf("dry run: %v %q", err, out)
 	}
 
-	if _, err := runSub(t, named(tree(commandTable), "partner"), "suspend", "acme"); err != nil {
+	if _, err := runSub(t, global, named(tree(commandTable), "partner"), "suspend", "acme"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := send("--score", "30"); !asSETError(err, &se) || se.Code != "access_denied" {
 		t.Errorf("send while suspended: %v", err)
 	}
-	if _, err := runSub(t, named(tree(commandTable), "partner"), "resume", "acme"); err != nil {
+	if _, err := runSub(t, global, named(tree(commandTable), "partner"), "resume", "acme"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := send("--score", "30"); err != nil {
 		t.Errorf("send after resume: %v", err)
 	}
-	if _, err := runSub(t, named(tree(commandTable), "partner"), "remove", "acme"); err != nil {
+	if _, err := runSub(t, global, named(tree(commandTable), "partner"), "remove", "acme"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := send("--score", "30"); !asSETError(err, &se) || se.Code != "access_denied" {

@@ -39,16 +39,15 @@ func TestClientAgreesWithServerOnWalkthrough(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Raft node")
 	}
+	t.Parallel()
 	clearEnv(t)
 	addr, token := startNode(t)
-	t.Setenv("TRUSTLEDGER_ADDR", addr)
-	t.Setenv("TRUSTLEDGER_TOKEN", token)
 
 	ctl := func(args ...string) string {
 		t.Helper()
 		var out, errb strings.Builder
 		c := newCLI(strings.NewReader(""), &out, &errb)
-		if code := c.run(context.Background(), args); code != 0 {
+		if code := c.run(context.Background(), append([]string{"--addr", addr, "--token", token}, args...)); code != 0 {
 			t.Fatalf("trustctl %s: exit %d\n%s%s", strings.Join(args, " "), code, out.String(), errb.String())
 		}
 		return out.String()

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,9 +19,9 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-// runLive runs trustctl in-process on the real clock (a SET's iat must be
-// now).
-func runLive(args ...string) (code int, stdout, stderr string) {
+// runLiveCLI runs trustctl in-process on the real clock (a SET's iat must
+// be now).
+func runLiveCLI(args ...string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer
 	c := newCLI(strings.NewReader(""), &out, &errb)
 	code = c.run(context.Background(), args)
@@ -38,10 +39,18 @@ func TestVerifyPrincipalCommand(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Raft node")
 	}
+	t.Parallel()
 	clearEnv(t)
 	addr, token := startNode(t)
-	t.Setenv("TRUSTLEDGER_ADDR", addr)
-	t.Setenv("TRUSTLEDGER_TOKEN", token)
+	// Flags, not the environment, so that the test runs in parallel; a
+	// command that names its own --token (federation send) keeps it.
+	runLive := func(args ...string) (int, string, string) {
+		global := []string{"--addr", addr}
+		if !slices.Contains(args, "--token") {
+			global = append(global, "--token", token)
+		}
+		return runLiveCLI(append(global, args...)...)
+	}
 	dir := t.TempDir()
 	state := filepath.Join(dir, "verify.json")
 	must := func(args ...string) string {
@@ -64,7 +73,7 @@ func TestVerifyPrincipalCommand(t *testing.T) {
 	must("principal", "register", "dave", "--type", "service")
 	must("signal", "send", "carol", "--event", "mfa_success", "--category", "authentication", "--impact", "12")
 	must("signal", "send", "alice", "--event", "login", "--category", "authentication", "--impact", "2")
-	wholeLedgerCheckpoint(t)
+	checkpointOfWholeLedger(t, addr, token)
 	code, out, errb := verifyCmd("alice", "-o", "json")
 	var early struct {
 		TreeSize uint64 `json:"treeSize"`
@@ -91,7 +100,7 @@ func TestVerifyPrincipalCommand(t *testing.T) {
 	must("federation", "send", "--token", tok.Secret, "--key", keyFile, "--kid", "acme-1", "--issuer", "https://idp.acme.example",
 		"--audience", "tl", "--subject", "alice", "--score", "95", "--jti", "j1")
 	must("signal", "send", "alice", "--event", "failed_login", "--category", "behavior", "--impact", "-3")
-	wholeLedgerCheckpoint(t)
+	checkpointOfWholeLedger(t, addr, token)
 
 	for _, id := range []string{"alice", "carol", "dave"} {
 		code, out, errb := verifyCmd(id)

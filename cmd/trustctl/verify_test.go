@@ -27,23 +27,23 @@ func TestVerifyLedgerCommand(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Raft node")
 	}
+	t.Parallel()
 	clearEnv(t)
 	addr, token := startNode(t)
-	t.Setenv("TRUSTLEDGER_ADDR", addr)
-	t.Setenv("TRUSTLEDGER_TOKEN", token)
+	global := []string{"--addr", addr, "--token", token}
 	state := filepath.Join(t.TempDir(), "verify.json")
 	verifyCmd := func(extra ...string) (int, string, string) {
-		return runCLI("", append([]string{"verify", "ledger", "--state", state}, extra...)...)
+		return runCLI("", append(append(global, "verify", "ledger", "--state", state), extra...)...)
 	}
 	must := func(args ...string) {
 		t.Helper()
-		if code, out, errb := runCLI("", args...); code != 0 {
+		if code, out, errb := runCLI("", append(global, args...)...); code != 0 {
 			t.Fatalf("trustctl %v: exit %d\n%s%s", args, code, out, errb)
 		}
 	}
 
 	must("principal", "register", "alice", "--type", "user")
-	wholeLedgerCheckpoint(t)
+	checkpointOfWholeLedger(t, addr, token)
 	code, out, errb := verifyCmd("--all")
 	if code != 0 || !strings.Contains(errb, "trust on first use") || !strings.Contains(out, "no earlier checkpoint") ||
 		!strings.Contains(out, "hash to the checkpoint's root") {
@@ -51,7 +51,7 @@ func TestVerifyLedgerCommand(t *testing.T) {
 	}
 	must("principal", "register", "bob", "--type", "user")
 	must("signal", "send", "bob", "--event", "login", "--category", "authentication", "--impact", "2")
-	wholeLedgerCheckpoint(t)
+	checkpointOfWholeLedger(t, addr, token)
 	code, out, errb = verifyCmd("-o", "json")
 	var rep struct {
 		TreeSize uint64 `json:"treeSize"`
@@ -233,8 +233,10 @@ func TestVerifyLedgerDetectsARewrittenHistory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Raft nodes")
 	}
+	t.Parallel()
 	clearEnv(t)
 	dir := t.TempDir()
+	var global []string // --addr and --token of the cluster now at httpAddr
 	httpAddr := testnet.FreeAddr(t)
 	state := filepath.Join(dir, "verify.json")
 	start := func(name string, ids []string) *testnode.Member {
@@ -244,18 +246,18 @@ func TestVerifyLedgerDetectsARewrittenHistory(t *testing.T) {
 		m := testnode.NewMember(t, cfg, httpAddr, testAPI())
 		node := m.Start()
 		testnode.WaitLeader(t, node)
-		t.Setenv("TRUSTLEDGER_ADDR", m.URL())
-		t.Setenv("TRUSTLEDGER_TOKEN", testAPI().NewAdminToken(t, node, filepath.Join(dir, name)))
+		token := testAPI().NewAdminToken(t, node, filepath.Join(dir, name))
+		global = []string{"--addr", m.URL(), "--token", token}
 		for _, id := range ids {
-			if code, out, errb := runCLI("", "principal", "register", id, "--type", "user"); code != 0 {
+			if code, out, errb := runCLI("", append(global, "principal", "register", id, "--type", "user")...); code != 0 {
 				t.Fatalf("register %s: exit %d\n%s%s", id, code, out, errb)
 			}
 		}
-		wholeLedgerCheckpoint(t)
+		checkpointOfWholeLedger(t, m.URL(), token)
 		return m
 	}
 	a := start("a", []string{"alice", "bob"})
-	if code, out, errb := runCLI("", "verify", "ledger", "--state", state); code != 0 {
+	if code, out, errb := runCLI("", append(global, "verify", "ledger", "--state", state)...); code != 0 {
 		t.Fatalf("the first ledger: exit %d\n%s%s", code, out, errb)
 	}
 	a.Stop()
@@ -271,14 +273,14 @@ func TestVerifyLedgerDetectsARewrittenHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	start("b", []string{"mallory", "trudy", "eve", "oscar"})
-	code, out, errb := runCLI("", "verify", "ledger", "--state", state)
+	code, out, errb := runCLI("", append(global, "verify", "ledger", "--state", state)...)
 	if code != 1 || !strings.Contains(errb, "verification failed") {
 		t.Fatalf("a rewritten history under the same key should fail: exit %d\n%s%s", code, out, errb)
 	}
 	t.Logf("detected: %s", strings.TrimSpace(errb))
 	// A principal of the new history, proven against the checkpoint the
 	// verifier remembers from the old one.
-	code, out, errb = runCLI("", "verify", "principal", "mallory", "--state", state)
+	code, out, errb = runCLI("", append(global, "verify", "principal", "mallory", "--state", state)...)
 	if code != 1 || !strings.Contains(errb, "does not extend") {
 		t.Fatalf("verify principal on a rewritten history should fail: exit %d\n%s%s", code, out, errb)
 	}
