@@ -286,15 +286,9 @@ func TestVerifyLedgerDetectsARewrittenHistory(t *testing.T) {
 	}
 }
 
-// wholeLedgerCheckpoint waits until the node at $TRUSTLEDGER_ADDR serves a
+// checkpointOfWholeLedger waits until the node at addr serves a
 // checkpoint of its whole ledger: every entry archived, and the cached
 // head (signed afresh at most every 100 ms) re-signed.
-func wholeLedgerCheckpoint(t *testing.T) {
-	t.Helper()
-	checkpointOfWholeLedger(t, os.Getenv("TRUSTLEDGER_ADDR"), os.Getenv("TRUSTLEDGER_TOKEN"))
-}
-
-// checkpointOfWholeLedger is wholeLedgerCheckpoint for the node at addr.
 func checkpointOfWholeLedger(t *testing.T, addr, token string) {
 	t.Helper()
 	cl := testnode.Client(t, addr, token)
