@@ -175,7 +175,13 @@ func (st *entryStream) catchUp(upto uint64) bool {
 // follow sends live entries, filling gaps from the archive, with heartbeats
 // and token checks, until the client leaves, the server stops, the token is
 // no longer valid or live is closed.
-func (st *entryStream) follow(live <-chan cluster.LedgerEntry) {
+func (st *entryStream) follow(live <-chan cluster.LedgerEntry) { pump(st, live, st.sendLive) }
+
+// pump hands what arrives on live to send, with heartbeats and token
+// checks, until the client leaves, the server stops, the token is no
+// longer valid, send fails or live is closed (a subscriber that fell
+// behind: the client resumes).
+func pump[T any](st *entryStream, live <-chan T, send func(T) bool) {
 	heartbeat := time.NewTicker(st.s.cfg.StreamHeartbeat)
 	defer heartbeat.Stop()
 	check := time.NewTicker(streamTokenCheck)
@@ -194,11 +200,8 @@ func (st *entryStream) follow(live <-chan cluster.LedgerEntry) {
 			if !st.write([]byte(": keep-alive\n\n")) || !st.flush() {
 				return
 			}
-		case e, ok := <-live:
-			if !ok {
-				return // dropped for falling behind; the client resumes with Last-Event-ID
-			}
-			if !st.sendLive(e) {
+		case v, ok := <-live:
+			if !ok || !send(v) {
 				return
 			}
 		}
@@ -333,35 +336,12 @@ func (s *Server) auditStream(w http.ResponseWriter, r *http.Request) error {
 	if !st.start() {
 		return nil
 	}
-	heartbeat := time.NewTicker(s.cfg.StreamHeartbeat)
-	defer heartbeat.Stop()
-	check := time.NewTicker(streamTokenCheck)
-	defer check.Stop()
-	for {
-		select {
-		case <-r.Context().Done():
-			return nil
-		case <-s.done.Done():
-			return nil
-		case <-check.C:
-			if !st.tokenValid() {
-				return nil
-			}
-		case <-heartbeat.C:
-			if !st.write([]byte(": keep-alive\n\n")) || !st.flush() {
-				return nil
-			}
-		case e, ok := <-live:
-			if !ok {
-				return nil // fell behind
-			}
-			buf := make([]byte, 0, len(e)+24)
-			buf = append(append(append(buf, "event: audit\ndata: "...), e...), "\n\n"...)
-			if !st.write(buf) || !st.flush() {
-				return nil
-			}
-		}
-	}
+	pump(st, live, func(e []byte) bool {
+		buf := make([]byte, 0, len(e)+24)
+		buf = append(append(append(buf, "event: audit\ndata: "...), e...), "\n\n"...)
+		return st.write(buf) && st.flush()
+	})
+	return nil
 }
 
 // openStream admits a server-sent event stream: the body (if any) read,

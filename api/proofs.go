@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/trustledger/trustledger/api/client"
@@ -159,9 +158,6 @@ func (s *Server) principalProof(w http.ResponseWriter, r *http.Request) error {
 	size := errs.sequence("treeSize", r.URL.Query().Get("treeSize"))
 	if err := paramProblem(errs.err()); err != nil {
 		return err
-	}
-	if size > s.node.TreeSize() {
-		return proofProblem(fmt.Errorf("%w: tree size %d is beyond this node's %d entries", cluster.ErrTreeSize, size, s.node.TreeSize()))
 	}
 	p, err := s.node.PrincipalProof(r.Context(), id, size)
 	if err != nil {

@@ -130,18 +130,31 @@ func TestTLSCertificateRotationWithoutFailedRequests(t *testing.T) {
 			return nil
 		})
 	}
-	time.Sleep(200 * time.Millisecond)
+	// Requests run before, between and after the rotations.
+	moreRounds := func(n int64) {
+		t.Helper()
+		target := ok.Load() + failed.Load() + n
+		waitUntil(t, 10*time.Second, "request rounds", func() error {
+			if done := ok.Load() + failed.Load(); done < target {
+				return fmt.Errorf("%d of %d rounds", done, target)
+			}
+			return nil
+		})
+	}
+	moreRounds(5)
 	rotate("node1", c1, k1, addr1)
 	rotate("node2", c2, k2, addr2)
 	rotate("node3", c3, k3, addr3)
-	time.Sleep(200 * time.Millisecond)
+	moreRounds(5)
 
 	// A certificate for another node id is refused: node2 keeps its own.
 	kept := servedSerial(t, addr2, ca)
 	wrong := ca.Issue("node9")
 	replaceFile(t, wrong.CertFile, c2)
 	replaceFile(t, wrong.KeyFile, k2)
-	time.Sleep(800 * time.Millisecond) // 8 checks of the files
+	// Nothing to poll for: the point is that nothing changes over 8
+	// checks of the files (--tls-reload-interval 100ms).
+	time.Sleep(800 * time.Millisecond)
 	if got := servedSerial(t, addr2, ca); got.Cmp(kept) != 0 {
 		t.Errorf("node2 took a certificate naming node9 (serial %v, kept %v)", got, kept)
 	}

@@ -6,12 +6,23 @@ package version
 import (
 	"fmt"
 	"runtime/debug"
+	"sync"
 )
 
 // Info is the running binary's module version ("(devel)" when built from
 // a checkout), VCS revision (with "+dirty" when the tree had changes) and
-// Go version.
+// Go version, read once (every audit event carries the version).
 func Info() (version, revision, goVersion string) {
+	b := build()
+	return b[0], b[1], b[2]
+}
+
+var build = sync.OnceValue(func() [3]string {
+	v, rev, gov := readInfo()
+	return [3]string{v, rev, gov}
+})
+
+func readInfo() (version, revision, goVersion string) {
 	version, revision, goVersion = "(devel)", "unknown", "unknown"
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
