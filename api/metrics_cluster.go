@@ -45,6 +45,14 @@ var (
 		"Size of the node's stores: the Raft log (raft.db) and the ledger archive (ledger.db).", []string{"file"}, nil)
 	descDiskFree = prometheus.NewDesc("trustledger_disk_free_bytes",
 		"Space left on the data directory's file system.", nil, nil)
+	descEncKeysInUse = prometheus.NewDesc("trustledger_encryption_keys_in_use",
+		"At-rest keys the data directory may hold records under: 1 once a rotation's rewrap is done (absent without encryption at rest).", nil, nil)
+	descEncPrimary = prometheus.NewDesc("trustledger_encryption_primary_key_info",
+		"1, labelled with the id of the at-rest key new records are sealed with.", []string{"key_id"}, nil)
+	descEncRewrapping = prometheus.NewDesc("trustledger_encryption_rewrap_running",
+		"1 while records are being rewrapped under a new primary at-rest key.", nil, nil)
+	descEncRewrapped = prometheus.NewDesc("trustledger_encryption_rewrapped_records_total",
+		"Records rewrapped under a new primary at-rest key since the node started.", nil, nil)
 	descBuildInfo = prometheus.NewDesc("trustledger_build_info",
 		"1, labelled with the module version, VCS revision and Go version of the binary.", []string{"version", "revision", "goversion"}, nil)
 )
@@ -56,7 +64,8 @@ var raftStates = []string{"leader", "follower", "candidate", "shutdown"}
 func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRaftState, descRaftHasLeader, descRaftTerm, descRaftCommit, descRaftLast,
 		descRaftLastContact, descRaftLeaderChanges, descVoters, descNonVoters, descFailureTolerance, descGossipMembers,
-		descSnapshots, descSnapshotBytes, descStorage, descDiskFree, descBuildInfo} {
+		descSnapshots, descSnapshotBytes, descStorage, descDiskFree, descEncKeysInUse, descEncPrimary, descEncRewrapping,
+		descEncRewrapped, descBuildInfo} {
 		ch <- d
 	}
 }
@@ -99,6 +108,12 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if m.DiskFreeBytes >= 0 {
 		gauge(descDiskFree, float64(m.DiskFreeBytes))
+	}
+	if e := m.Encryption; e.Enabled {
+		gauge(descEncKeysInUse, float64(e.KeysInUse))
+		gauge(descEncPrimary, 1, e.PrimaryKey)
+		gauge(descEncRewrapping, b2f(e.Rewrapping))
+		send(descEncRewrapped, prometheus.CounterValue, float64(e.Rewrapped))
 	}
 	v, rev, gov := version.Info()
 	gauge(descBuildInfo, 1, v, rev, gov)

@@ -80,12 +80,14 @@ func TestSealerRejectsTampering(t *testing.T) {
 	if got, err := s.open(sealed, aad); err != nil || string(got) != secretMarker {
 		t.Fatalf("open: %q, %v", got, err)
 	}
-	if again := s.seal([]byte(secretMarker), aad); bytes.Equal(again[1:13], sealed[1:13]) {
+	if again := s.seal([]byte(secretMarker), aad); bytes.Equal(again[5:17], sealed[5:17]) {
 		t.Fatal("two seals used the same nonce")
 	}
 	flipped := bytes.Clone(sealed)
 	flipped[len(flipped)-20] ^= 1
 	other := testSealer(t)
+	relabelled := bytes.Clone(sealed)
+	copy(relabelled[1:5], other.keys().primary().id[:])
 	for name, tc := range map[string]struct {
 		s    *sealer
 		v    []byte
@@ -95,7 +97,8 @@ func TestSealerRejectsTampering(t *testing.T) {
 		"flipped byte": {s, flipped, aad, "failed authentication"},
 		"other index":  {s, sealed, recordAAD("label", 8), "failed authentication"},
 		"other label":  {s, sealed, recordAAD("other", 7), "failed authentication"},
-		"other key":    {other, sealed, aad, "failed authentication"},
+		"other key":    {other, sealed, aad, "not in the keyring"},
+		"other key id": {other, relabelled, aad, "failed authentication"},
 		"plaintext":    {s, []byte(secretMarker + secretMarker), aad, "not a sealed record"},
 		"short":        {s, sealed[:20], aad, "not a sealed record"},
 	} {
@@ -268,7 +271,7 @@ func TestSealedSnapshotDetectsTampering(t *testing.T) {
 	if _, _, err := readSnapshot(store, "snap-1"); err != nil {
 		t.Fatalf("untouched: %v", err)
 	}
-	full := snapshotChunk + seal.aead.Overhead()
+	full := snapshotChunk + snapshotChunkTag
 	chunk := func(i int) []byte { return good[snapshotHeader+i*full : snapshotHeader+(i+1)*full] }
 	flipped := bytes.Clone(good)
 	flipped[snapshotHeader+full+5] ^= 1
@@ -309,7 +312,7 @@ func TestEncryptionAtRest(t *testing.T) {
 	key := testKey(t)
 	dir, addr := t.TempDir(), freeAddr(t)
 	cfg := testConfig(t, "node1", dir, addr, true)
-	cfg.EncryptionKey = key
+	cfg.EncryptionKeys = [][]byte{key}
 	cfg.TrailingLogs = 2
 	cfg.SnapshotInterval = time.Hour
 	n := openNode(t, cfg)
@@ -360,7 +363,9 @@ func TestEncryptionAtRest(t *testing.T) {
 		"key on plaintext": {plainDir, key, ErrEncryptionNotEnabled},
 	} {
 		c := testConfig(t, "node1", tc.dir, "127.0.0.1:0", true)
-		c.EncryptionKey = tc.key
+		if tc.key != nil {
+			c.EncryptionKeys = [][]byte{tc.key}
+		}
 		if m, err := Open(c); !errors.Is(err, tc.want) {
 			if err == nil {
 				_ = m.Close()
@@ -374,7 +379,7 @@ func TestEncryptionAtRest(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := testConfig(t, "node1", plainDir, "127.0.0.1:0", true)
-	c.EncryptionKey = key
+	c.EncryptionKeys = [][]byte{key}
 	if _, err := Open(c); !errors.Is(err, ErrEncryptionNotEnabled) {
 		t.Errorf("key on a plaintext data directory without a check file: %v", err)
 	}
@@ -397,7 +402,7 @@ func TestEncryptionAtRest(t *testing.T) {
 func TestEncryptedSnapshotInstall(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t, "node1", t.TempDir(), "127.0.0.1:0", true)
-	cfg.EncryptionKey = testKey(t)
+	cfg.EncryptionKeys = [][]byte{testKey(t)}
 	cfg.TrailingLogs = 2
 	cfg.SnapshotInterval = time.Hour
 	n1 := openNode(t, cfg)
@@ -411,7 +416,7 @@ func TestEncryptedSnapshotInstall(t *testing.T) {
 
 	dir2 := t.TempDir()
 	cfg2 := testConfig(t, "node2", dir2, "127.0.0.1:0", false)
-	cfg2.EncryptionKey = testKey(t)
+	cfg2.EncryptionKeys = [][]byte{testKey(t)}
 	n2 := openNode(t, cfg2)
 	addVoter(t, n1, n2)
 	last := secretSignals(t, n1, "b")
@@ -450,7 +455,7 @@ func TestEncryptedBackupRestore(t *testing.T) {
 
 	dir := t.TempDir()
 	cfg := testConfig(t, "b1", dir, "127.0.0.1:0", true)
-	cfg.EncryptionKey = testKey(t)
+	cfg.EncryptionKeys = [][]byte{testKey(t)}
 	n := openNode(t, cfg)
 	waitLeader(t, n)
 	if err := n.Raft().Barrier(10 * time.Second).Error(); err != nil { // the configuration entry is applied

@@ -67,17 +67,12 @@ type checkpoints struct {
 
 // load reads the key file, if there is one.
 func (c *checkpoints) load() error {
-	b, err := os.ReadFile(c.path) // #nosec G304 -- a fixed name in the data directory
+	b, err := c.seal.readFile(c.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("read checkpoint key: %w", err)
-	}
-	if c.seal != nil {
-		if b, err = c.seal.open(b, recordAAD("identity/"+checkpointKeyFile, 0)); err != nil {
-			return fmt.Errorf("open checkpoint key: %w", err)
-		}
 	}
 	return c.use(strings.TrimSpace(string(b)))
 }
@@ -115,18 +110,13 @@ func (c *checkpoints) create() error {
 }
 
 func (c *checkpoints) save(skey string) error {
-	data := []byte(skey + "\n")
-	if c.seal != nil {
-		data = c.seal.seal(data, recordAAD("identity/"+checkpointKeyFile, 0))
-	}
 	if err := os.MkdirAll(filepath.Dir(c.path), 0o700); err != nil {
 		return fmt.Errorf("create identity directory: %w", err)
 	}
-	tmp := c.path + ".tmp"
-	if err := writeFileSync(tmp, data); err != nil {
+	if err := c.seal.writeFile(c.path, []byte(skey+"\n")); err != nil {
 		return fmt.Errorf("write checkpoint key: %w", err)
 	}
-	return os.Rename(tmp, c.path)
+	return nil
 }
 
 func (c *checkpoints) has() bool {

@@ -91,15 +91,18 @@ type Config struct {
 	// DefaultGossipReconnectInterval.
 	GossipReconnectInterval time.Duration
 
-	// EncryptionKey, when set, seals data at rest with AES-256-GCM: the
-	// payloads of Raft log records, Raft snapshots and ledger archive
-	// records. It is 32 random bytes, per node (data in transit between
-	// nodes is protected by RaftTLS, not by this key). The data directory
-	// remembers whether it was written with a key, and which: a node
-	// started with another key, without its key, or with a key on a data
-	// directory written without one, fails to start. A lost key loses the
-	// data directory; changing the key is not supported.
-	EncryptionKey []byte
+	// EncryptionKeys, when set, seal data at rest with AES-256-GCM: the
+	// payloads of Raft log records, Raft snapshots, ledger archive records
+	// and the identity directory's keys. Each is 32 random bytes, per node
+	// (data in transit between nodes is protected by RaftTLS, not by these
+	// keys). The first is the primary, which seals what is written; the
+	// others open what they sealed before (rotation: Node.
+	// ReloadEncryptionKeys). The data directory remembers whether it was
+	// written with keys, and which: a node started with other keys,
+	// without a key it still holds records under, or with keys on a data
+	// directory written without, fails to start. A lost key loses the
+	// data directory.
+	EncryptionKeys [][]byte
 
 	// RaftTLS, when set, is the operator's own PKI for the Raft transport
 	// instead of the automatic cluster identity: this node presents
@@ -182,8 +185,10 @@ func (c *Config) validate() error {
 	if n := len(c.GossipKey); n != 0 && n != 16 && n != 24 && n != 32 {
 		errs = append(errs, fmt.Errorf("GossipKey is %d bytes; want 16, 24 or 32", n))
 	}
-	if n := len(c.EncryptionKey); c.EncryptionKey != nil && n != EncryptionKeySize {
-		errs = append(errs, fmt.Errorf("EncryptionKey is %d bytes; want %d", n, EncryptionKeySize))
+	for i, k := range c.EncryptionKeys {
+		if n := len(k); n != EncryptionKeySize {
+			errs = append(errs, fmt.Errorf("EncryptionKeys[%d] is %d bytes; want %d", i, n, EncryptionKeySize))
+		}
 	}
 	if c.GossipAdvertise != "" {
 		if err := hostPort(c.GossipAdvertise); err != nil {

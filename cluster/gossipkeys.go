@@ -169,11 +169,7 @@ func cloneKeys(keys [][]byte) [][]byte {
 // save does: sealed when encryption at rest is on, 0600, synced and
 // renamed into place.
 func (i *identity) saveGossipKeys(keys [][]byte) error {
-	data := encodeKeyring(keys)
-	if i.seal != nil {
-		data = i.seal.seal(data, recordAAD("identity/"+gossipKeyFile, 0))
-	}
-	if err := writeFileSync(filepath.Join(i.dir, gossipKeyFile), data); err != nil {
+	if err := i.seal.writeFile(filepath.Join(i.dir, gossipKeyFile), encodeKeyring(keys)); err != nil {
 		return fmt.Errorf("save the gossip keyring: %w", err)
 	}
 	return nil

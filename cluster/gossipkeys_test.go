@@ -28,7 +28,7 @@ func TestSetGossipKeysPersistsSealed(t *testing.T) {
 	dir, addr, gaddr := t.TempDir(), freeAddr(t), freeAddr(t)
 	cfg := testConfig(t, "node1", dir, addr, true)
 	cfg.GossipAddr = gaddr
-	cfg.EncryptionKey = bytes.Repeat([]byte{7}, 32)
+	cfg.EncryptionKeys = [][]byte{bytes.Repeat([]byte{7}, 32)}
 	n := openNode(t, cfg)
 	waitLeader(t, n)
 

@@ -139,11 +139,10 @@ func loadIdentity(dir string, seal *sealer) (*identityState, error) {
 		return nil, fmt.Errorf("read node certificate: %w", err)
 	}
 	read := func(name string, sealed bool) ([]byte, error) {
-		b, err := os.ReadFile(filepath.Join(dir, name)) // #nosec G304 -- a fixed name in the data directory
-		if err != nil || !sealed || seal == nil {
-			return b, err
+		if sealed {
+			return seal.readFile(filepath.Join(dir, name))
 		}
-		return seal.open(b, recordAAD("identity/"+name, 0))
+		return os.ReadFile(filepath.Join(dir, name)) // #nosec G304 -- a fixed name in the data directory
 	}
 	caPEM, err := read(caCertFile, false)
 	if err != nil {
@@ -195,14 +194,10 @@ func (i *identity) save(st *identityState, keyPEM []byte) error {
 		return fmt.Errorf("create identity directory: %w", err)
 	}
 	write := func(name string, data []byte, sealed bool) error {
-		if sealed && i.seal != nil {
-			data = i.seal.seal(data, recordAAD("identity/"+name, 0))
+		if sealed {
+			return i.seal.writeFile(filepath.Join(i.dir, name), data)
 		}
-		tmp := filepath.Join(i.dir, name+".tmp")
-		if err := writeFileSync(tmp, data); err != nil {
-			return err
-		}
-		return os.Rename(tmp, filepath.Join(i.dir, name))
+		return writeFileSync(filepath.Join(i.dir, name), data)
 	}
 	files := []struct {
 		name   string

@@ -72,7 +72,7 @@ func TestIdentityKeysSealedAtRest(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	cfg := testConfig(t, "node1", dir, "127.0.0.1:0", true)
-	cfg.EncryptionKey = bytes.Repeat([]byte{3}, EncryptionKeySize)
+	cfg.EncryptionKeys = [][]byte{bytes.Repeat([]byte{3}, EncryptionKeySize)}
 	n := openNode(t, cfg)
 	waitLeader(t, n)
 	for _, f := range []string{caKeyFile, nodeKeyFile, gossipKeyFile} {

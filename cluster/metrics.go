@@ -45,6 +45,8 @@ type RaftMetrics struct {
 	// ledger.db; DiskFreeBytes is the space left to an unprivileged user
 	// on the data directory's file system (-1 where unknown).
 	RaftLogBytes, ArchiveBytes, DiskFreeBytes int64
+	// Encryption is the state of the at-rest keys.
+	Encryption EncryptionStatus
 }
 
 // snapshotStats counts the state machine's snapshots (raftFSM).
@@ -86,6 +88,7 @@ func (n *Node) RaftMetrics() RaftMetrics {
 	m.RaftLogBytes = fileSize(filepath.Join(n.cfg.DataDir, "raft", "raft.db"))
 	m.ArchiveBytes = fileSize(filepath.Join(n.cfg.DataDir, "ledger.db"))
 	m.DiskFreeBytes = diskFree(n.cfg.DataDir)
+	m.Encryption = n.EncryptionStatus()
 	if g := n.gossipNow(); g != nil {
 		m.Gossip = map[string]int{GossipAlive: 0, GossipSuspect: 0, GossipDead: 0, GossipLeft: 0}
 		for _, gm := range g.members() {

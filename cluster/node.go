@@ -42,8 +42,13 @@ type Node struct {
 	archive *archive
 	store   *raftboltdb.BoltStore
 	logs    raft.LogStore // the log cache in front of store
-	trans   *raft.NetworkTransport
-	raft    *raft.Raft
+	// sealer, sealedLog and sealedSnaps are set with encryption at rest
+	// (Config.EncryptionKeys).
+	sealer      *sealer
+	sealedLog   *sealedLogStore
+	sealedSnaps *sealedSnapshotStore
+	trans       *raft.NetworkTransport
+	raft        *raft.Raft
 	// raftRef is raft for the TLS handshakes, which may run before Open
 	// has set it.
 	raftRef atomic.Pointer[raft.Raft]
@@ -128,6 +133,9 @@ func Open(cfg Config) (*Node, error) {
 	n.goLoop(n.reconcileLoop)
 	n.goLoop(n.observeLeaders)
 	n.goLoop(n.leaseLoop)
+	if n.sealer != nil {
+		n.goLoop(n.rewrapLoop)
+	}
 	ok = true
 	n.logStarted()
 	return n, nil
@@ -145,12 +153,13 @@ func (n *Node) openStores() (raft.SnapshotStore, error) {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
 	var seal *sealer
-	if cfg.EncryptionKey != nil {
+	if len(cfg.EncryptionKeys) > 0 {
 		var err error
-		if seal, err = newSealer(cfg.EncryptionKey); err != nil {
-			return nil, fmt.Errorf("encryption key: %w", err)
+		if seal, err = newSealer(cfg.EncryptionKeys...); err != nil {
+			return nil, err
 		}
 	}
+	n.sealer = seal
 	if err := checkDataKey(cfg.DataDir, seal); err != nil {
 		return nil, fmt.Errorf("encryption at rest: %w", err)
 	}
@@ -169,7 +178,8 @@ func (n *Node) openStores() (raft.SnapshotStore, error) {
 	}
 	var logStore raft.LogStore = n.store
 	if seal != nil {
-		logStore = &sealedLogStore{store: n.store, sealer: seal}
+		n.sealedLog = &sealedLogStore{store: n.store, sealer: seal}
+		logStore = n.sealedLog
 	}
 	if n.logs, err = raft.NewLogCache(logCacheSize, logStore); err != nil {
 		return nil, fmt.Errorf("raft log cache: %w", err)
@@ -180,7 +190,8 @@ func (n *Node) openStores() (raft.SnapshotStore, error) {
 	}
 	var snaps raft.SnapshotStore = fileSnaps
 	if seal != nil {
-		snaps = &sealedSnapshotStore{store: fileSnaps, sealer: seal}
+		n.sealedSnaps = &sealedSnapshotStore{store: fileSnaps, sealer: seal, dir: filepath.Join(raftDir, "snapshots")}
+		snaps = n.sealedSnaps
 	}
 	existing, err := raft.HasExistingState(n.logs, n.store, snaps)
 	if err != nil {

@@ -9,6 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -16,8 +21,10 @@ import (
 // sealedSnapshotStore is a raft.SnapshotStore whose snapshots are sealed
 // on disk. A sealed snapshot stream is
 //
-//	snapshotMagic (8 bytes) | 32-byte random salt | chunk | chunk | ...
+//	snapshotMagic (8 bytes) | 4-byte key id | 28-byte random salt | chunk | chunk | ...
 //
+// (snapshots written before keyrings have snapshotMagicV1 and a 32-byte
+// salt, and open with whichever key of the ring opens their first chunk).
 // Each chunk is snapshotChunk bytes of the snapshot sealed with AES-256-GCM
 // (so snapshotChunk+16 bytes), except the last, which is shorter (possibly
 // empty plaintext) and flagged final. The chunk key is derived from the node
@@ -33,27 +40,36 @@ import (
 type sealedSnapshotStore struct {
 	store  raft.SnapshotStore
 	sealer *sealer
+	// dir is the file store's snapshots directory (rewrap removes a
+	// snapshot it copied from there: raft.FileSnapshotStore has no delete).
+	dir string
+
+	mu sync.Mutex
+	// sinks counts the snapshots being written, by key id.
+	sinks map[[keyIDSize]byte]int
 }
 
 const (
-	snapshotChunk  = 64 << 10
-	snapshotMagic  = "TLSNAP\x00\x01"
-	snapshotSalt   = 32
-	snapshotHeader = len(snapshotMagic) + snapshotSalt
-	snapshotInfo   = "trustledger snapshot chunk key v1"
+	snapshotChunk    = 64 << 10
+	snapshotMagic    = "TLSNAP\x00\x02"
+	snapshotMagicV1  = "TLSNAP\x00\x01"
+	snapshotSalt     = 32 // salt, or key id and salt
+	snapshotHeader   = len(snapshotMagic) + snapshotSalt
+	snapshotInfo     = "trustledger snapshot chunk key v1"
+	snapshotChunkTag = 16
 )
 
-// chunkKey returns the AEAD for one snapshot's chunks.
-func (s *sealedSnapshotStore) chunkAEAD(salt []byte) (cipher.AEAD, error) {
-	key, err := hkdf.Key(sha256.New, s.sealer.key, salt, snapshotInfo, EncryptionKeySize)
+// chunkAEAD returns the AEAD for the chunks of one snapshot sealed with k.
+func chunkAEAD(k *atRestKey, salt []byte) (cipher.AEAD, error) {
+	key, err := hkdf.Key(sha256.New, k.key, salt, snapshotInfo, EncryptionKeySize)
 	if err != nil {
 		return nil, err
 	}
-	ns, err := newSealer(key)
+	ck, err := newAtRestKey(key)
 	if err != nil {
 		return nil, err
 	}
-	return ns.aead, nil
+	return ck.aead, nil
 }
 
 func chunkNonce(aead cipher.AEAD, n uint64, final bool) []byte {
@@ -86,17 +102,32 @@ func (s *sealedSnapshotStore) Create(version raft.SnapshotVersion, index, term u
 	if err != nil {
 		return nil, err
 	}
-	salt := make([]byte, snapshotSalt)
+	k := s.sealer.keys().primary()
+	head := make([]byte, snapshotHeader)
+	copy(head, snapshotMagic)
+	copy(head[len(snapshotMagic):], k.id[:])
+	salt := head[len(snapshotMagic)+keyIDSize:]
 	_, _ = rand.Read(salt) // never fails (Go 1.24+)
-	aead, err := s.chunkAEAD(salt)
+	aead, err := chunkAEAD(k, salt)
 	if err == nil {
-		_, err = sink.Write(append([]byte(snapshotMagic), salt...))
+		_, err = sink.Write(head)
 	}
 	if err != nil {
 		_ = sink.Cancel()
 		return nil, fmt.Errorf("sealed snapshot: %w", err)
 	}
-	return &sealedSink{SnapshotSink: sink, aead: aead, aad: []byte(sink.ID()), buf: make([]byte, 0, snapshotChunk)}, nil
+	s.mu.Lock()
+	if s.sinks == nil {
+		s.sinks = map[[keyIDSize]byte]int{}
+	}
+	s.sinks[k.id]++
+	s.mu.Unlock()
+	done := func() {
+		s.mu.Lock()
+		s.sinks[k.id]--
+		s.mu.Unlock()
+	}
+	return &sealedSink{SnapshotSink: sink, aead: aead, aad: []byte(sink.ID()), buf: make([]byte, 0, snapshotChunk), done: done}, nil
 }
 
 // List lists the snapshots, with their plaintext sizes.
@@ -106,7 +137,7 @@ func (s *sealedSnapshotStore) List() ([]*raft.SnapshotMeta, error) {
 		return nil, err
 	}
 	for _, m := range list {
-		if size, err := plainSize(m.Size, s.sealer.aead.Overhead()); err == nil {
+		if size, err := plainSize(m.Size, snapshotChunkTag); err == nil {
 			m.Size = size
 		}
 	}
@@ -123,7 +154,7 @@ func (s *sealedSnapshotStore) Open(id string) (*raft.SnapshotMeta, io.ReadCloser
 		_ = rc.Close()
 		return nil, nil, fmt.Errorf("open sealed snapshot %s: %w", id, err)
 	}
-	size, err := plainSize(meta.Size, s.sealer.aead.Overhead())
+	size, err := plainSize(meta.Size, snapshotChunkTag)
 	if err != nil {
 		return fail(err)
 	}
@@ -131,17 +162,46 @@ func (s *sealedSnapshotStore) Open(id string) (*raft.SnapshotMeta, io.ReadCloser
 	if _, err := io.ReadFull(rc, head); err != nil {
 		return fail(err)
 	}
-	if string(head[:len(snapshotMagic)]) != snapshotMagic {
-		return fail(errors.New("not a sealed snapshot (was it written without an encryption key?)"))
-	}
-	aead, err := s.chunkAEAD(head[len(snapshotMagic):])
+	aeads, err := s.headerAEADs(s.sealer.keys(), head)
 	if err != nil {
 		return fail(err)
 	}
 	m := *meta
 	m.Size = size
-	return &m, &sealedReader{rc: rc, aead: aead, aad: []byte(id),
-		sealed: make([]byte, snapshotChunk+aead.Overhead())}, nil
+	return &m, &sealedReader{rc: rc, aeads: aeads, aad: []byte(id),
+		sealed: make([]byte, snapshotChunk+snapshotChunkTag)}, nil
+}
+
+// headerAEADs returns the chunk AEAD a snapshot header names, or for a
+// snapshot from before keyrings one for each key of the ring.
+func (s *sealedSnapshotStore) headerAEADs(ks *keySet, head []byte) ([]cipher.AEAD, error) {
+	magic, rest := string(head[:len(snapshotMagic)]), head[len(snapshotMagic):]
+	var keys []*atRestKey
+	switch magic {
+	case snapshotMagic:
+		k := ks.byID(rest[:keyIDSize])
+		if k == nil {
+			return nil, fmt.Errorf("the snapshot is sealed with key %x, which is not in the keyring", rest[:keyIDSize])
+		}
+		keys = []*atRestKey{k}
+	case snapshotMagicV1:
+		keys = ks.keys
+	default:
+		return nil, errors.New("not a sealed snapshot (was it written without an encryption key?)")
+	}
+	out := make([]cipher.AEAD, len(keys))
+	for i, k := range keys {
+		salt := rest
+		if magic == snapshotMagic {
+			salt = rest[keyIDSize:]
+		}
+		aead, err := chunkAEAD(k, salt)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = aead
+	}
+	return out, nil
 }
 
 // sealedSink seals what is written to it in chunks.
@@ -155,6 +215,8 @@ type sealedSink struct {
 
 	closed   bool
 	closeErr error
+	done     func() // called once, when the sink is closed or cancelled
+	doneOnce sync.Once
 }
 
 func (w *sealedSink) Write(p []byte) (int, error) {
@@ -197,6 +259,7 @@ func (w *sealedSink) Close() error {
 		return w.closeErr
 	}
 	w.closed = true
+	defer w.doneOnce.Do(w.done)
 	if w.err == nil {
 		w.err = w.flush(true)
 	}
@@ -213,13 +276,16 @@ func (w *sealedSink) Close() error {
 // Cancel abandons the snapshot.
 func (w *sealedSink) Cancel() error {
 	w.err = errors.New("snapshot sink cancelled")
+	defer w.doneOnce.Do(w.done)
 	return w.SnapshotSink.Cancel()
 }
 
 // sealedReader opens a sealed snapshot chunk by chunk.
 type sealedReader struct {
-	rc     io.ReadCloser
-	aead   cipher.AEAD
+	rc io.ReadCloser
+	// aeads are the candidates for the chunk key until the first chunk
+	// opened: one, or for a snapshot from before keyrings one per key.
+	aeads  []cipher.AEAD
 	aad    []byte
 	sealed []byte // a chunk's worth of buffer
 	plain  []byte // opened, not yet read
@@ -261,7 +327,13 @@ func (r *sealedReader) next() error {
 	case err != nil:
 		return err
 	}
-	plain, err := r.aead.Open(r.sealed[:0:0], chunkNonce(r.aead, r.n, final), r.sealed[:k], r.aad)
+	var plain []byte
+	for i, aead := range r.aeads {
+		if plain, err = aead.Open(r.sealed[:0:0], chunkNonce(aead, r.n, final), r.sealed[:k], r.aad); err == nil {
+			r.aeads = r.aeads[i : i+1]
+			break
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("sealed snapshot chunk %d failed authentication (corrupted, truncated, reordered, or another key)", r.n)
 	}
@@ -272,3 +344,105 @@ func (r *sealedReader) next() error {
 }
 
 func (r *sealedReader) Close() error { return r.rc.Close() }
+
+// sealedBy returns the key id a snapshot's header names (false for a
+// snapshot from before keyrings).
+func (s *sealedSnapshotStore) sealedBy(id string) ([keyIDSize]byte, bool, error) {
+	var kid [keyIDSize]byte
+	_, rc, err := s.store.Open(id)
+	if err != nil {
+		return kid, false, err
+	}
+	defer func() { _ = rc.Close() }()
+	head := make([]byte, len(snapshotMagic)+keyIDSize)
+	if _, err := io.ReadFull(rc, head); err != nil {
+		return kid, false, err
+	}
+	if string(head[:len(snapshotMagic)]) != snapshotMagic {
+		return kid, false, nil
+	}
+	copy(kid[:], head[len(snapshotMagic):])
+	return kid, true, nil
+}
+
+// rewrap copies every snapshot not sealed with ks's primary into a new one
+// that is (same index, term and configuration; a later id), then removes
+// the original. It first waits for snapshots being written with another
+// key to finish. It returns how many snapshots it rewrote.
+func (s *sealedSnapshotStore) rewrap(ks *keySet, trans raft.Transport, stop <-chan struct{}) (uint64, error) {
+	var n uint64
+	for {
+		if err := s.waitSinks(ks.primary(), stop); err != nil {
+			return n, err
+		}
+		list, err := s.store.List()
+		if err != nil {
+			return n, err
+		}
+		var old *raft.SnapshotMeta
+		for _, m := range list {
+			kid, ok, err := s.sealedBy(m.ID)
+			if err != nil {
+				return n, fmt.Errorf("snapshot %s: %w", m.ID, err)
+			}
+			if !ok || kid != ks.primary().id {
+				old = m
+				break
+			}
+		}
+		if old == nil {
+			return n, nil
+		}
+		if err := s.copySnapshot(old, trans); err != nil {
+			return n, fmt.Errorf("rewrap snapshot %s: %w", old.ID, err)
+		}
+		n++
+	}
+}
+
+// waitSinks waits until no snapshot is being written with a key other
+// than k.
+func (s *sealedSnapshotStore) waitSinks(k *atRestKey, stop <-chan struct{}) error {
+	for {
+		s.mu.Lock()
+		busy := false
+		for id, c := range s.sinks {
+			busy = busy || (c > 0 && id != k.id)
+		}
+		s.mu.Unlock()
+		if !busy {
+			return nil
+		}
+		select {
+		case <-stop:
+			return errRewrapStopped
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// copySnapshot writes old again through Create (sealed with the primary)
+// and removes it; trans is the node's (Create encodes the configuration's
+// peers with it).
+func (s *sealedSnapshotStore) copySnapshot(old *raft.SnapshotMeta, trans raft.Transport) error {
+	meta, rc, err := s.Open(old.ID)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = rc.Close() }()
+	sink, err := s.Create(meta.Version, meta.Index, meta.Term, meta.Configuration, meta.ConfigurationIndex, trans)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(sink, rc); err != nil {
+		_ = sink.Cancel()
+		return err
+	}
+	if err := sink.Close(); err != nil {
+		return err
+	}
+	if s.dir == "" || old.ID == "" || strings.ContainsAny(old.ID, `/\`) || old.ID == "." || old.ID == ".." {
+		return fmt.Errorf("cannot remove snapshot %q", old.ID)
+	}
+	return os.RemoveAll(filepath.Join(s.dir, old.ID))
+}

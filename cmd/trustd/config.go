@@ -42,9 +42,9 @@ type config struct {
 	// with them the API serves HTTPS and Raft runs over mutual TLS.
 	TLSCertFile string
 	TLSKeyFile  string
-	// TLSReloadInterval is how often the two files are checked for a
-	// new certificate (0: only on SIGHUP).
-	TLSReloadInterval time.Duration
+	// ReloadInterval is how often the certificate files and the
+	// encryption key file are checked for changes (0: only on SIGHUP).
+	ReloadInterval time.Duration
 	// TLSClientCAFile is the PEM CA bundle API client certificates are
 	// verified against (certificates stay optional: tokens authenticate).
 	TLSClientCAFile string
@@ -102,7 +102,7 @@ func defaultConfig() config {
 		LogFormat:         "text",
 		LogLevel:          "info",
 		ShutdownTimeout:   15 * time.Second,
-		TLSReloadInterval: time.Second,
+		ReloadInterval:    time.Second,
 		SnapshotThreshold: cluster.DefaultSnapshotThreshold,
 		AuditLogMaxMB:     100,
 		AuditLogMaxFiles:  10,
@@ -267,8 +267,8 @@ func tlsOptions() []option {
 		opt("tls-cert-file", "PEM certificate of this node: with --tls-key-file, the API serves HTTPS and Raft runs over mutual TLS",
 			func(c *config) *string { return &c.TLSCertFile }),
 		opt("tls-key-file", "PEM private key of --tls-cert-file", func(c *config) *string { return &c.TLSKeyFile }),
-		durationOption("tls-reload-interval", "how often --tls-cert-file and --tls-key-file are checked for a new certificate (0: only on SIGHUP)",
-			"want a duration such as 1s, or 0, got %q", false, func(c *config) *time.Duration { return &c.TLSReloadInterval }),
+		durationOption("reload-interval", "how often --tls-cert-file, --tls-key-file and --encryption-key-file are checked for changes (0: only on SIGHUP)",
+			"want a duration such as 1s, or 0, got %q", false, func(c *config) *time.Duration { return &c.ReloadInterval }),
 		opt("tls-client-ca-file", "PEM CA bundle: the API asks clients for a certificate and verifies any given against it (tokens are still required)",
 			func(c *config) *string { return &c.TLSClientCAFile }),
 		option{name: "tls-ca-file", usage: "PEM CA bundle other nodes' certificates are verified against (Raft, forwarding to the leader, --join)",
@@ -503,9 +503,10 @@ func (c *config) gossipKey() ([]byte, error) {
 	return key, nil
 }
 
-// encryptionKey reads --encryption-key-file: base64 of 32 bytes; nil when
-// not set.
-func (c *config) encryptionKey() ([]byte, error) {
+// encryptionKeys reads --encryption-key-file: one base64 key of 32 bytes
+// per line (blank lines and lines starting with # ignored), the primary
+// first; nil when not set.
+func (c *config) encryptionKeys() ([][]byte, error) {
 	if c.EncryptionKeyFile == "" {
 		return nil, nil
 	}
@@ -513,14 +514,25 @@ func (c *config) encryptionKey() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--encryption-key-file: %w", err)
 	}
-	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil {
-		return nil, fmt.Errorf("--encryption-key-file %s: not base64: %w", c.EncryptionKeyFile, err)
+	var keys [][]byte
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		key, err := base64.StdEncoding.DecodeString(line)
+		if err != nil {
+			return nil, fmt.Errorf("--encryption-key-file %s line %d: not base64: %w", c.EncryptionKeyFile, i+1, err)
+		}
+		if n := len(key); n != cluster.EncryptionKeySize {
+			return nil, fmt.Errorf("--encryption-key-file %s line %d: the key is %d bytes; want %d (openssl rand -base64 32)", c.EncryptionKeyFile, i+1, n, cluster.EncryptionKeySize)
+		}
+		keys = append(keys, key)
 	}
-	if n := len(key); n != cluster.EncryptionKeySize {
-		return nil, fmt.Errorf("--encryption-key-file %s: the key is %d bytes; want %d (openssl rand -base64 32)", c.EncryptionKeyFile, n, cluster.EncryptionKeySize)
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("--encryption-key-file %s: no key in the file (openssl rand -base64 32)", c.EncryptionKeyFile)
 	}
-	return key, nil
+	return keys, nil
 }
 
 // gossipAdvertise returns the gossip address to advertise: --advertise's

@@ -286,10 +286,21 @@ func TestConfigEncryptionKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if key, err := c.encryptionKey(); err != nil || len(key) != 32 {
-		t.Fatalf("key: %d bytes, %v", len(key), err)
+	if keys, err := c.encryptionKeys(); err != nil || len(keys) != 1 || len(keys[0]) != 32 {
+		t.Fatalf("keys: %d, %v", len(keys), err)
+	}
+	// A keyring: the primary first, comments and blank lines ignored.
+	ring := write("ring.key", "# new primary\nAAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n\n# old\nq83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq8w=\n")
+	c, err = loadConfig([]string{"--encryption-key-file", ring}, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keys, err := c.encryptionKeys(); err != nil || len(keys) != 2 || keys[0][31] != 31 || keys[1][0] != 0xab {
+		t.Fatalf("ring: %d keys, %v", len(keys), err)
 	}
 	for _, tc := range []struct{ file, want string }{
+		{write("empty.key", "# nothing yet\n\n"), "no key in the file"},
+		{write("second-short.key", "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq8w=\nq83vEjRWeJq83vEjRWeJqw==\n"), "line 2: the key is 16 bytes"},
 		{write("short.key", "q83vEjRWeJq83vEjRWeJqw==\n"), "the key is 16 bytes; want 32"},
 		{write("text.key", "not base64!\n"), "not base64"},
 		{filepath.Join(dir, "missing.key"), "--encryption-key-file"},

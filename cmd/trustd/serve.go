@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/trustledger/trustledger/api"
@@ -81,7 +82,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 	served := startHTTP(cfg, tlsConf, node, httpServer, ln, log)
 	mctx, cancelMembership := context.WithCancel(ctx)
 	defer cancelMembership()
-	defer startCertReload(mctx, cancelMembership, tlsConf, node, log)()
+	defer startReloads(mctx, cancelMembership, cfg, tlsConf, node, log)()
 	joined := startMembership(mctx, cfg, node, log)
 
 	select {
@@ -118,7 +119,7 @@ func openNode(cfg config, tlsConf *tlsSetup, apiAddr net.Addr, log *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
-	encryptionKey, err := cfg.encryptionKey()
+	encryptionKeys, err := cfg.encryptionKeys()
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +128,7 @@ func openNode(cfg config, tlsConf *tlsSetup, apiAddr net.Addr, log *slog.Logger)
 		Region: cfg.Region, Bootstrap: cfg.bootstrap(), Voter: cfg.Voter, Logger: log,
 		GossipAddr: cfg.GossipAddr, GossipAdvertise: gossipAdvertise, GossipKey: gossipKey, APIAddr: cfg.apiURL(apiAddr),
 		SnapshotThreshold: cfg.SnapshotThreshold, SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs,
-		DeadServerGrace: cfg.DeadServerGrace, RaftTLS: raftTLS, EncryptionKey: encryptionKey, Insecure: cfg.Insecure,
+		DeadServerGrace: cfg.DeadServerGrace, RaftTLS: raftTLS, EncryptionKeys: encryptionKeys, Insecure: cfg.Insecure,
 	})
 }
 
@@ -255,18 +256,19 @@ func openAuditLog(cfg config) (io.Writer, func() error, error) {
 	return rw, rw.Close, nil
 }
 
-// startCertReload reloads the operator's certificate (certReloader) until
-// ctx ends; the function it returns cancels ctx and waits for the reloader.
-func startCertReload(ctx context.Context, cancel context.CancelFunc, tlsConf *tlsSetup, node *cluster.Node, log *slog.Logger) func() {
-	if tlsConf == nil {
-		return func() {}
+// startReloads reloads the operator's certificate (certReloader) and the
+// encryption keys (keyReloader) until ctx ends; the function it returns
+// cancels ctx and waits for the reloaders.
+func startReloads(ctx context.Context, cancel context.CancelFunc, cfg config, tlsConf *tlsSetup, node *cluster.Node, log *slog.Logger) func() {
+	var wg sync.WaitGroup
+	if tlsConf != nil {
+		wg.Go(func() { tlsConf.certs.run(ctx, node.ReloadCertificate, log) })
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tlsConf.certs.run(ctx, node.ReloadCertificate, log)
-	}()
-	return func() { cancel(); <-done }
+	if cfg.EncryptionKeyFile != "" {
+		keys := &keyReloader{cfg: cfg, stamp: filesStamp(cfg.EncryptionKeyFile)}
+		wg.Go(func() { runReloads(ctx, cfg.ReloadInterval, func(force bool) { keys.reload(force, node, log) }) })
+	}
+	return func() { cancel(); wg.Wait() }
 }
 
 // prepareDataDir makes the data directory absolute and present (0700) and

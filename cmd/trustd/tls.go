@@ -43,7 +43,7 @@ func (c *config) tlsSetup() (*tlsSetup, error) {
 	if c.TLSCertFile == "" || c.TLSKeyFile == "" {
 		return nil, errors.New("--tls-cert-file and --tls-key-file: give both, or neither")
 	}
-	certs, err := newCertReloader(c.TLSCertFile, c.TLSKeyFile, c.TLSReloadInterval)
+	certs, err := newCertReloader(c.TLSCertFile, c.TLSKeyFile, c.ReloadInterval)
 	if err != nil {
 		return nil, fmt.Errorf("--tls-cert-file, --tls-key-file: %w", err)
 	}

@@ -34,7 +34,7 @@ func TestTLSCertificateRotationWithoutFailedRequests(t *testing.T) {
 		return certFile, keyFile
 	}
 	c1, k1 := files("node1")
-	addr1, dir1 := startNode(t, "node1", "--tls-cert-file", c1, "--tls-key-file", k1, "--tls-client-ca-file", ca.CertFile, "--tls-reload-interval", "100ms")
+	addr1, dir1 := startNode(t, "node1", "--tls-cert-file", c1, "--tls-key-file", k1, "--tls-client-ca-file", ca.CertFile, "--reload-interval", "100ms")
 	ctx := ctxT(t, 90*time.Second)
 	var token string
 	waitUntil(t, 30*time.Second, "admin token", func() error {
@@ -48,7 +48,7 @@ func TestTLSCertificateRotationWithoutFailedRequests(t *testing.T) {
 	}
 	c2, k2 := files("node2")
 	addr2, _ := startNode(t, "node2", "--join", "https://"+addr1, "--token-file", tokenFile,
-		"--tls-cert-file", c2, "--tls-key-file", k2, "--tls-ca-file", ca.CertFile, "--tls-reload-interval", "100ms")
+		"--tls-cert-file", c2, "--tls-key-file", k2, "--tls-ca-file", ca.CertFile, "--reload-interval", "100ms")
 	newClient := func(addr string) *client.Client {
 		cl, err := client.New(client.Config{Address: "https://" + addr, Token: token, TLS: client.TLSConfig{CAFile: ca.CertFile},
 			Timeout: 10 * time.Second})
@@ -64,7 +64,7 @@ func TestTLSCertificateRotationWithoutFailedRequests(t *testing.T) {
 	})
 	c3, k3 := files("node3")
 	addr3, _ := startNode(t, "node3", "--join", "https://"+addr1, "--token-file", tokenFile,
-		"--tls-cert-file", c3, "--tls-key-file", k3, "--tls-ca-file", ca.CertFile, "--tls-reload-interval", "100ms")
+		"--tls-cert-file", c3, "--tls-key-file", k3, "--tls-ca-file", ca.CertFile, "--reload-interval", "100ms")
 	third := newClient(addr3)
 	waitUntil(t, 30*time.Second, "node3 joins as the third voter", func() error {
 		v, err := leader.Cluster(ctx)
@@ -153,7 +153,7 @@ func TestTLSCertificateRotationWithoutFailedRequests(t *testing.T) {
 	replaceFile(t, wrong.CertFile, c2)
 	replaceFile(t, wrong.KeyFile, k2)
 	// Nothing to poll for: the point is that nothing changes over 8
-	// checks of the files (--tls-reload-interval 100ms).
+	// checks of the files (--reload-interval 100ms).
 	time.Sleep(800 * time.Millisecond)
 	if got := servedSerial(t, addr2, ca); got.Cmp(kept) != 0 {
 		t.Errorf("node2 took a certificate naming node9 (serial %v, kept %v)", got, kept)

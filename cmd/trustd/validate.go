@@ -109,7 +109,7 @@ func (c *config) validateSecurity(v *validation) {
 			v.bad("ca-fingerprint", "only means something with --join")
 		}
 	}
-	if _, err := c.encryptionKey(); err != nil {
+	if _, err := c.encryptionKeys(); err != nil {
 		v.add(err)
 	}
 	if _, err := c.tlsSetup(); err != nil {

@@ -99,6 +99,17 @@ func (p *Process) Kill(t testing.TB) {
 	<-p.done
 }
 
+// Notify sends sig to the running process without waiting (SIGHUP: reload).
+func (p *Process) Notify(t testing.TB, sig os.Signal) {
+	t.Helper()
+	if !p.Running() {
+		t.Fatalf("signal %s: not running", p.Name)
+	}
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signal %s: %v", p.Name, err)
+	}
+}
+
 // Signal sends sig and waits up to timeout for the process to exit,
 // returning how it exited (nil when it was not running). After timeout it
 // kills the process and fails the test.
