@@ -246,7 +246,7 @@ func (a *archive) decodeRecord(seq uint64, v []byte) (archiveRecord, error) {
 			return archiveRecord{}, err
 		}
 		v = plain
-	} else if len(v) > 0 && v[0] == sealedFormat {
+	} else if len(v) > 0 && (v[0] == sealedFormat || v[0] == sealedFormatV1) {
 		return archiveRecord{}, errors.New("the record is sealed and the node has no encryption key")
 	}
 	return decodeRecord(v)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -33,11 +34,14 @@ import (
 //
 //	sealedFormat byte | 4-byte key id | 12-byte random nonce | AES-GCM ciphertext and tag
 //
-// (records written before keyrings existed are sealedFormatV1 | nonce |
-// ciphertext and open with any key of the ring), with additional
-// authenticated data that names what the record is (a label and its Raft
-// index or ledger sequence), so that records cannot be swapped or moved. A
-// key's id is the first 4 bytes of its check value.
+// sealed with a key derived from the ring's key (HKDF-SHA256), with
+// additional authenticated data that is the format byte and key id, then
+// what the record is (a label and its Raft index or ledger sequence), so
+// that records cannot be swapped, moved or relabelled. Records written
+// before keyrings existed are sealedFormatV1 | nonce | ciphertext, sealed
+// with the key itself and only the label as additional data; they open
+// with any key of the ring. A key's id is the first 4 bytes of its check
+// value.
 //
 // <data>/encryption lists the check values (an HMAC-SHA256 of a fixed
 // label under the key, which reveals nothing about the key) of every key
@@ -88,27 +92,50 @@ type atRestKey struct {
 	id    [keyIDSize]byte
 	check string // the key check line, without the newline
 	key   []byte
-	aead  cipher.AEAD
+	// aead seals records (a key derived from key); legacy opens records
+	// sealed before keyrings, with key itself.
+	aead, legacy cipher.AEAD
+}
+
+// recordKeyInfo labels the derivation of the record key.
+const recordKeyInfo = "trustledger at-rest record key v2"
+
+func newGCM(key []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
 }
 
 func newAtRestKey(key []byte) (*atRestKey, error) {
 	if len(key) != EncryptionKeySize {
 		return nil, fmt.Errorf("encryption key is %d bytes; want %d", len(key), EncryptionKeySize)
 	}
-	block, err := aes.NewCipher(key)
+	legacy, err := newGCM(key)
 	if err != nil {
 		return nil, err
 	}
-	aead, err := cipher.NewGCM(block)
+	derived, err := hkdf.Key(sha256.New, key, nil, recordKeyInfo, EncryptionKeySize)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := newGCM(derived)
 	if err != nil {
 		return nil, err
 	}
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte("trustledger at-rest key check v1"))
 	sum := m.Sum(nil)
-	k := &atRestKey{check: "aes-256-gcm hmac-sha256:" + hex.EncodeToString(sum), key: bytes.Clone(key), aead: aead}
+	k := &atRestKey{check: "aes-256-gcm hmac-sha256:" + hex.EncodeToString(sum), key: bytes.Clone(key), aead: aead, legacy: legacy}
 	copy(k.id[:], sum)
 	return k, nil
+}
+
+// sealedAAD is the additional data of a record sealed now: its header
+// (format byte and key id), then aad.
+func sealedAAD(head, aad []byte) []byte {
+	return append(append(make([]byte, 0, len(head)+len(aad)), head...), aad...)
 }
 
 // ID is the key's id as logs and metrics show it: 8 hex digits.
@@ -201,7 +228,7 @@ func sealWith(k *atRestKey, plain, aad []byte) []byte {
 	// crypto/rand.Read never returns an error: it crashes the program
 	// rather than return short (Go 1.24+).
 	_, _ = rand.Read(out[1+keyIDSize : head])
-	return k.aead.Seal(out, out[1+keyIDSize:head], plain, aad) // #nosec G407 -- the nonce was just filled by crypto/rand
+	return k.aead.Seal(out, out[1+keyIDSize:head], plain, sealedAAD(out[:1+keyIDSize], aad)) // #nosec G407 -- the nonce was just filled by crypto/rand
 }
 
 // open returns the plaintext of a record sealed with the same aad by any
@@ -217,14 +244,14 @@ func openWith(ks *keySet, sealed, aad []byte) ([]byte, error) {
 			return nil, fmt.Errorf("the record is sealed with key %s, which is not in the keyring", hex.EncodeToString(sealed[1:1+keyIDSize]))
 		}
 		body := sealed[1+keyIDSize:]
-		plain, err := k.aead.Open(nil, body[:ns], body[ns:], aad)
+		plain, err := k.aead.Open(nil, body[:ns], body[ns:], sealedAAD(sealed[:1+keyIDSize], aad))
 		if err != nil {
 			return nil, errors.New("sealed record failed authentication (corrupted or moved)")
 		}
 		return plain, nil
 	case len(sealed) >= 1+ns+tag && sealed[0] == sealedFormatV1:
 		for _, k := range ks.keys {
-			if plain, err := k.aead.Open(nil, sealed[1:1+ns], sealed[1+ns:], aad); err == nil {
+			if plain, err := k.legacy.Open(nil, sealed[1:1+ns], sealed[1+ns:], aad); err == nil {
 				return plain, nil
 			}
 		}
@@ -319,6 +346,7 @@ func readKeyChecks(dataDir string) (checks []string, exists bool, err error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("read %s: %w", path, err)
 	}
+	checks = []string{}
 	for _, l := range strings.Split(string(got), "\n") {
 		if l = strings.TrimSpace(l); l != "" {
 			checks = append(checks, l)
@@ -329,10 +357,15 @@ func readKeyChecks(dataDir string) (checks []string, exists bool, err error) {
 
 // ringFor checks the ring ks against the checks the key check file lists
 // and returns what the file must list with it: ks's primary first, then
-// every other key the data directory may hold records under.
+// every other key the data directory may hold records under. checks is
+// nil when there is no file yet, and empty for a file that lists nothing
+// (refused).
 func ringFor(path string, checks []string, ks *keySet) ([]string, error) {
 	if len(checks) > 0 && strings.HasPrefix(checks[0], "none") {
 		return nil, fmt.Errorf("%w (%s)", ErrEncryptionNotEnabled, path)
+	}
+	if checks != nil && len(checks) == 0 {
+		return nil, fmt.Errorf("%w (%s lists no key: restore it from a backup)", ErrEncryptionKeyMismatch, path)
 	}
 	var missing []string
 	found := 0
@@ -411,8 +444,16 @@ func (s *sealer) adopt(dataDir string, ks *keySet, checks []string) error {
 		}
 	}
 	s.set.Store(ks)
-	s.inUse.Store(int64(len(want)))
-	if len(want) > 1 {
+	// Until a rewrap pass has found nothing but the primary, every key of
+	// the ring may be in use, whatever the file says.
+	inUse := len(want)
+	for _, k := range ks.keys {
+		if !slices.Contains(want, k.check) {
+			inUse++
+		}
+	}
+	s.inUse.Store(int64(inUse))
+	if inUse > 1 {
 		select {
 		case s.kick <- struct{}{}:
 		default:

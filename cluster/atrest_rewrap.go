@@ -209,17 +209,40 @@ func (n *Node) ReloadEncryptionKeys(keys [][]byte) error {
 	}
 	s.ringMu.Lock()
 	defer s.ringMu.Unlock()
+	cur := s.keys()
+	if sameRing(cur, ks) {
+		return nil
+	}
+	for _, k := range cur.keys {
+		if ks.byCheck(k.check) == nil && s.inUse.Load() > 1 {
+			return fmt.Errorf("%w: key %s is still in use (the rewrap under key %s has not finished)",
+				ErrEncryptionKeyStillNeeded, k.ID(), cur.primary().ID())
+		}
+	}
 	checks, _, err := readKeyChecks(n.cfg.DataDir)
 	if err != nil {
 		return err
 	}
-	before := s.keys().primary().ID()
+	before := cur.primary().ID()
 	if err := s.adopt(n.cfg.DataDir, ks, checks); err != nil {
 		return err
 	}
 	n.log.Info("reloaded the encryption keys", "primary", ks.primary().ID(), "previous_primary", before,
 		"keys", len(ks.keys), "keys_in_use", s.inUse.Load())
 	return nil
+}
+
+// sameRing reports whether two rings hold the same keys in the same order.
+func sameRing(a, b *keySet) bool {
+	if len(a.keys) != len(b.keys) {
+		return false
+	}
+	for i := range a.keys {
+		if a.keys[i].check != b.keys[i].check {
+			return false
+		}
+	}
+	return true
 }
 
 // EncryptionStatus is the state of a node's at-rest keys.

@@ -210,7 +210,7 @@ func TestLegacySealedFormats(t *testing.T) {
 	aad := recordAAD("label", 3)
 	nonce := make([]byte, 12)
 	_, _ = rand.Read(nonce)
-	legacy := k.aead.Seal(append([]byte{sealedFormatV1}, nonce...), nonce, []byte(secretMarker), aad) // #nosec G407 -- random nonce
+	legacy := k.legacy.Seal(append([]byte{sealedFormatV1}, nonce...), nonce, []byte(secretMarker), aad) // #nosec G407 -- random nonce
 	if got, err := ring.open(legacy, aad); err != nil || string(got) != secretMarker {
 		t.Fatalf("legacy record: %q, %v", got, err)
 	}
@@ -249,5 +249,107 @@ func TestLegacySealedFormats(t *testing.T) {
 	alone, _ := newSealer(other)
 	if _, _, err := readSnapshot(&sealedSnapshotStore{store: mem, sealer: alone}, "snap-1"); err == nil {
 		t.Fatal("a legacy snapshot opened without its key")
+	}
+}
+
+// A second reload while a rewrap runs (another new primary) redirects it:
+// it ends with the newest primary alone in use, and the node closes.
+func TestEncryptionKeyReloadDuringRewrap(t *testing.T) {
+	t.Parallel()
+	k1, k2, k3 := testKey(t), testKey(t), testKey(t)
+	dir := t.TempDir()
+	cfg := testConfig(t, "node1", dir, freeAddr(t), true)
+	cfg.EncryptionKeys = [][]byte{k1}
+	cfg.SnapshotInterval = time.Hour
+	n := openNode(t, cfg)
+	waitLeader(t, n)
+	workload(t, n, "a", 2, 2)
+	snapshot(t, n)
+	workload(t, n, "b", 1, 1)
+	n.sealer.fileMu.Lock() // holds the first pass at its first step
+	err1 := n.ReloadEncryptionKeys([][]byte{k2, k1})
+	err2 := n.ReloadEncryptionKeys([][]byte{k3, k2, k1})
+	err3 := n.ReloadEncryptionKeys([][]byte{k3, k2}) // k1 is still in use
+	n.sealer.fileMu.Unlock()
+	if err1 != nil || err2 != nil || !errors.Is(err3, ErrEncryptionKeyStillNeeded) {
+		t.Fatalf("reloads: %v, %v, %v (want nil, nil, %v)", err1, err2, err3, ErrEncryptionKeyStillNeeded)
+	}
+	eventually(t, 20*time.Second, func() bool { return n.EncryptionStatus().KeysInUse == 1 }, "the redirected rewrap")
+	closed := make(chan error, 1)
+	go func() { closed <- n.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Close did not return")
+	}
+	if stale, total := notSealedWith(t, dir, k3); stale != 0 || total == 0 {
+		t.Fatalf("%d of %d records are not sealed with the last primary", stale, total)
+	}
+}
+
+// A snapshot being written when the ring changes, sealed with the old
+// primary, is waited for and then rewrapped: the rewrap cannot finish
+// while it is open.
+func TestSnapshotRewrapWaitsForOpenSinks(t *testing.T) {
+	t.Parallel()
+	k1, k2 := testKey(t), testKey(t)
+	dir := t.TempDir()
+	files, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := newSealer(k1)
+	st := &sealedSnapshotStore{store: files, sealer: s, dir: filepath.Join(dir, "snapshots")}
+	_, trans := raft.NewInmemTransport("")
+	sink, err := st.Create(raft.SnapshotVersionMax, 10, 2, raft.Configuration{}, 1, trans)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, _ := newKeySet([][]byte{k2, k1})
+	s.set.Store(ring)
+	done := make(chan uint64, 1)
+	go func() {
+		n, err := st.rewrap(ring, trans, make(chan struct{}))
+		if err != nil {
+			t.Error(err)
+		}
+		done <- n
+	}()
+	select {
+	case n := <-done:
+		t.Fatalf("the rewrap returned (%d rewritten) while a snapshot sealed with the old key was open", n)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if _, err := sink.Write(snapshotData(snapshotChunk + 9)); err != nil || sink.Close() != nil {
+		t.Fatal("write the snapshot")
+	}
+	if n := <-done; n != 1 {
+		t.Fatalf("rewrote %d snapshots, want 1", n)
+	}
+	list, _ := st.List()
+	for _, m := range list {
+		if kid, ok, err := st.sealedBy(m.ID); err != nil || !ok || kid != ring.primary().id {
+			t.Fatalf("snapshot %s: sealed by %x (%v, %v), want the new primary", m.ID, kid, ok, err)
+		}
+	}
+	if len(list) != 1 {
+		t.Fatalf("%d snapshots, want the copy alone", len(list))
+	}
+}
+
+// A key check file that lists nothing is refused, not overwritten with
+// whatever key is given.
+func TestEmptyKeyCheckFileRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, keyCheckFile), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := newSealer(testKey(t))
+	if err := checkDataKey(dir, s); !errors.Is(err, ErrEncryptionKeyMismatch) {
+		t.Fatalf("empty key check file: %v, want %v", err, ErrEncryptionKeyMismatch)
 	}
 }

@@ -97,7 +97,7 @@ func (s *sealedLogStore) sealed(k *atRestKey, l *raft.Log) *raft.Log {
 
 // rewrapBatch is how many records rewrap reads and writes back at a time
 // (one transaction, holding off Raft's writes for its length).
-const rewrapBatch = 256
+const rewrapBatch = 64
 
 // rewrap seals every record not sealed with ks's primary again with it,
 // from the first index to the last, a batch at a time; stop ends it early.
@@ -107,31 +107,40 @@ func (s *sealedLogStore) rewrap(ks *keySet, stop <-chan struct{}) (uint64, error
 	if err != nil {
 		return 0, err
 	}
+	// Records stored after the pass began are sealed with the primary
+	// (the ring changed before it began).
+	end, err := s.store.LastIndex()
+	if err != nil {
+		return 0, err
+	}
 	var n uint64
-	for next := first; ; {
+	for next := first; next <= end; {
 		select {
 		case <-stop:
 			return n, errRewrapStopped
 		default:
 		}
-		k, done, err := s.rewrapFrom(ks, next)
+		k, done, err := s.rewrapFrom(ks, next, end)
 		n += k
 		if err != nil || done == 0 {
 			return n, err
 		}
 		next = done + 1
 	}
+	return n, nil
 }
 
-// rewrapFrom rewraps up to rewrapBatch records from index from; it returns
-// how many it rewrote and the last index it looked at (0: none left).
-func (s *sealedLogStore) rewrapFrom(ks *keySet, from uint64) (uint64, uint64, error) {
+// rewrapFrom rewraps up to rewrapBatch records from index from, up to end;
+// it returns how many it rewrote and the last index it looked at (0: none
+// left).
+func (s *sealedLogStore) rewrapFrom(ks *keySet, from, end uint64) (uint64, uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	last, err := s.store.LastIndex()
-	if err != nil || from > last {
+	if err != nil || from > min(last, end) {
 		return 0, 0, err
 	}
+	last = min(last, end)
 	if first, err := s.store.FirstIndex(); err != nil {
 		return 0, 0, err
 	} else if from < first {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,14 +96,37 @@ func plainSize(sealed int64, overhead int) (int64, error) {
 	return body/full*snapshotChunk + rem - int64(overhead), nil
 }
 
-// Create starts a snapshot; what is written to the sink is sealed.
+// Create starts a snapshot; what is written to the sink is sealed with
+// the primary key.
 func (s *sealedSnapshotStore) Create(version raft.SnapshotVersion, index, term uint64, configuration raft.Configuration,
 	configurationIndex uint64, trans raft.Transport) (raft.SnapshotSink, error) {
+	return s.create(nil, version, index, term, configuration, configurationIndex, trans)
+}
+
+// create starts a snapshot sealed with k (nil: the primary). The key is
+// chosen and the sink counted under one lock, so that a rewrap waiting for
+// sinks of other keys (waitSinks) sees every sink of an older ring.
+func (s *sealedSnapshotStore) create(k *atRestKey, version raft.SnapshotVersion, index, term uint64, configuration raft.Configuration,
+	configurationIndex uint64, trans raft.Transport) (raft.SnapshotSink, error) {
+	s.mu.Lock()
+	if k == nil {
+		k = s.sealer.keys().primary()
+	}
+	if s.sinks == nil {
+		s.sinks = map[[keyIDSize]byte]int{}
+	}
+	s.sinks[k.id]++
+	s.mu.Unlock()
+	done := func() {
+		s.mu.Lock()
+		s.sinks[k.id]--
+		s.mu.Unlock()
+	}
 	sink, err := s.store.Create(version, index, term, configuration, configurationIndex, trans)
 	if err != nil {
+		done()
 		return nil, err
 	}
-	k := s.sealer.keys().primary()
 	head := make([]byte, snapshotHeader)
 	copy(head, snapshotMagic)
 	copy(head[len(snapshotMagic):], k.id[:])
@@ -114,18 +138,8 @@ func (s *sealedSnapshotStore) Create(version raft.SnapshotVersion, index, term u
 	}
 	if err != nil {
 		_ = sink.Cancel()
+		done()
 		return nil, fmt.Errorf("sealed snapshot: %w", err)
-	}
-	s.mu.Lock()
-	if s.sinks == nil {
-		s.sinks = map[[keyIDSize]byte]int{}
-	}
-	s.sinks[k.id]++
-	s.mu.Unlock()
-	done := func() {
-		s.mu.Lock()
-		s.sinks[k.id]--
-		s.mu.Unlock()
 	}
 	return &sealedSink{SnapshotSink: sink, aead: aead, aad: []byte(sink.ID()), buf: make([]byte, 0, snapshotChunk), done: done}, nil
 }
@@ -346,16 +360,21 @@ func (r *sealedReader) next() error {
 func (r *sealedReader) Close() error { return r.rc.Close() }
 
 // sealedBy returns the key id a snapshot's header names (false for a
-// snapshot from before keyrings).
+// snapshot from before keyrings), reading the header of its state file
+// (raft.FileSnapshotStore keeps it as <dir>/<id>/state.bin; its Open would
+// check the whole file's CRC first).
 func (s *sealedSnapshotStore) sealedBy(id string) ([keyIDSize]byte, bool, error) {
 	var kid [keyIDSize]byte
-	_, rc, err := s.store.Open(id)
+	if !safeSnapshotID(id) {
+		return kid, false, fmt.Errorf("snapshot id %q", id)
+	}
+	f, err := os.Open(filepath.Join(s.dir, id, "state.bin")) // #nosec G304 -- a snapshot of the node's own store
 	if err != nil {
 		return kid, false, err
 	}
-	defer func() { _ = rc.Close() }()
+	defer func() { _ = f.Close() }()
 	head := make([]byte, len(snapshotMagic)+keyIDSize)
-	if _, err := io.ReadFull(rc, head); err != nil {
+	if _, err := io.ReadFull(f, head); err != nil {
 		return kid, false, err
 	}
 	if string(head[:len(snapshotMagic)]) != snapshotMagic {
@@ -365,39 +384,57 @@ func (s *sealedSnapshotStore) sealedBy(id string) ([keyIDSize]byte, bool, error)
 	return kid, true, nil
 }
 
-// rewrap copies every snapshot not sealed with ks's primary into a new one
-// that is (same index, term and configuration; a later id), then removes
-// the original. It first waits for snapshots being written with another
-// key to finish. It returns how many snapshots it rewrote.
+func safeSnapshotID(id string) bool {
+	return id != "" && id != "." && id != ".." && !strings.ContainsAny(id, `/\`)
+}
+
+// rewrap makes every snapshot sealed with ks's primary: it removes the
+// older snapshots sealed with another key (Raft restores and sends the
+// newest; the others are only kept in reserve) and copies the newest, if
+// it is one of them, into a new snapshot sealed with the primary (same
+// index, term and configuration; a later id) before removing it. It first
+// waits for snapshots being written with another key to finish, and stops
+// when the ring changes (the caller starts again with the new one). It
+// returns how many snapshots it rewrote or removed.
 func (s *sealedSnapshotStore) rewrap(ks *keySet, trans raft.Transport, stop <-chan struct{}) (uint64, error) {
+	if err := s.waitSinks(ks.primary(), stop); err != nil {
+		return 0, err
+	}
+	list, err := s.store.List()
+	if err != nil {
+		return 0, err
+	}
 	var n uint64
-	for {
-		if err := s.waitSinks(ks.primary(), stop); err != nil {
-			return n, err
+	for i, m := range list { // newest first
+		select {
+		case <-stop:
+			return n, errRewrapStopped
+		default:
 		}
-		list, err := s.store.List()
-		if err != nil {
-			return n, err
-		}
-		var old *raft.SnapshotMeta
-		for _, m := range list {
-			kid, ok, err := s.sealedBy(m.ID)
-			if err != nil {
-				return n, fmt.Errorf("snapshot %s: %w", m.ID, err)
-			}
-			if !ok || kid != ks.primary().id {
-				old = m
-				break
-			}
-		}
-		if old == nil {
+		if s.sealer.keys() != ks {
 			return n, nil
 		}
-		if err := s.copySnapshot(old, trans); err != nil {
-			return n, fmt.Errorf("rewrap snapshot %s: %w", old.ID, err)
+		kid, ok, err := s.sealedBy(m.ID)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // reaped meanwhile
+		}
+		if err != nil {
+			return n, fmt.Errorf("snapshot %s: %w", m.ID, err)
+		}
+		if ok && kid == ks.primary().id {
+			continue
+		}
+		if i == 0 {
+			err = s.copySnapshot(ks.primary(), m, trans)
+		} else {
+			err = os.RemoveAll(filepath.Join(s.dir, m.ID))
+		}
+		if err != nil {
+			return n, fmt.Errorf("rewrap snapshot %s: %w", m.ID, err)
 		}
 		n++
 	}
+	return n, nil
 }
 
 // waitSinks waits until no snapshot is being written with a key other
@@ -421,16 +458,18 @@ func (s *sealedSnapshotStore) waitSinks(k *atRestKey, stop <-chan struct{}) erro
 	}
 }
 
-// copySnapshot writes old again through Create (sealed with the primary)
-// and removes it; trans is the node's (Create encodes the configuration's
-// peers with it).
-func (s *sealedSnapshotStore) copySnapshot(old *raft.SnapshotMeta, trans raft.Transport) error {
+// copySnapshot writes old again, sealed with k, and removes it; trans is
+// the node's (Create encodes the configuration's peers with it).
+func (s *sealedSnapshotStore) copySnapshot(k *atRestKey, old *raft.SnapshotMeta, trans raft.Transport) error {
+	if s.dir == "" || !safeSnapshotID(old.ID) {
+		return fmt.Errorf("cannot rewrap snapshot %q", old.ID)
+	}
 	meta, rc, err := s.Open(old.ID)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = rc.Close() }()
-	sink, err := s.Create(meta.Version, meta.Index, meta.Term, meta.Configuration, meta.ConfigurationIndex, trans)
+	sink, err := s.create(k, meta.Version, meta.Index, meta.Term, meta.Configuration, meta.ConfigurationIndex, trans)
 	if err != nil {
 		return err
 	}
@@ -441,8 +480,8 @@ func (s *sealedSnapshotStore) copySnapshot(old *raft.SnapshotMeta, trans raft.Tr
 	if err := sink.Close(); err != nil {
 		return err
 	}
-	if s.dir == "" || old.ID == "" || strings.ContainsAny(old.ID, `/\`) || old.ID == "." || old.ID == ".." {
-		return fmt.Errorf("cannot remove snapshot %q", old.ID)
+	if sink.ID() == old.ID {
+		return fmt.Errorf("the copy of snapshot %s got the same id", old.ID)
 	}
 	return os.RemoveAll(filepath.Join(s.dir, old.ID))
 }

@@ -57,6 +57,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 	if err != nil {
 		return err
 	}
+	// The key file as the node reads it: a change from here on is a reload.
+	keyStamp := filesStamp(cfg.EncryptionKeyFile)
 	node, err := openNode(cfg, tlsConf, ln.Addr(), log)
 	if err != nil {
 		return err
@@ -82,7 +84,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 	served := startHTTP(cfg, tlsConf, node, httpServer, ln, log)
 	mctx, cancelMembership := context.WithCancel(ctx)
 	defer cancelMembership()
-	defer startReloads(mctx, cancelMembership, cfg, tlsConf, node, log)()
+	defer startReloads(mctx, cancelMembership, cfg, keyStamp, tlsConf, node, log)()
 	joined := startMembership(mctx, cfg, node, log)
 
 	select {
@@ -259,13 +261,14 @@ func openAuditLog(cfg config) (io.Writer, func() error, error) {
 // startReloads reloads the operator's certificate (certReloader) and the
 // encryption keys (keyReloader) until ctx ends; the function it returns
 // cancels ctx and waits for the reloaders.
-func startReloads(ctx context.Context, cancel context.CancelFunc, cfg config, tlsConf *tlsSetup, node *cluster.Node, log *slog.Logger) func() {
+func startReloads(ctx context.Context, cancel context.CancelFunc, cfg config, keyStamp string, tlsConf *tlsSetup, node *cluster.Node,
+	log *slog.Logger) func() {
 	var wg sync.WaitGroup
 	if tlsConf != nil {
 		wg.Go(func() { tlsConf.certs.run(ctx, node.ReloadCertificate, log) })
 	}
 	if cfg.EncryptionKeyFile != "" {
-		keys := &keyReloader{cfg: cfg, stamp: filesStamp(cfg.EncryptionKeyFile)}
+		keys := &keyReloader{cfg: cfg, stamp: keyStamp}
 		wg.Go(func() { runReloads(ctx, cfg.ReloadInterval, func(force bool) { keys.reload(force, node, log) }) })
 	}
 	return func() { cancel(); wg.Wait() }
