@@ -217,8 +217,7 @@ func (s *Server) auditRequest(r *http.Request, info *requestInfo, status int, d 
 		u["index"] = info.index
 	}
 	if info.decision != nil {
-		u["decision"] = map[string]any{"action": info.decision.Action, "sensitivity": info.decision.Sensitivity,
-			"decision": info.decision.Decision, "trustScore": info.decision.TrustScore, "reasons": info.decision.Reasons}
+		u["decision"] = decisionLog(info.decision, info.decisionContext)
 	}
 	if by := r.Header.Get(HeaderForwardedBy); by != "" {
 		u["forwardedBy"] = by

@@ -100,8 +100,10 @@ type requestInfo struct {
 	index     uint64
 	// forwarded: the request went to the leader, which audits it.
 	forwarded bool
-	// decision is the decision a POST /v1/decisions made, for the audit.
-	decision *fsm.Decision
+	// decision is the decision a POST /v1/decisions made, for the audit
+	// (the decision log), with the request's context (compact JSON).
+	decision        *fsm.Decision
+	decisionContext []byte
 }
 
 func (i *requestInfo) tokenID() string {

@@ -225,6 +225,9 @@ type decisionDoc struct {
 	SessionMax  byName[levelNames, duration]      `json:"sessionMax"`
 	IdleTimeout byName[levelNames, duration]      `json:"idleTimeout"`
 	Permissions []permissionDoc                   `json:"permissions"`
+	// Actions and ContextRules: policy_context.go.
+	Actions      map[string]actionDoc `json:"actions"`
+	ContextRules []contextRuleDoc     `json:"contextRules"`
 }
 
 // ruleDoc awards points when a factor report field matches. Value is a
@@ -308,6 +311,8 @@ func policyToDoc(p *fsm.Policy) *policyDoc {
 	for _, r := range p.Decision.Permissions {
 		d.Decision.Permissions = append(d.Decision.Permissions, permissionDoc{Name: r.Name, MinScore: dec(r.MinScore)})
 	}
+	d.Decision.Actions = actionsToDoc(p.Decision.Actions)
+	d.Decision.ContextRules = contextRulesToDoc(p.Decision.ContextRules)
 	d.Rules = make([]ruleDoc, 0, len(p.Rules))
 	for _, r := range p.Rules {
 		rd := ruleDoc{Key: r.Key, Op: r.Op, Points: dec(r.Points)}
@@ -366,6 +371,8 @@ func (d *policyDoc) policy(errs *fieldErrors) fsm.Policy {
 		p.Decision.Permissions = append(p.Decision.Permissions, fsm.PermissionRule{
 			Name: errs.text(f+"name", r.Name, true, fsm.MaxIDLen), MinScore: pointsAt(f+"minScore", r.MinScore)})
 	}
+	p.Decision.Actions = actionsFromDoc(errs, d.Decision.Actions)
+	p.Decision.ContextRules = contextRulesFromDoc(errs, d.Decision.ContextRules)
 	for i, r := range d.Rules {
 		f := fmt.Sprintf("rules[%d].", i)
 		rule := fsm.FactorRule{Key: errs.text(f+"key", r.Key, true, fsm.MaxIDLen), Points: signedPoints(f+"points", r.Points),
@@ -423,6 +430,7 @@ func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request) error {
 	doc := policyToDoc(&cur)
 	doc.Version, doc.ModelVersion = nil, nil
 	doc.Decision.Permissions, doc.Rules = nil, nil
+	doc.Decision.Actions, doc.Decision.ContextRules = nil, nil
 	body, err := s.readBody(w, r)
 	if err != nil {
 		return err
@@ -431,10 +439,16 @@ func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	// Arrays left out keep the current ones.
-	if doc.Decision.Permissions == nil || doc.Rules == nil {
+	if doc.Decision.Permissions == nil || doc.Rules == nil || doc.Decision.Actions == nil || doc.Decision.ContextRules == nil {
 		keep := policyToDoc(&cur)
 		if doc.Decision.Permissions == nil {
 			doc.Decision.Permissions = keep.Decision.Permissions
+		}
+		if doc.Decision.Actions == nil {
+			doc.Decision.Actions = keep.Decision.Actions
+		}
+		if doc.Decision.ContextRules == nil {
+			doc.Decision.ContextRules = keep.Decision.ContextRules
 		}
 		if doc.Rules == nil {
 			doc.Rules = keep.Rules

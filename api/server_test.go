@@ -215,8 +215,10 @@ func TestDecisionsInAuditLog(t *testing.T) {
 			Unmapped struct {
 				Principal string `json:"principal"`
 				Decision  struct {
-					Action, Sensitivity, Decision string
-					Reasons                       []string
+					DecisionID, Action, Sensitivity, Decision, ContextDigest string
+					LedgerIndex                                              uint64
+					ReasonCodes                                              []string
+					Reasons                                                  []struct{ Code, Message string }
 				} `json:"decision"`
 			} `json:"unmapped"`
 		}
@@ -227,7 +229,9 @@ func TestDecisionsInAuditLog(t *testing.T) {
 			continue
 		}
 		d := m.Unmapped.Decision
-		if m.Unmapped.Principal != "carol" || d.Action != "deploy" || d.Sensitivity != "critical" || d.Decision == "" || len(d.Reasons) == 0 {
+		if m.Unmapped.Principal != "carol" || d.Action != "deploy" || d.Sensitivity != "critical" || d.Decision == "" ||
+			len(d.Reasons) == 0 || d.Reasons[0].Code == "" || len(d.ReasonCodes) != len(d.Reasons) || d.DecisionID == "" ||
+			d.LedgerIndex == 0 || !strings.HasPrefix(d.ContextDigest, "sha256:") {
 			t.Fatalf("decision audit event: %s", l)
 		}
 		return

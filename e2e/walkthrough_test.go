@@ -88,7 +88,7 @@ func TestWalkthroughWithTrustctl(t *testing.T) {
 	}
 
 	c.table([]string{"Decision        ALLOW", "alice: score 78 (high)", "aal2", "max 8h, idle timeout 30m"},
-		"decide", "alice", "--action", "deploy", "--sensitivity", "high")
+		"decide", "alice", "--action", "read_sensitive")
 	for range 3 {
 		c.table([]string{"alice policy_violation -8", "accepted at index"},
 			"signal", "send", "alice", "--event", "policy_violation", "--category", "compliance", "--impact", "-8")
@@ -96,7 +96,7 @@ func TestWalkthroughWithTrustctl(t *testing.T) {
 	c.table([]string{"Trust score   42 low", "trend decreasing"}, "principal", "get", "alice")
 	alerts := c.table([]string{"ALERT", "alice", "high", "sharp_drop", "open", "score fell 16 points on policy_violation"}, "alerts")
 	c.table([]string{"Decision        DENY", "alice: score 42 (low)", "aal3", "max 1h, idle timeout 10m", "full"},
-		"decide", "alice", "--action", "deploy", "--sensitivity", "high")
+		"decide", "alice", "--action", "read_sensitive")
 
 	c.table([]string{"accepted"}, "signal", "send", "alice", "--event", "security_training", "--category", "compliance", "--impact", "5")
 	c.table([]string{"Trust score   42 low"}, "principal", "get", "alice")
@@ -157,7 +157,7 @@ func walkthroughJSON(t *testing.T, c ctl) {
 		TrustScore                                   int
 	}
 	var d decision
-	c.json(&d, "decide", "bob", "--action", "deploy", "--sensitivity", "high")
+	c.json(&d, "decide", "bob", "--action", "read_sensitive")
 	if d.Decision != "allow" || d.TrustScore != 78 {
 		t.Errorf("decide -o json before the violations: %+v", d)
 	}
@@ -182,7 +182,7 @@ func walkthroughJSON(t *testing.T, c ctl) {
 	if len(alerts.Alerts) != 1 || alerts.Alerts[0].Type != "sharp_drop" || alerts.Alerts[0].Status != "open" {
 		t.Fatalf("alerts -o json: %+v", alerts)
 	}
-	c.json(&d, "decide", "bob", "--action", "deploy", "--sensitivity", "high")
+	c.json(&d, "decide", "bob", "--action", "read_sensitive")
 	if d.Decision != "deny" || d.RequiredAuthentication != "aal3" {
 		t.Errorf("decide -o json after the violations: %+v", d)
 	}

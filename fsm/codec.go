@@ -115,3 +115,46 @@ func (c *RecordSignals) DecodeMsgpack(d *msgpack.Decoder) error {
 	}
 	return nil
 }
+
+// DecisionPolicy is encoded as the array of its fields, like every struct
+// of the ledger; it decodes from the five fields it had before the action
+// map and context rules (SetPolicy entries and snapshots written then),
+// which leaves those empty.
+var (
+	_ msgpack.CustomDecoder = (*DecisionPolicy)(nil)
+	_ msgpack.CustomEncoder = DecisionPolicy{}
+)
+
+const decisionPolicyFields, decisionPolicyFieldsV1 = 7, 5
+
+// EncodeMsgpack implements msgpack.CustomEncoder.
+func (d DecisionPolicy) EncodeMsgpack(e *msgpack.Encoder) error {
+	if err := e.EncodeArrayLen(decisionPolicyFields); err != nil {
+		return err
+	}
+	for _, v := range []any{d.Allow, d.StepUp, d.SessionMax, d.IdleTimeout, d.Permissions, d.Actions, d.ContextRules} {
+		if err := e.Encode(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (d *DecisionPolicy) DecodeMsgpack(dec *msgpack.Decoder) error {
+	n, err := dec.DecodeArrayLen()
+	if err != nil {
+		return err
+	}
+	if n != decisionPolicyFields && n != decisionPolicyFieldsV1 {
+		return fmt.Errorf("decision policy: %d fields, want %d or %d", n, decisionPolicyFieldsV1, decisionPolicyFields)
+	}
+	*d = DecisionPolicy{}
+	fields := []any{&d.Allow, &d.StepUp, &d.SessionMax, &d.IdleTimeout, &d.Permissions, &d.Actions, &d.ContextRules}
+	for _, f := range fields[:n] {
+		if err := dec.Decode(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}

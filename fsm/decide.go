@@ -9,14 +9,33 @@ import (
 type DecisionRequest struct {
 	PrincipalID string `json:"principalId"`
 	Action      string `json:"action"`
+	// Sensitivity may be empty when the policy maps the action; given, it
+	// can only raise the action's.
 	Sensitivity string `json:"sensitivity"`
+	// Context is the request being decided, flattened (ParseContext).
+	Context Context `json:"-"`
+}
+
+// Reason is one reason for a decision, or one thing that would change it:
+// a stable code (docs/scoring.md, "Reason codes"), a message for people
+// and, for a context rule, the rule's name.
+type Reason struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Rule    string `json:"rule,omitempty"`
 }
 
 // Decision is an access decision (docs/scoring.md, "16. Decisions").
 type Decision struct {
+	// DecisionID identifies the answer in the decision log; the API sets
+	// it (it is not part of the decision function).
+	DecisionID  string `json:"decisionId"`
 	PrincipalID string `json:"principalId"`
 	Action      string `json:"action"`
 	Sensitivity string `json:"sensitivity"`
+	// RequiredPermission is the permission the policy's action map asks
+	// for the action ("" when none).
+	RequiredPermission string `json:"requiredPermission,omitempty"`
 	// Decision is one of the Decision* constants.
 	Decision   string `json:"decision"`
 	TrustScore int64  `json:"trustScore"`
@@ -30,8 +49,9 @@ type Decision struct {
 	// AuditIntensity is standard, elevated or full.
 	AuditIntensity       string   `json:"auditIntensity"`
 	ActivatedPermissions []string `json:"activatedPermissions"`
-	Reasons              []string `json:"reasons"`
-	WhatWouldChange      []string `json:"whatWouldChange"`
+	Reasons              []Reason `json:"reasons"`
+	WhatWouldChange      []Reason `json:"whatWouldChange"`
+	PolicyVersion        int64    `json:"policyVersion"`
 	EvaluatedAt          string   `json:"evaluatedAt"`
 	LedgerIndex          uint64   `json:"ledgerIndex"`
 }
@@ -52,50 +72,183 @@ var aalLimits = [3]struct{ session, idle int64 }{
 }
 
 // Decide evaluates a decision request against the record at time t. An
-// unknown principal is denied.
-func (l *Ledger) Decide(req DecisionRequest, t int64) Decision {
+// unknown principal is denied. A request the policy cannot decide (an
+// unknown sensitivity, or none for an action the policy does not map) is
+// a RejectError with code "invalid".
+func (l *Ledger) Decide(req DecisionRequest, t int64) (Decision, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	p := l.principals[req.PrincipalID]
-	if p == nil {
-		return Decision{PrincipalID: req.PrincipalID, Action: req.Action, Sensitivity: req.Sensitivity, Decision: DecisionDeny,
-			TrustLevel: "untrusted", RequiredAuthentication: "aal3", AuditIntensity: "full", ActivatedPermissions: []string{},
-			Reasons: []string{"unknown principal"}, WhatWouldChange: []string{"register the principal"},
-			EvaluatedAt: FormatTime(t), LedgerIndex: l.index}
-	}
-	r := l.record(p, t)
-	d := DecidePolicy(r, &l.policy, req)
-	d.EvaluatedAt, d.LedgerIndex = FormatTime(t), l.index
-	return d
+	return l.decide(&l.policy, req, t)
 }
 
-// DecidePolicy is the pure decision function: record + policy + request.
+func (l *Ledger) decide(pol *Policy, req DecisionRequest, t int64) (Decision, error) {
+	sens, perm, err := pol.Decision.ResolveAction(req.Action, req.Sensitivity)
+	if err != nil {
+		return Decision{}, err
+	}
+	req.Sensitivity = Sensitivities[sens]
+	p := l.principals[req.PrincipalID]
+	if p == nil {
+		return Decision{PrincipalID: req.PrincipalID, Action: req.Action, Sensitivity: req.Sensitivity, RequiredPermission: perm,
+			Decision: DecisionDeny, TrustLevel: "untrusted", RequiredAuthentication: "aal3", AuditIntensity: "full",
+			ActivatedPermissions: []string{}, Reasons: []Reason{{Code: "unknown_principal", Message: "unknown principal"}},
+			WhatWouldChange: []Reason{{Code: "register_principal", Message: "register the principal"}},
+			PolicyVersion:   pol.Version, EvaluatedAt: FormatTime(t), LedgerIndex: l.index}, nil
+	}
+	d := DecidePolicy(l.record(p, t), pol, req, t)
+	d.EvaluatedAt, d.LedgerIndex = FormatTime(t), l.index
+	return d, nil
+}
+
+// ResolveAction returns the sensitivity (an index of Sensitivities) and
+// the required permission of a request: the action map's, with a given
+// sensitivity raising the action's; for an action the map lacks, the
+// given sensitivity, which is then required.
+func (d *DecisionPolicy) ResolveAction(action, sensitivity string) (int, string, error) {
+	given := -1
+	for i, s := range Sensitivities {
+		if s == sensitivity {
+			given = i
+		}
+	}
+	if sensitivity != "" && given < 0 {
+		return 0, "", reject("sensitivity", "invalid", "must be one of %v", Sensitivities)
+	}
+	a, ok := d.action(action)
+	switch {
+	case ok:
+		return max(int(a.Sensitivity), given), a.Permission, nil
+	case given < 0:
+		return 0, "", reject("sensitivity", "invalid", "required: the policy does not map action %q (GET /v1/policy, decision.actions)", action)
+	}
+	return given, "", nil
+}
+
+// DecidePolicy is the pure decision function: record + policy + request,
+// at time t (the request's time: context rules may look at the hour).
 // Degradation is progressive: as the score falls, sessions shorten, the
 // required assurance level rises, auditing intensifies, permissions fall
-// away, and finally access is denied.
-func DecidePolicy(r *Record, pol *Policy, req DecisionRequest) Decision {
-	d := Decision{PrincipalID: r.PrincipalID, Action: req.Action, Sensitivity: req.Sensitivity,
-		TrustScore: r.TrustScore, TrustLevel: r.TrustLevel, ActivatedPermissions: []string{}, Reasons: []string{}, WhatWouldChange: []string{}}
-	sens := lastIndex(Sensitivities, req.Sensitivity)
+// away, and finally access is denied. Context rules then make it stricter
+// where they match, and an action whose required permission is not
+// activated is denied.
+func DecidePolicy(r *Record, pol *Policy, req DecisionRequest, t int64) Decision {
+	d := Decision{PrincipalID: r.PrincipalID, Action: req.Action, Sensitivity: req.Sensitivity, PolicyVersion: pol.Version,
+		TrustScore: r.TrustScore, TrustLevel: r.TrustLevel, ActivatedPermissions: []string{}, Reasons: []Reason{}, WhatWouldChange: []Reason{}}
+	sens, perm, err := pol.Decision.ResolveAction(req.Action, req.Sensitivity)
+	if err != nil {
+		sens = lastIndex(Sensitivities, req.Sensitivity)
+	}
+	d.Sensitivity, d.RequiredPermission = Sensitivities[sens], perm
 	level := lastIndex(Levels, r.TrustLevel)
 	score := r.TrustScore * Point
 	dp := &pol.Decision
-	d.setSession(dp, sens, level)
-	d.AuditIntensity = auditIntensity(sens, level, r.RequiresReview)
+	aal := d.setSession(dp, sens, level)
+	audit := auditLevel(sens, level, r.RequiresReview)
 	d.ActivatedPermissions = activatedPermissions(dp.Permissions, score)
 	d.decide(r, score, dp.Allow[sens], dp.StepUp[sens])
 	if r.RequiresReview {
-		d.Reasons = append(d.Reasons, "open trust alerts require review: audit intensity full")
+		d.Reasons = append(d.Reasons, Reason{Code: "open_alerts", Message: "open trust alerts require review: audit intensity full"})
 		if d.Decision == DecisionAllow && sens >= 2 {
 			d.Decision = DecisionStepUp
-			d.WhatWouldChange = append(d.WhatWouldChange, "review the open alerts")
+			d.WhatWouldChange = append(d.WhatWouldChange, Reason{Code: "review_alerts", Message: "review the open alerts"})
 		}
+	}
+	in := &decisionInputs{ctx: req.Context, r: r, t: t}
+	for i := range dp.ContextRules {
+		if cr := &dp.ContextRules[i]; cr.matches(in) {
+			aal, audit = d.applyRule(cr, aal, audit)
+		}
+	}
+	d.AuditIntensity = auditIntensities[audit]
+	if perm != "" && !contains(d.ActivatedPermissions, perm) {
+		d.denyMissing(dp, perm)
+	}
+	if d.Decision == DecisionStepUp {
+		d.WhatWouldChange = append([]Reason{{Code: "authenticate", Message: "authenticate at " + d.RequiredAuthentication + " to proceed"}},
+			d.WhatWouldChange...)
 	}
 	if level < 4 && d.Decision != DecisionDeny {
 		next := pol.Thresholds[level]
-		d.WhatWouldChange = append(d.WhatWouldChange, "reach "+thresholdText(next)+" ("+Levels[level+1]+") for longer sessions and more permissions")
+		d.WhatWouldChange = append(d.WhatWouldChange, Reason{Code: "next_level",
+			Message: "reach " + thresholdText(next) + " (" + Levels[level+1] + ") for longer sessions and more permissions"})
 	}
 	return d
+}
+
+var auditIntensities = []string{"standard", "elevated", "full"}
+
+// decisionRank orders decisions by strictness.
+var decisionRank = map[string]uint8{DecisionAllow: 0, DecisionStepUp: 1, DecisionDeny: 2}
+
+// applyRule makes the decision as strict as a matching context rule asks:
+// it can only raise the decision, the assurance level and the audit, and
+// only shorten the session and remove permissions. aal and audit are the
+// levels so far (0-based); it returns them raised.
+func (d *Decision) applyRule(cr *ContextRule, aal, audit int) (int, int) {
+	msg := cr.Message
+	if msg == "" {
+		msg = "context rule " + cr.Name + " applies"
+	}
+	d.Reasons = append(d.Reasons, Reason{Code: cr.Code, Message: msg, Rule: cr.Name})
+	if cr.Decision > decisionRank[d.Decision] {
+		if cr.Decision == 2 {
+			d.Decision = DecisionDeny
+		} else {
+			d.Decision = DecisionStepUp
+			// Stepping up means authenticating above what was enough.
+			aal = max(aal, 1)
+		}
+		d.WhatWouldChange = append(d.WhatWouldChange, Reason{Code: "resolve_context",
+			Message: "a request where context rule " + cr.Name + " does not apply", Rule: cr.Name})
+	}
+	if cr.RequiredAAL > 0 {
+		aal = max(aal, int(cr.RequiredAAL)-1)
+	}
+	d.RequiredAuthentication = "aal" + strconv.Itoa(aal+1)
+	d.SessionMaxDuration = min(d.SessionMaxDuration, aalLimits[aal].session/1000)
+	d.IdleTimeout = min(d.IdleTimeout, aalLimits[aal].idle/1000)
+	if cr.SessionMax > 0 {
+		d.SessionMaxDuration = min(d.SessionMaxDuration, cr.SessionMax/1000)
+	}
+	if cr.IdleTimeout > 0 {
+		d.IdleTimeout = min(d.IdleTimeout, cr.IdleTimeout/1000)
+	}
+	d.IdleTimeout = min(d.IdleTimeout, d.SessionMaxDuration)
+	audit = max(audit, int(cr.Audit))
+	if len(cr.RemovePermissions) > 0 {
+		kept := []string{}
+		for _, p := range d.ActivatedPermissions {
+			if !contains(cr.RemovePermissions, p) {
+				kept = append(kept, p)
+			}
+		}
+		d.ActivatedPermissions = kept
+	}
+	return aal, audit
+}
+
+// denyMissing denies a request whose action needs perm, which is not
+// activated.
+func (d *Decision) denyMissing(dp *DecisionPolicy, perm string) {
+	d.Decision = DecisionDeny
+	d.Reasons = append(d.Reasons, Reason{Code: "missing_permission",
+		Message: "action " + d.Action + " requires permission " + perm + ", which is not activated"})
+	for _, p := range dp.Permissions {
+		if p.Name == perm {
+			d.WhatWouldChange = append(d.WhatWouldChange, Reason{Code: "obtain_permission",
+				Message: "raise the trust score to " + thresholdText(p.MinScore) + " to activate " + perm +
+					" (and no context rule removing it)"})
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 // lastIndex returns the index of the last element of list equal to name, or
@@ -113,7 +266,7 @@ func lastIndex(list []string, name string) int {
 // setSession sets the required assurance level — the stronger of what the
 // sensitivity and the trust level demand — and the session limits, capped by
 // that level's reauthentication limits and halved for critical actions.
-func (d *Decision) setSession(dp *DecisionPolicy, sens, level int) {
+func (d *Decision) setSession(dp *DecisionPolicy, sens, level int) int {
 	aal := [4]int{0, 0, 1, 2}[sens]
 	switch {
 	case level <= 1:
@@ -128,11 +281,13 @@ func (d *Decision) setSession(dp *DecisionPolicy, sens, level int) {
 		d.SessionMaxDuration /= 2
 		d.IdleTimeout /= 2
 	}
+	return aal
 }
 
-// auditIntensity rises as the trust level falls or the sensitivity rises,
-// and is full while alerts await review.
-func auditIntensity(sens, level int, review bool) string {
+// auditLevel is the audit intensity (an index of auditIntensities): it
+// rises as the trust level falls or the sensitivity rises, and is full
+// while alerts await review.
+func auditLevel(sens, level int, review bool) int {
 	audit := 0
 	switch {
 	case level <= 1:
@@ -143,7 +298,7 @@ func auditIntensity(sens, level int, review bool) string {
 	if review {
 		audit = 2
 	}
-	return []string{"standard", "elevated", "full"}[audit]
+	return audit
 }
 
 // activatedPermissions returns the names of the permissions whose minimum
@@ -166,26 +321,29 @@ func thresholdText(v int64) string { return FormatDecimal(v, 6) }
 func (d *Decision) decide(r *Record, score, allow, stepUp int64) {
 	thr := thresholdText
 	scoreText := "trust score " + strconv.FormatInt(r.TrustScore, 10)
+	why := func(code, msg string) { d.Reasons = append(d.Reasons, Reason{Code: code, Message: msg}) }
+	change := func(code, msg string) {
+		d.WhatWouldChange = append(d.WhatWouldChange, Reason{Code: code, Message: msg})
+	}
 	switch {
 	case !r.IsActive:
 		d.Decision = DecisionDeny
-		d.Reasons = append(d.Reasons, "principal is inactive")
-		d.WhatWouldChange = append(d.WhatWouldChange, "reactivate the principal (isActive=true)")
+		why("inactive", "principal is inactive")
+		change("reactivate", "reactivate the principal (isActive=true)")
 	case r.Explanation.ClampedBy == "confirmed_compromised":
 		d.Decision = DecisionDeny
-		d.Reasons = append(d.Reasons, "principal confirmed compromised by review")
-		d.WhatWouldChange = append(d.WhatWouldChange, "an alert review with confirm-safe")
+		why("confirmed_compromised", "principal confirmed compromised by review")
+		change("confirm_safe", "an alert review with confirm-safe")
 	case score >= allow:
 		d.Decision = DecisionAllow
-		d.Reasons = append(d.Reasons, scoreText+" meets the "+d.Sensitivity+" allow threshold "+thr(allow))
+		why("meets_threshold", scoreText+" meets the "+d.Sensitivity+" allow threshold "+thr(allow))
 	case score >= stepUp:
 		d.Decision = DecisionStepUp
-		d.Reasons = append(d.Reasons, scoreText+" is below the "+d.Sensitivity+" allow threshold "+thr(allow)+" but meets step-up "+thr(stepUp))
-		d.WhatWouldChange = append(d.WhatWouldChange, "authenticate at "+d.RequiredAuthentication+" to proceed",
-			"raise the trust score to "+thr(allow)+" to be allowed without step-up")
+		why("below_allow_threshold", scoreText+" is below the "+d.Sensitivity+" allow threshold "+thr(allow)+" but meets step-up "+thr(stepUp))
+		change("raise_score", "raise the trust score to "+thr(allow)+" to be allowed without step-up")
 	default:
 		d.Decision = DecisionDeny
-		d.Reasons = append(d.Reasons, scoreText+" is below the "+d.Sensitivity+" step-up threshold "+thr(stepUp))
-		d.WhatWouldChange = append(d.WhatWouldChange, "raise the trust score to "+thr(stepUp)+" for step-up or "+thr(allow)+" to be allowed")
+		why("below_threshold", scoreText+" is below the "+d.Sensitivity+" step-up threshold "+thr(stepUp))
+		change("raise_score", "raise the trust score to "+thr(stepUp)+" for step-up or "+thr(allow)+" to be allowed")
 	}
 }

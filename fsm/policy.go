@@ -67,6 +67,11 @@ type DecisionPolicy struct {
 	IdleTimeout [5]int64
 	// Permissions activated at or above a score.
 	Permissions []PermissionRule
+	// Actions map action names to the permission and sensitivity they
+	// need, sorted by name (decide_context.go).
+	Actions []ActionRule
+	// ContextRules tighten decisions where they match, in order.
+	ContextRules []ContextRule
 }
 
 // PermissionRule activates a permission at a minimum score.
@@ -142,9 +147,34 @@ func DefaultPolicy() Policy {
 				{Name: "admin", MinScore: pts(80)},
 				{Name: "production_change", MinScore: pts(85)},
 			},
+			Actions:      defaultActions(),
+			ContextRules: defaultContextRules(),
 		},
 		Rules: defaultRules(),
 	}
+}
+
+// defaultActions maps the usual actions to the default permissions.
+func defaultActions() []ActionRule {
+	return []ActionRule{
+		{Name: "admin", Permission: "admin", Sensitivity: 2},
+		{Name: "delete", Permission: "write", Sensitivity: 2},
+		{Name: "deploy", Permission: "production_change", Sensitivity: 3},
+		{Name: "read", Permission: "read", Sensitivity: 0},
+		{Name: "read_sensitive", Permission: "sensitive_read", Sensitivity: 2},
+		{Name: "write", Permission: "write", Sensitivity: 1},
+	}
+}
+
+// defaultContextRules: a device its management reports non-compliant
+// steps the request up.
+func defaultContextRules() []ContextRule {
+	return []ContextRule{{
+		Name: "non-compliant-device", Code: "device_untrusted",
+		Message:  "the request comes from a device that is not compliant (context.device.compliant is false)",
+		When:     []Condition{{Field: "context.device.compliant", Op: "eq", Values: []string{"false"}}},
+		Decision: 1, RequiredAAL: 2, Audit: 1,
+	}}
 }
 
 func rule(c uint8, key, op, value string, points int64) FactorRule {
@@ -302,6 +332,37 @@ func (d *DecisionPolicy) validate() error {
 		if r.MinScore < 0 || r.MinScore > pts(100) {
 			return fmt.Errorf("decision.permissions.%s: minScore must be within [0, 100]", r.Name)
 		}
+	}
+	return d.validateContext(seen)
+}
+
+// validateContext checks the action map (sorted, unique names, known
+// permissions) and the context rules.
+func (d *DecisionPolicy) validateContext(perms map[string]bool) error {
+	if len(d.Actions) > MaxActions {
+		return fmt.Errorf("decision.actions: at most %d", MaxActions)
+	}
+	for i := range d.Actions {
+		if err := d.Actions[i].validate(perms); err != nil {
+			return err
+		}
+		if i > 0 && d.Actions[i-1].Name >= d.Actions[i].Name {
+			return fmt.Errorf("decision.actions: %q is repeated or out of order", d.Actions[i].Name)
+		}
+	}
+	if len(d.ContextRules) > MaxContextRules {
+		return fmt.Errorf("decision.contextRules: at most %d", MaxContextRules)
+	}
+	names := map[string]bool{}
+	for i := range d.ContextRules {
+		r := &d.ContextRules[i]
+		if err := r.validate(fmt.Sprintf("decision.contextRules[%d]", i), perms); err != nil {
+			return err
+		}
+		if names[r.Name] {
+			return fmt.Errorf("decision.contextRules[%d].name: %q is repeated", i, r.Name)
+		}
+		names[r.Name] = true
 	}
 	return nil
 }

@@ -18,6 +18,8 @@ func TestPurity(t *testing.T) {
 		"bufio": true, "bytes": true, "crypto/sha256": true, "encoding/binary": true, "encoding/hex": true,
 		"encoding/json": true, "errors": true, "fmt": true, "io": true, "maps": true, "math/bits": true,
 		"sort": true, "strconv": true, "strings": true, "sync": true, "github.com/vmihailenco/msgpack/v5": true,
+		// Address parsing and prefix matching (context rules): no resolver.
+		"net/netip": true,
 		// RFC 6962 hashing and compact ranges: pure functions of their input.
 		"github.com/transparency-dev/merkle/compact": true, "github.com/transparency-dev/merkle/rfc6962": true,
 	}

@@ -317,6 +317,20 @@ func (l *Ledger) Policy() Policy {
 
 func clonePolicy(p Policy) Policy {
 	p.Decision.Permissions = append([]PermissionRule(nil), p.Decision.Permissions...)
+	p.Decision.Actions = append([]ActionRule(nil), p.Decision.Actions...)
+	var rules []ContextRule
+	if p.Decision.ContextRules != nil {
+		rules = make([]ContextRule, len(p.Decision.ContextRules))
+	}
+	for i, r := range p.Decision.ContextRules {
+		r.When = append([]Condition(nil), r.When...)
+		for j := range r.When {
+			r.When[j].Values = append([]string(nil), r.When[j].Values...)
+		}
+		r.RemovePermissions = append([]string(nil), r.RemovePermissions...)
+		rules[i] = r
+	}
+	p.Decision.ContextRules = rules
 	p.Rules = append([]FactorRule(nil), p.Rules...)
 	return p
 }

@@ -19,8 +19,9 @@ const (
 type DecisionRequest struct {
 	PrincipalID string `json:"principalId"`
 	Action      string `json:"action"`
-	// Sensitivity is low, medium, high or critical.
-	Sensitivity string `json:"sensitivity"`
+	// Sensitivity is low, medium, high or critical; it may be left empty
+	// for an action the policy maps (and only raises the action's).
+	Sensitivity string `json:"sensitivity,omitempty"`
 	// Context is any JSON object describing the request.
 	Context json.RawMessage `json:"context,omitempty"`
 }

@@ -12,7 +12,7 @@ import (
 
 func decide(fs *flag.FlagSet, c *cli) prepare {
 	action := fs.String("action", "", "the action asked for, e.g. read or deploy (required)")
-	sens := fs.String("sensitivity", "medium", "low, medium, high or critical")
+	sens := fs.String("sensitivity", "", "low, medium, high or critical (default: the policy's for the action; required for an action the policy does not map)")
 	reqCtx := fs.String("context", "", "request context JSON object (or @FILE)")
 	rf := addReadFlags(fs, true)
 	return func(pos []string) (call, error) {
@@ -20,7 +20,7 @@ func decide(fs *flag.FlagSet, c *cli) prepare {
 			return nil, usagef("--action is required")
 		}
 		switch *sens {
-		case "low", "medium", "high", "critical":
+		case "", "low", "medium", "high", "critical":
 		default:
 			return nil, usagef("--sensitivity must be low, medium, high or critical, not %q", *sens)
 		}
@@ -44,21 +44,25 @@ func writeDecision(w io.Writer, d *client.Decision) {
 	row(w, "Decision", strings.ToUpper(d.Decision))
 	row(w, "Principal", fmt.Sprintf("%s: score %d (%s)", d.PrincipalID, d.TrustScore, d.TrustLevel))
 	row(w, "Request", fmt.Sprintf("%s at %s sensitivity", d.Action, d.Sensitivity))
+	if d.RequiredPermission != "" {
+		row(w, "Needs", "permission "+d.RequiredPermission)
+	}
+	row(w, "Decision id", d.DecisionID)
 	row(w, "Authentication", d.RequiredAuthentication)
 	row(w, "Session", fmt.Sprintf("max %s, idle timeout %s", seconds(d.SessionMaxDuration), seconds(d.IdleTimeout)))
 	row(w, "Audit", d.AuditIntensity)
 	row(w, "Permissions", d.ActivatedPermissions)
-	row(w, "Evaluated at", fmt.Sprintf("%s (ledger index %d)", d.EvaluatedAt, d.LedgerIndex))
+	row(w, "Evaluated at", fmt.Sprintf("%s (ledger index %d, policy version %d)", d.EvaluatedAt, d.LedgerIndex, d.PolicyVersion))
 	if len(d.Reasons) > 0 {
 		fmt.Fprintln(w, "\nReasons:")
 		for _, r := range d.Reasons {
-			fmt.Fprintln(w, "  "+r)
+			fmt.Fprintf(w, "  %s [%s]\n", r.Message, r.Code)
 		}
 	}
 	if len(d.WhatWouldChange) > 0 {
 		fmt.Fprintln(w, "\nWhat would change it:")
 		for _, r := range d.WhatWouldChange {
-			fmt.Fprintln(w, "  "+r)
+			fmt.Fprintf(w, "  %s [%s]\n", r.Message, r.Code)
 		}
 	}
 }

@@ -63,7 +63,7 @@ func TestClientAgreesWithServerOnWalkthrough(t *testing.T) {
 	decision := func(id string) client.Decision {
 		t.Helper()
 		var d client.Decision
-		if err := json.Unmarshal([]byte(ctl("decide", id, "--action", "deploy", "--sensitivity", "high", "-o", "json")), &d); err != nil {
+		if err := json.Unmarshal([]byte(ctl("decide", id, "--action", "read_sensitive", "-o", "json")), &d); err != nil {
 			t.Fatal(err)
 		}
 		return d
