@@ -24,6 +24,7 @@ var roleGrants = map[string][]string{
 	"auditor":  {"admin", "auditor"},
 	"operator": {"admin", "operator"},
 	"partner":  {"admin", "partner"},
+	"gateway":  {"admin", "gateway"},
 	"admin":    {"admin"},
 	// node admits no token: authenticate gives role node only to a
 	// request without one whose TLS client certificate proves a cluster

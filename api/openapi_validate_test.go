@@ -450,6 +450,13 @@ func TestOpenAPIExchanges(t *testing.T) {
 		"context": map[string]any{"resource": "payroll"}}, 200)
 	call("POST", "/v1/decisions", reader, map[string]any{"principalId": "nobody", "action": "read", "sensitivity": "low"}, 200)
 	call("POST", "/v1/decisions", reader, map[string]any{"principalId": "alice", "action": "read", "sensitivity": "extreme"}, 400)
+	gateway := h.token("gateway")
+	call("POST", "/v1/principals", writer, map[string]any{"principalId": "gw-user", "principalType": "user", "baseTrustScore": 80}, 201)
+	call("GET", "/v1/authz", gateway, nil, 200, "X-Trust-Principal", "gw-user", "X-Original-Method", "GET", "X-Original-URI", "/docs")
+	call("GET", "/v1/authz", gateway, nil, 401, "X-Trust-Principal", "gw-user", "X-Original-URI", "/docs", "X-Trust-Device-Compliant", "false")
+	call("GET", "/v1/authz", gateway, nil, 403, "X-Trust-Principal", "nobody", "X-Real-IP", "192.0.2.1")
+	call("GET", "/v1/authz", gateway, nil, 400)
+	call("GET", "/v1/authz", reader, nil, 403, "X-Trust-Principal", "alice")
 	call("POST", "/v1/simulate?at=2030-01-01T00:00:00Z", reader, map[string]any{"principalId": "alice",
 		"signals": []any{map[string]any{"principalId": "alice", "event": "mfa_ok", "category": "authentication", "impact": 5}},
 		"factors": map[string]any{"riskIndicators": []string{"tor_exit"}}}, 200)
@@ -555,6 +562,10 @@ func TestOpenAPIExchanges(t *testing.T) {
 	call("PUT", "/v1/policy", admin, map[string]any{"version": pol.Version, "sharpDrop": 15, "decayGrace": "48h"}, 200)
 	call("PUT", "/v1/policy", admin, map[string]any{"version": pol.Version, "sharpDrop": 16}, 409)
 	call("PUT", "/v1/policy", admin, map[string]any{"sharpness": 16}, 400)
+	call("POST", "/v1/policy/simulate", admin, map[string]any{"policy": map[string]any{"decision": map[string]any{"allow": map[string]any{"low": 45}}},
+		"action": "read", "context": map[string]any{"device": map[string]any{"compliant": true}}, "limit": 5}, 200)
+	call("POST", "/v1/policy/simulate", admin, map[string]any{"policy": map[string]any{"decision": map[string]any{"allow": map[string]any{"low": 160}}},
+		"action": "read"}, 400)
 
 	// Tokens.
 	var tok struct {

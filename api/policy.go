@@ -228,6 +228,7 @@ type decisionDoc struct {
 	// Actions and ContextRules: policy_context.go.
 	Actions      map[string]actionDoc `json:"actions"`
 	ContextRules []contextRuleDoc     `json:"contextRules"`
+	Routes       []routeDoc           `json:"routes"`
 }
 
 // ruleDoc awards points when a factor report field matches. Value is a
@@ -313,6 +314,7 @@ func policyToDoc(p *fsm.Policy) *policyDoc {
 	}
 	d.Decision.Actions = actionsToDoc(p.Decision.Actions)
 	d.Decision.ContextRules = contextRulesToDoc(p.Decision.ContextRules)
+	d.Decision.Routes = routesToDoc(p.Decision.Routes)
 	d.Rules = make([]ruleDoc, 0, len(p.Rules))
 	for _, r := range p.Rules {
 		rd := ruleDoc{Key: r.Key, Op: r.Op, Points: dec(r.Points)}
@@ -373,6 +375,7 @@ func (d *policyDoc) policy(errs *fieldErrors) fsm.Policy {
 	}
 	p.Decision.Actions = actionsFromDoc(errs, d.Decision.Actions)
 	p.Decision.ContextRules = contextRulesFromDoc(errs, d.Decision.ContextRules)
+	p.Decision.Routes = routesFromDoc(d.Decision.Routes)
 	for i, r := range d.Rules {
 		f := fmt.Sprintf("rules[%d].", i)
 		rule := fsm.FactorRule{Key: errs.text(f+"key", r.Key, true, fsm.MaxIDLen), Points: signedPoints(f+"points", r.Points),
@@ -425,53 +428,65 @@ func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request) error {
-	cur := s.ledger().Policy()
-	doc := policyToDoc(&cur)
+// proposedPolicy is the policy a PUT /v1/policy body makes of cur: the
+// values given replace cur's, arrays and maps left out keep cur's; checked
+// field by field, then by fsm.Policy.Validate. version is the body's.
+func proposedPolicy(cur *fsm.Policy, body []byte, prefix string) (fsm.Policy, *int64, error) {
+	doc := policyToDoc(cur)
 	doc.Version, doc.ModelVersion = nil, nil
 	doc.Decision.Permissions, doc.Rules = nil, nil
-	doc.Decision.Actions, doc.Decision.ContextRules = nil, nil
+	doc.Decision.Actions, doc.Decision.ContextRules, doc.Decision.Routes = nil, nil, nil
+	if err := decodeStrict(body, doc, prefix); err != nil {
+		return fsm.Policy{}, nil, err
+	}
+	keep := policyToDoc(cur)
+	if doc.Decision.Permissions == nil {
+		doc.Decision.Permissions = keep.Decision.Permissions
+	}
+	if doc.Decision.Actions == nil {
+		doc.Decision.Actions = keep.Decision.Actions
+	}
+	if doc.Decision.ContextRules == nil {
+		doc.Decision.ContextRules = keep.Decision.ContextRules
+	}
+	if doc.Decision.Routes == nil {
+		doc.Decision.Routes = keep.Decision.Routes
+	}
+	if doc.Rules == nil {
+		doc.Rules = keep.Rules
+	}
+	var errs fieldErrors
+	if doc.ModelVersion != nil && *doc.ModelVersion != fsm.ModelVersion {
+		errs.invalid(prefix+"modelVersion", "this ledger runs scoring model %d", fsm.ModelVersion)
+	}
+	pol := doc.policy(&errs)
+	if err := errs.err(); err != nil {
+		return fsm.Policy{}, nil, prefixFields(err, prefix)
+	}
+	if err := pol.Validate(); err != nil {
+		field, detail, _ := strings.Cut(err.Error(), ": ")
+		return fsm.Policy{}, nil, withCode(newProblem(ProblemInvalidField, prefix+field, "%s%s: %s", prefix, field, detail), "invalid")
+	}
+	pol.Version = cur.Version
+	return pol, doc.Version, nil
+}
+
+func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request) error {
+	cur := s.ledger().Policy()
 	body, err := s.readBody(w, r)
 	if err != nil {
 		return err
 	}
-	if err := decodeStrict(body, doc, ""); err != nil {
+	pol, version, err := proposedPolicy(&cur, body, "")
+	if err != nil {
 		return err
-	}
-	// Arrays left out keep the current ones.
-	if doc.Decision.Permissions == nil || doc.Rules == nil || doc.Decision.Actions == nil || doc.Decision.ContextRules == nil {
-		keep := policyToDoc(&cur)
-		if doc.Decision.Permissions == nil {
-			doc.Decision.Permissions = keep.Decision.Permissions
-		}
-		if doc.Decision.Actions == nil {
-			doc.Decision.Actions = keep.Decision.Actions
-		}
-		if doc.Decision.ContextRules == nil {
-			doc.Decision.ContextRules = keep.Decision.ContextRules
-		}
-		if doc.Rules == nil {
-			doc.Rules = keep.Rules
-		}
-	}
-	var errs fieldErrors
-	if doc.ModelVersion != nil && *doc.ModelVersion != fsm.ModelVersion {
-		errs.invalid("modelVersion", "this ledger runs scoring model %d", fsm.ModelVersion)
-	}
-	pol := doc.policy(&errs)
-	if err := errs.err(); err != nil {
-		return err
-	}
-	if err := pol.Validate(); err != nil {
-		field, detail, _ := strings.Cut(err.Error(), ": ")
-		return withCode(newProblem(ProblemInvalidField, field, "%s: %s", field, detail), "invalid")
 	}
 	if err := s.requireLeader(); err != nil {
 		return err
 	}
-	if doc.Version != nil && *doc.Version != cur.Version {
+	if version != nil && *version != cur.Version {
 		return withCode(newProblem(ProblemConflict, "version", "version: the policy is at version %d, not %d; "+
-			"read it again and reapply your change", cur.Version, *doc.Version), "conflict")
+			"read it again and reapply your change", cur.Version, *version), "conflict")
 	}
 	if samePolicy(&pol, &cur) {
 		// Nothing changes: an idempotent PUT writes nothing and answers
@@ -486,6 +501,25 @@ func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request) error {
 	now := s.ledger().Policy()
 	writeJSON(w, http.StatusOK, map[string]any{"index": res.Index, "changed": true, "policy": policyToDoc(&now)})
 	return nil
+}
+
+// prefixFields names the fields of a problem as parts of the input at
+// prefix (a policy inside a larger body).
+func prefixFields(err error, prefix string) error {
+	var p *Problem
+	if prefix == "" || !errors.As(err, &p) {
+		return err
+	}
+	q := *p
+	if q.Field != "" {
+		q.Detail = strings.Replace(q.Detail, q.Field, prefix+q.Field, 1)
+		q.Field = prefix + q.Field
+	}
+	q.Errors = append([]FieldError(nil), p.Errors...)
+	for i := range q.Errors {
+		q.Errors[i].Field = prefix + q.Errors[i].Field
+	}
+	return &q
 }
 
 // samePolicy reports whether two policies differ only in version.

@@ -198,3 +198,26 @@ func conditionFromDoc(errs *fieldErrors, field string, c conditionDoc) fsm.Condi
 	}
 	return out
 }
+
+// routeDoc maps requests a gateway forwards (GET /v1/authz) to an action.
+type routeDoc struct {
+	Methods []string `json:"methods,omitempty"`
+	Path    string   `json:"path"`
+	Action  string   `json:"action"`
+}
+
+func routesToDoc(routes []fsm.RouteRule) []routeDoc {
+	out := make([]routeDoc, 0, len(routes))
+	for _, r := range routes {
+		out = append(out, routeDoc{Methods: r.Methods, Path: r.Path, Action: r.Action})
+	}
+	return out
+}
+
+func routesFromDoc(docs []routeDoc) []fsm.RouteRule {
+	var out []fsm.RouteRule
+	for _, d := range docs {
+		out = append(out, fsm.RouteRule{Methods: d.Methods, Path: d.Path, Action: d.Action})
+	}
+	return out
+}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/trustledger/trustledger/fsm"
 )
 
 // Route is one API route: its method and chi pattern, the role it is for,
@@ -77,7 +79,8 @@ func routeTable() []Route {
 		{Method: get, Pattern: "/v1/endorsements/{id}", Role: "reader", Read: true, Query: []string{"at"}, Summary: "an endorsement", handle: (*Server).getEndorsement},
 		{Method: del, Pattern: "/v1/endorsements/{id}", Role: "writer", Summary: "revoke an endorsement", handle: (*Server).revokeEndorsement},
 
-		{Method: post, Pattern: "/v1/decisions", Role: "reader", Read: true, Query: []string{"at"}, Summary: "an access decision: allow, step up or deny", handle: (*Server).decide},
+		{Method: post, Pattern: "/v1/decisions", Role: "reader", AlsoRoles: []string{fsm.RoleGateway}, Read: true, Query: []string{"at"}, Summary: "an access decision: allow, step up or deny", handle: (*Server).decide},
+		{Method: get, Pattern: "/v1/authz", Role: "gateway", Read: true, Summary: "authorize a request a reverse proxy forwards (nginx auth_request, forward-auth): 200, 401 step up, 403", handle: (*Server).authorize},
 		{Method: post, Pattern: "/v1/simulate", Role: "reader", Read: true, Query: []string{"at"}, Summary: "what-if: the record after hypothetical events", handle: (*Server).simulate},
 
 		{Method: get, Pattern: "/v1/alerts", Role: "reader", Read: true, Query: []string{"status", "principalId"}, Summary: "trust alerts", handle: (*Server).listAlerts},
@@ -100,6 +103,7 @@ func routeTable() []Route {
 		{Method: post, Pattern: "/v1/import", Role: "admin", Summary: "import PrincipalTrust records", handle: (*Server).importRecords},
 
 		{Method: put, Pattern: "/v1/policy", Role: "admin", Summary: "change the scoring and decision policy", handle: (*Server).putPolicy},
+		{Method: post, Pattern: "/v1/policy/simulate", Role: "admin", Read: true, Query: []string{"at"}, Summary: "what a proposed policy would change: every principal's decision before and after, nothing written", handle: (*Server).simulatePolicy},
 		{Method: get, Pattern: "/v1/policy", Role: "reader", Read: true, Summary: "the scoring and decision policy", handle: (*Server).getPolicy},
 
 		{Method: post, Pattern: "/v1/tokens", Role: "admin", Summary: "create a token", handle: (*Server).createToken},

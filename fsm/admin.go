@@ -130,7 +130,7 @@ func (r *rules) createToken(c *CreateToken) error {
 		okRole = okRole || role == c.Role
 	}
 	if !okRole {
-		return reject("role", "invalid", "must be one of admin, operator, writer, reader, partner, auditor")
+		return reject("role", "invalid", "must be one of admin, operator, writer, reader, partner, auditor, gateway")
 	}
 	if (c.Role == RolePartner) != (c.PartnerID != "") {
 		return reject("partnerId", "invalid", "required for, and only for, the partner role")

@@ -118,21 +118,21 @@ func (c *RecordSignals) DecodeMsgpack(d *msgpack.Decoder) error {
 
 // DecisionPolicy is encoded as the array of its fields, like every struct
 // of the ledger; it decodes from the five fields it had before the action
-// map and context rules (SetPolicy entries and snapshots written then),
-// which leaves those empty.
+// map, context rules and routes (SetPolicy entries and snapshots written
+// then), which leaves those empty, and from the seven before routes.
 var (
 	_ msgpack.CustomDecoder = (*DecisionPolicy)(nil)
 	_ msgpack.CustomEncoder = DecisionPolicy{}
 )
 
-const decisionPolicyFields, decisionPolicyFieldsV1 = 7, 5
+const decisionPolicyFields, decisionPolicyFieldsV1, decisionPolicyFieldsV2 = 8, 5, 7
 
 // EncodeMsgpack implements msgpack.CustomEncoder.
 func (d DecisionPolicy) EncodeMsgpack(e *msgpack.Encoder) error {
 	if err := e.EncodeArrayLen(decisionPolicyFields); err != nil {
 		return err
 	}
-	for _, v := range []any{d.Allow, d.StepUp, d.SessionMax, d.IdleTimeout, d.Permissions, d.Actions, d.ContextRules} {
+	for _, v := range []any{d.Allow, d.StepUp, d.SessionMax, d.IdleTimeout, d.Permissions, d.Actions, d.ContextRules, d.Routes} {
 		if err := e.Encode(v); err != nil {
 			return err
 		}
@@ -146,11 +146,11 @@ func (d *DecisionPolicy) DecodeMsgpack(dec *msgpack.Decoder) error {
 	if err != nil {
 		return err
 	}
-	if n != decisionPolicyFields && n != decisionPolicyFieldsV1 {
-		return fmt.Errorf("decision policy: %d fields, want %d or %d", n, decisionPolicyFieldsV1, decisionPolicyFields)
+	if n != decisionPolicyFields && n != decisionPolicyFieldsV1 && n != decisionPolicyFieldsV2 {
+		return fmt.Errorf("decision policy: %d fields, want %d, %d or %d", n, decisionPolicyFieldsV1, decisionPolicyFieldsV2, decisionPolicyFields)
 	}
 	*d = DecisionPolicy{}
-	fields := []any{&d.Allow, &d.StepUp, &d.SessionMax, &d.IdleTimeout, &d.Permissions, &d.Actions, &d.ContextRules}
+	fields := []any{&d.Allow, &d.StepUp, &d.SessionMax, &d.IdleTimeout, &d.Permissions, &d.Actions, &d.ContextRules, &d.Routes}
 	for _, f := range fields[:n] {
 		if err := dec.Decode(f); err != nil {
 			return err

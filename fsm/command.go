@@ -402,10 +402,13 @@ const (
 	RoleReader   = "reader"
 	RolePartner  = "partner"
 	RoleAuditor  = "auditor"
+	// RoleGateway asks for decisions only (a reverse proxy or policy
+	// engine enforcing them).
+	RoleGateway = "gateway"
 )
 
 // Roles lists the token roles.
-var Roles = []string{RoleAdmin, RoleOperator, RoleWriter, RoleReader, RolePartner, RoleAuditor}
+var Roles = []string{RoleAdmin, RoleOperator, RoleWriter, RoleReader, RolePartner, RoleAuditor, RoleGateway}
 
 // CreateToken stores a new API token (only its SHA-256 hash).
 type CreateToken struct {

@@ -347,3 +347,16 @@ func (d *Decision) decide(r *Record, score, allow, stepUp int64) {
 		change("raise_score", "raise the trust score to "+thr(stepUp)+" for step-up or "+thr(allow)+" to be allowed")
 	}
 }
+
+// DecideRoute decides a request a gateway forwards (method and path): the
+// action is the policy's routes' (RouteAction); one the action map lacks
+// is decided at high sensitivity.
+func (l *Ledger) DecideRoute(principal, method, path string, ctx Context, t int64) (Decision, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	req := DecisionRequest{PrincipalID: principal, Action: l.policy.Decision.RouteAction(method, path), Context: ctx}
+	if _, ok := l.policy.Decision.action(req.Action); !ok {
+		req.Sensitivity = Sensitivities[2]
+	}
+	return l.decide(&l.policy, req, t)
+}

@@ -441,3 +441,61 @@ func (d *DecisionPolicy) action(name string) (ActionRule, bool) {
 	}
 	return ActionRule{}, false
 }
+
+// RouteRule maps requests a gateway forwards to an action: Methods (empty:
+// any) and Path, exact or, ending in "*", a prefix.
+type RouteRule struct {
+	Methods []string
+	Path    string
+	Action  string
+}
+
+// Limits on gateway routes.
+const (
+	MaxRoutes    = 256
+	MaxRoutePath = 256
+)
+
+var routeMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+func validateRoutes(routes []RouteRule) error {
+	if len(routes) > MaxRoutes {
+		return fmt.Errorf("decision.routes: at most %d", MaxRoutes)
+	}
+	for i, r := range routes {
+		f := fmt.Sprintf("decision.routes[%d]", i)
+		if r.Path == "" || r.Path[0] != '/' || len(r.Path) > MaxRoutePath || strings.Contains(strings.TrimSuffix(r.Path, "*"), "*") {
+			return fmt.Errorf("%s.path: must start with / (at most %d bytes; a * only at the end)", f, MaxRoutePath)
+		}
+		if r.Action == "" || len(r.Action) > MaxIDLen {
+			return fmt.Errorf("%s.action: must be 1 to %d bytes", f, MaxIDLen)
+		}
+		for _, m := range r.Methods {
+			if !contains(routeMethods, m) {
+				return fmt.Errorf("%s.methods: %q is not one of %s", f, m, strings.Join(routeMethods, ", "))
+			}
+		}
+	}
+	return nil
+}
+
+// RouteAction returns the action for a request a gateway forwards: the
+// first route that matches its method and path, else by method (GET,
+// HEAD, OPTIONS read; DELETE delete; the others write).
+func (d *DecisionPolicy) RouteAction(method, path string) string {
+	for _, r := range d.Routes {
+		if len(r.Methods) > 0 && !contains(r.Methods, method) {
+			continue
+		}
+		if p, prefix := strings.CutSuffix(r.Path, "*"); (prefix && strings.HasPrefix(path, p)) || (!prefix && path == r.Path) {
+			return r.Action
+		}
+	}
+	switch method {
+	case "GET", "HEAD", "OPTIONS":
+		return "read"
+	case "DELETE":
+		return "delete"
+	}
+	return "write"
+}

@@ -72,6 +72,9 @@ type DecisionPolicy struct {
 	Actions []ActionRule
 	// ContextRules tighten decisions where they match, in order.
 	ContextRules []ContextRule
+	// Routes map the method and path a gateway forwards to an action
+	// (RouteAction), first match first.
+	Routes []RouteRule
 }
 
 // PermissionRule activates a permission at a minimum score.
@@ -352,6 +355,9 @@ func (d *DecisionPolicy) validateContext(perms map[string]bool) error {
 	}
 	if len(d.ContextRules) > MaxContextRules {
 		return fmt.Errorf("decision.contextRules: at most %d", MaxContextRules)
+	}
+	if err := validateRoutes(d.Routes); err != nil {
+		return err
 	}
 	names := map[string]bool{}
 	for i := range d.ContextRules {

@@ -331,6 +331,12 @@ func clonePolicy(p Policy) Policy {
 		rules[i] = r
 	}
 	p.Decision.ContextRules = rules
+	routes := p.Decision.Routes
+	p.Decision.Routes = nil
+	for _, r := range routes {
+		r.Methods = append([]string(nil), r.Methods...)
+		p.Decision.Routes = append(p.Decision.Routes, r)
+	}
 	p.Rules = append([]FactorRule(nil), p.Rules...)
 	return p
 }

@@ -15,6 +15,7 @@ const (
 	RoleReader   = fsm.RoleReader
 	RolePartner  = fsm.RolePartner
 	RoleAuditor  = fsm.RoleAuditor
+	RoleGateway  = fsm.RoleGateway
 )
 
 // TokenRequest is the body of POST /v1/tokens.

@@ -36,18 +36,20 @@ type benchConfig struct {
 const (
 	benchSignals = "signals"
 	benchReads   = "reads"
+	// benchDecisions asks POST /v1/decisions about the principals in turn.
+	benchDecisions = "decisions"
 )
 
 func bench(fs *flag.FlagSet, c *cli) prepare {
 	var cfg benchConfig
-	fs.StringVar(&cfg.mode, "mode", benchSignals, "signals (POST /v1/signals batches) or reads (GET /v1/principals/{id})")
+	fs.StringVar(&cfg.mode, "mode", benchSignals, "signals (POST /v1/signals batches), reads (GET /v1/principals/{id}) or decisions (POST /v1/decisions)")
 	fs.IntVar(&cfg.concurrency, "concurrency", 16, "requests in flight at once (one goroutine and one connection each)")
 	fs.DurationVar(&cfg.duration, "duration", 20*time.Second, "how long to measure")
 	fs.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "load run before measuring, not counted")
 	fs.IntVar(&cfg.batch, "batch", 100, "signals per request (signals mode)")
 	fs.IntVar(&cfg.principals, "principals", 1000, "principals the load is spread over; those missing are registered first")
 	fs.StringVar(&cfg.prefix, "prefix", "bench-", "principal id prefix: the principals are PREFIX0, PREFIX1, ...")
-	fs.StringVar(&cfg.consistency, "consistency", "", "read consistency (reads mode): default, stale or linearizable")
+	fs.StringVar(&cfg.consistency, "consistency", "", "read consistency (reads and decisions modes): default, stale or linearizable")
 	return func([]string) (call, error) {
 		if err := cfg.validate(); err != nil {
 			return nil, err
@@ -92,17 +94,17 @@ func (c *cli) bench(ctx context.Context, cfg benchConfig) error {
 
 func (b *benchConfig) validate() error {
 	switch b.mode {
-	case benchSignals, benchReads:
+	case benchSignals, benchReads, benchDecisions:
 	default:
-		return usagef("--mode must be %s or %s, not %q", benchSignals, benchReads, b.mode)
+		return usagef("--mode must be %s, %s or %s, not %q", benchSignals, benchReads, benchDecisions, b.mode)
 	}
 	switch b.consistency {
 	case "", client.ConsistencyDefault, client.ConsistencyStale, client.ConsistencyLinearizable:
 	default:
 		return usagef("--consistency must be default, stale or linearizable, not %q", b.consistency)
 	}
-	if b.consistency != "" && b.mode != benchReads {
-		return usagef("--consistency applies to --mode reads only")
+	if b.consistency != "" && b.mode == benchSignals {
+		return usagef("--consistency applies to --mode reads and decisions only")
 	}
 	switch {
 	case b.concurrency < 1 || b.concurrency > 10000:
@@ -333,6 +335,9 @@ func (b *bencher) work(ctx context.Context, w int, st *workerStats, measure, end
 		case benchSignals:
 			body, seq, next = b.signalBatch(body[:0], w, seq, next)
 			sc, err = b.sendSignals(ctx, body)
+		case benchDecisions:
+			err = b.decide(ctx, next)
+			next = (next + 1) % b.cfg.principals
 		default:
 			err = b.readRecord(ctx, next)
 			next = (next + 1) % b.cfg.principals
@@ -432,6 +437,21 @@ func (b *bencher) readRecord(ctx context.Context, i int) error {
 	}
 	var raw json.RawMessage
 	_, err := b.cl.Do(ctx, http.MethodGet, "/v1/principals/"+url.PathEscape(b.principal(i)), q, nil, &raw)
+	return err
+}
+
+// decide asks for a decision about principal i: an action the default
+// policy maps, from a compliant device on the corporate network, so that
+// the action map and a context rule are evaluated.
+func (b *bencher) decide(ctx context.Context, i int) error {
+	var q url.Values
+	if b.cfg.consistency != "" {
+		q = url.Values{"consistency": {b.cfg.consistency}}
+	}
+	body := map[string]any{"principalId": b.principal(i), "action": "read_sensitive",
+		"context": map[string]any{"device": map[string]any{"compliant": true}, "network": map[string]any{"ip": "10.1.2.3"}}}
+	var raw json.RawMessage
+	_, err := b.cl.Do(ctx, http.MethodPost, "/v1/decisions", q, body, &raw)
 	return err
 }
 

@@ -57,6 +57,16 @@ func TestBenchReportsWhatTheNodeCounted(t *testing.T) {
 	}
 	checkLatency(t, r.Latency)
 
+	code, out, errOut = runCLI("", append([]string{"bench", "--mode", "decisions"}, common...)...)
+	if code != 0 {
+		t.Fatalf("bench decisions: exit %d\n%s%s", code, out, errOut)
+	}
+	if r := decodeBench(t, out); r.Mode != "decisions" || r.Ops == 0 || r.Errors != 0 || r.Signals != nil {
+		t.Fatalf("bench decisions: %+v", r)
+	} else {
+		checkLatency(t, r.Latency)
+	}
+
 	// The node counted what bench reported, warm-up batches included.
 	code, out, _ = runCLI("", "--addr", addr, "--token", token, "status", "-o", "json")
 	var st struct{ Counters map[string]uint64 }

@@ -54,7 +54,7 @@ var commandTable = []leaf{
 	{path: "policy set", args: "FILE|-", summary: "change the policy with a JSON document shaped like 'policy get' prints (fields left out are kept)",
 		pos: one("FILE (or - for standard input)"), setup: policySet},
 
-	{path: "token create", args: "--role admin|operator|writer|reader|partner|auditor [--partner ID] [--org ORG]... [--description TEXT]",
+	{path: "token create", args: "--role admin|operator|writer|reader|partner|auditor|gateway [--partner ID] [--org ORG]... [--description TEXT]",
 		summary: "create an API token (its secret is shown once)", setup: tokenCreate},
 	{path: "token list", args: "", summary: "list API tokens (never their secrets)", setup: noFlags(tokenList)},
 	{path: "token revoke", args: "TOKEN_ID", summary: "revoke an API token", pos: one("TOKEN_ID"), setup: noFlags(tokenRevoke)},
