@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/trustledger/trustledger/federation"
 	"github.com/trustledger/trustledger/fsm"
 )
 
@@ -17,7 +18,8 @@ import (
 // token (role gateway) and says, in headers it sets itself, who the user
 // is and what they asked for:
 //
-//	X-Trust-Principal                        the principal (required)
+//	X-Trust-Principal                        the principal, or
+//	X-Trust-Subject-Token                    the user's JWT ("Bearer …" too), from a partner: its sub
 //	X-Original-Method, X-Forwarded-Method    the request's method
 //	X-Original-URI, X-Forwarded-Uri          its path (and query)
 //	X-Real-IP, X-Forwarded-For (first)       the client address → context.network.ip
@@ -47,15 +49,16 @@ const (
 	HeaderDeviceCompliant = "X-Trust-Device-Compliant"
 	HeaderGeoCountry      = "X-Trust-Geo-Country"
 	HeaderContext         = "X-Trust-Context"
+	HeaderSubjectToken    = "X-Trust-Subject-Token"
 )
 
 // maxContextHeader bounds X-Trust-Context (the header limit bounds it too).
 const maxContextHeader = 4096
 
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) error {
-	principal := r.Header.Get(HeaderPrincipal)
-	if principal == "" {
-		return newProblem(ProblemInvalidField, HeaderPrincipal, "%s: the gateway must name the authenticated principal", HeaderPrincipal)
+	principal, err := s.gatewayPrincipal(r)
+	if err != nil {
+		return err
 	}
 	var errs fieldErrors
 	id := errs.id(HeaderPrincipal, principal, true)
@@ -100,6 +103,48 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, status, d)
 	return nil
+}
+
+// gatewayPrincipal is the principal a gateway asks about: the sub of the
+// user's token when it sends one (verified against the federation partner
+// whose issuer it names; X-Trust-Principal, if also sent, must agree),
+// else X-Trust-Principal. A token that does not verify is a 401 with
+// WWW-Authenticate error="invalid_token" (RFC 6750 §3.1), which the
+// gateway passes on to the user.
+func (s *Server) gatewayPrincipal(r *http.Request) (string, error) {
+	named := r.Header.Get(HeaderPrincipal)
+	raw := strings.TrimSpace(r.Header.Get(HeaderSubjectToken))
+	if raw == "" {
+		if named == "" {
+			return "", newProblem(ProblemInvalidField, HeaderPrincipal, "%s or %s: the gateway must name the authenticated principal",
+				HeaderPrincipal, HeaderSubjectToken)
+		}
+		return named, nil
+	}
+	if len(raw) > 7 && strings.EqualFold(raw[:7], "bearer ") {
+		raw = strings.TrimSpace(raw[7:])
+	}
+	invalid := func(format string, a ...any) error {
+		p := newProblem(ProblemUnauthorized, HeaderSubjectToken, "%s: "+format, append([]any{HeaderSubjectToken}, a...)...)
+		p.authenticate = `Bearer error="invalid_token"`
+		return withCode(p, "invalid_token")
+	}
+	tok, err := federation.ParseJWT([]byte(raw))
+	if err != nil {
+		return "", invalid("%v", err)
+	}
+	partner, ok := s.ledger().PartnerByIssuer(tok.Issuer)
+	if !ok || partner.Status != "active" {
+		return "", invalid("the issuer is not an active federation partner")
+	}
+	sub, err := s.setVerifier.VerifyJWT(tok, partner, s.cfg.Now())
+	if err != nil {
+		return "", invalid("%v", err)
+	}
+	if named != "" && named != sub {
+		return "", invalid("the token's sub is not %s", HeaderPrincipal)
+	}
+	return sub, nil
 }
 
 // writeObligations sets the decision's X-Trust-* headers.

@@ -1,9 +1,12 @@
 package api
 
 import (
+	"crypto/ed25519"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // GET /v1/authz as a gateway calls it: the principal and request in
@@ -68,4 +71,76 @@ func TestAuthzForGateways(t *testing.T) {
 		t.Errorf("a gateway token reading a record: %d", r.status)
 	}
 	h.mustJSON("POST", "/v1/decisions", gw, map[string]any{"principalId": "high", "action": "read"}, http.StatusOK, nil)
+}
+
+// userJWT is a user's token from p, signed with its Ed25519 key.
+func (p *fedPartner) userJWT(typ string, c map[string]any) string {
+	return forge(map[string]any{"alg": "EdDSA", "typ": typ, "kid": "ed1"}, c, func(in []byte) []byte { return ed25519.Sign(p.ed, in) })
+}
+
+// A gateway may send the user's JWT instead of naming the principal: a
+// token of an active federation partner (signature, iss, aud, exp) names
+// the principal by its sub; anything else is a 401 with RFC 6750's
+// invalid_token, and decides nothing.
+func TestAuthzWithUserToken(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.mustJSON("POST", "/v1/principals", h.token("writer"), map[string]any{"principalId": "ann", "principalType": "user", "baseTrustScore": 90},
+		http.StatusCreated, nil)
+	idp := h.addPartner("idp", nil)
+	other := h.addPartner("other", nil)
+	gw := h.token("gateway")
+	now := time.Now().Unix()
+	good := map[string]any{"iss": idp.issuer, "aud": setAudience, "sub": "ann", "exp": now + 300, "iat": now}
+	with := func(k string, v any) map[string]any {
+		c := maps.Clone(good)
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+		return c
+	}
+	ask := func(token string, extra ...string) response {
+		return h.do("GET", "/v1/authz", gw, nil, append([]string{"X-Trust-Subject-Token", token, "X-Original-URI", "/"}, extra...)...)
+	}
+	if r := ask("Bearer " + idp.userJWT("JWT", good)); r.status != 200 || r.header.Get(HeaderDecision) != "allow" {
+		t.Fatalf("a good token: %d %s", r.status, r.body)
+	}
+	if r := ask(idp.userJWT("at+jwt", good), "X-Trust-Principal", "ann"); r.status != 200 {
+		t.Fatalf("an at+jwt token agreeing with X-Trust-Principal: %d %s", r.status, r.body)
+	}
+	for name, tok := range map[string]string{
+		"expired":             idp.userJWT("JWT", with("exp", now-5)),
+		"no exp":              idp.userJWT("JWT", with("exp", nil)),
+		"not yet valid":       idp.userJWT("JWT", with("nbf", now+3600)),
+		"another audience":    idp.userJWT("JWT", with("aud", "https://elsewhere.example")),
+		"no sub":              idp.userJWT("JWT", with("sub", nil)),
+		"signed by another":   other.userJWT("JWT", good),
+		"unknown issuer":      idp.userJWT("JWT", with("iss", "https://nobody.example")),
+		"a SET":               idp.userJWT("secevent+jwt", good),
+		"unsigned":            forge(map[string]any{"alg": "none", "typ": "JWT", "kid": "ed1"}, good, func([]byte) []byte { return nil }),
+		"HS256 with the key":  forge(map[string]any{"alg": "HS256", "typ": "JWT", "kid": "ed1"}, good, func([]byte) []byte { return []byte("x") }),
+		"not a JWS":           "not.a.token",
+		"sub not X-Principal": idp.userJWT("JWT", with("sub", "eve")),
+	} {
+		extra := []string{}
+		if name == "sub not X-Principal" {
+			extra = []string{"X-Trust-Principal", "ann"}
+		}
+		r := ask(tok, extra...)
+		if r.status != http.StatusUnauthorized || !strings.Contains(r.header.Get("WWW-Authenticate"), `error="invalid_token"`) ||
+			r.header.Get(HeaderDecision) != "" {
+			t.Errorf("%s: %d %v %s", name, r.status, r.header.Get("WWW-Authenticate"), r.body)
+		}
+	}
+	var pv map[string]any
+	h.mustJSON("GET", "/v1/federation/partners/idp", h.admin, nil, http.StatusOK, &pv)
+	delete(pv, "partnerId")
+	delete(pv, "updatedAt")
+	pv["status"] = "suspended"
+	h.mustJSON("PUT", "/v1/federation/partners/idp", h.admin, pv, http.StatusOK, nil)
+	if r := ask(idp.userJWT("JWT", good)); r.status != http.StatusUnauthorized {
+		t.Errorf("a token of a suspended partner: %d %s", r.status, r.body)
+	}
 }

@@ -39,9 +39,20 @@ type Token struct {
 // the payload is a JSON object with a string iss, and refuses anything
 // else with an *Error: invalid_key for a missing kid or an algorithm that
 // is not accepted, invalid_request for the rest.
-func Parse(compact []byte) (*Token, error) {
+func Parse(compact []byte) (*Token, error) { return parse(compact, checkSETType) }
+
+// checkSETType accepts the typ of a SET only.
+func checkSETType(typ string) error {
+	if t := strings.ToLower(typ); t != "secevent+jwt" && t != MediaType {
+		return refuse(ErrInvalidRequest, "typ must be \"secevent+jwt\" (RFC 8417 §2.3), not %q", clip(typ))
+	}
+	return nil
+}
+
+// parse is Parse with the header's typ checked by checkType.
+func parse(compact []byte, checkType func(string) error) (*Token, error) {
 	if len(compact) > MaxTokenBytes {
-		return nil, refuse(ErrInvalidRequest, "the SET exceeds %d bytes", MaxTokenBytes)
+		return nil, refuse(ErrInvalidRequest, "the token exceeds %d bytes", MaxTokenBytes)
 	}
 	compact = bytes.TrimSpace(compact)
 	parts := bytes.Split(compact, []byte("."))
@@ -69,8 +80,8 @@ func Parse(compact []byte) (*Token, error) {
 		return nil, refuse(ErrInvalidKey, "alg %q is not accepted: sign with EdDSA (Ed25519) or ES256 (P-256)", clip(alg))
 	}
 	typ, _ := stringMember(hdr, "typ")
-	if t := strings.ToLower(typ); t != "secevent+jwt" && t != MediaType {
-		return nil, refuse(ErrInvalidRequest, "typ must be \"secevent+jwt\" (RFC 8417 §2.3), not %q", clip(typ))
+	if err := checkType(typ); err != nil {
+		return nil, err
 	}
 	kid, _ := stringMember(hdr, "kid")
 	if kid == "" {
