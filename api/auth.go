@@ -19,12 +19,13 @@ const RoleNone = "none"
 // reader and also reads the ledger; writer writes and reads; operator and
 // partner only have their own routes.
 var roleGrants = map[string][]string{
-	"reader":   {"admin", "writer", "reader", "auditor"},
+	"reader":   {"admin", "writer", "reader", "auditor", "analyst"},
 	"writer":   {"admin", "writer"},
 	"auditor":  {"admin", "auditor"},
 	"operator": {"admin", "operator"},
 	"partner":  {"admin", "partner"},
 	"gateway":  {"admin", "gateway"},
+	"analyst":  {"admin", "analyst"},
 	"admin":    {"admin"},
 	// node admits no token: authenticate gives role node only to a
 	// request without one whose TLS client certificate proves a cluster

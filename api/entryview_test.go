@@ -54,7 +54,8 @@ func TestEveryCommandRendersAsAPIJSON(t *testing.T) {
 	all := []fsm.Command{&fsm.RegisterPrincipal{}, &fsm.UpdatePrincipal{}, &fsm.SetOrg{}, &fsm.RecordSignals{Signals: []fsm.Signal{{}}},
 		&fsm.ReportFactors{}, &fsm.AddEndorsement{}, &fsm.RevokeEndorsement{}, &fsm.RecordAssessment{}, &fsm.UpsertPartner{},
 		&fsm.RemovePartner{}, &fsm.SetPolicy{Policy: fsm.DefaultPolicy()}, &fsm.AddModifier{}, &fsm.ReviewAlert{}, &fsm.CreateToken{},
-		&fsm.RevokeToken{}, &fsm.ImportRecord{Positive: []fsm.ImportedSignal{{}}, History: []fsm.ImportedPoint{{}}}, &fsm.FederatedEvent{}}
+		&fsm.RevokeToken{}, &fsm.ImportRecord{Positive: []fsm.ImportedSignal{{}}, History: []fsm.ImportedPoint{{}}}, &fsm.FederatedEvent{},
+		&fsm.RemoveModifier{}}
 	kinds := map[fsm.Kind]bool{}
 	for _, cmd := range all {
 		kinds[cmd.Kind()] = true
@@ -65,7 +66,7 @@ func TestEveryCommandRendersAsAPIJSON(t *testing.T) {
 		}
 		checkKeys(t, cmd.Kind(), v)
 	}
-	for k := fsm.KindRegisterPrincipal; k <= fsm.KindFederatedEvent; k++ {
+	for k := fsm.KindRegisterPrincipal; k <= fsm.KindLast; k++ {
 		if !kinds[k] {
 			t.Errorf("%s is not covered", k)
 		}

@@ -405,6 +405,15 @@ func TestOpenAPIExchanges(t *testing.T) {
 		"authenticationFactors": map[string]any{"mfa_enabled": true}, "riskIndicators": `["new_device"]`}, 200)
 	call("PUT", "/v1/principals/nobody/factors", writer, map[string]any{"riskIndicators": []string{}}, 404)
 	call("PUT", "/v1/principals/alice/factors", writer, map[string]any{"posture": 1}, 400)
+	analyst := h.token("analyst")
+	var mod struct {
+		ModifierID string `json:"modifierId"`
+	}
+	decode(call("POST", "/v1/principals/alice/modifiers", analyst, map[string]any{"amount": -3.5, "reason": "investigation",
+		"expiresAt": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}, 201), &mod)
+	call("POST", "/v1/principals/alice/modifiers", analyst, map[string]any{"amount": 0, "reason": "x", "expiresAt": "2030-01-01T00:00:00Z"}, 400)
+	call("DELETE", "/v1/principals/alice/modifiers/"+mod.ModifierID, analyst, nil, 200)
+	call("DELETE", "/v1/principals/alice/modifiers/"+mod.ModifierID, analyst, nil, 404)
 
 	// Organizations.
 	call("PUT", "/v1/orgs/acme", admin, map[string]any{"baseTrustScore": 65, "name": "Acme"}, 201)

@@ -65,6 +65,8 @@ func routeTable() []Route {
 		{Method: get, Pattern: "/v1/principals", Role: "reader", Read: true, Query: []string{"type", "level", "orgId", "requiresReview", "limit", "cursor", "at"}, Summary: "list trust records", handle: (*Server).listPrincipals},
 		{Method: get, Pattern: "/v1/principals/{id}", Role: "reader", Read: true, Query: []string{"at"}, Summary: "a principal's trust record", handle: (*Server).getPrincipal},
 		{Method: patch, Pattern: "/v1/principals/{id}", Role: "writer", Summary: "update a principal", handle: (*Server).updatePrincipal},
+		{Method: post, Pattern: "/v1/principals/{id}/modifiers", Role: "analyst", Summary: "add a temporary modifier to a principal's score", handle: (*Server).addModifier},
+		{Method: del, Pattern: "/v1/principals/{id}/modifiers/{modifierId}", Role: "analyst", Summary: "remove a temporary modifier before it expires", handle: (*Server).removeModifier},
 		{Method: get, Pattern: "/v1/principals/{id}/history", Role: "reader", Read: true, Summary: "a principal's score history", handle: (*Server).principalHistory},
 		{Method: get, Pattern: "/v1/principals/{id}/events", Role: "reader", Read: true, Query: []string{"after", "limit"}, Summary: "a principal's ledger entries", handle: (*Server).principalEvents},
 		{Method: get, Pattern: "/v1/principals/{id}/proof", Role: "auditor", Query: []string{"treeSize"}, Summary: "a principal's record with the entries and proofs it follows from", handle: (*Server).principalProof},
@@ -84,7 +86,7 @@ func routeTable() []Route {
 		{Method: post, Pattern: "/v1/simulate", Role: "reader", Read: true, Query: []string{"at"}, Summary: "what-if: the record after hypothetical events", handle: (*Server).simulate},
 
 		{Method: get, Pattern: "/v1/alerts", Role: "reader", Read: true, Query: []string{"status", "principalId"}, Summary: "trust alerts", handle: (*Server).listAlerts},
-		{Method: post, Pattern: "/v1/alerts/{id}/review", Role: "admin", Summary: "review an alert", handle: (*Server).reviewAlert},
+		{Method: post, Pattern: "/v1/alerts/{id}/review", Role: "analyst", Summary: "review an alert", handle: (*Server).reviewAlert},
 
 		{Method: get, Pattern: "/v1/federation/partners", Role: "admin", Read: true, Summary: "list federation partners", handle: (*Server).listPartners},
 		{Method: put, Pattern: "/v1/federation/partners/{partnerId}", Role: "admin", Summary: "register or replace a partner", handle: (*Server).putPartner},

@@ -103,20 +103,22 @@ func TestRoleTableMatchesSpec(t *testing.T) {
 		admitted        []string
 	}{
 		{"POST", "/v1/principals", []string{"admin", "writer"}},
-		{"GET", "/v1/principals/{id}", []string{"admin", "writer", "reader", "auditor"}},
+		{"GET", "/v1/principals/{id}", []string{"admin", "writer", "reader", "auditor", "analyst"}},
 		{"POST", "/v1/signals", []string{"admin", "writer"}},
-		{"POST", "/v1/decisions", []string{"admin", "writer", "reader", "auditor", "gateway"}},
+		{"POST", "/v1/decisions", []string{"admin", "writer", "reader", "auditor", "analyst", "gateway"}},
 		{"GET", "/v1/authz", []string{"admin", "gateway"}},
-		{"POST", "/v1/simulate", []string{"admin", "writer", "reader", "auditor"}},
+		{"POST", "/v1/simulate", []string{"admin", "writer", "reader", "auditor", "analyst"}},
 		{"PUT", "/v1/orgs/{orgId}", []string{"admin"}},
-		{"POST", "/v1/alerts/{id}/review", []string{"admin"}},
+		{"POST", "/v1/alerts/{id}/review", []string{"admin", "analyst"}},
+		{"POST", "/v1/principals/{id}/modifiers", []string{"admin", "analyst"}},
+		{"DELETE", "/v1/principals/{id}/modifiers/{modifierId}", []string{"admin", "analyst"}},
 		{"POST", "/v1/federation/events", []string{"admin", "partner"}},
 		{"GET", "/v1/ledger", []string{"admin", "auditor"}},
 		{"GET", "/v1/ledger/stream", []string{"admin", "auditor"}},
 		{"POST", "/v1/import", []string{"admin"}},
 		{"PUT", "/v1/policy", []string{"admin"}},
 		{"POST", "/v1/tokens", []string{"admin"}},
-		{"GET", "/v1/status", []string{"admin", "operator", "writer", "reader", "auditor"}},
+		{"GET", "/v1/status", []string{"admin", "operator", "writer", "reader", "auditor", "analyst"}},
 		{"GET", "/metrics", []string{"admin", "operator"}},
 		{"GET", "/v1/cluster", []string{"admin", "operator"}},
 		{"POST", "/v1/cluster/join", []string{"admin", "operator"}},
@@ -129,8 +131,8 @@ func TestRoleTableMatchesSpec(t *testing.T) {
 		{"PUT", "/v1/cluster/gossip-keys", nil}, // a member's certificate only
 		{"GET", "/v1/cluster/ca-key", nil},      // a voter's certificate only
 		{"GET", "/v1/cluster/checkpoint-key", nil},
-		{"GET", "/v1/ledger/checkpoint", []string{"admin", "writer", "reader", "auditor"}},
-		{"GET", "/v1/ledger/proof/inclusion", []string{"admin", "writer", "reader", "auditor"}},
+		{"GET", "/v1/ledger/checkpoint", []string{"admin", "writer", "reader", "auditor", "analyst"}},
+		{"GET", "/v1/ledger/proof/inclusion", []string{"admin", "writer", "reader", "auditor", "analyst"}},
 	}
 	for _, c := range cases {
 		rt := find(c.method, c.pattern)

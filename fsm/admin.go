@@ -45,6 +45,37 @@ func (r *rules) modifierInput(c *AddModifier) error {
 // modifierInForce reports whether m has not expired at now.
 func modifierInForce(m modifier, now int64) bool { return m.ExpiresAt > now }
 
+// removeModifier checks that the principal has the modifier, in force.
+func (r *rules) removeModifier(c *RemoveModifier) error {
+	p, err := r.principal("principalId", c.PrincipalID)
+	if err != nil {
+		return err
+	}
+	for _, m := range p.Modifiers {
+		if m.ID == c.ModifierID && modifierInForce(m, r.now) {
+			return nil
+		}
+	}
+	return reject("modifierId", "not_found", "principal %q has no modifier %q in force", c.PrincipalID, c.ModifierID)
+}
+
+func (l *Ledger) applyRemoveModifier(c *RemoveModifier, res *Result) {
+	p := l.mutable(l.principals[c.PrincipalID])
+	p.ownCold()
+	kept := p.Modifiers[:0:0]
+	for _, m := range p.Modifiers {
+		if m.ID != c.ModifierID {
+			kept = append(kept, m)
+		}
+	}
+	p.Modifiers = kept
+	p.Events++
+	p.LastEvent = l.now
+	l.recordHistory(p)
+	res.ID = c.ModifierID
+	res.Subjects = []string{p.ID}
+}
+
 // tidyModifier drops the expired modifiers (and old authentication
 // failures) of the principal of a well-formed modifier by a token in
 // force, before the check counts the modifiers in force: the ledger has
@@ -130,7 +161,7 @@ func (r *rules) createToken(c *CreateToken) error {
 		okRole = okRole || role == c.Role
 	}
 	if !okRole {
-		return reject("role", "invalid", "must be one of admin, operator, writer, reader, partner, auditor, gateway")
+		return reject("role", "invalid", "must be one of admin, operator, writer, reader, partner, auditor, gateway, analyst")
 	}
 	if (c.Role == RolePartner) != (c.PartnerID != "") {
 		return reject("partnerId", "invalid", "required for, and only for, the partner role")

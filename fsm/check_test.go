@@ -57,7 +57,7 @@ func TestCheckAgreesWithApply(t *testing.T) {
 			}
 		}
 	})
-	for k := KindRegisterPrincipal; k <= KindFederatedEvent; k++ {
+	for k := KindRegisterPrincipal; k <= KindLast; k++ {
 		if kinds[k] == 0 {
 			t.Errorf("no %s command was generated", k)
 		}
@@ -232,7 +232,7 @@ func (w *world) anyCommand() (Command, string) {
 	}
 	gens := []func() Command{w.anyRegister, w.anyUpdate, w.anySetOrg, w.anySignals, w.anyFactors, w.anyEndorsement,
 		w.anyRevokeEndorsement, w.anyAssessment, w.anyPartner, w.anyRemovePartner, w.anyPolicy, w.anyModifier,
-		w.anyReview, w.anyToken, w.anyRevokeToken, w.anyImport, w.anyFederatedEvent}
+		w.anyReview, w.anyToken, w.anyRevokeToken, w.anyImport, w.anyFederatedEvent, w.anyRemoveModifier}
 	return gens[w.rng.IntN(len(gens))](), actor
 }
 
@@ -377,6 +377,19 @@ func (w *world) anyModifier() Command {
 		ExpiresAt: w.now + w.rng.Int64N(5*24*hourMS) - hourMS}
 }
 
+// anyRemoveModifier removes a modifier of some principal: one it has,
+// one another has, one expired or none at all.
+func (w *world) anyRemoveModifier() Command {
+	id := w.someone()
+	mod := "mod-" + strconv.Itoa(w.rng.IntN(int(w.l.seq)+2))
+	w.l.mu.RLock()
+	if p := w.l.principals[id]; p != nil && len(p.Modifiers) > 0 && w.rng.IntN(3) > 0 {
+		mod = p.Modifiers[w.rng.IntN(len(p.Modifiers))].ID
+	}
+	w.l.mu.RUnlock()
+	return &RemoveModifier{PrincipalID: id, ModifierID: mod}
+}
+
 func (w *world) anyReview() Command {
 	ids := append(w.alertIDs(), "alt-0")
 	return &ReviewAlert{AlertID: ids[w.rng.IntN(len(ids))],
@@ -491,7 +504,7 @@ func TestCheckSignalsPerSignal(t *testing.T) {
 // every kind has a row and a name of its own.
 func TestCommandTableRowsMatchKinds(t *testing.T) {
 	names := map[string]Kind{}
-	for k := KindRegisterPrincipal; k <= KindFederatedEvent; k++ {
+	for k := KindRegisterPrincipal; k <= KindLast; k++ {
 		spec, err := specOf(k)
 		if err != nil {
 			t.Fatalf("kind %d: %v", k, err)
@@ -504,8 +517,8 @@ func TestCommandTableRowsMatchKinds(t *testing.T) {
 		}
 		names[spec.name] = k
 	}
-	if len(commandTable) != int(KindFederatedEvent)+1 {
-		t.Errorf("the table has %d rows for kinds up to %d", len(commandTable), KindFederatedEvent)
+	if len(commandTable) != int(KindLast)+1 {
+		t.Errorf("the table has %d rows for kinds up to %d", len(commandTable), KindLast)
 	}
 	if _, err := specOf(0); !errors.Is(err, ErrFormat) {
 		t.Errorf("kind 0: %v", err)

@@ -34,7 +34,11 @@ const (
 	KindRevokeToken       Kind = 15
 	KindImportRecord      Kind = 16
 	KindFederatedEvent    Kind = 17
+	KindRemoveModifier    Kind = 18
 )
+
+// KindLast is the highest command kind.
+const KindLast = KindRemoveModifier
 
 // commandSpec is one row of the command table: everything the ledger
 // knows about a kind of command.
@@ -85,6 +89,7 @@ var commandTable = [...]commandSpec{
 	KindImportRecord: command("import_record", (*rules).importRecord, (*Ledger).applyImport),
 	KindFederatedEvent: withEvent(command("federated_event", (*rules).federatedEvent, (*Ledger).applyFederatedEvent),
 		func(c *FederatedEvent) string { return c.EventID }),
+	KindRemoveModifier: command("remove_modifier", (*rules).removeModifier, (*Ledger).applyRemoveModifier),
 }
 
 // commandPtr is the pointer to a command struct C.
@@ -379,6 +384,12 @@ type AddModifier struct {
 	ExpiresAt   int64 `view:",time"`
 }
 
+// RemoveModifier removes a temporary modifier before it expires.
+type RemoveModifier struct {
+	PrincipalID string
+	ModifierID  string
+}
+
 // Review actions for alerts.
 const (
 	ReviewAcknowledge        = "acknowledge"
@@ -405,10 +416,13 @@ const (
 	// RoleGateway asks for decisions only (a reverse proxy or policy
 	// engine enforcing them).
 	RoleGateway = "gateway"
+	// RoleAnalyst reads what a reader reads, reviews alerts and sets
+	// temporary modifiers; no policy, token or cluster rights.
+	RoleAnalyst = "analyst"
 )
 
 // Roles lists the token roles.
-var Roles = []string{RoleAdmin, RoleOperator, RoleWriter, RoleReader, RolePartner, RoleAuditor, RoleGateway}
+var Roles = []string{RoleAdmin, RoleOperator, RoleWriter, RoleReader, RolePartner, RoleAuditor, RoleGateway, RoleAnalyst}
 
 // CreateToken stores a new API token (only its SHA-256 hash).
 type CreateToken struct {
@@ -484,6 +498,7 @@ func (CreateToken) Kind() Kind       { return KindCreateToken }
 func (RevokeToken) Kind() Kind       { return KindRevokeToken }
 func (ImportRecord) Kind() Kind      { return KindImportRecord }
 func (FederatedEvent) Kind() Kind    { return KindFederatedEvent }
+func (RemoveModifier) Kind() Kind    { return KindRemoveModifier }
 
 // EncodeEntry encodes a command as a ledger entry stamped with ledger time
 // stamp (Unix ms) and the writing token's id.

@@ -193,7 +193,7 @@ async function review(alert, action) {
     await loadAlerts();
     if (current === alert.principalId) await loadPrincipal(current);
   } catch (e) {
-    text($("alerts-error"), e.status === 403 ? "Reviewing alerts needs an admin token." : e.message);
+    text($("alerts-error"), e.status === 403 ? "Reviewing alerts needs an analyst or admin token." : e.message);
   }
 }
 

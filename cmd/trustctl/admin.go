@@ -201,7 +201,7 @@ func policySet(_ *flag.FlagSet, c *cli) prepare {
 func tokenCreate(fs *flag.FlagSet, _ *cli) prepare {
 	var req client.TokenRequest
 	var orgs stringList
-	fs.StringVar(&req.Role, "role", "", "admin, operator, writer, reader, partner, auditor or gateway (required)")
+	fs.StringVar(&req.Role, "role", "", "admin, operator, writer, reader, partner, auditor, gateway or analyst (required)")
 	fs.StringVar(&req.PartnerID, "partner", "", "federation partner `ID` a partner token is bound to")
 	fs.Var(&orgs, "org", "organization a writer token is limited to (repeatable, or comma-separated)")
 	fs.StringVar(&req.Description, "description", "", "what the token is for")

@@ -39,7 +39,12 @@ var commandTable = []leaf{
 	{path: "endorse revoke", args: "ENDORSEMENT_ID", summary: "revoke an endorsement", pos: one("ENDORSEMENT_ID"),
 		setup: noFlags(endorseRevoke)},
 
-	{path: "decide", args: "ID --action ACTION --sensitivity low|medium|high|critical [--context JSON] [--at TIME]",
+	{path: "modifier add", args: "ID --amount POINTS --reason TEXT --expires TIME",
+		summary: "add a temporary modifier to a principal's score (analyst role)", pos: one("ID"), setup: modifierAdd},
+	{path: "modifier remove", args: "ID MODIFIER_ID", summary: "remove a temporary modifier before it expires",
+		pos: positional{n: 2, names: "ID MODIFIER_ID"}, setup: noFlags(modifierRemove)},
+
+	{path: "decide", args: "ID --action ACTION [--sensitivity low|medium|high|critical] [--context JSON] [--at TIME]",
 		summary: "ask for an access decision (allow, step_up or deny) and its session terms", pos: one("ID"), setup: decide},
 	{path: "simulate", args: "ID [--signal EVENT:CATEGORY:IMPACT]... [--file F.jsonl|-] [--factors JSON] [--at TIME]",
 		summary: "show what a record would become after hypothetical signals and factors (nothing is written)",
@@ -54,7 +59,7 @@ var commandTable = []leaf{
 	{path: "policy set", args: "FILE|-", summary: "change the policy with a JSON document shaped like 'policy get' prints (fields left out are kept)",
 		pos: one("FILE (or - for standard input)"), setup: policySet},
 
-	{path: "token create", args: "--role admin|operator|writer|reader|partner|auditor|gateway [--partner ID] [--org ORG]... [--description TEXT]",
+	{path: "token create", args: "--role admin|operator|writer|reader|partner|auditor|gateway|analyst [--partner ID] [--org ORG]... [--description TEXT]",
 		summary: "create an API token (its secret is shown once)", setup: tokenCreate},
 	{path: "token list", args: "", summary: "list API tokens (never their secrets)", setup: noFlags(tokenList)},
 	{path: "token revoke", args: "TOKEN_ID", summary: "revoke an API token", pos: one("TOKEN_ID"), setup: noFlags(tokenRevoke)},
@@ -93,8 +98,8 @@ var commandTable = []leaf{
 		setup:   snapshotRestore, ownClient: true},
 
 	// bench makes a client of its own (benchClient).
-	{path: "bench", args: "[--mode signals|reads] [--concurrency N] [--duration D] [--warmup D] [--batch N] [--principals N] [--prefix P] [--consistency C]",
-		summary: "drive a node with signal batches or record reads; print throughput and latency as JSON",
+	{path: "bench", args: "[--mode signals|reads|decisions] [--concurrency N] [--duration D] [--warmup D] [--batch N] [--principals N] [--prefix P] [--consistency C]",
+		summary: "drive a node with signal batches, record reads or decisions; print throughput and latency as JSON",
 		setup:   bench, ownClient: true},
 
 	{path: "partner add", args: "PARTNER_ID --issuer URL --audience AUD --keys FILE... --weight W --max-influence POINTS " +

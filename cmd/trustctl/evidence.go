@@ -362,3 +362,42 @@ func endorseRevoke(ctx context.Context, _ *cli, cl *client.Client, pos []string)
 	res, err := cl.RevokeEndorsement(ctx, pos[0])
 	return show(res, err, func(w io.Writer) { fmt.Fprintf(w, "Endorsement %s revoked at index %d.\n", pos[0], res.Index) })
 }
+
+func modifierAdd(fs *flag.FlagSet, c *cli) prepare {
+	amount := fs.String("amount", "", "points added to the score while the modifier is in force, e.g. -10 (required)")
+	reason := fs.String("reason", "", "why (required)")
+	expires := fs.String("expires", "", "end of the modifier: RFC 3339 or an offset like +24h (required)")
+	return func(pos []string) (call, error) {
+		if *amount == "" || *reason == "" || *expires == "" {
+			return nil, usagef("--amount, --reason and --expires are required")
+		}
+		amt, err := number("amount", *amount)
+		if err != nil {
+			return nil, err
+		}
+		exp, err := c.instantString("expires", *expires)
+		if err != nil {
+			return nil, err
+		}
+		req := client.ModifierRequest{Amount: amt, Reason: *reason, ExpiresAt: exp}
+		return func(ctx context.Context, cl *client.Client) (*output, error) {
+			res, err := cl.AddModifier(ctx, pos[0], req)
+			return show(res, err, func(w io.Writer) {
+				fmt.Fprintf(w, "Modifier %s (%s points until %s) on %s at index %d.\n", res.ModifierID, amt, exp, pos[0], res.Index)
+				if res.Record != nil {
+					fmt.Fprintf(w, "Trust score now %d %s.\n", res.Record.TrustScore, res.Record.TrustLevel)
+				}
+			})
+		}, nil
+	}
+}
+
+func modifierRemove(ctx context.Context, _ *cli, cl *client.Client, pos []string) (*output, error) {
+	res, err := cl.RemoveModifier(ctx, pos[0], pos[1])
+	return show(res, err, func(w io.Writer) {
+		fmt.Fprintf(w, "Modifier %s removed from %s at index %d.\n", pos[1], pos[0], res.Index)
+		if res.Record != nil {
+			fmt.Fprintf(w, "Trust score now %d %s.\n", res.Record.TrustScore, res.Record.TrustLevel)
+		}
+	})
+}
