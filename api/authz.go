@@ -2,9 +2,12 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"net/url"
+	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -22,7 +25,7 @@ import (
 //	X-Trust-Subject-Token                    the user's JWT ("Bearer …" too), from a partner: its sub
 //	X-Original-Method, X-Forwarded-Method    the request's method
 //	X-Original-URI, X-Forwarded-Uri          its path (and query)
-//	X-Real-IP, X-Forwarded-For (first)       the client address → context.network.ip
+//	X-Real-IP                                the client address → context.network.ip
 //	X-Trust-Device-Compliant                 true|false → context.device.compliant
 //	X-Trust-Geo-Country                      → context.geo.country
 //	X-Trust-Context                          a JSON object merged under those
@@ -66,15 +69,13 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) error {
 	if method == "" {
 		method = http.MethodGet
 	}
-	path := firstHeader(r, "X-Original-URI", "X-Forwarded-Uri")
-	if u, err := url.ParseRequestURI(path); err == nil {
-		path = u.Path
-	} else if path == "" {
-		path = "/"
-	}
-	ctxJSON, err := authzContext(r)
+	path, err := gatewayPath(firstHeader(r, "X-Original-URI", "X-Forwarded-Uri"))
 	if err != nil {
-		errs.invalid(HeaderContext, "%v", err)
+		errs.invalid("X-Original-URI", "%v", err)
+	}
+	ctxJSON, cerr := authzContext(r)
+	if cerr != nil {
+		errs.invalid(HeaderContext, "%v", cerr)
 	}
 	if err := errs.err(); err != nil {
 		return err
@@ -133,9 +134,10 @@ func (s *Server) gatewayPrincipal(r *http.Request) (string, error) {
 	if err != nil {
 		return "", invalid("%v", err)
 	}
-	partner, ok := s.ledger().PartnerByIssuer(tok.Issuer)
-	if !ok || partner.Status != "active" {
-		return "", invalid("the issuer is not an active federation partner")
+	l := s.ledger()
+	partner, ok := l.PartnerByIssuer(tok.Issuer)
+	if !ok || partner.Status != "active" || !slices.Contains(l.Policy().Decision.UserTokenPartners, partner.PartnerID) {
+		return "", invalid("the issuer is not an active federation partner listed in the policy's decision.userTokenPartners")
 	}
 	sub, err := s.setVerifier.VerifyJWT(tok, partner, s.cfg.Now())
 	if err != nil {
@@ -145,6 +147,30 @@ func (s *Server) gatewayPrincipal(r *http.Request) (string, error) {
 		return "", invalid("the token's sub is not %s", HeaderPrincipal)
 	}
 	return sub, nil
+}
+
+// gatewayPath is the path routes are matched against: the request URI's
+// path, percent-decoded and cleaned (no "..", "." or doubled slashes), so
+// that /public/../admin is /admin. A gateway may send it already decoded
+// (nginx's $uri): what does not parse as a URI is taken as the path. An
+// encoded slash or a NUL is refused rather than guessed at.
+func gatewayPath(uri string) (string, error) {
+	if uri == "" {
+		return "/", nil
+	}
+	p := uri
+	if u, err := url.ParseRequestURI(uri); err == nil {
+		if strings.Contains(strings.ToLower(u.EscapedPath()), "%2f") {
+			return "", errors.New("an encoded slash in the path")
+		}
+		p = u.Path
+	} else {
+		p, _, _ = strings.Cut(p, "?")
+	}
+	if strings.ContainsRune(p, 0) {
+		return "", errors.New("a NUL in the path")
+	}
+	return path.Clean("/" + p), nil
 }
 
 // writeObligations sets the decision's X-Trust-* headers.
@@ -183,7 +209,9 @@ func authzContext(r *http.Request) ([]byte, error) {
 		if len(raw) > maxContextHeader {
 			return nil, errTooLong
 		}
-		if err := json.Unmarshal([]byte(raw), &ctx); err != nil || ctx == nil {
+		d := json.NewDecoder(strings.NewReader(raw))
+		d.UseNumber() // 12345678901234567890 stays what it is
+		if err := d.Decode(&ctx); err != nil || ctx == nil {
 			return nil, errNotObject
 		}
 	}
@@ -195,12 +223,9 @@ func authzContext(r *http.Request) ([]byte, error) {
 		g[key] = v
 		ctx[group] = g
 	}
-	ip := firstHeader(r, "X-Real-IP")
-	if ip == "" {
-		ip, _, _ = strings.Cut(r.Header.Get("X-Forwarded-For"), ",")
-		ip = strings.TrimSpace(ip)
-	}
-	if net.ParseIP(ip) != nil {
+	// X-Real-IP only: X-Forwarded-For is a chain any hop appends to (and
+	// a TLS node drops it from requests not forwarded by a member).
+	if ip := firstHeader(r, "X-Real-IP"); net.ParseIP(ip) != nil {
 		set("network", "ip", ip)
 	}
 	switch strings.ToLower(r.Header.Get(HeaderDeviceCompliant)) {

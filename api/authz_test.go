@@ -63,6 +63,21 @@ func TestAuthzForGateways(t *testing.T) {
 	if r := h.do("GET", "/v1/authz", gw, nil, "X-Trust-Principal", "mid", "X-Trust-Context", "[1]"); r.status != http.StatusBadRequest {
 		t.Errorf("a context that is not an object: %d %s", r.status, r.body)
 	}
+	// The path is decoded and cleaned before routes match it: no way
+	// around /deploy/* with dot segments, doubled slashes or encodings.
+	for _, uri := range []string{"/public/../deploy/prod", "//deploy/prod", "/public/%2e%2e/deploy/prod", "/./deploy/prod"} {
+		if r := ask("mid", "POST", uri); r.header.Get(HeaderAction) != "deploy" || r.status != 403 {
+			t.Errorf("POST %s: action %q, %d; want deploy, 403", uri, r.header.Get(HeaderAction), r.status)
+		}
+	}
+	if r := ask("mid", "POST", "/deploy%2fprod"); r.status != http.StatusBadRequest {
+		t.Errorf("an encoded slash: %d", r.status)
+	}
+	// A dotted key in X-Trust-Context cannot override the gateway's own
+	// headers: the two name one field, which is refused.
+	if r := ask("mid", "GET", "/home", "X-Trust-Device-Compliant", "false", "X-Trust-Context", `{"device.compliant": true}`); r.status != http.StatusBadRequest {
+		t.Errorf("a dotted key naming a gateway header's field: %d %s", r.status, r.body)
+	}
 	if r := h.do("GET", "/v1/authz", h.token("reader"), nil, "X-Trust-Principal", "high"); r.status != http.StatusForbidden || r.problem(t).Code != "role" {
 		t.Errorf("a reader token: %d %s", r.status, r.body)
 	}
@@ -89,6 +104,8 @@ func TestAuthzWithUserToken(t *testing.T) {
 		http.StatusCreated, nil)
 	idp := h.addPartner("idp", nil)
 	other := h.addPartner("other", nil)
+	unlisted := h.addPartner("unlisted", nil)
+	h.mustJSON("PUT", "/v1/policy", h.admin, `{"decision": {"userTokenPartners": ["idp", "other"]}}`, http.StatusOK, nil)
 	gw := h.token("gateway")
 	now := time.Now().Unix()
 	good := map[string]any{"iss": idp.issuer, "aud": setAudience, "sub": "ann", "exp": now + 300, "iat": now}
@@ -111,18 +128,19 @@ func TestAuthzWithUserToken(t *testing.T) {
 		t.Fatalf("an at+jwt token agreeing with X-Trust-Principal: %d %s", r.status, r.body)
 	}
 	for name, tok := range map[string]string{
-		"expired":             idp.userJWT("JWT", with("exp", now-5)),
-		"no exp":              idp.userJWT("JWT", with("exp", nil)),
-		"not yet valid":       idp.userJWT("JWT", with("nbf", now+3600)),
-		"another audience":    idp.userJWT("JWT", with("aud", "https://elsewhere.example")),
-		"no sub":              idp.userJWT("JWT", with("sub", nil)),
-		"signed by another":   other.userJWT("JWT", good),
-		"unknown issuer":      idp.userJWT("JWT", with("iss", "https://nobody.example")),
-		"a SET":               idp.userJWT("secevent+jwt", good),
-		"unsigned":            forge(map[string]any{"alg": "none", "typ": "JWT", "kid": "ed1"}, good, func([]byte) []byte { return nil }),
-		"HS256 with the key":  forge(map[string]any{"alg": "HS256", "typ": "JWT", "kid": "ed1"}, good, func([]byte) []byte { return []byte("x") }),
-		"not a JWS":           "not.a.token",
-		"sub not X-Principal": idp.userJWT("JWT", with("sub", "eve")),
+		"expired":              idp.userJWT("JWT", with("exp", now-5)),
+		"no exp":               idp.userJWT("JWT", with("exp", nil)),
+		"not yet valid":        idp.userJWT("JWT", with("nbf", now+3600)),
+		"another audience":     idp.userJWT("JWT", with("aud", "https://elsewhere.example")),
+		"no sub":               idp.userJWT("JWT", with("sub", nil)),
+		"signed by another":    other.userJWT("JWT", good),
+		"a partner not listed": unlisted.userJWT("JWT", map[string]any{"iss": unlisted.issuer, "aud": setAudience, "sub": "ann", "exp": now + 300}),
+		"unknown issuer":       idp.userJWT("JWT", with("iss", "https://nobody.example")),
+		"a SET":                idp.userJWT("secevent+jwt", good),
+		"unsigned":             forge(map[string]any{"alg": "none", "typ": "JWT", "kid": "ed1"}, good, func([]byte) []byte { return nil }),
+		"HS256 with the key":   forge(map[string]any{"alg": "HS256", "typ": "JWT", "kid": "ed1"}, good, func([]byte) []byte { return []byte("x") }),
+		"not a JWS":            "not.a.token",
+		"sub not X-Principal":  idp.userJWT("JWT", with("sub", "eve")),
 	} {
 		extra := []string{}
 		if name == "sub not X-Principal" {

@@ -3,6 +3,8 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"os"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -64,7 +66,6 @@ func TestPolicyContextRules(t *testing.T) {
 	h := newHarness(t)
 	h.register("u1", "user", "")
 	body := `{"decision": {
-	  "actions": {"read": {"permission": "read", "sensitivity": "low"}, "export": {"permission": "sensitive_read", "sensitivity": "high"}},
 	  "contextRules": [
 	    {"name": "outside-corporate-network", "code": "network_zone",
 	     "message": "the request does not come from the corporate network",
@@ -74,18 +75,30 @@ func TestPolicyContextRules(t *testing.T) {
 	     "when": [{"field": "context.geo.country", "op": "in", "values": ["KP", "IR"]}],
 	     "then": {"decision": "deny"}}
 	  ]}}`
+	// The worked example of docs/scoring.md is this body, as written.
+	doc, err := os.ReadFile("../docs/scoring.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, example, _ := strings.Cut(string(doc), "**Worked example.**")
+	_, example, _ = strings.Cut(example, "```json\n")
+	example, _, _ = strings.Cut(example, "```")
+	var a, b any
+	if json.Unmarshal([]byte(example), &a) != nil || json.Unmarshal([]byte(body), &b) != nil || !reflect.DeepEqual(a, b) {
+		t.Fatalf("docs/scoring.md's worked example is not the body tested here:\n%s", example)
+	}
 	var put struct {
 		Changed bool
 		Policy  policyDoc
 	}
-	h.mustJSON("PUT", "/v1/policy", h.admin, body, http.StatusOK, &put)
-	if !put.Changed || len(put.Policy.Decision.ContextRules) != 2 || len(put.Policy.Decision.Actions) != 2 ||
+	h.mustJSON("PUT", "/v1/policy", h.admin, example, http.StatusOK, &put)
+	if !put.Changed || len(put.Policy.Decision.ContextRules) != 2 || len(put.Policy.Decision.Actions) != 6 ||
 		put.Policy.Decision.ContextRules[0].Then.SessionMaxDuration.ms != 3_600_000 {
 		t.Fatalf("PUT: %+v", put)
 	}
 	var got policyDoc
 	h.mustJSON("GET", "/v1/policy", h.token("reader"), nil, http.StatusOK, &got)
-	if got.Decision.Actions["export"].Permission != "sensitive_read" || got.Decision.ContextRules[1].When[0].Values == nil {
+	if got.Decision.Actions["deploy"].Permission != "production_change" || got.Decision.ContextRules[1].When[0].Values == nil {
 		t.Fatalf("GET: %+v", got.Decision)
 	}
 	var d fsm.Decision

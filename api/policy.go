@@ -229,6 +229,8 @@ type decisionDoc struct {
 	Actions      map[string]actionDoc `json:"actions"`
 	ContextRules []contextRuleDoc     `json:"contextRules"`
 	Routes       []routeDoc           `json:"routes"`
+	// UserTokenPartners: the partners whose user JWTs GET /v1/authz takes.
+	UserTokenPartners []string `json:"userTokenPartners"`
 }
 
 // ruleDoc awards points when a factor report field matches. Value is a
@@ -315,6 +317,7 @@ func policyToDoc(p *fsm.Policy) *policyDoc {
 	d.Decision.Actions = actionsToDoc(p.Decision.Actions)
 	d.Decision.ContextRules = contextRulesToDoc(p.Decision.ContextRules)
 	d.Decision.Routes = routesToDoc(p.Decision.Routes)
+	d.Decision.UserTokenPartners = append([]string{}, p.Decision.UserTokenPartners...)
 	d.Rules = make([]ruleDoc, 0, len(p.Rules))
 	for _, r := range p.Rules {
 		rd := ruleDoc{Key: r.Key, Op: r.Op, Points: dec(r.Points)}
@@ -376,6 +379,9 @@ func (d *policyDoc) policy(errs *fieldErrors) fsm.Policy {
 	p.Decision.Actions = actionsFromDoc(errs, d.Decision.Actions)
 	p.Decision.ContextRules = contextRulesFromDoc(errs, d.Decision.ContextRules)
 	p.Decision.Routes = routesFromDoc(d.Decision.Routes)
+	if len(d.Decision.UserTokenPartners) > 0 {
+		p.Decision.UserTokenPartners = append([]string(nil), d.Decision.UserTokenPartners...)
+	}
 	for i, r := range d.Rules {
 		f := fmt.Sprintf("rules[%d].", i)
 		rule := fsm.FactorRule{Key: errs.text(f+"key", r.Key, true, fsm.MaxIDLen), Points: signedPoints(f+"points", r.Points),
@@ -435,7 +441,7 @@ func proposedPolicy(cur *fsm.Policy, body []byte, prefix string) (fsm.Policy, *i
 	doc := policyToDoc(cur)
 	doc.Version, doc.ModelVersion = nil, nil
 	doc.Decision.Permissions, doc.Rules = nil, nil
-	doc.Decision.Actions, doc.Decision.ContextRules, doc.Decision.Routes = nil, nil, nil
+	doc.Decision.Actions, doc.Decision.ContextRules, doc.Decision.Routes, doc.Decision.UserTokenPartners = nil, nil, nil, nil
 	if err := decodeStrict(body, doc, prefix); err != nil {
 		return fsm.Policy{}, nil, err
 	}
@@ -451,6 +457,9 @@ func proposedPolicy(cur *fsm.Policy, body []byte, prefix string) (fsm.Policy, *i
 	}
 	if doc.Decision.Routes == nil {
 		doc.Decision.Routes = keep.Decision.Routes
+	}
+	if doc.Decision.UserTokenPartners == nil {
+		doc.Decision.UserTokenPartners = keep.Decision.UserTokenPartners
 	}
 	if doc.Rules == nil {
 		doc.Rules = keep.Rules

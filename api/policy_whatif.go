@@ -49,7 +49,7 @@ func (s *Server) simulatePolicy(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out, err := l.PolicyWhatIf(&pol, req, s.evalTime(w, r), limit)
+	out, err := l.PolicyWhatIf(&pol, req, s.evalTime(w, r), limit, r.Context().Done())
 	if err != nil {
 		return inputFault(err)
 	}

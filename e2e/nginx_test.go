@@ -56,6 +56,9 @@ func TestNginxGatewayExample(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if _, err := n.client.SetPolicy(ctx, json.RawMessage(`{"decision": {"routes": [{"methods": ["POST"], "path": "/deploy/*", "action": "deploy"}]}}`)); err != nil {
+		t.Fatal(err)
+	}
 	tok, err := n.client.CreateToken(ctx, client.TokenRequest{Role: client.RoleGateway, Description: "nginx"})
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +98,9 @@ func TestNginxGatewayExample(t *testing.T) {
 	get := func(method, user string, extra ...string) *http.Response {
 		t.Helper()
 		req, _ := http.NewRequestWithContext(ctx, method, "http://"+listen+"/notes/1", nil)
-		req.Header.Set("X-Auth-Request-User", user)
+		if user != "" {
+			req.SetBasicAuth(user, "pw-"+user)
+		}
 		for i := 0; i+1 < len(extra); i += 2 {
 			req.Header.Set(extra[i], extra[i+1])
 		}
@@ -114,7 +119,8 @@ func TestNginxGatewayExample(t *testing.T) {
 	}
 	select {
 	case h := <-seen:
-		if h.Get("X-Trust-Required-Aal") != "aal2" || h.Get("X-Trust-Session-Max") == "" || h.Get("X-Trust-Decision-Id") == "" {
+		if h.Get("X-Trust-Required-Aal") != "aal2" || h.Get("X-Trust-Session-Max") == "" || h.Get("X-Trust-Decision-Id") == "" ||
+			h.Get("X-Authenticated-User") != "ann" || h.Get("Authorization") != "" {
 			t.Fatalf("the application got obligations %v", h)
 		}
 	default:
@@ -126,12 +132,22 @@ func TestNginxGatewayExample(t *testing.T) {
 		!strings.Contains(www, `acr_values="aal2"`) {
 		t.Fatalf("bob (60): %d %v", r.StatusCode, r.Header)
 	}
-	r = get("DELETE", "eve", "X-Trust-Principal", "ann", "X-Forwarded-For", "10.0.0.1")
+	r = get("DELETE", "eve", "X-Trust-Principal", "ann", "X-Auth-Request-User", "ann", "X-Trust-Device-Compliant", "true",
+		"X-Trust-Context", `{"device":{"compliant":true}}`)
 	if r.StatusCode != 403 || r.Header.Get("X-Trust-Decision") != "deny" || !strings.Contains(r.Header.Get("X-Trust-Reasons"), "below_threshold") {
 		t.Fatalf("eve (20), claiming to be ann: %d %v", r.StatusCode, r.Header)
 	}
-	if r = get("GET", "bob", "X-Device-Compliant", "false"); r.StatusCode != 401 || !strings.Contains(r.Header.Get("X-Trust-Reasons"), "device_untrusted") {
-		t.Fatalf("bob from a non-compliant device: %d %v", r.StatusCode, r.Header)
+	// Nobody authenticated: nginx refuses before asking trustledger.
+	if r = get("DELETE", "", "X-Trust-Principal", "ann", "X-Auth-Request-User", "ann"); r.StatusCode != 401 || r.Header.Get("X-Trust-Decision") != "" {
+		t.Fatalf("an anonymous client naming ann: %d %v", r.StatusCode, r.Header)
+	}
+	// Dot segments and doubled slashes do not get around a route.
+	req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+listen+"/public/../deploy/prod", nil)
+	req.SetBasicAuth("bob", "pw-bob")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 403 || resp.Header.Get("X-Trust-Reasons") == "" {
+		t.Fatalf("bob: POST /public/../deploy/prod: %v %v", resp, err)
+	} else {
+		_ = resp.Body.Close()
 	}
 	if len(seen) != 0 {
 		t.Fatal("a refused request reached the application")
@@ -152,12 +168,29 @@ func writeNginxConf(t *testing.T, listen, trustd, app, token string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
+	// Not t.TempDir: its parent is 0700, and nginx's workers (another user
+	// when the test runs as root) must reach the password file.
+	dir, err := os.MkdirTemp("", "trustledger-nginx-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	// nginx reads {PLAIN} passwords (test users only). Its workers run
+	// as another user when the test runs as root: they must be able to
+	// read the file.
+	htpasswd := filepath.Join(dir, "htpasswd")
+	if err := os.WriteFile(htpasswd, []byte("ann:{PLAIN}pw-ann\nbob:{PLAIN}pw-bob\neve:{PLAIN}pw-eve\n"), 0o644); err != nil { // #nosec G306 -- test passwords, read by nginx's workers
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil { // #nosec G302 -- the test's own directory, traversed by nginx's workers
+		t.Fatal(err)
+	}
 	conf := string(b)
 	for _, r := range [][2]string{
 		{"listen 8080;", "listen " + listen + ";"},
 		{"server 127.0.0.1:8470;", "server " + trustd + ";"},
 		{"server APP_UPSTREAM;", "server " + app + ";"},
+		{"auth_basic_user_file /etc/nginx/trustledger.htpasswd;", "auth_basic_user_file " + htpasswd + ";"},
 		{"Bearer REPLACE_WITH_GATEWAY_TOKEN", "Bearer " + token},
 		{"http {", "http {\n    client_body_temp_path " + dir + "/body;\n    proxy_temp_path " + dir + "/proxy;\n" +
 			"    fastcgi_temp_path " + dir + "/fastcgi;\n    uwsgi_temp_path " + dir + "/uwsgi;\n    scgi_temp_path " + dir + "/scgi;\n"},

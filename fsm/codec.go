@@ -125,14 +125,18 @@ var (
 	_ msgpack.CustomEncoder = DecisionPolicy{}
 )
 
-const decisionPolicyFields, decisionPolicyFieldsV1, decisionPolicyFieldsV2 = 8, 5, 7
+// The versions of the DecisionPolicy encoding: 5 fields before the action
+// map, 7 with it and the context rules, 8 with routes, 9 with the partners
+// whose user tokens are accepted.
+var decisionPolicyFieldCounts = []int{5, 7, 8, 9}
 
 // EncodeMsgpack implements msgpack.CustomEncoder.
 func (d DecisionPolicy) EncodeMsgpack(e *msgpack.Encoder) error {
-	if err := e.EncodeArrayLen(decisionPolicyFields); err != nil {
+	fields := []any{d.Allow, d.StepUp, d.SessionMax, d.IdleTimeout, d.Permissions, d.Actions, d.ContextRules, d.Routes, d.UserTokenPartners}
+	if err := e.EncodeArrayLen(len(fields)); err != nil {
 		return err
 	}
-	for _, v := range []any{d.Allow, d.StepUp, d.SessionMax, d.IdleTimeout, d.Permissions, d.Actions, d.ContextRules, d.Routes} {
+	for _, v := range fields {
 		if err := e.Encode(v); err != nil {
 			return err
 		}
@@ -146,11 +150,16 @@ func (d *DecisionPolicy) DecodeMsgpack(dec *msgpack.Decoder) error {
 	if err != nil {
 		return err
 	}
-	if n != decisionPolicyFields && n != decisionPolicyFieldsV1 && n != decisionPolicyFieldsV2 {
-		return fmt.Errorf("decision policy: %d fields, want %d, %d or %d", n, decisionPolicyFieldsV1, decisionPolicyFieldsV2, decisionPolicyFields)
+	known := false
+	for _, c := range decisionPolicyFieldCounts {
+		known = known || c == n
+	}
+	if !known {
+		return fmt.Errorf("decision policy: %d fields, want one of %v", n, decisionPolicyFieldCounts)
 	}
 	*d = DecisionPolicy{}
-	fields := []any{&d.Allow, &d.StepUp, &d.SessionMax, &d.IdleTimeout, &d.Permissions, &d.Actions, &d.ContextRules, &d.Routes}
+	fields := []any{&d.Allow, &d.StepUp, &d.SessionMax, &d.IdleTimeout, &d.Permissions, &d.Actions, &d.ContextRules, &d.Routes,
+		&d.UserTokenPartners}
 	for _, f := range fields[:n] {
 		if err := dec.Decode(f); err != nil {
 			return err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -86,6 +87,9 @@ const (
 	// hold; MaxContextDepth its nesting.
 	MaxContextFields = 256
 	MaxContextDepth  = 8
+	// MaxConditionValuesTotal bounds the values of all the context rules'
+	// conditions together: the cost of a decision.
+	MaxConditionValuesTotal = 512
 )
 
 // Context is a request context flattened to its scalar fields: dotted
@@ -121,8 +125,13 @@ func flatten(out Context, prefix string, obj map[string]any, depth int) error {
 	if depth > MaxContextDepth {
 		return fmt.Errorf("nested deeper than %d levels", MaxContextDepth)
 	}
-	for k, v := range obj { // each key is written once: order does not matter
-		path := prefix + k
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		path, v := prefix+k, obj[k]
 		if sub, ok := v.(map[string]any); ok {
 			if err := flatten(out, path+".", sub, depth+1); err != nil {
 				return err
@@ -132,11 +141,17 @@ func flatten(out Context, prefix string, obj map[string]any, depth int) error {
 		if len(out) >= MaxContextFields {
 			return fmt.Errorf("more than %d fields", MaxContextFields)
 		}
-		text, err := json.Marshal(v)
-		if err != nil {
+		if _, dup := out[path]; dup {
+			// {"a.b": 1, "a": {"b": 2}}: one path, two values.
+			return fmt.Errorf("the field %q is given twice (a dotted key and a nested object)", path)
+		}
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
 			return err
 		}
-		out[path] = string(text)
+		out[path] = string(bytes.TrimSuffix(b.Bytes(), []byte("\n")))
 	}
 	return nil
 }
@@ -270,6 +285,19 @@ type decisionInputs struct {
 	factors map[string]Context // flattened factor documents, on first use
 }
 
+// unreadable reports whether field is in a factor document that cannot be
+// flattened (too many fields, too deep, a path given twice): a condition on
+// it holds, whatever it tests, so that such a document cannot switch a
+// rule off (rules only tighten decisions).
+func (in *decisionInputs) unreadable(field string) bool {
+	for _, p := range factorDocs {
+		if strings.HasPrefix(field, p) {
+			return in.factorDoc(p) == nil
+		}
+	}
+	return false
+}
+
 // value returns the field's compact JSON text, and whether it is there.
 func (in *decisionInputs) value(field string) (string, bool) {
 	switch field {
@@ -329,7 +357,7 @@ func (in *decisionInputs) factorDoc(prefix string) Context {
 	}
 	c, err := ParseContext(raw)
 	if err != nil {
-		c = Context{}
+		c = nil // unreadable
 	}
 	if in.factors == nil {
 		in.factors = map[string]Context{}
@@ -342,6 +370,9 @@ func floorMod(a, b int64) int64 { return a - floorDiv(a, b)*b }
 
 // holds evaluates the condition.
 func (c *Condition) holds(in *decisionInputs) bool {
+	if in.unreadable(c.Field) {
+		return true
+	}
 	v, ok := in.value(c.Field)
 	switch c.Op {
 	case "absent":
@@ -388,7 +419,7 @@ func (c *Condition) holds(in *decisionInputs) bool {
 		in := false
 		for _, p := range c.Values {
 			pfx, _ := netip.ParsePrefix(p)
-			in = in || pfx.Contains(addr.Unmap())
+			in = in || pfx.Contains(addr.WithZone("").Unmap())
 		}
 		return in == (c.Op == "cidr")
 	}
@@ -414,6 +445,9 @@ func scalarEqual(a, b string) bool {
 func jsonString(v string) (string, bool) {
 	if len(v) < 2 || v[0] != '"' {
 		return "", false
+	}
+	if v[len(v)-1] == '"' && !strings.ContainsRune(v, '\\') {
+		return v[1 : len(v)-1], true // no escapes: the text between the quotes
 	}
 	var s string
 	if json.Unmarshal([]byte(v), &s) != nil {

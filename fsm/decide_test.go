@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -356,5 +357,68 @@ func TestGoldenDecisions(t *testing.T) {
 	const want = "2090139e675739e24c215e05d27e406a78d0cf44b0a999e198f4a04d3556a99d"
 	if got != want {
 		t.Fatalf("golden decisions (%d) hash to %s, want %s: decisions changed — check why, then re-pin", n, got, want)
+	}
+}
+
+// A snapshot taken at policy version 0 restores this binary's built-in
+// default policy, as replaying the ledger from its first entry gives,
+// whatever default the snapshot holds (an older binary's).
+func TestRestoreVersionZeroPolicyIsTheDefault(t *testing.T) {
+	l := NewLedger()
+	l.policy.Decision.Actions, l.policy.Decision.ContextRules = nil, nil // as an older binary's default
+	var buf bytes.Buffer
+	if _, err := l.Snapshot().WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	n := NewLedger()
+	if err := n.Restore(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if p := n.Policy(); p.Version != 0 || len(p.Decision.Actions) == 0 || len(p.Decision.ContextRules) == 0 {
+		t.Fatalf("restored version-0 policy: %d actions, %d context rules", len(p.Decision.Actions), len(p.Decision.ContextRules))
+	}
+}
+
+// A dotted key and a nested object naming the same field are refused, not
+// decided one way or the other by map order; a factor document that cannot
+// be read makes conditions on it hold (rules only tighten).
+func TestContextCollisionsAndUnreadableFactors(t *testing.T) {
+	if _, err := ParseContext([]byte(`{"device":{"compliant":false},"device.compliant":true}`)); err == nil {
+		t.Fatal("a field given twice was accepted")
+	}
+	if c, err := ParseContext([]byte(`{"os.version":"14","device":{"id":"x<y"}}`)); err != nil || c["os.version"] != `"14"` || c["device.id"] != `"x<y"` {
+		t.Fatalf("dotted keys: %v %v", c, err)
+	}
+	big := map[string]int{}
+	for i := 0; i <= MaxContextFields; i++ {
+		big["k"+strconv.Itoa(i)] = i
+	}
+	doc, _ := json.Marshal(big)
+	r := &Record{TrustScore: 90, TrustLevel: "verified", ComplianceStatus: doc}
+	in := &decisionInputs{r: r}
+	c := Condition{Field: "principal.complianceStatus.disk_encrypted", Op: "eq", Values: []string{"false"}}
+	if !c.holds(in) {
+		t.Fatal("a condition on an unreadable factor document did not hold")
+	}
+}
+
+// The rules' conditions may hold at most MaxConditionValuesTotal values
+// together: the cost of every decision is bounded.
+func TestContextRulesValueBudget(t *testing.T) {
+	p := DefaultPolicy()
+	vals := make([]string, MaxConditionValues)
+	for i := range vals {
+		vals[i] = strconv.Quote("v" + strconv.Itoa(i))
+	}
+	for i := 0; i*MaxConditionValues <= MaxConditionValuesTotal; i++ {
+		p.Decision.ContextRules = append(p.Decision.ContextRules, ContextRule{Name: "r" + strconv.Itoa(i), Code: "c",
+			When: []Condition{{Field: "principal.principalType", Op: "notIn", Values: vals}}, Decision: 1})
+	}
+	if err := p.Validate(); err == nil || !strings.Contains(err.Error(), "values together") {
+		t.Fatalf("%d rules of %d values: %v", len(p.Decision.ContextRules), MaxConditionValues, err)
+	}
+	p.Decision.ContextRules = p.Decision.ContextRules[:MaxConditionValuesTotal/MaxConditionValues]
+	if err := p.Validate(); err != nil {
+		t.Fatalf("at the budget: %v", err)
 	}
 }

@@ -75,6 +75,11 @@ type DecisionPolicy struct {
 	// Routes map the method and path a gateway forwards to an action
 	// (RouteAction), first match first.
 	Routes []RouteRule
+	// UserTokenPartners are the federation partners (identity providers)
+	// whose users' JWTs a gateway may send to name the principal; none by
+	// default: a partner that pushes risk events does not vouch for
+	// identities unless listed here.
+	UserTokenPartners []string
 }
 
 // PermissionRule activates a permission at a minimum score.
@@ -359,11 +364,26 @@ func (d *DecisionPolicy) validateContext(perms map[string]bool) error {
 	if err := validateRoutes(d.Routes); err != nil {
 		return err
 	}
+	if len(d.UserTokenPartners) > MaxActions {
+		return fmt.Errorf("decision.userTokenPartners: at most %d", MaxActions)
+	}
+	for _, id := range d.UserTokenPartners {
+		if checkID("decision.userTokenPartners", id) != nil {
+			return fmt.Errorf("decision.userTokenPartners: %q is not a partner id", id)
+		}
+	}
 	names := map[string]bool{}
+	values := 0
 	for i := range d.ContextRules {
 		r := &d.ContextRules[i]
 		if err := r.validate(fmt.Sprintf("decision.contextRules[%d]", i), perms); err != nil {
 			return err
+		}
+		for _, c := range r.When {
+			values += len(c.Values)
+		}
+		if values > MaxConditionValuesTotal {
+			return fmt.Errorf("decision.contextRules[%d]: the rules' conditions hold more than %d values together", i, MaxConditionValuesTotal)
 		}
 		if names[r.Name] {
 			return fmt.Errorf("decision.contextRules[%d].name: %q is repeated", i, r.Name)

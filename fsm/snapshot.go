@@ -267,6 +267,12 @@ func (l *Ledger) Restore(r io.Reader) error {
 	}
 	n := NewLedger()
 	n.index, n.seq, n.now, n.policy, n.counts, n.nextSweep = m.Index, m.Seq, m.Now, m.Policy, m.Counters, m.NextSweep
+	if n.policy.Version == 0 {
+		// Version 0 is the built-in default, which a ledger replayed from
+		// its first entry starts with: this binary's, whatever the binary
+		// that wrote the snapshot had built in.
+		n.policy = DefaultPolicy()
+	}
 	copy(n.digest[:], m.Digest)
 	if n.tree, err = restoreTree(m.Seq, m.Tree); err != nil {
 		return err

@@ -318,6 +318,7 @@ func (l *Ledger) Policy() Policy {
 func clonePolicy(p Policy) Policy {
 	p.Decision.Permissions = append([]PermissionRule(nil), p.Decision.Permissions...)
 	p.Decision.Actions = append([]ActionRule(nil), p.Decision.Actions...)
+	p.Decision.UserTokenPartners = append([]string(nil), p.Decision.UserTokenPartners...)
 	var rules []ContextRule
 	if p.Decision.ContextRules != nil {
 		rules = make([]ContextRule, len(p.Decision.ContextRules))

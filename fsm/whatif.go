@@ -1,6 +1,9 @@
 package fsm
 
-import "sort"
+import (
+	"errors"
+	"sort"
+)
 
 // Policy what-if (docs/scoring.md, "Policy what-if"): a proposed policy is
 // evaluated against every principal's current record without being
@@ -47,11 +50,15 @@ type WhatIf struct {
 // so that a what-if over a large ledger does not hold off writes.
 const whatIfChunk = 256
 
+// ErrWhatIfCancelled: the caller went away before the what-if finished.
+var ErrWhatIfCancelled = errors.New("the what-if was cancelled")
+
 // PolicyWhatIf evaluates req (its PrincipalID ignored) for every principal
 // at t under the policy in force and under pol, and reports the changes
 // (at most limit of them listed). The principals are evaluated a chunk at a
-// time: on a ledger being written, later chunks may see later entries.
-func (l *Ledger) PolicyWhatIf(pol *Policy, req DecisionRequest, t int64, limit int) (WhatIf, error) {
+// time: on a ledger being written, later chunks may see later entries. It
+// stops between chunks once done is closed (ErrWhatIfCancelled).
+func (l *Ledger) PolicyWhatIf(pol *Policy, req DecisionRequest, t int64, limit int, done <-chan struct{}) (WhatIf, error) {
 	l.mu.RLock()
 	cur := clonePolicy(l.policy)
 	ids := make([]string, 0, len(l.principals))
@@ -68,6 +75,11 @@ func (l *Ledger) PolicyWhatIf(pol *Policy, req DecisionRequest, t int64, limit i
 		}
 	}
 	for start := 0; start < len(ids); start += whatIfChunk {
+		select {
+		case <-done:
+			return WhatIf{}, ErrWhatIfCancelled
+		default:
+		}
 		l.mu.RLock()
 		for _, id := range ids[start:min(start+whatIfChunk, len(ids))] {
 			p := l.principals[id]

@@ -31,7 +31,7 @@ func TestPolicyWhatIfTenThousand(t *testing.T) {
 	req := DecisionRequest{Action: "delete", Context: ctx}
 	at := w.now + hourMS
 	start := time.Now()
-	wi, err := w.l.PolicyWhatIf(&pol, req, at, 20_000)
+	wi, err := w.l.PolicyWhatIf(&pol, req, at, 20_000, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestPolicyWhatIfTenThousand(t *testing.T) {
 		t.Fatalf("what-if: %d principals (of %d), %d changed, %d listed, truncated %v, sensitivity %s",
 			wi.Principals, len(w.principals), wi.Changed, len(wi.Changes), wi.Truncated, wi.Sensitivity)
 	}
-	small, _ := w.l.PolicyWhatIf(&pol, req, at, 10)
+	small, _ := w.l.PolicyWhatIf(&pol, req, at, 10, nil)
 	if len(small.Changes) != 10 || !small.Truncated {
 		t.Fatalf("limit 10: %d listed, truncated %v", len(small.Changes), small.Truncated)
 	}
@@ -69,7 +69,7 @@ func TestPolicyWhatIfTenThousand(t *testing.T) {
 			t.Fatalf("%s: what-if %v %+v; deciding before and after applying gives %+v → %+v", id, ok, c, b, a)
 		}
 	}
-	if _, err := w.l.PolicyWhatIf(&pol, DecisionRequest{Action: "fly"}, at, 10); err == nil {
+	if _, err := w.l.PolicyWhatIf(&pol, DecisionRequest{Action: "fly"}, at, 10, nil); err == nil {
 		t.Fatal("an unmapped action without sensitivity was evaluated")
 	}
 }
@@ -83,7 +83,7 @@ func BenchmarkPolicyWhatIf(b *testing.B) {
 	b.ResetTimer()
 	var changed int
 	for i := 0; i < b.N; i++ {
-		wi, err := w.l.PolicyWhatIf(&pol, req, w.now+hourMS, 100)
+		wi, err := w.l.PolicyWhatIf(&pol, req, w.now+hourMS, 100, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
