@@ -91,15 +91,22 @@ func parseSignals(body []byte, eventIDRequired bool) ([]fsm.Signal, []string, er
 	return out, prefixes, errs.err()
 }
 
-// parseSignalBatchFast decodes a well-formed batch in one strict pass. Any
-// fault — malformed JSON, an unknown field, a bad value — makes it give up
-// (ok false) so that the careful path above can name the field at fault;
-// well-formed batches, the common case, never pay for that.
+// parseSignalBatchFast decodes a well-formed batch in one pass — scanned
+// without reflection when it has the common shape (scanSignalBatch), else
+// strictly decoded. Any fault — malformed JSON, an unknown field, a bad
+// value — makes it give up (ok false) so that the careful path above can
+// name the field at fault; well-formed batches, the common case, never pay
+// for that.
 func parseSignalBatchFast(body []byte, eventIDRequired bool) ([]fsm.Signal, []string, bool) {
 	var batch struct {
 		Signals []signalInput `json:"signals"`
 	}
-	if decodeStrict(body, &batch, "") != nil || len(batch.Signals) == 0 || len(batch.Signals) > fsm.MaxSignalsPerCmd {
+	if in, ok := scanSignalBatch(body); ok {
+		batch.Signals = in
+	} else if decodeStrict(body, &batch, "") != nil {
+		return nil, nil, false
+	}
+	if len(batch.Signals) == 0 || len(batch.Signals) > fsm.MaxSignalsPerCmd {
 		return nil, nil, false
 	}
 	out := make([]fsm.Signal, len(batch.Signals))
