@@ -337,6 +337,10 @@ func TestReadReplica(t *testing.T) {
 	if err != nil {
 		t.Fatalf("write through the replica: %v", err)
 	}
+	// Until the replica has applied the write, it may not know the test's
+	// token either, and would hand a stale read to the leader (a token
+	// created after its last entry; api.tokenMaybeNewer): wait for it.
+	waitFor(t, 10*time.Second, func() bool { return r1.node.AppliedIndex() >= reg.Index }, "r1 applies the registration")
 	_, meta, err := rc.GetPrincipal(ctx, "carol", &client.ReadOptions{Consistency: client.ConsistencyStale, WaitIndex: reg.Index - 1})
 	if err != nil {
 		t.Fatalf("stale read on the replica: %v", err)
