@@ -13,7 +13,9 @@ import (
 // what is wrong: whatever it accepts, the strict decoder accepts the same
 // way (TestSignalScanAgreesWithDecoder).
 func scanSignalBatch(body []byte) (out []signalInput, ok bool) {
-	s := &jsonScan{b: body}
+	// One copy of the body as a string: the strings read are slices of it
+	// rather than an allocation each (they live as long as the request).
+	s := &jsonScan{b: body, src: string(body)}
 	if !s.lit('{') || !s.key("signals") || !s.lit('[') {
 		return nil, false
 	}
@@ -34,10 +36,11 @@ func scanSignalBatch(body []byte) (out []signalInput, ok bool) {
 	}
 }
 
-// jsonScan is a cursor over a JSON text.
+// jsonScan is a cursor over a JSON text; src is b as a string.
 type jsonScan struct {
-	b []byte
-	i int
+	b   []byte
+	src string
+	i   int
 }
 
 func (s *jsonScan) ws() {
@@ -73,7 +76,7 @@ func (s *jsonScan) str() (string, bool) {
 		switch {
 		case c == '"':
 			s.i++
-			return string(s.b[start : s.i-1]), true
+			return s.src[start : s.i-1], true
 		case c < 0x20 || c > 0x7e || c == '\\':
 			return "", false
 		}
@@ -116,7 +119,7 @@ func (s *jsonScan) num() (string, bool) {
 			return "", false
 		}
 	}
-	return string(s.b[start:s.i]), true
+	return s.src[start:s.i], true
 }
 
 // value consumes a JSON value of the kinds str and num read, true, false,
