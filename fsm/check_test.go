@@ -156,6 +156,10 @@ func (w *world) state(now int64) string {
 	principals := map[string]principal{}
 	for id, p := range l.principals {
 		c := *p
+		// The cold part is shared (with emptyCold, or with the ledger's
+		// own principal): copy it before leaving anything out of it.
+		cold := *p.Cold
+		c.Cold = &cold
 		c.Modifiers, c.Endorsed, c.Endorsing, c.AuthFails = nil, nil, nil, nil
 		for _, m := range p.Modifiers {
 			if modifierInForce(m, now) {
