@@ -1,12 +1,19 @@
 package api
 
 import (
+	"crypto"
 	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/json"
 	"maps"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/trustledger/trustledger/federation"
 )
 
 // GET /v1/authz as a gateway calls it: the principal and request in
@@ -105,7 +112,15 @@ func TestAuthzWithUserToken(t *testing.T) {
 	idp := h.addPartner("idp", nil)
 	other := h.addPartner("other", nil)
 	unlisted := h.addPartner("unlisted", nil)
-	h.mustJSON("PUT", "/v1/policy", h.admin, `{"decision": {"userTokenPartners": ["idp", "other"]}}`, http.StatusOK, nil)
+	// An identity provider that signs with RS256, as most do.
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaJWK, _ := federation.PublicJWK(rsaKey, "rs1")
+	h.mustJSON("PUT", "/v1/federation/partners/entra", h.admin, map[string]any{"issuer": "https://login.example/tenant", "audience": setAudience,
+		"weight": 0.1, "maxInfluence": 5, "jwks": map[string]any{"keys": []json.RawMessage{rsaJWK}}}, http.StatusCreated, nil)
+	h.mustJSON("PUT", "/v1/policy", h.admin, `{"decision": {"userTokenPartners": ["idp", "other", "entra"]}}`, http.StatusOK, nil)
 	gw := h.token("gateway")
 	now := time.Now().Unix()
 	good := map[string]any{"iss": idp.issuer, "aud": setAudience, "sub": "ann", "exp": now + 300, "iat": now}
@@ -126,6 +141,16 @@ func TestAuthzWithUserToken(t *testing.T) {
 	}
 	if r := ask(idp.userJWT("at+jwt", good), "X-Trust-Principal", "ann"); r.status != 200 {
 		t.Fatalf("an at+jwt token agreeing with X-Trust-Principal: %d %s", r.status, r.body)
+	}
+	rs := forge(map[string]any{"alg": "RS256", "typ": "JWT", "kid": "rs1"},
+		map[string]any{"iss": "https://login.example/tenant", "aud": setAudience, "sub": "ann", "exp": now + 300},
+		func(in []byte) []byte {
+			sum := sha256.Sum256(in)
+			sig, _ := rsa.SignPKCS1v15(rand.Reader, rsaKey, crypto.SHA256, sum[:])
+			return sig
+		})
+	if r := ask(rs); r.status != 200 || r.header.Get(HeaderDecision) != "allow" {
+		t.Fatalf("an RS256 token: %d %s", r.status, r.body)
 	}
 	for name, tok := range map[string]string{
 		"expired":              idp.userJWT("JWT", with("exp", now-5)),

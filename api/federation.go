@@ -44,7 +44,7 @@ func (in *partnerInput) command(id string) (*fsm.UpsertPartner, error) {
 }
 
 // checkJWKS checks a JSON Web Key Set (RFC 7517 §5) as SET verification
-// will use it: public Ed25519 or P-256 keys, each with a unique kid, with
+// will use it: public Ed25519, P-256 or RSA keys, each with a unique kid, with
 // only the public members of their key type, exactly as spelled, and no
 // private key material in any case (federation.ParseKeySet). The set is
 // stored and replicated as given, so nothing else may ride along.

@@ -6,8 +6,8 @@
 // *Error carrying an RFC 8935 error code:
 //
 //   - Parse reads the compact JWS and its claims without trusting them,
-//     refusing anything but EdDSA (Ed25519) and ES256, a typ other than
-//     secevent+jwt, and a missing kid;
+//     refusing anything but EdDSA (Ed25519), ES256 and RS256 (RSA of 2048
+//     to 4096 bits), a typ other than secevent+jwt, and a missing kid;
 //   - Verifier.Verify checks the signature against the partner's
 //     registered keys (looked up by kid), then iss, aud, iat, jti and the
 //     events claim;

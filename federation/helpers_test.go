@@ -6,10 +6,12 @@ import (
 	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,7 +32,18 @@ type testPartner struct {
 	view fsm.PartnerView
 	ed   ed25519.PrivateKey
 	ec   *ecdsa.PrivateKey
+	rsa  *rsa.PrivateKey
 }
+
+// testRSAKey is one 2048-bit RSA key for every test partner (generating
+// one is slow).
+var testRSAKey = sync.OnceValue(func() *rsa.PrivateKey {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	return k
+})
 
 func newTestPartner(t testing.TB) *testPartner {
 	t.Helper()
@@ -50,8 +63,12 @@ func newTestPartner(t testing.TB) *testPartner {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jwks, _ := json.Marshal(map[string]any{"keys": []json.RawMessage{edJWK, ecJWK}})
-	return &testPartner{ed: ed, ec: ec, view: fsm.PartnerView{PartnerID: "p1", Issuer: testIssuer, Audience: testAudience,
+	rsaJWK, err := PublicJWK(testRSAKey(), "rsa1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, _ := json.Marshal(map[string]any{"keys": []json.RawMessage{edJWK, ecJWK, rsaJWK}})
+	return &testPartner{ed: ed, ec: ec, rsa: testRSAKey(), view: fsm.PartnerView{PartnerID: "p1", Issuer: testIssuer, Audience: testAudience,
 		JWKS: jwks, Weight: "0.5", MaxInfluence: "10", Status: "active"}}
 }
 
@@ -73,9 +90,12 @@ func (p *testPartner) signed(t testing.TB, alg string, c map[string]any) string 
 		tok string
 		err error
 	)
-	if alg == "ES256" {
+	switch alg {
+	case "ES256":
 		tok, err = Sign(p.ec, "ec1", c)
-	} else {
+	case "RS256":
+		tok, err = Sign(p.rsa, "rsa1", c)
+	default:
 		tok, err = Sign(p.ed, "ed1", c)
 	}
 	if err != nil {

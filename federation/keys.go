@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/rsa"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -16,10 +17,20 @@ import (
 	"github.com/trustledger/trustledger/internal/input"
 )
 
-// Accepted signature algorithms. Nothing else is ever passed to go-jose,
-// so "none", HMAC (including HMAC keyed with a public key), RSA and the
-// other curves are refused while parsing.
-var acceptedAlgorithms = []jose.SignatureAlgorithm{jose.EdDSA, jose.ES256}
+// Accepted signature algorithms: EdDSA, ES256, and RS256, which the CAEP
+// Interoperability Profile requires of receivers (with keys of 2048 bits or
+// more). Nothing else is ever passed to go-jose, so "none", HMAC (including
+// HMAC keyed with a public key), RSA-PSS and the other curves are refused
+// while parsing.
+var acceptedAlgorithms = []jose.SignatureAlgorithm{jose.EdDSA, jose.ES256, jose.RS256}
+
+// RSA verification keys: at least MinRSABits (CAEP Interoperability
+// Profile), at most MaxRSABits (what a verification may cost), exponent
+// 65537.
+const (
+	MinRSABits = 2048
+	MaxRSABits = 4096
+)
 
 // privateMembers are JWK members that carry private or symmetric key
 // material (RFC 7518 §6, RFC 8037), in lower case: they are refused in any
@@ -35,6 +46,7 @@ var privateMembers = []string{"d", "k", "p", "q", "dp", "dq", "qi", "oth", "priv
 var publicMembers = map[string][]string{
 	"OKP": {"kty", "crv", "x", "kid", "use", "alg", "key_ops"},
 	"EC":  {"kty", "crv", "x", "y", "kid", "use", "alg", "key_ops"},
+	"RSA": {"kty", "n", "e", "kid", "use", "alg", "key_ops"},
 }
 
 // KeySet is a partner's verification keys, parsed from its registered
@@ -46,7 +58,7 @@ type KeySet struct {
 type verificationKey struct {
 	kid string
 	alg jose.SignatureAlgorithm // the algorithm the key type implies
-	key any                     // ed25519.PublicKey or *ecdsa.PublicKey (P-256)
+	key any                     // ed25519.PublicKey, *ecdsa.PublicKey (P-256) or *rsa.PublicKey
 }
 
 // Len returns the number of usable keys.
@@ -54,9 +66,10 @@ func (s *KeySet) Len() int { return len(s.keys) }
 
 // ParseKeySet parses a JWKS ({"keys": [JWK, ...]}) strictly, as partner
 // registration needs: every key must be a public Ed25519 (kty OKP, crv
-// Ed25519) or P-256 (kty EC, crv P-256) key with a kid unique in the set;
-// "use", when present, must be "sig" and "alg", when present, must be the
-// key type's algorithm (EdDSA or ES256). Private or symmetric key material
+// Ed25519), P-256 (kty EC, crv P-256) or RSA (kty RSA, 2048 to 4096 bits,
+// exponent 65537) key with a kid unique in the set; "use", when present,
+// must be "sig" and "alg", when present, must be the key type's algorithm
+// (EdDSA, ES256 or RS256). Private or symmetric key material
 // is refused, so a partner's secret never reaches the replicated state, and
 // so is any member that is not a public member of the key's type, exactly
 // as spelled (see publicMembers), and any member given twice.
@@ -144,8 +157,16 @@ func parseKey(raw json.RawMessage, strict bool) (verificationKey, error) {
 			return verificationKey{}, fmt.Errorf("EC keys must be on P-256 (ES256), not %s", pub.Curve.Params().Name)
 		}
 		k.alg, k.key = jose.ES256, pub
+	case *rsa.PublicKey:
+		if bits := pub.N.BitLen(); bits < MinRSABits || bits > MaxRSABits {
+			return verificationKey{}, fmt.Errorf("RSA keys must have %d to %d bits, not %d", MinRSABits, MaxRSABits, bits)
+		}
+		if pub.E != 65537 {
+			return verificationKey{}, fmt.Errorf("RSA keys must have the exponent 65537, not %d", pub.E)
+		}
+		k.alg, k.key = jose.RS256, pub
 	default:
-		return verificationKey{}, fmt.Errorf("kty must be OKP (Ed25519) or EC (P-256)")
+		return verificationKey{}, fmt.Errorf("kty must be OKP (Ed25519), EC (P-256) or RSA (RS256)")
 	}
 	switch {
 	case k.kid == "":
@@ -170,7 +191,7 @@ func checkMemberNames(members map[string]json.RawMessage) error {
 	}
 	var kty string
 	if json.Unmarshal(members["kty"], &kty) != nil || publicMembers[kty] == nil {
-		return fmt.Errorf("kty must be OKP (Ed25519) or EC (P-256)")
+		return fmt.Errorf("kty must be OKP (Ed25519), EC (P-256) or RSA (RS256)")
 	}
 	allowed := publicMembers[kty]
 	for _, name := range sortedNames(members) {

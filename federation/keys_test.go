@@ -26,6 +26,12 @@ func TestParseKeySet(t *testing.T) {
 	p384JWK, _ := (&jose.JSONWebKey{Key: p384.Public(), KeyID: "x"}).MarshalJSON()
 	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
 	rsaJWK, _ := (&jose.JSONWebKey{Key: rsaKey.Public(), KeyID: "x"}).MarshalJSON()
+	rsaPS, _ := (&jose.JSONWebKey{Key: rsaKey.Public(), KeyID: "x", Algorithm: "PS256"}).MarshalJSON()
+	small, _ := rsa.GenerateKey(rand.Reader, 1024) // #nosec G403 -- the key the test expects refused
+	smallJWK, _ := (&jose.JSONWebKey{Key: small.Public(), KeyID: "s"}).MarshalJSON()
+	e3 := rsaKey.PublicKey
+	e3.E = 3
+	e3JWK, _ := (&jose.JSONWebKey{Key: &e3, KeyID: "e3"}).MarshalJSON()
 	set := func(keys ...string) []byte { return []byte(`{"keys":[` + strings.Join(keys, ",") + `]}`) }
 	var edMap map[string]any
 	_ = json.Unmarshal(ed, &edMap)
@@ -52,6 +58,7 @@ func TestParseKeySet(t *testing.T) {
 		n    int
 	}{
 		{"both kinds", set(string(ed), string(ec)), 2},
+		{"RSA 2048 (RS256)", set(string(rsaJWK)), 1},
 		{"empty", set(), 0},
 		{"no use or alg", set(edWith("use", nil, "alg", nil)), 1},
 	}
@@ -69,7 +76,10 @@ func TestParseKeySet(t *testing.T) {
 		{"no keys member", "JSON Web Key Set", []byte(`{}`)},
 		{"private Ed25519", "private", set(string(edPriv))},
 		{"symmetric", "private", set(`{"kty":"oct","k":"c2VjcmV0","kid":"h"}`)},
-		{"RSA", "kty must be", set(string(rsaJWK))},
+		{"RSA 1024", "2048 to 4096 bits", set(string(smallJWK))},
+		{"RSA exponent 3", "exponent 65537", set(string(e3JWK))},
+		{"RSA for PS256", "does not match", set(string(rsaPS))},
+		{"RSA private", "private", set(`{"kty":"RSA","n":"AQAB","e":"AQAB","d":"AQAB","kid":"p"}`)},
 		{"P-384", "P-256", set(string(p384JWK))},
 		{"no kid", "kid is required", set(edWith("kid", nil))},
 		{"duplicate kid", "used twice", set(string(ed), edWith("x", edMap["x"]))},
@@ -95,9 +105,14 @@ func TestParseSigningKey(t *testing.T) {
 	ecPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: ecDER})
 	ecJWK, _ := (&jose.JSONWebKey{Key: p.ec, KeyID: "ec1"}).MarshalJSON()
 	pub, _ := PublicJWK(p.ed, "ed1")
-	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 1024) // #nosec G403 -- the key the test expects refused
 	rsaDER, _ := x509.MarshalPKCS8PrivateKey(rsaKey)
 	rsaPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: rsaDER})
+	rsa2048, _ := rsa.GenerateKey(rand.Reader, 2048)
+	der2048, _ := x509.MarshalPKCS8PrivateKey(rsa2048)
+	if k, _, err := ParseSigningKey(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der2048})); err != nil || !k.(*rsa.PrivateKey).Equal(rsa2048) {
+		t.Errorf("RSA 2048 PEM: %v", err)
+	}
 
 	if k, kid, err := ParseSigningKey(edPEM); err != nil || kid != "" || !k.(ed25519.PrivateKey).Equal(p.ed) {
 		t.Errorf("Ed25519 PEM: %v", err)
@@ -108,14 +123,17 @@ func TestParseSigningKey(t *testing.T) {
 	if _, kid, err := ParseSigningKey(ecJWK); err != nil || kid != "ec1" {
 		t.Errorf("EC JWK: %v %q", err, kid)
 	}
-	for name, data := range map[string][]byte{"public JWK": pub, "RSA": rsaPEM, "garbage": []byte("nope"),
+	for name, data := range map[string][]byte{"public JWK": pub, "RSA 1024": rsaPEM, "garbage": []byte("nope"),
 		"certificate": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte{1}})} {
 		if _, _, err := ParseSigningKey(data); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
 	if _, err := Sign(rsaKey, "r", map[string]any{}); err == nil {
-		t.Error("Sign with RSA: accepted")
+		t.Error("Sign with RSA 1024: accepted")
+	}
+	if _, err := Sign(rsa2048, "r", map[string]any{}); err != nil {
+		t.Errorf("Sign with RSA 2048: %v", err)
 	}
 	if _, err := Sign(p.ed, "", map[string]any{}); err == nil {
 		t.Error("Sign without kid: accepted")

@@ -24,7 +24,7 @@ const MediaType = "application/secevent+jwt"
 type Token struct {
 	// KeyID is the JWS header's kid.
 	KeyID string
-	// Algorithm is the JWS header's alg: "EdDSA" or "ES256".
+	// Algorithm is the JWS header's alg: "EdDSA", "ES256" or "RS256".
 	Algorithm string
 	// Issuer is the (unverified) iss claim.
 	Issuer string
@@ -35,7 +35,7 @@ type Token struct {
 
 // Parse reads a SET in JWS compact serialization (RFC 7515 §7.1) — the
 // body of an RFC 8935 push, surrounding white space ignored. It checks the
-// header (alg EdDSA or ES256, typ secevent+jwt, a kid, no crit) and that
+// header (alg EdDSA, ES256 or RS256, typ secevent+jwt, a kid, no crit) and that
 // the payload is a JSON object with a string iss, and refuses anything
 // else with an *Error: invalid_key for a missing kid or an algorithm that
 // is not accepted, invalid_request for the rest.
@@ -76,8 +76,8 @@ func parse(compact []byte, checkType func(string) error) (*Token, error) {
 	switch {
 	case !algOK:
 		return nil, refuse(ErrInvalidRequest, "the JWS header has no alg string")
-	case alg != string(jose.EdDSA) && alg != string(jose.ES256):
-		return nil, refuse(ErrInvalidKey, "alg %q is not accepted: sign with EdDSA (Ed25519) or ES256 (P-256)", clip(alg))
+	case alg != string(jose.EdDSA) && alg != string(jose.ES256) && alg != string(jose.RS256):
+		return nil, refuse(ErrInvalidKey, "alg %q is not accepted: sign with EdDSA (Ed25519), ES256 (P-256) or RS256 (RSA, 2048 bits or more)", clip(alg))
 	}
 	typ, _ := stringMember(hdr, "typ")
 	if err := checkType(typ); err != nil {

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -29,8 +30,13 @@ func Sign(key crypto.Signer, kid string, claims any) (string, error) {
 			return "", errors.New("sign SET: EC keys must be on P-256 (ES256)")
 		}
 		alg = jose.ES256
+	case *rsa.PrivateKey:
+		if k.N.BitLen() < MinRSABits {
+			return "", fmt.Errorf("sign SET: RSA keys must have %d bits or more", MinRSABits)
+		}
+		alg = jose.RS256
 	default:
-		return "", fmt.Errorf("sign SET: unsupported key type %T: use Ed25519 or P-256", key)
+		return "", fmt.Errorf("sign SET: unsupported key type %T: use Ed25519, P-256 or RSA", key)
 	}
 	if kid == "" {
 		return "", errors.New("sign SET: a kid is required")
@@ -54,7 +60,7 @@ func Sign(key crypto.Signer, kid string, claims any) (string, error) {
 // ParseSigningKey reads a partner's private key: a PEM "PRIVATE KEY"
 // (PKCS #8, as openssl genpkey writes) or "EC PRIVATE KEY", or a private
 // JWK. It returns the key and the kid the JWK names ("" for PEM). Only
-// Ed25519 and P-256 keys are accepted.
+// Ed25519, P-256 and RSA (2048 to 4096 bits) keys are accepted.
 func ParseSigningKey(data []byte) (crypto.Signer, string, error) {
 	if block, _ := pem.Decode(data); block != nil {
 		var key any
@@ -92,8 +98,12 @@ func signingKey(key any) (crypto.Signer, error) {
 		if k.Curve == elliptic.P256() {
 			return k, nil
 		}
+	case *rsa.PrivateKey:
+		if b := k.N.BitLen(); b >= MinRSABits && b <= MaxRSABits {
+			return k, nil
+		}
 	}
-	return nil, fmt.Errorf("unsupported private key %T: use Ed25519 or P-256", key)
+	return nil, fmt.Errorf("unsupported private key %T: use Ed25519, P-256 or RSA of %d to %d bits", key, MinRSABits, MaxRSABits)
 }
 
 // PublicJWK returns the public JWK of a signing key, with kid, for a
@@ -103,8 +113,11 @@ func PublicJWK(key crypto.Signer, kid string) (json.RawMessage, error) {
 		return nil, err
 	}
 	alg := jose.EdDSA
-	if _, ok := key.(*ecdsa.PrivateKey); ok {
+	switch key.(type) {
+	case *ecdsa.PrivateKey:
 		alg = jose.ES256
+	case *rsa.PrivateKey:
+		alg = jose.RS256
 	}
 	jwk := jose.JSONWebKey{Key: key.Public(), KeyID: kid, Algorithm: string(alg), Use: "sig"}
 	return jwk.MarshalJSON()

@@ -11,7 +11,7 @@ import (
 // assessment it carries.
 func TestVerifyAcceptsEachAlgorithm(t *testing.T) {
 	p := newTestPartner(t)
-	for _, alg := range []string{"EdDSA", "ES256"} {
+	for _, alg := range []string{"EdDSA", "ES256", "RS256"} {
 		t.Run(alg, func(t *testing.T) {
 			set, cmd, err := verify(p.view, p.signed(t, alg, claims("jti-"+alg)))
 			if err != nil {
@@ -184,5 +184,27 @@ func TestVerifierFollowsKeyRotation(t *testing.T) {
 	var e *Error
 	if _, err := v.Verify(tok, rotated, Window{Now: testNow}); !errors.As(err, &e) || e.Code != ErrInvalidKey {
 		t.Errorf("after rotating ed1 out: %v", err)
+	}
+}
+
+// RS256 is verified with the partner's RSA key only: an RS256 header that
+// names the partner's P-256 key, or an RSA-PSS or HMAC signature made with
+// the RSA key's public parameters, is refused.
+func TestVerifyRS256KeyConfusion(t *testing.T) {
+	p := newTestPartner(t)
+	good := p.signed(t, "RS256", claims("jti-rs"))
+	parts := strings.Split(good, ".")
+	hdr := func(h map[string]any) string { b, _ := json.Marshal(h); return b64(b) }
+	for name, tok := range map[string]string{
+		"RS256 naming the EC key": hdr(map[string]any{"alg": "RS256", "typ": "secevent+jwt", "kid": "ec1"}) + "." + parts[1] + "." + parts[2],
+		"PS256":                   hdr(map[string]any{"alg": "PS256", "typ": "secevent+jwt", "kid": "rsa1"}) + "." + parts[1] + "." + parts[2],
+		"HS256 with the RSA key":  hdr(map[string]any{"alg": "HS256", "typ": "secevent+jwt", "kid": "rsa1"}) + "." + parts[1] + "." + parts[2],
+	} {
+		if _, _, err := verify(p.view, tok); err == nil {
+			t.Errorf("%s: verified", name)
+		}
+	}
+	if _, _, err := verify(p.view, good); err != nil {
+		t.Fatalf("the RS256 SET itself: %v", err)
 	}
 }
