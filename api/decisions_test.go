@@ -110,7 +110,7 @@ func TestPolicyContextRules(t *testing.T) {
 	}
 	for _, tc := range []struct{ body, field string }{
 		{`{"decision": {"contextRules": [{"name": "x", "code": "Bad Code", "when": [{"field": "context.a", "op": "present"}], "then": {"decision": "deny"}}]}}`, "decision.contextRules[0].code"},
-		{`{"decision": {"contextRules": [{"name": "x", "code": "c", "when": [{"field": "context.a", "op": "cidr", "values": ["10/8"]}], "then": {"decision": "deny"}}]}}`, "decision.contextRules[0].when[0].value"},
+		{`{"decision": {"contextRules": [{"name": "x", "code": "c", "when": [{"field": "context.a", "op": "cidr", "values": ["10/8"]}], "then": {"decision": "deny"}}]}}`, "decision.contextRules[0].when[0].values[0]"},
 		{`{"decision": {"contextRules": [{"name": "x", "code": "c", "when": [{"field": "context.a", "op": "present"}], "then": {}}]}}`, "decision.contextRules[0].then"},
 		{`{"decision": {"contextRules": [{"name": "x", "code": "c", "when": [{"field": "context.a", "op": "present"}], "then": {"decision": "allow"}}]}}`, "decision.contextRules[0].then.decision"},
 		{`{"decision": {"actions": {"deploy": {"permission": "launch_missiles", "sensitivity": "critical"}}}}`, "decision.actions.deploy.permission"},

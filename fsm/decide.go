@@ -161,7 +161,7 @@ func DecidePolicy(r *Record, pol *Policy, req DecisionRequest, t int64) Decision
 	}
 	d.AuditIntensity = auditIntensities[audit]
 	if perm != "" && !contains(d.ActivatedPermissions, perm) {
-		d.denyMissing(dp, perm)
+		d.denyMissing(dp, perm, score)
 	}
 	if d.Decision == DecisionStepUp {
 		d.WhatWouldChange = append([]Reason{{Code: "authenticate", Message: "authenticate at " + d.RequiredAuthentication + " to proceed"}},
@@ -228,16 +228,21 @@ func (d *Decision) applyRule(cr *ContextRule, aal, audit int) (int, int) {
 }
 
 // denyMissing denies a request whose action needs perm, which is not
-// activated.
-func (d *Decision) denyMissing(dp *DecisionPolicy, perm string) {
+// activated: below its minimum score, or removed by a context rule (score,
+// µpt, says which).
+func (d *Decision) denyMissing(dp *DecisionPolicy, perm string, score int64) {
 	d.Decision = DecisionDeny
 	d.Reasons = append(d.Reasons, Reason{Code: "missing_permission",
 		Message: "action " + d.Action + " requires permission " + perm + ", which is not activated"})
 	for _, p := range dp.Permissions {
-		if p.Name == perm {
+		switch {
+		case p.Name != perm:
+		case score >= p.MinScore:
+			d.WhatWouldChange = append(d.WhatWouldChange, Reason{Code: "resolve_context",
+				Message: "a request where no context rule removes permission " + perm})
+		default:
 			d.WhatWouldChange = append(d.WhatWouldChange, Reason{Code: "obtain_permission",
-				Message: "raise the trust score to " + thresholdText(p.MinScore) + " to activate " + perm +
-					" (and no context rule removing it)"})
+				Message: "raise the trust score to " + thresholdText(p.MinScore) + " to activate " + perm})
 		}
 	}
 }

@@ -97,8 +97,8 @@ const (
 type Context map[string]string
 
 // ParseContext flattens a JSON object (nil or empty: no context). Arrays
-// are kept whole, as their compact JSON text: present and absent test
-// them, the other operators do not match them.
+// are kept whole, as their compact JSON text, which equals no value: ne and
+// notIn hold on them, eq, in, the numeric operators and cidr do not.
 func ParseContext(b []byte) (Context, error) {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 || string(b) == "null" {
@@ -232,22 +232,23 @@ func (c *Condition) validate(field string) error {
 	if len(c.Values) < n[0] || len(c.Values) > n[1] {
 		return fmt.Errorf("%s: %s takes %d to %d values, got %d", field, c.Op, n[0], n[1], len(c.Values))
 	}
-	for _, v := range c.Values {
+	for i, v := range c.Values {
+		vf := fmt.Sprintf("%s.values[%d]", field, i)
 		if len(v) > MaxIDLen {
-			return fmt.Errorf("%s.value: at most %d bytes", field, MaxIDLen)
+			return fmt.Errorf("%s: at most %d bytes", vf, MaxIDLen)
 		}
 		switch c.Op {
 		case "gte", "lte", "between":
 			if _, ok := ParseDecimal(v, 6); !ok {
-				return fmt.Errorf("%s.value: %q is not a decimal number", field, v)
+				return fmt.Errorf("%s: %q is not a decimal number", vf, v)
 			}
 		case "cidr", "notCidr":
 			if _, err := netip.ParsePrefix(v); err != nil {
-				return fmt.Errorf("%s.value: %q is not a CIDR prefix such as 10.0.0.0/8", field, v)
+				return fmt.Errorf("%s: %q is not a CIDR prefix such as 10.0.0.0/8", vf, v)
 			}
 		default:
 			if !json.Valid([]byte(v)) || strings.HasPrefix(v, "{") || strings.HasPrefix(v, "[") {
-				return fmt.Errorf("%s.value: must be a JSON string, number, boolean or null", field)
+				return fmt.Errorf("%s: must be a JSON string, number, boolean or null", vf)
 			}
 		}
 	}

@@ -318,6 +318,9 @@ func TestGoldenDecisions(t *testing.T) {
 		l.Apply(uint64(i+1), e)
 	}
 	pol := l.Policy()
+	// The golden ledger's policy was set before the action map existed:
+	// give it the default map, so that permissions are decided too.
+	pol.Decision.Actions = defaultActions()
 	pol.Decision.ContextRules = append(pol.Decision.ContextRules,
 		ContextRule{Name: "outside-corp", Code: "network_zone", When: []Condition{{Field: "context.network.ip", Op: "notCidr", Values: []string{"10.0.0.0/8"}}},
 			SessionMax: hourMS, Audit: 1},
@@ -354,7 +357,7 @@ func TestGoldenDecisions(t *testing.T) {
 	}
 	l.mu.RUnlock()
 	got := hex.EncodeToString(h.Sum(nil))
-	const want = "2090139e675739e24c215e05d27e406a78d0cf44b0a999e198f4a04d3556a99d"
+	const want = "162c892c2ba70dafdcba218b802392dc83e3a6f7df80756b61a6482f1d0d8598"
 	if got != want {
 		t.Fatalf("golden decisions (%d) hash to %s, want %s: decisions changed — check why, then re-pin", n, got, want)
 	}
@@ -420,5 +423,24 @@ func TestContextRulesValueBudget(t *testing.T) {
 	p.Decision.ContextRules = p.Decision.ContextRules[:MaxConditionValuesTotal/MaxConditionValues]
 	if err := p.Validate(); err != nil {
 		t.Fatalf("at the budget: %v", err)
+	}
+}
+
+// A permission a context rule removed is not told to be earned by score:
+// what would change it is a request the rule does not match.
+func TestRemovedPermissionAdvice(t *testing.T) {
+	pol := DefaultPolicy()
+	pol.Decision.ContextRules = append(pol.Decision.ContextRules, ContextRule{Name: "night-admin", Code: "time_of_day",
+		When: []Condition{{Field: "time.hour", Op: "between", Values: []string{"22", "6"}}}, RemovePermissions: []string{"admin"}})
+	r := &Record{PrincipalID: "a", TrustScore: 85, TrustLevel: "high", IsActive: true}
+	night := int64(23 * hourMS)
+	d := DecidePolicy(r, &pol, DecisionRequest{PrincipalID: "a", Action: "admin"}, night)
+	if d.Decision != DecisionDeny || !hasCode(d.Reasons, "missing_permission") || !hasCode(d.WhatWouldChange, "resolve_context") ||
+		hasCode(d.WhatWouldChange, "obtain_permission") {
+		t.Fatalf("admin at night at 85: %+v", d)
+	}
+	r.TrustScore = 60
+	if d := DecidePolicy(r, &pol, DecisionRequest{PrincipalID: "a", Action: "admin"}, 12*hourMS); !hasCode(d.WhatWouldChange, "obtain_permission") {
+		t.Fatalf("admin by day at 60: %+v", d)
 	}
 }

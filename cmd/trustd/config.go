@@ -275,7 +275,7 @@ func tlsOptions() []option {
 			comment: "--tls-client-ca-file", set: func(c *config, v string) error { c.TLSCAFile = v; return nil }},
 		option{name: "gossip-key-file", usage: "file holding the gossip encryption key: 16, 24 or 32 random bytes in base64 (openssl rand -base64 32), the same on every node",
 			set: func(c *config, v string) error { c.GossipKeyFile = v; return nil }},
-		option{name: "encryption-key-file", usage: "file holding this node's key for encryption at rest (AES-256-GCM): 32 random bytes in base64 (openssl rand -base64 32); back it up apart from the data directory",
+		option{name: "encryption-key-file", usage: "file holding this node's keys for encryption at rest (AES-256-GCM): one key of 32 random bytes in base64 a line (openssl rand -base64 32), the first sealing what is written; reloaded on SIGHUP or change; back it up apart from the data directory",
 			set: func(c *config, v string) error { c.EncryptionKeyFile = v; return nil }}}
 }
 
