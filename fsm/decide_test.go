@@ -444,3 +444,24 @@ func TestRemovedPermissionAdvice(t *testing.T) {
 		t.Fatalf("admin by day at 60: %+v", d)
 	}
 }
+
+// FormatDecimal agrees with the straightforward formatting for every scale
+// it takes and values across the range (including the extremes).
+func TestFormatDecimalAgrees(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	vals := []int64{0, 1, -1, 5, -5, 10, 100, 1_000_000, -1_000_000, 1_500_000, 123_456_789, -120, 9_223_372_036_854_775_807, -9_223_372_036_854_775_807}
+	for i := 0; i < 20000; i++ {
+		v := rng.Int64N(2_000_000_000) - 1_000_000_000
+		if i%3 == 0 {
+			v = int64(rng.Uint64())
+		}
+		vals = append(vals, v, v/1000*1000)
+	}
+	for _, v := range vals {
+		for scale := 0; scale <= 18; scale++ {
+			if got, want := FormatDecimal(v, scale), formatDecimalSlow(v, scale); got != want {
+				t.Fatalf("FormatDecimal(%d, %d) = %q, want %q", v, scale, got, want)
+			}
+		}
+	}
+}

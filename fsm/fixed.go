@@ -125,7 +125,52 @@ func ParseDecimal(s string, scale int) (int64, bool) {
 }
 
 // FormatDecimal formats v/10^scale as a minimal decimal string ("0.005").
+// It writes into a buffer on the stack: it runs for every number of every
+// record served.
 func FormatDecimal(v int64, scale int) string {
+	if scale < 0 || scale > 18 {
+		return formatDecimalSlow(v, scale)
+	}
+	var buf [48]byte
+	u := uint64(v)
+	if v < 0 {
+		u = -u // two's complement: right for math.MinInt64 too
+	}
+	// Digits from the right: the fraction (trailing zeros dropped), then
+	// the point, then the integer part (at least "0").
+	i := len(buf)
+	frac := false
+	for k := 0; k < scale; k++ {
+		d := byte(u % 10)
+		u /= 10
+		if d == 0 && !frac {
+			continue
+		}
+		frac = true
+		i--
+		buf[i] = '0' + d
+	}
+	if frac {
+		i--
+		buf[i] = '.'
+	}
+	for {
+		i--
+		buf[i] = '0' + byte(u%10)
+		u /= 10
+		if u == 0 {
+			break
+		}
+	}
+	if v < 0 && (frac || buf[i] != '0' || i != len(buf)-1) {
+		i--
+		buf[i] = '-'
+	}
+	return string(buf[i:])
+}
+
+// formatDecimalSlow is FormatDecimal for any scale.
+func formatDecimalSlow(v int64, scale int) string {
 	neg := v < 0
 	if neg {
 		v = -v
