@@ -132,7 +132,7 @@ func FormatDecimal(v int64, scale int) string {
 		return formatDecimalSlow(v, scale)
 	}
 	var buf [48]byte
-	u := uint64(v)
+	u := uint64(v) // #nosec G115 -- the bits of v; negated below when v < 0 (two's complement)
 	if v < 0 {
 		u = -u // two's complement: right for math.MinInt64 too
 	}
