@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -462,6 +463,20 @@ func TestFormatDecimalAgrees(t *testing.T) {
 			if got, want := FormatDecimal(v, scale), formatDecimalSlow(v, scale); got != want {
 				t.Fatalf("FormatDecimal(%d, %d) = %q, want %q", v, scale, got, want)
 			}
+		}
+	}
+}
+
+// FormatTime is RFC 3339 in UTC with milliseconds when there are any, as
+// the time package writes it, across millennia.
+func TestFormatTimeAgrees(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := 0; i < 20000; i++ {
+		ms := rng.Int64N(120_000_000_000_000) - 62_000_000_000_000 // years ~5 to ~3800
+		want := time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z")
+		want = strings.Replace(want, ".000Z", "Z", 1)
+		if got := FormatTime(ms); got != want {
+			t.Fatalf("FormatTime(%d) = %q, want %q", ms, got, want)
 		}
 	}
 }

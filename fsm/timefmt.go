@@ -11,7 +11,8 @@ func FormatTime(ms int64) string {
 	days := floorDiv(secs, 86400)
 	rem := secs - days*86400
 	y, m, d := civil(days)
-	b := make([]byte, 0, 24)
+	var buf [32]byte // on the stack: the string below is the one allocation
+	b := buf[:0]
 	b = appendInt(b, y, 4)
 	b = append(b, '-')
 	b = appendInt(b, m, 2)
@@ -65,7 +66,8 @@ func appendInt(b []byte, v int64, width int) []byte {
 		b = append(b, '-')
 		v = -v
 	}
-	s := strconv.FormatInt(v, 10)
+	var digits [20]byte
+	s := strconv.AppendInt(digits[:0], v, 10)
 	for i := len(s); i < width; i++ {
 		b = append(b, '0')
 	}
