@@ -36,13 +36,15 @@ type benchConfig struct {
 const (
 	benchSignals = "signals"
 	benchReads   = "reads"
-	// benchDecisions asks POST /v1/decisions about the principals in turn.
+	// benchDecisions asks POST /v1/decisions about the principals in turn;
+	// benchAuthz asks GET /v1/authz as a gateway does.
 	benchDecisions = "decisions"
+	benchAuthz     = "authz"
 )
 
 func bench(fs *flag.FlagSet, c *cli) prepare {
 	var cfg benchConfig
-	fs.StringVar(&cfg.mode, "mode", benchSignals, "signals (POST /v1/signals batches), reads (GET /v1/principals/{id}) or decisions (POST /v1/decisions)")
+	fs.StringVar(&cfg.mode, "mode", benchSignals, "signals (POST /v1/signals batches), reads (GET /v1/principals/{id}), decisions (POST /v1/decisions) or authz (GET /v1/authz, as a gateway)")
 	fs.IntVar(&cfg.concurrency, "concurrency", 16, "requests in flight at once (one goroutine and one connection each)")
 	fs.DurationVar(&cfg.duration, "duration", 20*time.Second, "how long to measure")
 	fs.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "load run before measuring, not counted")
@@ -94,16 +96,16 @@ func (c *cli) bench(ctx context.Context, cfg benchConfig) error {
 
 func (b *benchConfig) validate() error {
 	switch b.mode {
-	case benchSignals, benchReads, benchDecisions:
+	case benchSignals, benchReads, benchDecisions, benchAuthz:
 	default:
-		return usagef("--mode must be %s, %s or %s, not %q", benchSignals, benchReads, benchDecisions, b.mode)
+		return usagef("--mode must be %s, %s, %s or %s, not %q", benchSignals, benchReads, benchDecisions, benchAuthz, b.mode)
 	}
 	switch b.consistency {
 	case "", client.ConsistencyDefault, client.ConsistencyStale, client.ConsistencyLinearizable:
 	default:
 		return usagef("--consistency must be default, stale or linearizable, not %q", b.consistency)
 	}
-	if b.consistency != "" && b.mode == benchSignals {
+	if b.consistency != "" && (b.mode == benchSignals || b.mode == benchAuthz) {
 		return usagef("--consistency applies to --mode reads and decisions only")
 	}
 	switch {
@@ -338,6 +340,9 @@ func (b *bencher) work(ctx context.Context, w int, st *workerStats, measure, end
 		case benchDecisions:
 			err = b.decide(ctx, next)
 			next = (next + 1) % b.cfg.principals
+		case benchAuthz:
+			err = b.authorize(ctx, next)
+			next = (next + 1) % b.cfg.principals
 		default:
 			err = b.readRecord(ctx, next)
 			next = (next + 1) % b.cfg.principals
@@ -452,6 +457,15 @@ func (b *bencher) decide(ctx context.Context, i int) error {
 		"context": map[string]any{"device": map[string]any{"compliant": true}, "network": map[string]any{"ip": "10.1.2.3"}}}
 	var raw json.RawMessage
 	_, err := b.cl.Do(ctx, http.MethodPost, "/v1/decisions", q, body, &raw)
+	return err
+}
+
+// authorize asks GET /v1/authz about principal i, as a gateway in front of
+// an application does (a DELETE: the delete action); allow, step up and
+// deny are all answers.
+func (b *bencher) authorize(ctx context.Context, i int) error {
+	_, _, err := b.cl.Authorize(ctx, client.AuthzRequest{Principal: b.principal(i), Method: http.MethodDelete, URI: "/notes/1",
+		ClientIP: "10.1.2.3", DeviceCompliant: "true"})
 	return err
 }
 

@@ -66,6 +66,14 @@ func TestBenchReportsWhatTheNodeCounted(t *testing.T) {
 	} else {
 		checkLatency(t, r.Latency)
 	}
+	// As a gateway: step-up and deny answers are answers, not errors.
+	code, out, errOut = runCLI("", append([]string{"bench", "--mode", "authz"}, common...)...)
+	if code != 0 {
+		t.Fatalf("bench authz: exit %d\n%s%s", code, out, errOut)
+	}
+	if r := decodeBench(t, out); r.Mode != "authz" || r.Ops == 0 || r.Errors != 0 {
+		t.Fatalf("bench authz: %+v", r)
+	}
 
 	// The node counted what bench reported, warm-up batches included.
 	code, out, _ = runCLI("", "--addr", addr, "--token", token, "status", "-o", "json")

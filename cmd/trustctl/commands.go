@@ -98,8 +98,8 @@ var commandTable = []leaf{
 		setup:   snapshotRestore, ownClient: true},
 
 	// bench makes a client of its own (benchClient).
-	{path: "bench", args: "[--mode signals|reads|decisions] [--concurrency N] [--duration D] [--warmup D] [--batch N] [--principals N] [--prefix P] [--consistency C]",
-		summary: "drive a node with signal batches, record reads or decisions; print throughput and latency as JSON",
+	{path: "bench", args: "[--mode signals|reads|decisions|authz] [--concurrency N] [--duration D] [--warmup D] [--batch N] [--principals N] [--prefix P] [--consistency C]",
+		summary: "drive a node with signal batches, record reads, decisions or gateway authorizations; print throughput and latency as JSON",
 		setup:   bench, ownClient: true},
 
 	{path: "partner add", args: "PARTNER_ID --issuer URL --audience AUD --keys FILE... --weight W --max-influence POINTS " +
