@@ -32,7 +32,7 @@ func clusterJoin(fs *flag.FlagSet, c *cli) prepare {
 		}
 		req.Voter = voter
 		return func(ctx context.Context, cl *client.Client) (*output, error) {
-			if err := c.enrollNode(ctx, req, *enrollKey); err != nil {
+			if err := c.enrollNode(ctx, req, *enrollKey, *wait); err != nil {
 				return nil, err
 			}
 			res, err := joinRetrying(ctx, cl, req, *wait)
@@ -59,8 +59,15 @@ func required(flagsAndValues ...string) error {
 // joinRetrying asks for the join, again while the member answers 503 and
 // wait has not passed. Joining is idempotent, so retrying it is safe.
 func joinRetrying(ctx context.Context, cl *client.Client, req client.JoinRequest, wait time.Duration) (*client.JoinResult, error) {
+	return retryUnavailable(ctx, wait, func() (*client.JoinResult, error) { return cl.Join(ctx, req) })
+}
+
+// retryUnavailable calls f, again while it fails with 503 (no leader yet,
+// or the leader's address not known yet: a cluster settling after a
+// membership change) and wait has not passed. f must be safe to repeat.
+func retryUnavailable[T any](ctx context.Context, wait time.Duration, f func() (T, error)) (T, error) {
 	deadline := time.Now().Add(wait)
-	res, err := cl.Join(ctx, req)
+	res, err := f()
 	for err != nil && client.StatusCode(err) == 503 && time.Now().Before(deadline) {
 		pause := time.Second
 		var pe *client.Error
@@ -69,10 +76,11 @@ func joinRetrying(ctx context.Context, cl *client.Client, req client.JoinRequest
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			var zero T
+			return zero, ctx.Err()
 		case <-time.After(min(pause, time.Until(deadline))):
 		}
-		res, err = cl.Join(ctx, req)
+		res, err = f()
 	}
 	return res, err
 }
@@ -237,7 +245,7 @@ func (h *clusterHealth) table(w io.Writer) {
 // /v1/cluster/enrollment, over TLS pinned to the key of the request). A
 // node that has an identity already (or uses the operator's PKI) is left
 // alone.
-func (c *cli) enrollNode(ctx context.Context, req client.JoinRequest, wantKey string) error {
+func (c *cli) enrollNode(ctx context.Context, req client.JoinRequest, wantKey string, wait time.Duration) error {
 	cfg, err := c.clientConfig()
 	if err != nil {
 		return err
@@ -284,7 +292,12 @@ func (c *cli) enrollNode(ctx context.Context, req client.JoinRequest, wantKey st
 	if err != nil {
 		return err
 	}
-	g, err := member.RequestIdentity(ctx, client.IdentityRequest{NodeID: req.NodeID, CSR: enr.CSR, Voter: req.Voter})
+	// Signing the node's certificate is a write on the leader: retried, as
+	// the join is, while the cluster has none (it is the same request
+	// again: the node's key and CSR do not change).
+	g, err := retryUnavailable(ctx, wait, func() (*client.IdentityGrant, error) {
+		return member.RequestIdentity(ctx, client.IdentityRequest{NodeID: req.NodeID, CSR: enr.CSR, Voter: req.Voter})
+	})
 	if err != nil {
 		return fmt.Errorf("have the cluster sign %s's certificate: %w", req.NodeID, err)
 	}
