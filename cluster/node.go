@@ -291,10 +291,25 @@ func newestSnapshot(snaps raft.SnapshotStore) uint64 {
 // heartbeats to Raft's main loop like every other RPC, which serialises
 // them with the leader's own work. The cost: a follower busy writing a
 // large batch answers heartbeats after the write rather than during it.
+//
+// It also declines pipelined replication, so that Raft sends a follower one
+// AppendEntries at a time: hashicorp/raft's pipeline can deadlock when a
+// follower answers Success=false (after a leadership change, for one) —
+// pipelineDecode returns, nothing reads the pipeline's done channel any
+// more, the next send parks on a full in-progress channel, and the
+// replication goroutine never returns: that follower gets no entry again
+// until the leader restarts, and Raft's Shutdown waits for it forever (seen
+// here as a hung TestLinearizableReadsSeeAcknowledgedWrites; also
+// grafana/pyroscope#5518, which disabled it for the same reason).
 type serialHeartbeats struct{ *raft.NetworkTransport }
 
 // SetHeartbeatHandler installs nothing.
 func (serialHeartbeats) SetHeartbeatHandler(func(raft.RPC)) {}
+
+// AppendEntriesPipeline declines: Raft then replicates without a pipeline.
+func (serialHeartbeats) AppendEntriesPipeline(raft.ServerID, raft.ServerAddress) (raft.AppendPipeline, error) {
+	return nil, raft.ErrPipelineReplicationNotSupported
+}
 
 func (n *Node) newTransport(logger hclog.Logger) (*raft.NetworkTransport, error) {
 	cfg := n.cfg
