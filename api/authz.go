@@ -243,11 +243,7 @@ func authzContext(r *http.Request) ([]byte, error) {
 	return json.Marshal(ctx)
 }
 
-type authzError string
-
-func (e authzError) Error() string { return string(e) }
-
-const (
-	errTooLong   = authzError("at most 4096 bytes")
-	errNotObject = authzError("must be a JSON object")
+var (
+	errTooLong   = errors.New("at most 4096 bytes")
+	errNotObject = errors.New("must be a JSON object")
 )

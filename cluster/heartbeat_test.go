@@ -12,7 +12,7 @@ import (
 // The transport Raft runs on has no heartbeat fast path: a heartbeat
 // reaches Raft's main loop through the consumer channel, like every other
 // RPC, so it cannot change the term under a leader that is dispatching
-// entries (hashicorp/raft#695, see serialHeartbeats). On the plain
+// entries (hashicorp/raft#695, see raftTransport). On the plain
 // NetworkTransport the same heartbeat goes to the handler instead, which
 // is what this test tells apart.
 func TestHeartbeatsReachRaftsMainLoop(t *testing.T) {
@@ -22,7 +22,7 @@ func TestHeartbeatsReachRaftsMainLoop(t *testing.T) {
 		wrap     func(*raft.NetworkTransport) raft.Transport
 		wantFast bool
 	}{
-		{"serialHeartbeats", func(n *raft.NetworkTransport) raft.Transport { return serialHeartbeats{n} }, false},
+		{"raftTransport", func(n *raft.NetworkTransport) raft.Transport { return raftTransport{n} }, false},
 		{"NetworkTransport", func(n *raft.NetworkTransport) raft.Transport { return n }, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {

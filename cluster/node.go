@@ -240,7 +240,7 @@ func (n *Node) startRaft(snaps raft.SnapshotStore) error {
 	n.holdBeforeVoting()
 	rf := &raftFSM{ledger: n.ledger, archive: n.archive, applied: n.applied, log: n.log, stats: &n.snaps,
 		snapshotIndex: func() uint64 { return newestSnapshot(snaps) }}
-	if n.raft, err = raft.NewRaft(rc, rf, n.logs, n.store, snaps, serialHeartbeats{n.trans}); err != nil {
+	if n.raft, err = raft.NewRaft(rc, rf, n.logs, n.store, snaps, raftTransport{n.trans}); err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
 	n.raftRef.Store(n.raft)
@@ -280,7 +280,7 @@ func newestSnapshot(snaps raft.SnapshotStore) uint64 {
 	return list[0].Index
 }
 
-// serialHeartbeats is the Raft transport without its heartbeat fast
+// raftTransport is the NetworkTransport as Raft gets it: without its heartbeat fast
 // path. hashicorp/raft (through v1.8.0) handles a heartbeat on the
 // transport's goroutine, concurrently with its main loop; a deposed leader
 // that hears its successor's heartbeat while it dispatches a client's
@@ -301,13 +301,13 @@ func newestSnapshot(snaps raft.SnapshotStore) uint64 {
 // until the leader restarts, and Raft's Shutdown waits for it forever (seen
 // here as a hung TestLinearizableReadsSeeAcknowledgedWrites; also
 // grafana/pyroscope#5518, which disabled it for the same reason).
-type serialHeartbeats struct{ *raft.NetworkTransport }
+type raftTransport struct{ *raft.NetworkTransport }
 
 // SetHeartbeatHandler installs nothing.
-func (serialHeartbeats) SetHeartbeatHandler(func(raft.RPC)) {}
+func (raftTransport) SetHeartbeatHandler(func(raft.RPC)) {}
 
 // AppendEntriesPipeline declines: Raft then replicates without a pipeline.
-func (serialHeartbeats) AppendEntriesPipeline(raft.ServerID, raft.ServerAddress) (raft.AppendPipeline, error) {
+func (raftTransport) AppendEntriesPipeline(raft.ServerID, raft.ServerAddress) (raft.AppendPipeline, error) {
 	return nil, raft.ErrPipelineReplicationNotSupported
 }
 

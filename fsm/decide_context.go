@@ -65,9 +65,6 @@ type Condition struct {
 // Condition operators.
 var conditionOps = []string{"eq", "ne", "in", "notIn", "gte", "lte", "between", "cidr", "notCidr", "absent", "present"}
 
-// ConditionOps lists the condition operators.
-func ConditionOps() []string { return append([]string(nil), conditionOps...) }
-
 // Principal fields a condition may test, besides the factor documents
 // (principal.authenticationFactors.*, principal.behaviorMetrics.*,
 // principal.complianceStatus.*, principal.context.*).

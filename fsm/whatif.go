@@ -69,11 +69,14 @@ func (l *Ledger) PolicyWhatIf(pol *Policy, req DecisionRequest, t int64, limit i
 	l.mu.RUnlock()
 	sort.Strings(ids)
 	out := WhatIf{Action: req.Action, Changes: []DecisionChange{}, PolicyVersion: cur.Version, EvaluatedAt: FormatTime(t), LedgerIndex: index}
-	for _, p := range []*Policy{&cur, pol} {
-		if _, _, err := p.Decision.ResolveAction(req.Action, req.Sensitivity); err != nil {
-			return WhatIf{}, err
-		}
+	if _, _, err := cur.Decision.ResolveAction(req.Action, req.Sensitivity); err != nil {
+		return WhatIf{}, err
 	}
+	sens, _, err := pol.Decision.ResolveAction(req.Action, req.Sensitivity)
+	if err != nil {
+		return WhatIf{}, err
+	}
+	out.Sensitivity = Sensitivities[sens]
 	for start := 0; start < len(ids); start += whatIfChunk {
 		select {
 		case <-done:
@@ -90,8 +93,6 @@ func (l *Ledger) PolicyWhatIf(pol *Policy, req DecisionRequest, t int64, limit i
 		}
 		l.mu.RUnlock()
 	}
-	sens, _, _ := pol.Decision.ResolveAction(req.Action, req.Sensitivity)
-	out.Sensitivity = Sensitivities[sens]
 	return out, nil
 }
 
