@@ -159,7 +159,9 @@ function drawHistory(points, alerts) {
 async function loadAlerts() {
   text($("alerts-error"), "");
   const body = $("alerts-table").querySelector("tbody");
-  body.replaceChildren();
+  // The rows are built first and swapped in at once: the queue never shows
+  // empty while it reloads.
+  const rows = [];
   try {
     const res = await api("GET", "/v1/alerts?status=open");
     $("alerts-empty").hidden = res.alerts.length > 0;
@@ -180,11 +182,12 @@ async function loadAlerts() {
         td.appendChild(b);
       }
       tr.appendChild(td);
-      body.appendChild(tr);
+      rows.push(tr);
     }
   } catch (e) {
     text($("alerts-error"), e.message);
   }
+  body.replaceChildren(...rows);
 }
 
 async function review(alert, action) {
