@@ -6,15 +6,16 @@ import (
 	"github.com/trustledger/trustledger/fsm"
 )
 
-var alertStatuses = []string{fsm.AlertOpen, fsm.AlertAcknowledged, fsm.AlertDismissed,
-	fsm.AlertConfirmedCompromised, fsm.AlertConfirmedSafe}
+// Detections (docs/api.md, "Detections") and their compatible view, the
+// alerts: the same records, the same review state machine.
 
-var reviewActions = []string{fsm.ReviewAcknowledge, fsm.ReviewDismiss, fsm.ReviewConfirmCompromised, fsm.ReviewConfirmSafe}
+var reviewActions = []string{fsm.ReviewAcknowledge, fsm.ReviewRemediate, fsm.ReviewDismiss, fsm.ReviewConfirmCompromised,
+	fsm.ReviewConfirmSafe}
 
 func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	var errs fieldErrors
-	status := errs.oneOf("status", q.Get("status"), false, alertStatuses)
+	status := errs.oneOf("status", q.Get("status"), false, fsm.DetectionStates)
 	pid := errs.id("principalId", q.Get("principalId"), false)
 	if err := paramProblem(errs.err()); err != nil {
 		return err
@@ -26,33 +27,90 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// reviewInput is the body of POST /v1/alerts/{id}/review.
-type reviewInput struct {
-	Action string `json:"action"`
-	Note   string `json:"note"`
+func (s *Server) listDetections(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	var errs fieldErrors
+	f := fsm.DetectionFilter{
+		State:       errs.oneOf("state", q.Get("state"), false, fsm.DetectionStates),
+		PrincipalID: errs.id("principalId", q.Get("principalId"), false),
+		Type:        errs.id("type", q.Get("type"), false),
+		Source:      errs.oneOf("source", q.Get("source"), false, fsm.DetectionSources()),
+	}
+	if err := paramProblem(errs.err()); err != nil {
+		return err
+	}
+	if f.PrincipalID != "" {
+		noteSubject(r, f.PrincipalID)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"detections": s.ledger().Detections(f)})
+	return nil
 }
 
-func (s *Server) reviewAlert(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id", "alertId")
+func (s *Server) getDetection(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id", "detectionId")
 	if err != nil {
 		return err
 	}
+	d, ok := s.ledger().Detection(id)
+	if !ok {
+		return newProblem(ProblemNotFound, "detectionId", "unknown detection %q", id)
+	}
+	noteSubject(r, d.PrincipalID)
+	writeJSON(w, http.StatusOK, d)
+	return nil
+}
+
+// reviewInput is the body of POST /v1/alerts/{id}/review (note) and of
+// POST /v1/detections/{id}/review (reason).
+type reviewInput struct {
+	Action string `json:"action"`
+	Note   string `json:"note"`
+	Reason string `json:"reason"`
+}
+
+// review proposes a review of detection id after the ledger's state
+// machine (fsm.Ledger.ReviewAllowed) allows it.
+func (s *Server) review(w http.ResponseWriter, r *http.Request, field string) (res *fsm.Result, id, pid string, err error) {
+	if id, err = pathID(r, "id", field); err != nil {
+		return nil, "", "", err
+	}
 	var in reviewInput
 	if err := s.decodeBody(w, r, &in); err != nil {
-		return err
+		return nil, "", "", err
 	}
 	var errs fieldErrors
+	text := in.Note
+	textField := "note"
+	if field == "detectionId" {
+		text, textField = in.Reason, "reason"
+		if in.Note != "" {
+			errs.invalid("note", "a detection review takes reason")
+		}
+	} else if in.Reason != "" {
+		errs.invalid("reason", "an alert review takes note")
+	}
 	cmd := &fsm.ReviewAlert{
 		AlertID: id,
 		Action:  errs.oneOf("action", in.Action, true, reviewActions),
-		Note:    errs.text("note", in.Note, false, fsm.MaxTextLen),
+		Note:    errs.text(textField, text, false, fsm.MaxTextLen),
 	}
 	if err := errs.err(); err != nil {
-		return err
+		return nil, "", "", err
 	}
-	pid, _ := s.ledger().AlertPrincipal(id)
+	pid, _ = s.ledger().AlertPrincipal(id)
 	noteSubject(r, pid)
-	res, err := s.proposeChecked(r, cmd)
+	if err := s.ledger().ReviewAllowed(id, cmd.Action); err != nil {
+		if rej, ok := err.(*fsm.RejectError); ok && rej.Field == "detectionId" {
+			rej.Field = field
+		}
+		return nil, "", "", err
+	}
+	res, err = s.proposeChecked(r, cmd)
+	return res, id, pid, err
+}
+
+func (s *Server) reviewAlert(w http.ResponseWriter, r *http.Request) error {
+	res, id, pid, err := s.review(w, r, "alertId")
 	if err != nil {
 		return err
 	}
@@ -61,6 +119,19 @@ func (s *Server) reviewAlert(w http.ResponseWriter, r *http.Request) error {
 		if a.AlertID == id {
 			out["alert"] = a
 		}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) reviewDetection(w http.ResponseWriter, r *http.Request) error {
+	res, id, _, err := s.review(w, r, "detectionId")
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"index": res.Index}
+	if d, ok := s.ledger().Detection(id); ok {
+		out["detection"] = d
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

@@ -51,7 +51,7 @@ func FuzzImportRecord(f *testing.F) {
 		}
 		var errs fieldErrors
 		for _, raw := range raws {
-			rec := parseImportRecord(raw, "", &pol, &errs)
+			rec := parseImportRecord(raw, "", &pol, 1_700_000_000_000, &errs)
 			if rec == nil || !errs.ok() {
 				continue
 			}

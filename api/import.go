@@ -89,7 +89,7 @@ func (s *Server) importRecords(w http.ResponseWriter, r *http.Request) error {
 		if batch {
 			prefix = fmt.Sprintf("records[%d].", i)
 		}
-		rec := parseImportRecord(raw, prefix, &pol, &errs)
+		rec := parseImportRecord(raw, prefix, &pol, s.stamp(), &errs)
 		if rec == nil {
 			continue
 		}

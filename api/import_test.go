@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trustledger/trustledger/api/client"
 	"github.com/trustledger/trustledger/fsm"
@@ -136,5 +137,53 @@ func TestImportBatch(t *testing.T) {
 	}
 	if h.state() != before || h.node.Ledger().Has("dev-5") {
 		t.Error("a malformed batch wrote something")
+	}
+}
+
+// Imported modifiers are kept with their expiry: the imported score
+// reflects them while they are in force and moves when they expire; an
+// expired one is left out with a warning. A record this API exported
+// (breakdown with its adjustment, history points with causes, holds)
+// imports again under another id with the same score.
+func TestImportModifiersAndReimport(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	now := time.Now().UTC()
+	rec := map[string]any{"@type": "PrincipalTrust", "principalId": "dev-mod", "principalType": "device", "trustScore": 60,
+		"trustModifiers": []any{
+			map[string]any{"delta": -10, "reason": "under review", "expiresAt": now.Add(time.Hour).Format(time.RFC3339)},
+			map[string]any{"delta": 5, "expiresAt": now.Add(-time.Hour).Format(time.RFC3339)}}}
+	var out struct {
+		Results []client.ImportedRecord `json:"results"`
+	}
+	h.mustJSON("POST", "/v1/import", h.admin, rec, http.StatusCreated, &out)
+	if len(out.Results) != 1 || !strings.Contains(strings.Join(out.Results[0].Warnings, ";"), "trustModifiers[1] not imported") {
+		t.Fatalf("import: %+v", out.Results)
+	}
+	r := h.record("dev-mod")
+	if r.TrustScore != 60 || len(r.TrustModifiers) != 1 || r.TrustModifiers[0].Delta != "-10" || r.TrustModifiers[0].Reason != "under review" {
+		t.Fatalf("imported: score %d modifiers %+v", r.TrustScore, r.TrustModifiers)
+	}
+	var later fsm.Record
+	h.mustJSON("GET", "/v1/principals/dev-mod?at="+now.Add(2*time.Hour).Format(time.RFC3339), h.admin, nil, http.StatusOK, &later)
+	if later.TrustScore != 70 || len(later.TrustModifiers) != 0 {
+		t.Fatalf("after the modifier expired: score %d modifiers %+v", later.TrustScore, later.TrustModifiers)
+	}
+
+	// Export and import again.
+	h.mustJSON("POST", "/v1/signals", h.admin, map[string]any{"signals": []any{
+		map[string]any{"eventId": "re-1", "principalId": "dev-mod", "event": "policy_violation", "category": "compliance", "impact": -30}}},
+		http.StatusOK, nil)
+	res := h.do("GET", "/v1/principals/dev-mod", h.admin, nil)
+	var exported map[string]any
+	if err := json.Unmarshal(res.body, &exported); err != nil {
+		t.Fatal(err)
+	}
+	exported["principalId"], exported["trustId"] = "dev-copy", "trust_dev-copy"
+	h.mustJSON("POST", "/v1/import", h.admin, exported, http.StatusCreated, &out)
+	orig, cp := h.record("dev-mod"), h.record("dev-copy")
+	if cp.TrustScore != orig.TrustScore || cp.TrustLevel != orig.TrustLevel {
+		t.Fatalf("re-imported %d/%s, exported %d/%s (warnings %v)", cp.TrustScore, cp.TrustLevel, orig.TrustScore, orig.TrustLevel,
+			out.Results[0].Warnings)
 	}
 }

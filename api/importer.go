@@ -22,7 +22,7 @@ var trustTrends = []string{"increasing", "stable", "decreasing", "volatile"}
 
 // derivedExtras are extra record fields the ledger derives; an import
 // accepts and ignores them.
-var derivedExtras = []string{"confidence", "trustScoreExact", "explanation", "evaluatedAt", "ledgerIndex"}
+var derivedExtras = []string{"confidence", "trustScoreExact", "explanation", "evaluatedAt", "ledgerIndex", "assessmentOverdue", "holds"}
 
 // recordReader reads the properties of one imported record.
 type recordReader struct {
@@ -152,7 +152,7 @@ type importedRecord struct {
 
 // parseImportRecord converts one record. pol is the current policy, for
 // the early checks of bounds, components and level.
-func parseImportRecord(raw json.RawMessage, prefix string, pol *fsm.Policy, errs *fieldErrors) *importedRecord {
+func parseImportRecord(raw json.RawMessage, prefix string, pol *fsm.Policy, now int64, errs *fieldErrors) *importedRecord {
 	var m map[string]json.RawMessage
 	if err := decodeStrict(raw, &m, prefix); err != nil {
 		errs.merge(err)
@@ -188,8 +188,13 @@ func parseImportRecord(raw json.RawMessage, prefix string, pol *fsm.Policy, errs
 		errs.invalid(rr.field("trustScore"), "must lie within [minTrustScore, maxTrustScore] = [%s, %s]",
 			fsm.FormatDecimal(lo, 6), fsm.FormatDecimal(hi, 6))
 	}
-	c.Components = rr.components(score, pol)
-	out.warnings = append(out.warnings, rr.evidence(c)...)
+	var adjusted bool
+	c.Components, adjusted = rr.components(score, pol)
+	if adjusted {
+		c.Components = nil
+		out.warnings = append(out.warnings, "scoreComponents has an adjustment or a negative component: the ledger apportions trustScore over the components")
+	}
+	out.warnings = append(out.warnings, rr.evidence(c, pol, now)...)
 	rr.unknown()
 	return out
 }
@@ -230,7 +235,7 @@ func (rr *recordReader) derived(score fsm.Opt, pol *fsm.Policy) []string {
 // evidence reads the factor reports, signal lists, history, federated
 // trust and metadata of a record into c, with warnings for the lists an
 // import does not take.
-func (rr *recordReader) evidence(c *fsm.ImportRecord) []string {
+func (rr *recordReader) evidence(c *fsm.ImportRecord, pol *fsm.Policy, now int64) []string {
 	names := [fsm.NumComponents]string{"authenticationFactors", "behaviorMetrics", "complianceStatus", "riskIndicators", "context"}
 	for i, n := range names {
 		kind := byte('{')
@@ -245,7 +250,8 @@ func (rr *recordReader) evidence(c *fsm.ImportRecord) []string {
 	c.FederatedTrust = rr.federated()
 	c.Metadata = rr.doc("metadata", '{')
 	var warnings []string
-	for _, key := range []string{"trustModifiers", "endorsements", "trustAlerts"} {
+	c.Modifiers, warnings = rr.modifiers(pol, now)
+	for _, key := range []string{"endorsements", "trustAlerts"} {
 		if b := rr.doc(key, '['); len(b) > 2 {
 			warnings = append(warnings, key+" not imported: the imported trustScore already reflects them")
 		}
@@ -266,22 +272,66 @@ func (rr *recordReader) unknown() {
 	}
 }
 
+// modifiers reads trustModifiers (as this API writes them: id, delta,
+// reason, createdAt, expiresAt): the ones still in force at now, which the
+// imported score reflects; expired ones are left out with a warning.
+func (rr *recordReader) modifiers(pol *fsm.Policy, now int64) ([]fsm.ImportedModifier, []string) {
+	list := rr.objects("trustModifiers")
+	if int64(len(list)) > pol.ModifierLimit {
+		rr.errs.invalid(rr.field("trustModifiers"), "at most %d modifiers", pol.ModifierLimit)
+		return nil, nil
+	}
+	var out []fsm.ImportedModifier
+	var warnings []string
+	for i, e := range list {
+		f := fmt.Sprintf("%s[%d].", rr.field("trustModifiers"), i)
+		for k := range e {
+			if !slices.Contains([]string{"id", "delta", "reason", "createdAt", "expiresAt"}, k) {
+				rr.errs.invalid(f+k, "unknown field; a modifier has id, delta, reason, createdAt and expiresAt")
+			}
+		}
+		sub := &recordReader{m: e, prefix: f, errs: rr.errs, used: map[string]bool{}}
+		m := fsm.ImportedModifier{Delta: sub.number("delta", true, -maxPoints, maxPoints).V, ExpiresAt: sub.time("expiresAt", true)}
+		m.Reason = rr.errs.text(f+"reason", sub.str("reason", false), false, fsm.MaxTextLen)
+		if m.Delta == 0 {
+			rr.errs.invalid(f+"delta", "must be non-zero")
+		}
+		if m.ExpiresAt != 0 && m.ExpiresAt <= now {
+			warnings = append(warnings, fmt.Sprintf("trustModifiers[%d] not imported: it expired at %s", i, fsm.FormatTime(m.ExpiresAt)))
+			continue
+		}
+		out = append(out, m)
+	}
+	return out, warnings
+}
+
 // components reads scoreComponents: all five components or none, within
-// their caps, adding up to trustScore.
-func (rr *recordReader) components(score fsm.Opt, pol *fsm.Policy) []int64 {
+// their caps, adding up to trustScore — with the adjustment, when the
+// record (one this API exported) has one; adjusted says it is not zero.
+func (rr *recordReader) components(score fsm.Opt, pol *fsm.Policy) (_ []int64, adjusted bool) {
 	b := rr.doc("scoreComponents", '{')
 	if b == nil {
-		return nil
+		return nil, false
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil {
 		rr.errs.invalid(rr.field("scoreComponents"), "must be an object of numbers")
-		return nil
+		return nil, false
 	}
 	field := rr.field("scoreComponents")
 	out := make([]int64, fsm.NumComponents)
 	var sum int64
 	ok := true
+	// A breakdown this API wrote has an adjustment and components that
+	// may be negative (each component's own evidence).
+	var adjustment int64
+	lo := int64(0)
+	v, exported := m["adjustment"]
+	if exported {
+		adjustment = parseNumber(rr.errs, field+".adjustment", v, -10*maxPoints, 10*maxPoints).V
+		delete(m, "adjustment")
+		lo = -10 * maxPoints
+	}
 	for _, k := range sortedKeys(m) {
 		if _, known := fsm.CategoryIndex(k); !known {
 			rr.errs.invalid(field+"."+k, "unknown component; the components are %s", strings.Join(fsm.Categories[:], ", "))
@@ -295,17 +345,18 @@ func (rr *recordReader) components(score fsm.Opt, pol *fsm.Policy) []int64 {
 			ok = false
 			continue
 		}
-		n := parseNumber(rr.errs, field+"."+name, v, 0, pol.Caps[i])
+		n := parseNumber(rr.errs, field+"."+name, v, lo, pol.Caps[i])
 		if !n.Set {
 			ok = false
 		}
+		adjusted = adjusted || n.V < 0
 		out[i] = n.V
 		sum += n.V
 	}
-	if ok && score.Set && sum != score.V {
-		rr.errs.invalid(field, "must add up to trustScore %s, adds up to %s", fsm.FormatDecimal(score.V, 6), fsm.FormatDecimal(sum, 6))
+	if ok && score.Set && sum+adjustment != score.V {
+		rr.errs.invalid(field, "must add up to trustScore %s, adds up to %s", fsm.FormatDecimal(score.V, 6), fsm.FormatDecimal(sum+adjustment, 6))
 	}
-	return out
+	return out, adjusted || adjustment != 0
 }
 
 // signals reads positiveSignals or negativeSignals. sign is the sign an
@@ -380,8 +431,10 @@ func (rr *recordReader) history() []fsm.ImportedPoint {
 	for i, e := range list {
 		f := fmt.Sprintf("%s[%d].", rr.field("trustHistory"), i)
 		for k := range e {
-			if k != "timestamp" && k != "score" {
-				rr.errs.invalid(f+k, "unknown field; a history point has timestamp and score")
+			// cause, eventId, delta and components: what this API adds,
+			// derived again by the ledger.
+			if !slices.Contains([]string{"timestamp", "score", "cause", "eventId", "delta", "components"}, k) {
+				rr.errs.invalid(f+k, "unknown field; a history point has timestamp and score (and, as this API writes it, cause, eventId, delta, components)")
 			}
 		}
 		sub := &recordReader{m: e, prefix: f, errs: rr.errs, used: map[string]bool{}}

@@ -486,6 +486,105 @@ func TestOpenAPIExchanges(t *testing.T) {
 	call("POST", "/v1/alerts/"+alerts.Alerts[0].AlertID+"/review", admin, map[string]any{"action": "acknowledge", "note": "on it"}, 200)
 	call("POST", "/v1/alerts/a-unknown/review", admin, map[string]any{"action": "dismiss"}, 404)
 	call("POST", "/v1/alerts/"+alerts.Alerts[0].AlertID+"/review", admin, map[string]any{"action": "close"}, 400)
+	// The alerts follow the detections' state machine: acknowledged only
+	// from open; remediate from acknowledged, and then nothing more.
+	call("POST", "/v1/alerts/"+alerts.Alerts[0].AlertID+"/review", analyst, map[string]any{"action": "acknowledge"}, 409)
+	call("POST", "/v1/alerts/"+alerts.Alerts[0].AlertID+"/review", analyst, map[string]any{"action": "remediate", "note": "password reset"}, 200)
+	call("POST", "/v1/alerts/"+alerts.Alerts[0].AlertID+"/review", analyst, map[string]any{"action": "dismiss"}, 409)
+	call("POST", "/v1/alerts/"+alerts.Alerts[0].AlertID+"/review", analyst, map[string]any{"action": "dismiss", "reason": "x"}, 400)
+	call("GET", "/v1/alerts?status=remediated", reader, nil, 200)
+
+	// Detections: the same records. An anomaly score raises one of source
+	// signal on bob.
+	anomalous := sig("s5", "bob", -1)
+	anomalous["event"], anomalous["category"], anomalous["attributes"] = "bulk_export", "behavior", map[string]any{"anomaly_score": 95}
+	call("POST", "/v1/signals", writer, anomalous, 200)
+	type detectionView struct {
+		DetectionID string `json:"detectionId"`
+		State       string `json:"state"`
+		Holds       bool   `json:"holds"`
+		Transitions []struct {
+			State  string `json:"state"`
+			Reason string `json:"reason"`
+		} `json:"transitions"`
+	}
+	var dets struct {
+		Detections []detectionView `json:"detections"`
+	}
+	decode(call("GET", "/v1/detections?state=open&principalId=bob&type=anomaly_score&source=signal", reader, nil, 200), &dets)
+	if len(dets.Detections) != 1 {
+		t.Fatalf("bob's anomaly score raised %d open detections of type anomaly_score, want 1", len(dets.Detections))
+	}
+	det := dets.Detections[0].DetectionID
+	call("GET", "/v1/detections", reader, nil, 200)
+	call("GET", "/v1/detections?state=closed", reader, nil, 400)
+	call("GET", "/v1/detections?source=sensor", reader, nil, 400)
+	call("GET", "/v1/detections/"+det, reader, nil, 200)
+	call("GET", "/v1/detections/d-unknown", reader, nil, 404)
+	review := func(token, action string, want int) response {
+		t.Helper()
+		return call("POST", "/v1/detections/"+det+"/review", token, map[string]any{"action": action, "reason": "review " + action}, want)
+	}
+	var reviewed struct {
+		Index     int           `json:"index"`
+		Detection detectionView `json:"detection"`
+	}
+	decode(review(analyst, "acknowledge", 200), &reviewed)
+	if reviewed.Detection.State != "acknowledged" || len(reviewed.Detection.Transitions) != 1 {
+		t.Errorf("acknowledged detection: %+v", reviewed.Detection)
+	}
+	review(analyst, "acknowledge", 409) // acknowledged only from open
+	review(admin, "confirm-compromised", 200)
+	// A confirmed compromise holds bob's decisions until it is remediated.
+	var bob struct {
+		Holds []struct {
+			DetectionID string `json:"detectionId"`
+		} `json:"holds"`
+	}
+	decode(call("GET", "/v1/principals/bob", reader, nil, 200), &bob)
+	if len(bob.Holds) != 1 || bob.Holds[0].DetectionID != det {
+		t.Errorf("bob's holds %+v, want %s", bob.Holds, det)
+	}
+	type reason struct {
+		Code string `json:"code"`
+	}
+	var held struct {
+		Decision        string   `json:"decision"`
+		Reasons         []reason `json:"reasons"`
+		WhatWouldChange []reason `json:"whatWouldChange"`
+	}
+	decode(call("POST", "/v1/decisions", reader, map[string]any{"principalId": "bob", "action": "read"}, 200), &held)
+	if held.Decision != "deny" || !slices.Contains(held.Reasons, reason{"remediation_required"}) ||
+		!slices.Contains(held.WhatWouldChange, reason{"remediate"}) {
+		t.Errorf("bob's decision while held: %+v", held)
+	}
+	review(analyst, "confirm-safe", 409) // confirmed_compromised only → remediated
+	// The policy's remediations: a credential rotation remediates it.
+	rotated := sig("s6", "bob", 1)
+	rotated["event"] = "credential_rotated"
+	call("POST", "/v1/signals", writer, rotated, 200)
+	var remediated detectionView
+	decode(call("GET", "/v1/detections/"+det, reader, nil, 200), &remediated)
+	if remediated.State != "remediated" || remediated.Holds || len(remediated.Transitions) != 3 ||
+		!strings.Contains(remediated.Transitions[2].Reason, "credential_rotated") {
+		t.Errorf("detection after credential_rotated: %+v", remediated)
+	}
+	review(analyst, "remediate", 409) // remediated is final
+	review(admin, "dismiss", 409)
+	call("POST", "/v1/detections/d-unknown/review", analyst, map[string]any{"action": "dismiss"}, 404)
+	call("POST", "/v1/detections/"+det+"/review", analyst, map[string]any{"action": "close"}, 400)
+	call("POST", "/v1/detections/"+det+"/review", analyst, map[string]any{"action": "dismiss", "note": "a detection takes reason"}, 400)
+	call("POST", "/v1/detections/"+det+"/review", reader, map[string]any{"action": "dismiss"}, 403)
+	// A second detection, reviewed by the remediate action.
+	anomalous["eventId"] = "s7"
+	call("POST", "/v1/signals", writer, anomalous, 200)
+	decode(call("GET", "/v1/detections?state=open&principalId=bob&type=anomaly_score", reader, nil, 200), &dets)
+	if len(dets.Detections) != 1 {
+		t.Fatalf("bob's second anomaly score: %d open detections, want 1", len(dets.Detections))
+	}
+	det = dets.Detections[0].DetectionID
+	review(analyst, "remediate", 200)
+	review(analyst, "acknowledge", 409)
 
 	// Federation.
 	p := h.addPartner("p9", nil)
@@ -561,6 +660,21 @@ func TestOpenAPIExchanges(t *testing.T) {
 	}}, 200)
 	call("POST", "/v1/import", admin, []any{map[string]any{"principalId": "frank", "principalType": "device", "trustScore": "50"}}, 201)
 	call("POST", "/v1/import", admin, map[string]any{"principalId": "gina", "principalType": "user"}, 400)
+	// dave's next assessment (hourly after 2024-03-15T12:00:00Z) is long
+	// past.
+	type overdueView struct {
+		PrincipalID       string `json:"principalId"`
+		AssessmentOverdue bool   `json:"assessmentOverdue"`
+	}
+	var overdue struct {
+		Principals []overdueView `json:"principals"`
+	}
+	decode(call("GET", "/v1/principals?overdue=true", reader, nil, 200), &overdue)
+	if !slices.Contains(overdue.Principals, overdueView{"dave", true}) {
+		t.Errorf("GET /v1/principals?overdue=true: %+v lacks dave", overdue.Principals)
+	}
+	call("GET", "/v1/principals?overdue=false&type=user", reader, nil, 200)
+	call("GET", "/v1/principals?overdue=maybe", reader, nil, 400)
 
 	// Policy.
 	var pol struct {
@@ -571,6 +685,14 @@ func TestOpenAPIExchanges(t *testing.T) {
 	call("PUT", "/v1/policy", admin, map[string]any{"version": pol.Version, "sharpDrop": 15, "decayGrace": "48h"}, 200)
 	call("PUT", "/v1/policy", admin, map[string]any{"version": pol.Version, "sharpDrop": 16}, 409)
 	call("PUT", "/v1/policy", admin, map[string]any{"sharpness": 16}, 400)
+	// The detection rules and holds of scoring model 2.
+	call("PUT", "/v1/policy", admin, map[string]any{"cumulativeDrop": 20, "cumulativeWindow": "12h", "baselineDeviation": 15,
+		"baselineMinEvents": 5, "baselineSmoothing": 8, "privilegeEvents": []string{"sudo", "role_granted"}, "privilegeBurst": 4,
+		"privilegeWindow": "30m", "holdTypes": []string{"partner_credential_compromise"},
+		"remediations": []any{map[string]any{"event": "credential_rotated", "clears": []string{"confirmed_compromised", "partner_credential_compromise"}}},
+		"decision":     map[string]any{"hold": "step_up"}}, 200)
+	call("PUT", "/v1/policy", admin, map[string]any{"decision": map[string]any{"hold": "allow"}}, 400)
+	call("PUT", "/v1/policy", admin, map[string]any{"remediations": []any{map[string]any{"event": "credential_rotated", "clears": []string{}}}}, 400)
 	call("POST", "/v1/policy/simulate", admin, map[string]any{"policy": map[string]any{"decision": map[string]any{"allow": map[string]any{"low": 45}}},
 		"action": "read", "context": map[string]any{"device": map[string]any{"compliant": true}}, "limit": 5}, 200)
 	call("POST", "/v1/policy/simulate", admin, map[string]any{"policy": map[string]any{"decision": map[string]any{"allow": map[string]any{"low": 160}}},

@@ -231,6 +231,15 @@ type decisionDoc struct {
 	Routes       []routeDoc           `json:"routes"`
 	// UserTokenPartners: the partners whose user JWTs GET /v1/authz takes.
 	UserTokenPartners []string `json:"userTokenPartners"`
+	// Hold is the decision while a detection holds the principal.
+	Hold string `json:"hold"`
+}
+
+// remediationDoc is a remediation rule: an event and the detection types
+// it clears.
+type remediationDoc struct {
+	Event  string   `json:"event"`
+	Clears []string `json:"clears"`
 }
 
 // ruleDoc awards points when a factor report field matches. Value is a
@@ -282,7 +291,20 @@ type policyDoc struct {
 	VolatileSwings       int64                           `json:"volatileSwings"`
 	Decision             decisionDoc                     `json:"decision"`
 	Rules                []ruleDoc                       `json:"rules"`
+	CumulativeDrop       decimal                         `json:"cumulativeDrop"`
+	CumulativeWindow     duration                        `json:"cumulativeWindow"`
+	BaselineDeviation    decimal                         `json:"baselineDeviation"`
+	BaselineMinEvents    int64                           `json:"baselineMinEvents"`
+	BaselineSmoothing    int64                           `json:"baselineSmoothing"`
+	PrivilegeEvents      []string                        `json:"privilegeEvents"`
+	PrivilegeBurst       int64                           `json:"privilegeBurst"`
+	PrivilegeWindow      duration                        `json:"privilegeWindow"`
+	HoldTypes            []string                        `json:"holdTypes"`
+	Remediations         []remediationDoc                `json:"remediations"`
 }
+
+// holdDecisions are the decisions a hold may name, by fsm value.
+var holdDecisions = []string{"", fsm.DecisionStepUp, fsm.DecisionDeny}
 
 // policyToDoc converts a policy to its JSON form.
 func policyToDoc(p *fsm.Policy) *policyDoc {
@@ -302,6 +324,17 @@ func policyToDoc(p *fsm.Policy) *policyDoc {
 		SharpDrop: dec(p.SharpDrop), AnomalyThreshold: p.AnomalyThreshold, BurstCount: p.BurstCount,
 		BurstWindow: duration{ms: p.BurstWindow}, TrendWindow: duration{ms: p.TrendWindow}, TrendDelta: dec(p.TrendDelta),
 		VolatileSwings: p.VolatileSwings,
+		CumulativeDrop: dec(p.CumulativeDrop), CumulativeWindow: duration{ms: p.CumulativeWindow},
+		BaselineDeviation: dec(p.BaselineDeviation), BaselineMinEvents: p.BaselineMinEvents, BaselineSmoothing: p.BaselineSmoothing,
+		PrivilegeEvents: append([]string{}, p.PrivilegeEvents...), PrivilegeBurst: p.PrivilegeBurst,
+		PrivilegeWindow: duration{ms: p.PrivilegeWindow}, HoldTypes: append([]string{}, p.HoldTypes...),
+		Remediations: []remediationDoc{},
+	}
+	for _, r := range p.Remediations {
+		d.Remediations = append(d.Remediations, remediationDoc{Event: r.Event, Clears: append([]string{}, r.Clears...)})
+	}
+	if int(p.Decision.Hold) < len(holdDecisions) {
+		d.Decision.Hold = holdDecisions[p.Decision.Hold]
 	}
 	d.Caps = byNameOf[componentNames](p.Caps[:], dec)
 	d.Thresholds = byNameOf[thresholdNames](p.Thresholds[:], dec)
@@ -366,6 +399,25 @@ func (d *policyDoc) policy(errs *fieldErrors) fsm.Policy {
 	p.TrendWindow = d.TrendWindow.value(errs, "trendWindow")
 	p.TrendDelta = pointsAt("trendDelta", d.TrendDelta)
 	p.VolatileSwings = d.VolatileSwings
+	p.CumulativeDrop = pointsAt("cumulativeDrop", d.CumulativeDrop)
+	p.CumulativeWindow = d.CumulativeWindow.value(errs, "cumulativeWindow")
+	p.BaselineDeviation = pointsAt("baselineDeviation", d.BaselineDeviation)
+	p.BaselineMinEvents, p.BaselineSmoothing = d.BaselineMinEvents, d.BaselineSmoothing
+	p.PrivilegeEvents = append([]string(nil), d.PrivilegeEvents...)
+	p.PrivilegeBurst = d.PrivilegeBurst
+	p.PrivilegeWindow = d.PrivilegeWindow.value(errs, "privilegeWindow")
+	p.HoldTypes = append([]string(nil), d.HoldTypes...)
+	for _, r := range d.Remediations {
+		p.Remediations = append(p.Remediations, fsm.RemediationRule{Event: r.Event, Clears: append([]string(nil), r.Clears...)})
+	}
+	switch d.Decision.Hold {
+	case fsm.DecisionStepUp:
+		p.Decision.Hold = 1
+	case fsm.DecisionDeny:
+		p.Decision.Hold = 2
+	default:
+		errs.invalid("decision.hold", "must be %s or %s", fsm.DecisionStepUp, fsm.DecisionDeny)
+	}
 	d.Decision.Allow.into(p.Decision.Allow[:], "decision.allow.", pointsAt)
 	d.Decision.StepUp.into(p.Decision.StepUp[:], "decision.stepUp.", pointsAt)
 	durationAt := func(field string, v duration) int64 { return v.value(errs, field) }
@@ -442,10 +494,20 @@ func proposedPolicy(cur *fsm.Policy, body []byte, prefix string) (fsm.Policy, *i
 	doc.Version, doc.ModelVersion = nil, nil
 	doc.Decision.Permissions, doc.Rules = nil, nil
 	doc.Decision.Actions, doc.Decision.ContextRules, doc.Decision.Routes, doc.Decision.UserTokenPartners = nil, nil, nil, nil
+	doc.PrivilegeEvents, doc.HoldTypes, doc.Remediations = nil, nil, nil
 	if err := decodeStrict(body, doc, prefix); err != nil {
 		return fsm.Policy{}, nil, err
 	}
 	keep := policyToDoc(cur)
+	if doc.PrivilegeEvents == nil {
+		doc.PrivilegeEvents = keep.PrivilegeEvents
+	}
+	if doc.HoldTypes == nil {
+		doc.HoldTypes = keep.HoldTypes
+	}
+	if doc.Remediations == nil {
+		doc.Remediations = keep.Remediations
+	}
 	if doc.Decision.Permissions == nil {
 		doc.Decision.Permissions = keep.Decision.Permissions
 	}

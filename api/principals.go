@@ -200,13 +200,8 @@ func (s *Server) listPrincipals(w http.ResponseWriter, r *http.Request) error {
 	errs.oneOf("type", f.Type, false, fsm.PrincipalTypes)
 	errs.oneOf("level", f.Level, false, fsm.Levels)
 	errs.id("orgId", f.OrgID, false)
-	if v := q.Get("requiresReview"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs.invalid("requiresReview", "must be true or false")
-		}
-		f.RequiresReview = &b
-	}
+	f.RequiresReview = queryBool(&errs, q, "requiresReview")
+	f.Overdue = queryBool(&errs, q, "overdue")
 	f.Limit = queryLimit(&errs, q.Get("limit"), 100, 1000)
 	if c := q.Get("cursor"); c != "" {
 		after, err := base64.RawURLEncoding.DecodeString(c)
@@ -293,4 +288,17 @@ func pageParams(r *http.Request) (after uint64, limit int, err error) {
 	after = errs.sequence("after", q.Get("after"))
 	limit = queryLimit(&errs, q.Get("limit"), 100, 1000)
 	return after, limit, paramProblem(errs.err())
+}
+
+// queryBool parses an optional true/false parameter (nil when absent).
+func queryBool(errs *fieldErrors, q url.Values, name string) *bool {
+	v := q.Get(name)
+	if v == "" {
+		return nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		errs.invalid(name, "must be true or false")
+	}
+	return &b
 }

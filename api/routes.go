@@ -52,7 +52,7 @@ type handler func(*Server, http.ResponseWriter, *http.Request) error
 // routeTable is every route the API serves.
 func routeTable() []Route {
 	get, post, put, patch, del := http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete
-	return []Route{
+	return append([]Route{
 		{Method: get, Pattern: "/healthz", Role: RoleNone, Summary: "liveness", handle: (*Server).healthz},
 		{Method: get, Pattern: "/readyz", Role: RoleNone, Summary: "readiness: a leader is known and the node has caught up", handle: (*Server).readyz},
 		{Method: get, Pattern: "/ui", Role: RoleNone, Summary: "the console: a page that calls this API with the token you give it", handle: (*Server).uiIndex},
@@ -62,7 +62,7 @@ func routeTable() []Route {
 		{Method: get, Pattern: "/v1/status", Role: "reader", AlsoRoles: []string{"operator", RoleNode}, Summary: "node status (answered by any node)", handle: (*Server).status},
 
 		{Method: post, Pattern: "/v1/principals", Role: "writer", Summary: "register a principal", handle: (*Server).registerPrincipal},
-		{Method: get, Pattern: "/v1/principals", Role: "reader", Read: true, Query: []string{"type", "level", "orgId", "requiresReview", "limit", "cursor", "at"}, Summary: "list trust records", handle: (*Server).listPrincipals},
+		{Method: get, Pattern: "/v1/principals", Role: "reader", Read: true, Query: []string{"type", "level", "orgId", "requiresReview", "overdue", "limit", "cursor", "at"}, Summary: "list trust records", handle: (*Server).listPrincipals},
 		{Method: get, Pattern: "/v1/principals/{id}", Role: "reader", Read: true, Query: []string{"at"}, Summary: "a principal's trust record", handle: (*Server).getPrincipal},
 		{Method: patch, Pattern: "/v1/principals/{id}", Role: "writer", Summary: "update a principal", handle: (*Server).updatePrincipal},
 		{Method: post, Pattern: "/v1/principals/{id}/modifiers", Role: "analyst", Summary: "add a temporary modifier to a principal's score", handle: (*Server).addModifier},
@@ -87,6 +87,9 @@ func routeTable() []Route {
 
 		{Method: get, Pattern: "/v1/alerts", Role: "reader", Read: true, Query: []string{"status", "principalId"}, Summary: "trust alerts", handle: (*Server).listAlerts},
 		{Method: post, Pattern: "/v1/alerts/{id}/review", Role: "analyst", Summary: "review an alert", handle: (*Server).reviewAlert},
+		{Method: get, Pattern: "/v1/detections", Role: "reader", Read: true, Query: []string{"state", "principalId", "type", "source"}, Summary: "detections", handle: (*Server).listDetections},
+		{Method: get, Pattern: "/v1/detections/{id}", Role: "reader", Read: true, Summary: "one detection", handle: (*Server).getDetection},
+		{Method: post, Pattern: "/v1/detections/{id}/review", Role: "analyst", Summary: "review a detection", handle: (*Server).reviewDetection},
 
 		{Method: get, Pattern: "/v1/federation/partners", Role: "admin", Read: true, Summary: "list federation partners", handle: (*Server).listPartners},
 		{Method: put, Pattern: "/v1/federation/partners/{partnerId}", Role: "admin", Summary: "register or replace a partner", handle: (*Server).putPartner},
@@ -111,7 +114,13 @@ func routeTable() []Route {
 		{Method: post, Pattern: "/v1/tokens", Role: "admin", Summary: "create a token", handle: (*Server).createToken},
 		{Method: get, Pattern: "/v1/tokens", Role: "admin", Read: true, Summary: "list tokens", handle: (*Server).listTokens},
 		{Method: del, Pattern: "/v1/tokens/{id}", Role: "admin", Summary: "revoke a token", handle: (*Server).revokeToken},
+	}, clusterRoutes()...)
+}
 
+// clusterRoutes are the routes of cluster membership and operations.
+func clusterRoutes() []Route {
+	get, post, put, del := http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete
+	return []Route{
 		{Method: get, Pattern: "/v1/cluster", Role: "operator", Summary: "members, Raft configuration, leader, per-node region, role, index and lag (answered by any node)", handle: (*Server).getCluster},
 		{Method: post, Pattern: "/v1/cluster/join", Role: "operator", Summary: "add a node: a voter or a read replica", handle: (*Server).joinCluster},
 		{Method: post, Pattern: "/v1/cluster/identity", Role: "operator", Summary: "sign a joining node's certificate request: its certificate, the cluster CA and the gossip keys", TLSOnly: true, handle: (*Server).issueIdentity},

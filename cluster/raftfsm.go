@@ -1,9 +1,11 @@
 package cluster
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/trustledger/trustledger/fsm"
@@ -53,7 +55,13 @@ func (f *raftFSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	cr := &countingReader{r: rc}
 	if err := f.ledger.Restore(cr); err != nil {
-		return fmt.Errorf("restore ledger snapshot: %w", err)
+		var mm *fsm.ModelMismatchError
+		if !errors.As(err, &mm) {
+			return fmt.Errorf("restore ledger snapshot: %w", err)
+		}
+		if err := f.rebuild(mm); err != nil {
+			return fmt.Errorf("restore ledger snapshot: %w", err)
+		}
 	}
 	if f.stats != nil {
 		f.stats.restored.Add(1)
@@ -110,3 +118,42 @@ func (s *ledgerSnapshot) Persist(sink raft.SnapshotSink) error {
 
 // Release drops the snapshot's references to ledger state.
 func (s *ledgerSnapshot) Release() { s.snap.Release() }
+
+// rebuild derives, from the ledger archive, the state a snapshot of another
+// scoring model stands for (an upgrade: the node's own snapshots were
+// written by the previous version): the entries up to the snapshot's
+// sequence are replayed through this model, and must give the snapshot's
+// chain digest. An archive that does not reach the snapshot (a node that
+// caught up by snapshot install and has not copied the entries before it)
+// cannot rebuild it: the node then needs a snapshot of this model from an
+// upgraded leader (docs/operations.md, "Upgrading").
+func (f *raftFSM) rebuild(mm *fsm.ModelMismatchError) error {
+	f.log.Warn("snapshot of another scoring model: rebuilding the state from the ledger archive",
+		"snapshot_model", mm.Model, "model", fsm.ModelVersion, "sequence", mm.Sequence)
+	start := time.Now()
+	next := func(after uint64) ([]fsm.ReplayedEntry, error) {
+		es, err := f.archive.entries(after, MaxEntriesLimit)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]fsm.ReplayedEntry, 0, len(es))
+		for _, e := range es {
+			if e.Sequence != after+1 {
+				return nil, fmt.Errorf("the ledger archive lacks sequences %d to %d", after+1, e.Sequence-1)
+			}
+			p, err := fsm.ParseLeaf(e.Leaf)
+			if err != nil {
+				return nil, fmt.Errorf("sequence %d: %w", e.Sequence, err)
+			}
+			out = append(out, fsm.ReplayedEntry{Index: e.Index, Data: p.Entry})
+			after = e.Sequence
+		}
+		return out, nil
+	}
+	if err := f.ledger.Rebuild(mm, next); err != nil {
+		return fmt.Errorf("snapshot of scoring model %d, this build runs model %d, and the state cannot be rebuilt from the ledger archive: %w",
+			mm.Model, fsm.ModelVersion, err)
+	}
+	f.log.Info("state rebuilt from the ledger archive", "sequence", mm.Sequence, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}

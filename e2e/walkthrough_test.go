@@ -179,7 +179,10 @@ func walkthroughJSON(t *testing.T, c ctl) {
 		Alerts []struct{ AlertID, PrincipalID, Type, Status string }
 	}
 	c.json(&alerts, "alerts", "--principal", "bob")
-	if len(alerts.Alerts) != 1 || alerts.Alerts[0].Type != "sharp_drop" || alerts.Alerts[0].Status != "open" {
+	// Five violations within minutes: one of them a sharp drop, and all of
+	// them together a cumulative drop of 28 points within the day.
+	if len(alerts.Alerts) != 2 || alerts.Alerts[0].Type != "sharp_drop" || alerts.Alerts[1].Type != "cumulative_drop" ||
+		alerts.Alerts[0].Status != "open" || alerts.Alerts[1].Status != "open" {
 		t.Fatalf("alerts -o json: %+v", alerts)
 	}
 	c.json(&d, "decide", "bob", "--action", "read_sensitive")

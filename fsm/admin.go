@@ -62,6 +62,7 @@ func (r *rules) removeModifier(c *RemoveModifier) error {
 func (l *Ledger) applyRemoveModifier(c *RemoveModifier, res *Result) {
 	p := l.mutable(l.principals[c.PrincipalID])
 	p.ownCold()
+	l.begin(p, false)
 	kept := p.Modifiers[:0:0]
 	for _, m := range p.Modifiers {
 		if m.ID != c.ModifierID {
@@ -71,7 +72,7 @@ func (l *Ledger) applyRemoveModifier(c *RemoveModifier, res *Result) {
 	p.Modifiers = kept
 	p.Events++
 	p.LastEvent = l.now
-	l.recordHistory(p)
+	l.recordHistory(p, CauseModifier, c.ModifierID)
 	res.ID = c.ModifierID
 	res.Subjects = []string{p.ID}
 }
@@ -98,29 +99,35 @@ func (l *Ledger) tidyModifier(r *rules, c *AddModifier, res *Result) {
 
 func (l *Ledger) applyModifier(c *AddModifier, res *Result) {
 	p := l.mutable(l.principals[c.PrincipalID])
+	l.begin(p, false)
 	l.prune(p)
 	p.ownCold()
 	id := "mod-" + strconv.FormatUint(l.seq, 10)
 	p.Modifiers = append(p.Modifiers, modifier{ID: id, Delta: c.Delta, Reason: c.Reason, CreatedAt: l.now, ExpiresAt: c.ExpiresAt})
 	p.Events++
 	p.LastEvent = l.now
-	l.recordHistory(p)
+	l.recordHistory(p, CauseModifier, id)
 	res.ID = id
 	res.Subjects = []string{p.ID}
 }
 
-// reviewStatus is the alert status each review action sets.
+// reviewStatus is the detection state each review action sets.
 var reviewStatus = map[string]string{
-	ReviewAcknowledge: AlertAcknowledged, ReviewDismiss: AlertDismissed,
+	ReviewAcknowledge: AlertAcknowledged, ReviewDismiss: AlertDismissed, ReviewRemediate: AlertRemediated,
 	ReviewConfirmCompromised: AlertConfirmedCompromised, ReviewConfirmSafe: AlertConfirmedSafe,
 }
 
+// review accepts a review of a known detection with a known action.
+// Whether the state machine allows the transition is ReviewAllowed's
+// question, asked before proposing: an entry it would refuse changes
+// nothing here (applyReview), which keeps every entry of a ledger written
+// before the state machine accepted or refused as it was.
 func (r *rules) review(c *ReviewAlert) error {
 	if _, ok := r.l.alertIdx[c.AlertID]; !ok {
 		return reject("alertId", "not_found", "unknown alert %q", c.AlertID)
 	}
 	if reviewStatus[c.Action] == "" {
-		return reject("action", "invalid", "must be acknowledge, dismiss, confirm-compromised or confirm-safe")
+		return reject("action", "invalid", "must be acknowledge, remediate, dismiss, confirm-compromised or confirm-safe")
 	}
 	if len(c.Note) > MaxTextLen {
 		return reject("note", "invalid", "at most %d bytes", MaxTextLen)
@@ -131,21 +138,20 @@ func (r *rules) review(c *ReviewAlert) error {
 func (l *Ledger) applyReview(c *ReviewAlert, actor string, res *Result) {
 	p := l.mutable(l.principals[l.alertIdx[c.AlertID]])
 	p.ownCold()
-	status := reviewStatus[c.Action]
+	rf := reviewFrom[c.Action]
 	for i := range p.Alerts {
-		if p.Alerts[i].ID == c.AlertID {
-			p.Alerts[i].Status, p.Alerts[i].ReviewedAt, p.Alerts[i].ReviewedBy, p.Alerts[i].Note = status, l.now, actor, c.Note
+		if p.Alerts[i].ID != c.AlertID {
+			continue
 		}
-	}
-	switch c.Action {
-	case ReviewConfirmCompromised:
-		p.Compromised = true
-	case ReviewConfirmSafe:
-		p.Compromised = false
+		if !contains(rf.from, p.Alerts[i].Status) {
+			return
+		}
+		l.begin(p, false)
+		l.transition(p, i, rf.to, actor, c.Note)
 	}
 	p.Events++
 	p.LastEvent = l.now
-	l.recordHistory(p)
+	l.recordHistory(p, CauseReview, c.AlertID)
 	res.Subjects = []string{p.ID}
 }
 
@@ -223,7 +229,7 @@ func (l *Ledger) applySetPolicy(c *SetPolicy, _ *Result) {
 
 // ReviewActionFor returns the review action that sets an alert to status.
 func ReviewActionFor(status string) (string, bool) {
-	for _, a := range []string{ReviewAcknowledge, ReviewDismiss, ReviewConfirmCompromised, ReviewConfirmSafe} {
+	for _, a := range []string{ReviewAcknowledge, ReviewRemediate, ReviewDismiss, ReviewConfirmCompromised, ReviewConfirmSafe} {
 		if reviewStatus[a] == status {
 			return a, true
 		}

@@ -96,7 +96,12 @@ func (l *Ledger) Apply(index uint64, data []byte) (res *Result) {
 			l.now = entry.Stamp
 		}
 		res.Kind = entry.Kind
+		l.raised = nil
 		err = l.applyEntry(entry, res)
+		// Every detection raised, in the order raised (the order of
+		// their ids).
+		res.Alerts = l.raised
+		l.raised = nil
 	}
 	res.Time = l.now
 	l.counts.Entries++

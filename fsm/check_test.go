@@ -160,7 +160,7 @@ func (w *world) state(now int64) string {
 		// own principal): copy it before leaving anything out of it.
 		cold := *p.Cold
 		c.Cold = &cold
-		c.Modifiers, c.Endorsed, c.Endorsing, c.AuthFails = nil, nil, nil, nil
+		c.Modifiers, c.Endorsed, c.Endorsing, c.Failures = nil, nil, nil, nil
 		for _, m := range p.Modifiers {
 			if modifierInForce(m, now) {
 				c.Modifiers = append(c.Modifiers, m)
@@ -176,9 +176,9 @@ func (w *world) state(now int64) string {
 				c.Endorsing = append(c.Endorsing, e)
 			}
 		}
-		for _, at := range p.AuthFails {
+		for _, at := range p.Failures {
 			if at > now-l.policy.BurstWindow {
-				c.AuthFails = append(c.AuthFails, at)
+				c.Failures = append(c.Failures, at)
 			}
 		}
 		principals[id] = c

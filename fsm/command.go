@@ -396,6 +396,7 @@ const (
 	ReviewDismiss            = "dismiss"
 	ReviewConfirmCompromised = "confirm-compromised"
 	ReviewConfirmSafe        = "confirm-safe"
+	ReviewRemediate          = "remediate"
 )
 
 // ReviewAlert records an operator's review of an alert.
@@ -463,6 +464,18 @@ type ImportRecord struct {
 	FederatedTrust   []byte
 	Metadata         []byte
 	LastAssessmentAt int64 `view:",time"`
+	// Modifiers are the record's temporary modifiers still in force: the
+	// imported score reflects them, so the evidence is imported without
+	// them and they expire as they would have (model 2; an entry of model
+	// 1 has none, codec.go).
+	Modifiers []ImportedModifier `view:"trustModifiers"`
+}
+
+// ImportedModifier is one temporary modifier of an imported record.
+type ImportedModifier struct {
+	Delta     int64 `view:",points"`
+	Reason    string
+	ExpiresAt int64 `view:",time"`
 }
 
 // ImportedSignal is a signal from an imported record's signal lists.

@@ -153,6 +153,16 @@ func DecidePolicy(r *Record, pol *Policy, req DecisionRequest, t int64) Decision
 			d.WhatWouldChange = append(d.WhatWouldChange, Reason{Code: "review_alerts", Message: "review the open alerts"})
 		}
 	}
+	for _, h := range r.Holds {
+		// A detection that holds the principal applies like a context
+		// rule of its own: whatever the score, partner weight or expiry,
+		// the decision is at least the policy's hold until remediated.
+		aal, audit = d.applyRule(&ContextRule{Name: "detection:" + h.DetectionID, Code: "remediation_required",
+			Message:  "detection " + h.DetectionID + " (" + h.Type + ", " + h.State + ") holds decisions until it is remediated",
+			Decision: dp.Hold, RequiredAAL: 3, Audit: 2}, aal, audit)
+		d.WhatWouldChange = append(d.WhatWouldChange, Reason{Code: "remediate",
+			Message: "remediate detection " + h.DetectionID + " (POST /v1/detections/" + h.DetectionID + "/review, or an event the policy's remediations name)"})
+	}
 	in := &decisionInputs{ctx: req.Context, r: r, t: t}
 	for i := range dp.ContextRules {
 		if cr := &dp.ContextRules[i]; cr.matches(in) {
@@ -198,8 +208,10 @@ func (d *Decision) applyRule(cr *ContextRule, aal, audit int) (int, int) {
 			// Stepping up means authenticating above what was enough.
 			aal = max(aal, 1)
 		}
-		d.WhatWouldChange = append(d.WhatWouldChange, Reason{Code: "resolve_context",
-			Message: "a request where context rule " + cr.Name + " does not apply", Rule: cr.Name})
+		if len(cr.When) > 0 {
+			d.WhatWouldChange = append(d.WhatWouldChange, Reason{Code: "resolve_context",
+				Message: "a request where context rule " + cr.Name + " does not apply", Rule: cr.Name})
+		}
 	}
 	if cr.RequiredAAL > 0 {
 		aal = max(aal, int(cr.RequiredAAL)-1)
@@ -338,7 +350,7 @@ func (d *Decision) decide(r *Record, score, allow, stepUp int64) {
 	case r.Explanation.ClampedBy == "confirmed_compromised":
 		d.Decision = DecisionDeny
 		why("confirmed_compromised", "principal confirmed compromised by review")
-		change("confirm_safe", "an alert review with confirm-safe")
+		change("remediate", "remediate the confirmed detection (review action remediate, or an event the policy's remediations name)")
 	case score >= allow:
 		d.Decision = DecisionAllow
 		why("meets_threshold", scoreText+" meets the "+d.Sensitivity+" allow threshold "+thr(allow))

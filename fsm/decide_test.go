@@ -333,7 +333,7 @@ func TestGoldenDecisions(t *testing.T) {
 	}
 	contexts := []string{`{}`, `{"device":{"compliant":false}}`, `{"network":{"ip":"10.9.8.7"}}`, `{"network":{"ip":"203.0.113.9"},"geo":{"country":"KP"}}`}
 	h := sha256.New()
-	n := 0
+	n, held := 0, 0
 	l.mu.RLock()
 	ids := make([]string, 0, len(l.principals))
 	for id := range l.principals {
@@ -349,7 +349,13 @@ func TestGoldenDecisions(t *testing.T) {
 					t.Fatal(err)
 				}
 				at := goldenAt + int64(i)*7*hourMS
-				b, _ := json.Marshal(DecidePolicy(r, &pol, DecisionRequest{PrincipalID: id, Action: a, Context: ctx}, at))
+				dec := DecidePolicy(r, &pol, DecisionRequest{PrincipalID: id, Action: a, Context: ctx}, at)
+				for _, why := range dec.Reasons {
+					if why.Code == "remediation_required" {
+						held++
+					}
+				}
+				b, _ := json.Marshal(dec)
 				h.Write(b)
 				h.Write([]byte{'\n'})
 				n++
@@ -358,7 +364,11 @@ func TestGoldenDecisions(t *testing.T) {
 	}
 	l.mu.RUnlock()
 	got := hex.EncodeToString(h.Sum(nil))
-	const want = "162c892c2ba70dafdcba218b802392dc83e3a6f7df80756b61a6482f1d0d8598"
+	if held == 0 {
+		t.Fatal("no golden decision is held by a detection")
+	}
+	t.Logf("%d decisions, %d held by detections", n, held)
+	const want = "5a012a0d4f6334d79b31660b7de88604425de5cf672a67ac8d2d4df535a629b9"
 	if got != want {
 		t.Fatalf("golden decisions (%d) hash to %s, want %s: decisions changed — check why, then re-pin", n, got, want)
 	}

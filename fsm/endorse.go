@@ -127,11 +127,12 @@ func (l *Ledger) applyEndorse(c *AddEndorsement, res *Result) {
 	id := "end-" + strconv.FormatUint(l.seq, 10)
 	l.endorse[id] = &endorsement{ID: id, EndorserID: c.EndorserID, EndorseeID: c.EndorseeID,
 		Weight: optOr(c.Weight, l.policy.EndorseDefaultWeight), Reason: c.Reason, CreatedAt: l.now, ExpiresAt: c.ExpiresAt}
+	l.begin(ee, false)
 	er.Endorsing = append(er.Endorsing, id)
 	ee.Endorsed = append(ee.Endorsed, id)
 	ee.Events++
 	ee.LastEvent = l.now
-	l.recordHistory(ee)
+	l.recordHistory(ee, CauseEndorsement, id)
 	res.ID = id
 	res.Subjects = sortedKeys(map[string]bool{er.ID: true, ee.ID: true})
 }
@@ -190,10 +191,11 @@ func (l *Ledger) applyRevokeEndorsement(c *RevokeEndorsement, res *Result) {
 	if p := l.principals[e.EndorseeID]; p != nil {
 		p = l.mutable(p)
 		p.ownCold()
+		l.begin(p, false)
 		p.Endorsed = drop(p.Endorsed)
 		p.Events++
 		p.LastEvent = l.now
-		l.recordHistory(p)
+		l.recordHistory(p, CauseEndorsement, e.ID)
 	}
 	res.ID = e.ID
 	res.Subjects = sortedKeys(map[string]bool{e.EndorserID: true, e.EndorseeID: true})

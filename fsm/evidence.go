@@ -26,13 +26,13 @@ func (l *Ledger) prune(p *principal) {
 		p.Modifiers = p.Modifiers[:n]
 	}
 	n := 0
-	for _, t := range p.AuthFails {
+	for _, t := range p.Failures {
 		if t > l.now-l.policy.BurstWindow {
-			p.AuthFails[n] = t
+			p.Failures[n] = t
 			n++
 		}
 	}
-	p.AuthFails = p.AuthFails[:n]
+	p.Failures = p.Failures[:n]
 }
 
 // spreadLoss takes d µpt from the positive components in proportion to
@@ -106,22 +106,4 @@ func (l *Ledger) lower(p *principal, c int, loss int64, violation bool) {
 	if violation {
 		p.Allowance, p.AllowanceAt = 0, l.now
 	}
-}
-
-func (l *Ledger) recordHistory(p *principal) {
-	s := clamp(roundPoints(l.score(p, l.now)), 0, 100)
-	if n := len(p.History); n > 0 && p.History[n-1].score() == s*Point {
-		return
-	}
-	w := int(l.policy.HistoryWindow)
-	if len(p.History) >= w {
-		copy(p.History, p.History[len(p.History)-w+1:])
-		p.History = p.History[:w-1]
-	}
-	if len(p.History) == cap(p.History) {
-		grown := make([]historyPoint, len(p.History), min(w, max(4, 2*cap(p.History))))
-		copy(grown, p.History)
-		p.History = grown
-	}
-	p.History = append(p.History, packHistory(l.now, s*Point))
 }

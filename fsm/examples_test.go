@@ -102,8 +102,8 @@ func TestExampleRecords(t *testing.T) {
 		parts  Breakdown
 		trend  string
 	}{
-		{"user", userExample(), "user_john_doe", 78, "high", Breakdown{18, 20, 15, 18, 7}, "stable"},
-		{"service", serviceExample(), "svc_payment_processor", 92, "verified", Breakdown{25, 23, 22, 22, 0}, "increasing"},
+		{"user", userExample(), "user_john_doe", 78, "high", Breakdown{18, 20, 15, 18, 7, 0}, "decreasing"},
+		{"service", serviceExample(), "svc_payment_processor", 92, "verified", Breakdown{25, 23, 22, 22, 0, 0}, "increasing"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := NewLedger()
@@ -122,4 +122,31 @@ func TestExampleRecords(t *testing.T) {
 			t.Logf("%s", mustJSON(t, r))
 		})
 	}
+}
+
+// detectionExample exercises model 2's detections: insider drift, a
+// partner's compromise report that outlives its assessment, remediation by
+// a credential rotation, a review, privilege events, an overdue principal.
+func detectionExample() []timedCommand {
+	const risc = "https://schemas.openid.net/secevent/risc/event-type/"
+	drift := []timedCommand{{"2024-04-01T08:00:00Z", &RegisterPrincipal{PrincipalID: "user_insider", PrincipalType: "user", Base: Some(70 * Point)}}}
+	for i := 0; i < 8; i++ {
+		drift = append(drift, timedCommand{"2024-04-01T1" + string(rune('0'+i)) + ":00:00Z", &RecordSignals{Signals: []Signal{
+			{EventID: "drift-" + string(rune('a'+i)), PrincipalID: "user_insider", Event: "bulk_download_after_hours", Category: uint8(i % 4), Impact: -7 * Point}}}})
+	}
+	return append(drift,
+		timedCommand{"2024-04-02T08:00:00Z", &RegisterPrincipal{PrincipalID: "svc_ledger", PrincipalType: "service", Base: Some(92 * Point)}},
+		timedCommand{"2024-04-02T08:00:00Z", &UpsertPartner{PartnerID: "idp", Issuer: "https://idp.example", Audience: "trustledger", Weight: 500_000, MaxInfluence: 15 * Point}},
+		timedCommand{"2024-04-02T09:00:00Z", &FederatedEvent{EventID: "set-cc-1", PartnerID: "idp", PrincipalID: "svc_ledger", IssuedAt: 1712048400000,
+			EventType: risc + "credential-compromise", Score: Some(0), ValidUntil: 1714640400000, AlertType: "partner_credential_compromise",
+			Severity: "high", Message: "credential compromised"}},
+		timedCommand{"2024-05-10T09:00:00Z", &RecordSignals{Signals: []Signal{{EventID: "rot-1", PrincipalID: "svc_ledger", Event: "credential_rotated", Impact: Point}}}},
+		timedCommand{"2024-05-10T10:00:00Z", &RegisterPrincipal{PrincipalID: "user_admin", PrincipalType: "user", Frequency: "daily"}},
+		timedCommand{"2024-05-10T10:05:00Z", &RecordSignals{Signals: []Signal{
+			{EventID: "priv-1", PrincipalID: "user_admin", Event: "role_granted", Category: 1, Impact: 0},
+			{EventID: "priv-2", PrincipalID: "user_admin", Event: "sudo", Category: 1, Impact: 0},
+			{EventID: "priv-3", PrincipalID: "user_admin", Event: "privilege_escalation", Category: 1, Impact: -2 * Point}}}},
+		timedCommand{"2024-05-10T11:00:00Z", &ReviewAlert{AlertID: "alt-unknown", Action: ReviewConfirmCompromised}},
+		timedCommand{"2024-05-10T11:00:00Z", &AddModifier{PrincipalID: "user_admin", Delta: -10 * Point, Reason: "under investigation", ExpiresAt: 1718000000000}},
+	)
 }

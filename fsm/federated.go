@@ -73,10 +73,11 @@ func (l *Ledger) applyFederatedEvent(c *FederatedEvent, res *Result) {
 	if c.Clear {
 		keepAssessments(p, func(a assessment) bool { return a.PartnerID != c.PartnerID })
 	}
+	l.remediateBy(p, c.EventType, c.EventID, "partner:"+c.PartnerID, c.PartnerID)
 	if c.AlertType != "" {
-		res.Alerts = l.raiseAlert(p, nil, c.AlertType, c.Severity, c.Message)
+		l.raisePartnerAlert(p, c)
 	}
-	l.eventApplied(p, c.EventID, res)
+	l.eventApplied(p, CauseFederated, c.EventID, res)
 }
 
 // FederatedEventSeen reports whether a partner's SET with this jti is

@@ -1,5 +1,7 @@
 package fsm
 
+import "strconv"
+
 // Imported PrincipalTrust records.
 
 func (c *ImportRecord) settings() principalSettings {
@@ -32,6 +34,14 @@ func (r *rules) importRecord(c *ImportRecord) error {
 	if err := r.checkSettings(c.settings()); err != nil {
 		return err
 	}
+	if int64(len(c.Modifiers)) > r.l.policy.ModifierLimit {
+		return reject("trustModifiers", "invalid", "at most %d modifiers", r.l.policy.ModifierLimit)
+	}
+	for _, m := range c.Modifiers {
+		if err := r.modifierInput(&AddModifier{Delta: m.Delta, Reason: m.Reason, ExpiresAt: m.ExpiresAt}); err != nil {
+			return reject("trustModifiers", "invalid", "%v", err)
+		}
+	}
 	switch len(c.Components) {
 	case 0:
 	case NumComponents:
@@ -57,6 +67,7 @@ func (l *Ledger) applyImport(c *ImportRecord, res *Result) {
 	if e := p.evidence(); e > p.Max {
 		l.spreadLoss(p, e-p.Max)
 	}
+	l.importModifiers(p, c.Modifiers)
 	any := false
 	var f [NumComponents][]byte
 	for i, b := range c.Factors {
@@ -84,9 +95,9 @@ func (l *Ledger) applyImport(c *ImportRecord, res *Result) {
 	}
 	l.principals[p.ID] = p
 	if c.RequiresReview {
-		res.Alerts = l.raiseAlert(p, nil, "imported_review", "medium", "imported record requires review")
+		res.Alerts = l.raiseAlert(p, nil, SourceImport, "imported_review", "medium", "", "imported record requires review")
 	}
-	l.recordHistory(p)
+	l.recordHistory(p, CauseImported, "")
 	res.Subjects = []string{p.ID}
 }
 
@@ -107,6 +118,61 @@ func (l *Ledger) importEvidence(p *principal, c *ImportRecord) {
 		if len(p.History) >= int(l.policy.HistoryWindow) {
 			p.History = p.History[1:]
 		}
-		p.History = append(p.History, packHistory(max(h.At, 0), clamp(h.Score, 0, pts(100))))
+		// An imported point carries its score only: it stands in the
+		// adjustment part, under cause imported.
+		var parts [NumComponents + 1]int16
+		parts[NumComponents] = int16(clamp(roundPoints(h.Score), 0, 100)) // #nosec G115 -- clamped to [0, 100]
+		p.History = append(p.History, historyPoint{At: max(h.At, 0), Parts: parts, Cause: causeIndex(CauseImported)})
+	}
+}
+
+// importModifiers gives p the imported record's modifiers. The imported
+// score reflects them: the evidence is moved by their opposite (a penalty
+// given back to the components in proportion to their room under their
+// caps, a bonus taken from them in proportion to their size), so the score
+// is the imported one while they are in force and moves when they expire.
+func (l *Ledger) importModifiers(p *principal, mods []ImportedModifier) {
+	if len(mods) == 0 {
+		return
+	}
+	var sum int64
+	for i, m := range mods {
+		p.Modifiers = append(p.Modifiers, modifier{ID: "mod-" + strconv.FormatUint(l.seq, 10) + "-" + strconv.Itoa(i+1), Delta: m.Delta,
+			Reason: m.Reason, CreatedAt: l.now, ExpiresAt: m.ExpiresAt})
+		sum += m.Delta
+	}
+	sum = clamp(sum, -pts(100), pts(100))
+	if sum > 0 {
+		l.spreadLoss(p, min(sum, max(p.evidence(), 0)))
+		return
+	}
+	l.spreadGain(p, -sum)
+}
+
+// spreadGain adds up to g µpt to the components in proportion to their
+// room under their caps (and never above the principal's maximum).
+func (l *Ledger) spreadGain(p *principal, g int64) {
+	var room [NumComponents]int64
+	var total int64
+	for i, v := range p.V {
+		room[i] = max(0, l.policy.Caps[i]-v)
+		total += room[i]
+	}
+	g = min(g, total, max(0, p.Max-p.evidence()))
+	if g <= 0 {
+		return
+	}
+	var given int64
+	for i := range p.V {
+		x := mulDiv(g, room[i], total, g)
+		p.V[i] += x
+		given += x
+	}
+	for i := 0; given < g && i < NumComponents; i++ {
+		x := min(l.policy.Caps[i]-p.V[i], g-given)
+		if x > 0 {
+			p.V[i] += x
+			given += x
+		}
 	}
 }

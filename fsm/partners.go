@@ -49,7 +49,7 @@ func (l *Ledger) applyAssessment(c *RecordAssessment, res *Result) {
 	// Assessments of removed partners are forgotten when the principal
 	// hears from anyone, keeping the list bounded by the partner count.
 	keepAssessments(p, func(a assessment) bool { return l.partners[a.PartnerID] != nil })
-	l.eventApplied(p, c.EventID, res)
+	l.eventApplied(p, CauseAssessment, c.EventID, res)
 }
 
 // takeEvent remembers a partner's event id and returns the principal the
@@ -64,14 +64,15 @@ func (l *Ledger) takeEvent(partnerID, eventID, principalID string, res *Result) 
 	p := l.mutable(l.principals[principalID])
 	p.ownCold()
 	l.remember(k)
+	l.begin(p, false)
 	return p
 }
 
 // eventApplied records a partner's event applied to p.
-func (l *Ledger) eventApplied(p *principal, eventID string, res *Result) {
+func (l *Ledger) eventApplied(p *principal, cause, eventID string, res *Result) {
 	p.Events++
 	p.LastEvent = l.now
-	l.recordHistory(p)
+	l.recordHistory(p, cause, eventID)
 	res.Signals = []SignalResult{{EventID: eventID, Status: StatusAccepted}}
 	res.Subjects = []string{p.ID}
 }

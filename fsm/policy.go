@@ -7,7 +7,7 @@ import (
 
 // ModelVersion is the version of the scoring model implemented here. Any
 // change to scoring results must bump it (and the golden digest).
-const ModelVersion = 1
+const ModelVersion = 2
 
 // Policy is the replicated scoring and decision policy (docs/scoring.md; its
 // JSON form: docs/api.md, "Policy JSON form"). Every number is an integer:
@@ -53,6 +53,30 @@ type Policy struct {
 	VolatileSwings         int64 // direction changes for volatile
 	Decision               DecisionPolicy
 	Rules                  []FactorRule
+	// The fields below came with model 2; a policy encoded without them
+	// (a set_policy entry of model 1) gets the built-in values (codec.go).
+
+	// CumulativeDrop (µpt, 0 off) within CumulativeWindow (ms) raises
+	// cumulative_drop.
+	CumulativeDrop   int64
+	CumulativeWindow int64
+	// BaselineDeviation (µpt, 0 off): a score this far below the
+	// principal's baseline raises baseline_deviation, once the baseline has
+	// BaselineMinEvents events; the baseline moves 1/BaselineSmoothing of
+	// the way to each new score.
+	BaselineDeviation int64
+	BaselineMinEvents int64
+	BaselineSmoothing int64
+	// PrivilegeBurst (0 off) of the PrivilegeEvents (signal event names)
+	// within PrivilegeWindow (ms) raises privilege_burst.
+	PrivilegeEvents []string
+	PrivilegeBurst  int64
+	PrivilegeWindow int64
+	// HoldTypes are the detection types that hold decisions while pending
+	// (confirmed compromises always do), until remediated or reviewed.
+	HoldTypes []string
+	// Remediations clear detections when an event arrives.
+	Remediations []RemediationRule
 }
 
 // DecisionPolicy holds the decision thresholds (docs/scoring.md, "16.
@@ -80,6 +104,9 @@ type DecisionPolicy struct {
 	// default: a partner that pushes risk events does not vouch for
 	// identities unless listed here.
 	UserTokenPartners []string
+	// Hold is the decision (1 step-up, 2 deny) while a detection holds
+	// the principal (Policy.HoldTypes, confirmed compromises).
+	Hold uint8
 }
 
 // PermissionRule activates a permission at a minimum score.
@@ -157,8 +184,23 @@ func DefaultPolicy() Policy {
 			},
 			Actions:      defaultActions(),
 			ContextRules: defaultContextRules(),
+			Hold:         2,
 		},
-		Rules: defaultRules(),
+		Rules:             defaultRules(),
+		CumulativeDrop:    pts(25),
+		CumulativeWindow:  24 * hourMS,
+		BaselineDeviation: pts(20),
+		BaselineMinEvents: 10,
+		BaselineSmoothing: 16,
+		PrivilegeEvents:   []string{"admin_action", "permission_change", "privilege_escalation", "role_granted", "sudo"},
+		PrivilegeBurst:    3,
+		PrivilegeWindow:   hourMS,
+		HoldTypes:         []string{"partner_account_disabled", "partner_credential_compromise"},
+		Remediations: []RemediationRule{
+			{Event: "credential_rotated", Clears: []string{AlertConfirmedCompromised, "partner_credential_compromise"}},
+			{Event: "hardware_mfa_enrolled", Clears: []string{AlertConfirmedCompromised, "partner_credential_compromise"}},
+			{Event: "https://schemas.openid.net/secevent/risc/event-type/account-enabled", Clears: []string{"partner_account_disabled"}},
+		},
 	}
 }
 
@@ -232,7 +274,7 @@ func defaultRules() []FactorRule {
 
 // Validate checks a policy for internal consistency.
 func (p *Policy) Validate() error {
-	for _, check := range []func() error{p.validateScale, p.validateBounds, p.Decision.validate, p.validateRules} {
+	for _, check := range []func() error{p.validateScale, p.validateBounds, p.Decision.validate, p.validateRules, p.validateDetections} {
 		if err := check(); err != nil {
 			return err
 		}
@@ -303,6 +345,13 @@ func (p *Policy) validateBounds() error {
 		{"trendWindow", p.TrendWindow, hourMS, 365 * 24 * hourMS},
 		{"trendDelta", p.TrendDelta, 0, pts(100)},
 		{"volatileSwings", p.VolatileSwings, 1, 100},
+		{"cumulativeDrop", p.CumulativeDrop, 0, pts(100)},
+		{"cumulativeWindow", p.CumulativeWindow, 60_000, 30 * 24 * hourMS},
+		{"baselineDeviation", p.BaselineDeviation, 0, pts(100)},
+		{"baselineMinEvents", p.BaselineMinEvents, 1, 1 << 16},
+		{"baselineSmoothing", p.BaselineSmoothing, 1, 1024},
+		{"privilegeBurst", p.PrivilegeBurst, 0, 1000},
+		{"privilegeWindow", p.PrivilegeWindow, 1000, 30 * 24 * hourMS},
 	}
 	for _, c := range checks {
 		if c.v < c.lo || c.v > c.hi {
@@ -322,6 +371,9 @@ func (d *DecisionPolicy) validate() error {
 		if i > 0 && d.Allow[i] < d.Allow[i-1] {
 			return fmt.Errorf("decision.allow.%s: must not be below %s", Sensitivities[i], Sensitivities[i-1])
 		}
+	}
+	if d.Hold != 1 && d.Hold != 2 {
+		return fmt.Errorf("decision.hold: must be step_up or deny")
 	}
 	for i := range d.SessionMax {
 		if d.SessionMax[i] <= 0 || d.IdleTimeout[i] <= 0 || d.IdleTimeout[i] > d.SessionMax[i] {
@@ -440,4 +492,50 @@ func (p *Policy) levelOf(score int64) int {
 		}
 	}
 	return lvl
+}
+
+// Limits of the detection rules' lists.
+const (
+	maxPrivilegeEvents = 64
+	maxHoldTypes       = 64
+	maxRemediations    = 64
+	maxClears          = 16
+)
+
+// validateDetections checks the detection rules' lists: privilege events,
+// hold types and remediation rules.
+func (p *Policy) validateDetections() error {
+	if len(p.PrivilegeEvents) > maxPrivilegeEvents {
+		return fmt.Errorf("privilegeEvents: at most %d", maxPrivilegeEvents)
+	}
+	for _, e := range p.PrivilegeEvents {
+		if e == "" || len(e) > MaxEventNameLen {
+			return fmt.Errorf("privilegeEvents: event names must be 1-%d bytes", MaxEventNameLen)
+		}
+	}
+	if len(p.HoldTypes) > maxHoldTypes {
+		return fmt.Errorf("holdTypes: at most %d", maxHoldTypes)
+	}
+	for _, t := range p.HoldTypes {
+		if !validLedgerID(t) {
+			return fmt.Errorf("holdTypes: %q is not a detection type", t)
+		}
+	}
+	if len(p.Remediations) > maxRemediations {
+		return fmt.Errorf("remediations: at most %d", maxRemediations)
+	}
+	for i, r := range p.Remediations {
+		if r.Event == "" || len(r.Event) > MaxTextLen {
+			return fmt.Errorf("remediations[%d].event: must be 1-%d bytes", i, MaxTextLen)
+		}
+		if len(r.Clears) == 0 || len(r.Clears) > maxClears {
+			return fmt.Errorf("remediations[%d].clears: need 1 to %d detection types", i, maxClears)
+		}
+		for _, t := range r.Clears {
+			if !validLedgerID(t) {
+				return fmt.Errorf("remediations[%d].clears: %q is not a detection type", i, t)
+			}
+		}
+	}
+	return nil
 }

@@ -99,7 +99,7 @@ func (l *Ledger) applyRegister(c *RegisterPrincipal, res *Result) {
 	}
 	l.seedComponents(p, min(p.Base, p.Max))
 	l.principals[p.ID] = p
-	l.recordHistory(p)
+	l.recordHistory(p, CauseRegistered, "")
 	res.Subjects = []string{p.ID}
 }
 
@@ -170,6 +170,7 @@ func (r *rules) update(c *UpdatePrincipal) error {
 
 func (l *Ledger) applyUpdate(c *UpdatePrincipal, res *Result) {
 	p := l.mutable(l.principals[c.PrincipalID])
+	l.begin(p, false)
 	p.Min, p.Max = optOr(c.Min, p.Min), optOr(c.Max, p.Max)
 	p.DecayRate = optOr(c.DecayRate, p.DecayRate)
 	p.RecoveryRate = optOr(c.RecoveryRate, p.RecoveryRate)
@@ -191,7 +192,7 @@ func (l *Ledger) applyUpdate(c *UpdatePrincipal, res *Result) {
 	}
 	p.Events++
 	p.LastEvent = l.now
-	l.recordHistory(p)
+	l.recordHistory(p, CauseUpdate, "")
 	res.Subjects = []string{p.ID}
 }
 

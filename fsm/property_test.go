@@ -33,8 +33,11 @@ func TestPropertyBoundsLevelsBreakdown(t *testing.T) {
 			}
 			var sum int64
 			for j, c := range ev.Components {
-				if c < 0 || c*Point > pol.Caps[j] {
-					t.Errorf("%s: component %s = %d outside [0, cap]", id, Categories[j], c)
+				if j < NumComponents && (c*Point < -maxDebt || c*Point > pol.Caps[j]) {
+					t.Errorf("%s: component %s = %d outside [-maxDebt, cap]", id, Categories[j], c)
+				}
+				if j < NumComponents && c != roundPoints(p.V[j]) {
+					t.Errorf("%s: component %s = %d, its evidence is %d µpt", id, Categories[j], c, p.V[j])
 				}
 				sum += c
 			}
@@ -162,7 +165,13 @@ func TestPropertyRecoveryRate(t *testing.T) {
 				f.PrincipalID = id
 				w.apply(&f)
 			} else {
-				w.apply(&RecordSignals{Signals: []Signal{w.signal(id, 1)}})
+				s := w.signal(id, 1)
+				if s.Event == "credential_rotated" || s.Event == "hardware_mfa_enrolled" {
+					// a remediation ends a confirmed compromise, which held
+					// the score at the floor: not a recovery
+					s.Event = "successful_mfa"
+				}
+				w.apply(&RecordSignals{Signals: []Signal{s}})
 			}
 			for _, at := range []int64{w.now, w.now + w.rng.Int64N(48*hourMS)} {
 				got := w.own(id, at)

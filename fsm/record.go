@@ -8,19 +8,22 @@ import (
 	"strconv"
 )
 
-// Breakdown is scoreComponents: whole points per component, adding up to
-// trustScore.
+// Breakdown is scoreComponents: each component's own evidence in whole
+// points (negative where its evidence is), and the adjustment — decay,
+// modifiers, endorsements, federation, bounds and rounding — that makes
+// them add up to trustScore.
 type Breakdown struct {
 	Authentication int64 `json:"authentication"`
 	Behavior       int64 `json:"behavior"`
 	Compliance     int64 `json:"compliance"`
 	History        int64 `json:"history"`
 	Context        int64 `json:"context"`
+	Adjustment     int64 `json:"adjustment"`
 }
 
-// Sum returns the total of the components: trustScore.
+// Sum returns the total of the parts: trustScore.
 func (b Breakdown) Sum() int64 {
-	return b.Authentication + b.Behavior + b.Compliance + b.History + b.Context
+	return b.Authentication + b.Behavior + b.Compliance + b.History + b.Context + b.Adjustment
 }
 
 // SignalView is one entry of positiveSignals / negativeSignals.
@@ -29,12 +32,6 @@ type SignalView struct {
 	Category  string      `json:"category"`
 	Timestamp string      `json:"timestamp"`
 	Impact    json.Number `json:"impact"`
-}
-
-// HistoryView is one trustHistory point.
-type HistoryView struct {
-	Timestamp string `json:"timestamp"`
-	Score     int64  `json:"score"`
 }
 
 // ModifierView is one active temporary modifier.
@@ -80,8 +77,8 @@ type AlertView struct {
 	Severity    string `json:"severity"`
 	RaisedAt    string `json:"raisedAt"`
 	Message     string `json:"message"`
-	// Status is open, acknowledged, dismissed, confirmed_compromised or
-	// confirmed_safe.
+	// Status is open, acknowledged, remediated, dismissed,
+	// confirmed_compromised or confirmed_safe.
 	Status     string `json:"status"`
 	ReviewedAt string `json:"reviewedAt,omitempty"`
 	ReviewedBy string `json:"reviewedBy,omitempty"`
@@ -136,9 +133,14 @@ type Record struct {
 	NextAssessmentAt      string                   `json:"nextAssessmentAt"`
 	AssessmentFrequency   string                   `json:"assessmentFrequency"`
 	TrustAlerts           []AlertView              `json:"trustAlerts"`
-	RequiresReview        bool                     `json:"requiresReview"`
-	IsActive              bool                     `json:"isActive"`
-	Metadata              json.RawMessage          `json:"metadata"`
+	// AssessmentOverdue says nextAssessmentAt passed without new evidence.
+	AssessmentOverdue bool `json:"assessmentOverdue"`
+	// Holds are the detections holding the principal's decisions until
+	// remediated (docs/scoring.md, "12. Detections and review").
+	Holds          []HoldView      `json:"holds"`
+	RequiresReview bool            `json:"requiresReview"`
+	IsActive       bool            `json:"isActive"`
+	Metadata       json.RawMessage `json:"metadata"`
 
 	// OrgID is the principal's organization, when it has one.
 	OrgID string `json:"orgId,omitempty"`
@@ -180,14 +182,13 @@ func (l *Ledger) Record(id string, t int64) (*Record, bool) {
 func (l *Ledger) record(p *principal, t int64) *Record {
 	ev := l.evaluate(p, t)
 	r := &Record{
-		Type:          "PrincipalTrust",
-		TrustID:       p.TrustID,
-		PrincipalID:   p.ID,
-		PrincipalType: PrincipalTypes[p.Type],
-		TrustScore:    ev.Score,
-		TrustLevel:    Levels[ev.Level],
-		ScoreComponents: Breakdown{ev.Components[0], ev.Components[1], ev.Components[2],
-			ev.Components[3], ev.Components[4]},
+		Type:                "PrincipalTrust",
+		TrustID:             p.TrustID,
+		PrincipalID:         p.ID,
+		PrincipalType:       PrincipalTypes[p.Type],
+		TrustScore:          ev.Score,
+		TrustLevel:          Levels[ev.Level],
+		ScoreComponents:     breakdownOf(ev.Components),
 		TrustTrend:          l.trend(p, t, ev.Score),
 		BaseTrustScore:      dec(p.Base),
 		TrustDecayRate:      dec(p.DecayRate),
@@ -196,6 +197,7 @@ func (l *Ledger) record(p *principal, t int64) *Record {
 		MinTrustScore:       dec(p.Min),
 		LastAssessmentAt:    FormatTime(p.LastEvent),
 		NextAssessmentAt:    FormatTime(p.LastEvent + AssessmentFrequencies[p.Frequency].Period),
+		AssessmentOverdue:   overdue(p, t),
 		AssessmentFrequency: AssessmentFrequencies[p.Frequency].Name,
 		IsActive:            p.Active,
 		Metadata:            rawOr(p.Metadata, "{}"),
@@ -217,6 +219,12 @@ func (l *Ledger) record(p *principal, t int64) *Record {
 	r.FederatedTrust = l.federatedViews(p, ev.Partners)
 	r.TrustAlerts, r.RequiresReview = alertViews(p.ID, p.Alerts)
 	r.RequiresReview = r.RequiresReview || p.Compromised
+	r.Holds = []HoldView{}
+	for i := range p.Alerts {
+		if a := &p.Alerts[i]; l.policy.holds(a) {
+			r.Holds = append(r.Holds, HoldView{DetectionID: a.ID, Type: a.Type, State: a.Status})
+		}
+	}
 	r.Explanation = l.explain(p, ev)
 	return r
 }
@@ -234,14 +242,6 @@ func (r *Record) setFactors(factors *[NumComponents][]byte) {
 	r.ComplianceStatus = rawOr(f[2], "{}")
 	r.RiskIndicators = rawOr(f[3], "[]")
 	r.Context = rawOr(f[4], "{}")
-}
-
-func historyViews(history []historyPoint) []HistoryView {
-	out := make([]HistoryView, 0, len(history))
-	for _, h := range history {
-		out = append(out, HistoryView{Timestamp: FormatTime(h.at()), Score: h.score() / Point})
-	}
-	return out
 }
 
 // modifierViews returns the modifiers still active at t.
@@ -306,9 +306,7 @@ func alertViews(pid string, alerts []alert) ([]AlertView, bool) {
 	pending := false
 	for _, a := range alerts {
 		out = append(out, alertView(pid, a))
-		if a.Status == AlertOpen || a.Status == AlertAcknowledged {
-			pending = true
-		}
+		pending = pending || a.pending()
 	}
 	return out, pending
 }
@@ -376,7 +374,7 @@ func (l *Ledger) explain(p *principal, ev Evaluation) Explanation {
 	if ev.Clamped != "" {
 		x.Summary = append(x.Summary, "held by "+ev.Clamped)
 	}
-	x.Summary = append(x.Summary, "score "+strconv.FormatInt(ev.Score, 10)+" ("+Levels[ev.Level]+"), breakdown apportioned by component evidence within caps")
+	x.Summary = append(x.Summary, "score "+strconv.FormatInt(ev.Score, 10)+" ("+Levels[ev.Level]+"), breakdown: each component's own evidence, the rest as adjustment")
 	return x
 }
 
@@ -393,6 +391,7 @@ type Filter struct {
 	Level          string
 	OrgID          string
 	RequiresReview *bool
+	Overdue        *bool  // assessmentOverdue
 	After          string // cursor: list ids greater than this
 	Limit          int
 }
@@ -421,7 +420,8 @@ func (l *Ledger) List(f Filter, t int64) ([]*Record, string) {
 			break
 		}
 		r := l.record(l.principals[id], t)
-		if f.Level != "" && r.TrustLevel != f.Level || f.RequiresReview != nil && r.RequiresReview != *f.RequiresReview {
+		if f.Level != "" && r.TrustLevel != f.Level || f.RequiresReview != nil && r.RequiresReview != *f.RequiresReview ||
+			f.Overdue != nil && r.AssessmentOverdue != *f.Overdue {
 			continue
 		}
 		out = append(out, r)
@@ -455,11 +455,7 @@ func (l *Ledger) History(id string) ([]HistoryView, bool) {
 	if p == nil {
 		return nil, false
 	}
-	out := make([]HistoryView, 0, len(p.History))
-	for _, h := range p.History {
-		out = append(out, HistoryView{Timestamp: FormatTime(h.at()), Score: h.score() / Point})
-	}
-	return out, true
+	return historyViews(p.History), true
 }
 
 // Alerts returns alerts, optionally only those with a given status or

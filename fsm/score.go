@@ -22,8 +22,9 @@ type Evaluation struct {
 	// Score is Exact rounded to whole points; Level its level index.
 	Score int64
 	Level int
-	// Components is the integer breakdown; it sums to Score.
-	Components [NumComponents]int64
+	// Components is the breakdown (components, then the adjustment); it
+	// sums to Score.
+	Components [NumComponents + 1]int64
 	// Clamped says the bounds or a compromise confirmation set the score.
 	Clamped     string
 	Compromised bool
@@ -160,7 +161,7 @@ func (l *Ledger) evaluate(p *principal, t int64) Evaluation {
 		ev.Clamped = "maxTrustScore"
 	}
 	ev.Score, ev.Level = l.policy.scoreLevel(ev.Exact)
-	ev.Components = l.breakdown(p, ev.Score)
+	ev.Components = l.parts(p, ev.Exact)
 	return ev
 }
 
@@ -195,80 +196,9 @@ func (l *Ledger) federation(p *principal, t int64, x int64) (int64, []PartnerInf
 	return clamp(total, -l.policy.FederationCap, l.policy.FederationCap), out
 }
 
-// breakdown apportions the whole-point score over the five components in
-// proportion to their evidence, never above a component's cap, so that the
-// parts always add up to the score.
-func (l *Ledger) breakdown(p *principal, score int64) [NumComponents]int64 {
-	var w [NumComponents]int64
-	var sumW, room int64
-	capPts := [NumComponents]int64{}
-	for i, v := range p.V {
-		capPts[i] = l.policy.Caps[i] / Point
-		w[i] = clamp(v, 0, capPts[i]*Point)
-		sumW += w[i]
-	}
-	target := score * Point
-	var share [NumComponents]int64 // µpt
-	switch {
-	case sumW == 0:
-		for i := range share {
-			share[i] = mulDiv(target, capPts[i]*Point, pts(100), pts(100))
-		}
-	case target <= sumW:
-		for i := range share {
-			share[i] = mulDiv(target, w[i], sumW, pts(100))
-		}
-	default:
-		extra := target - sumW
-		for i := range w {
-			room += capPts[i]*Point - w[i]
-		}
-		for i := range share {
-			share[i] = w[i]
-			if room > 0 {
-				share[i] += mulDiv(extra, capPts[i]*Point-w[i], room, pts(100))
-			}
-		}
-	}
-	var out [NumComponents]int64
-	var given int64
-	for i := range share {
-		out[i] = share[i] / Point
-		given += out[i]
-	}
-	// Components by descending remainder, ties in component order.
-	order := [NumComponents]int{0, 1, 2, 3, 4}
-	for i := 1; i < NumComponents; i++ {
-		for j := i; j > 0 && share[order[j]]%Point > share[order[j-1]]%Point; j-- {
-			order[j], order[j-1] = order[j-1], order[j]
-		}
-	}
-	for given < score {
-		progressed := false
-		for _, i := range order {
-			if given < score && out[i] < capPts[i] {
-				out[i]++
-				given++
-				progressed = true
-			}
-		}
-		if !progressed {
-			break
-		}
-	}
-	for given > score { // cannot happen with floors; kept for safety
-		for i := NumComponents - 1; i >= 0 && given > score; i-- {
-			if out[i] > 0 {
-				out[i]--
-				given--
-			}
-		}
-	}
-	return out
-}
-
 // confidence says how much evidence backs the score, 0-100: events seen and
-// factor reports present, halved when nothing was heard for 30 days.
+// factor reports present, halved when the assessment is overdue and again
+// when nothing was heard for 30 days.
 func (l *Ledger) confidence(p *principal, t int64) int64 {
 	c := int64(p.Events) * 4
 	if c > 60 {
@@ -287,17 +217,31 @@ func (l *Ledger) confidence(p *principal, t int64) int64 {
 	if c > 100 {
 		c = 100
 	}
+	if overdue(p, t) {
+		c /= 2
+	}
 	if t-p.LastEvent > 30*24*hourMS {
 		c /= 2
 	}
 	return c
 }
 
-// trend reads the history inside TrendWindow plus the current score.
+// overdue says whether p's next assessment (its last event plus its
+// assessment period) passed at t without new evidence.
+func overdue(p *principal, t int64) bool {
+	return t > p.LastEvent+AssessmentFrequencies[p.Frequency].Period
+}
+
+// trend reads the score at the start of TrendWindow (the last history
+// point before it), the points inside it, and the current score — which
+// includes decay and expiries — so a score that only decayed trends down.
 func (l *Ledger) trend(p *principal, t int64, current int64) string {
 	var series []int64
-	for _, h := range p.History {
-		if h.at() >= t-l.policy.TrendWindow && h.at() <= t {
+	for i, h := range p.History {
+		switch {
+		case h.at() >= t-l.policy.TrendWindow && h.at() <= t:
+			series = append(series, h.score())
+		case h.at() < t-l.policy.TrendWindow && (i+1 == len(p.History) || p.History[i+1].at() >= t-l.policy.TrendWindow):
 			series = append(series, h.score())
 		}
 	}

@@ -51,7 +51,7 @@ func (l *Ledger) applySignals(c *RecordSignals, actor string, res *Result) {
 		l.counts.SignalsAccepted++
 		p = l.mutable(p)
 		touched = append(touched, p.ID)
-		res.Alerts = append(res.Alerts, l.signal(p, s)...)
+		res.Alerts = append(res.Alerts, l.signal(p, s, actor)...)
 	}
 	res.Subjects = uniqueSorted(touched)
 }
@@ -112,9 +112,9 @@ func (r *rules) checkSignal(s *Signal) (*principal, *RejectError) {
 	return p, nil
 }
 
-func (l *Ledger) signal(p *principal, s *Signal) []RaisedAlert {
-	before := p.bound(l.local(p, l.now))
-	l.touch(p)
+func (l *Ledger) signal(p *principal, s *Signal, actor string) []RaisedAlert {
+	l.begin(p, true)
+	before := l.score(p, l.now)
 	c := int(s.Category)
 	var applied int64
 	if s.Impact < 0 {
@@ -137,11 +137,9 @@ func (l *Ledger) signal(p *principal, s *Signal) []RaisedAlert {
 	w := int(l.policy.SignalWindow)
 	if s.Impact < 0 {
 		p.Negative = pushSignal(p.Negative, e, w)
-		if c == 0 {
-			p.AuthFails = append(p.AuthFails, l.now)
-			if int64(len(p.AuthFails)) > l.policy.BurstCount {
-				p.AuthFails = p.AuthFails[1:]
-			}
+		p.Failures = append(p.Failures, l.now)
+		if int64(len(p.Failures)) > l.policy.BurstCount {
+			p.Failures = p.Failures[1:]
 		}
 	} else {
 		p.Positive = pushSignal(p.Positive, e, w)
@@ -150,20 +148,21 @@ func (l *Ledger) signal(p *principal, s *Signal) []RaisedAlert {
 	p.LastEvent = l.now
 	var raised []RaisedAlert
 	if !p.Active {
-		raised = l.raiseAlert(p, raised, "inactive_activity", "high", "signal "+s.Event+" for an inactive principal")
+		raised = l.raiseAlert(p, raised, SourceRule, "inactive_activity", "high", s.EventID, "signal "+s.Event+" for an inactive principal")
 	}
-	if s.Impact < 0 && c == 0 && int64(len(p.AuthFails)) >= l.policy.BurstCount {
-		raised = l.raiseAlert(p, raised, "failure_burst", "high",
-			fmt.Sprintf("%d failed authentication signals within %s", len(p.AuthFails), durationText(l.policy.BurstWindow)))
+	if s.Impact < 0 && int64(len(p.Failures)) >= l.policy.BurstCount {
+		raised = l.raiseAlert(p, raised, SourceRule, "failure_burst", "high", s.EventID,
+			fmt.Sprintf("%d negative signals within %s", len(p.Failures), durationText(l.policy.BurstWindow)))
 	}
 	if a, ok := anomalyScore(s.Attributes); ok && a >= l.policy.AnomalyThreshold*Point {
-		raised = l.raiseAlert(p, raised, "anomaly_score", "high", "anomaly score "+FormatDecimal(a, 6)+" on "+s.Event)
+		raised = l.raiseAlert(p, raised, SourceSignal, "anomaly_score", "high", s.EventID, "anomaly score "+FormatDecimal(a, 6)+" on "+s.Event)
 	}
-	if after := p.bound(l.local(p, l.now)); before-after >= l.policy.SharpDrop {
-		raised = l.raiseAlert(p, raised, "sharp_drop", "high",
-			"score fell "+FormatDecimal(before-after, 6)+" points on "+s.Event)
+	raised = l.privilegeRule(p, raised, s.Event, s.EventID)
+	if s.Impact >= 0 {
+		l.remediateBy(p, s.Event, s.EventID, actor, "")
 	}
-	l.recordHistory(p)
+	raised = l.scoreRules(p, raised, before, l.score(p, l.now), s.EventID, s.Event)
+	l.recordHistory(p, CauseSignal, s.EventID)
 	return raised
 }
 
@@ -175,33 +174,6 @@ func durationText(ms int64) string {
 		return strconv.FormatInt(ms/60_000, 10) + "m"
 	}
 	return strconv.FormatInt(ms/1000, 10) + "s"
-}
-
-// raiseAlert opens an alert unless one of the same type is already open.
-func (l *Ledger) raiseAlert(p *principal, raised []RaisedAlert, typ, severity, msg string) []RaisedAlert {
-	p.ownCold()
-	for _, a := range p.Alerts {
-		if a.Type == typ && (a.Status == AlertOpen || a.Status == AlertAcknowledged) {
-			return raised
-		}
-	}
-	id := l.alertID(p.ID)
-	if w := int(l.policy.AlertWindow); len(p.Alerts) >= w {
-		// Evict the oldest closed alert, else the oldest.
-		victim := 0
-		for i, a := range p.Alerts {
-			if a.Status != AlertOpen && a.Status != AlertAcknowledged {
-				victim = i
-				break
-			}
-		}
-		delete(l.alertIdx, p.Alerts[victim].ID)
-		p.Alerts = append(p.Alerts[:victim], p.Alerts[victim+1:]...)
-	}
-	p.Alerts = append(p.Alerts, alert{ID: id, Type: typ, Severity: severity, RaisedAt: l.now, Message: msg, Status: AlertOpen})
-	l.alertIdx[id] = p.ID
-	l.counts.Alerts++
-	return append(raised, RaisedAlert{ID: id, PrincipalID: p.ID})
 }
 
 // factorNames are the factor reports in component order, and factorKinds
@@ -247,8 +219,8 @@ func (r *rules) factors(c *ReportFactors) error {
 func (l *Ledger) applyFactors(c *ReportFactors, res *Result) {
 	parts := c.parts()
 	p := l.mutable(l.principals[c.PrincipalID])
-	before := p.bound(l.local(p, l.now))
-	l.touch(p)
+	l.begin(p, true)
+	before := l.score(p, l.now)
 	p.ownCold()
 	if p.Factors == nil {
 		p.Factors = &[NumComponents][]byte{}
@@ -275,17 +247,15 @@ func (l *Ledger) applyFactors(c *ReportFactors, res *Result) {
 		}
 	}
 	if a, ok := anomalyScore(p.Factors[1]); ok && len(parts[1]) > 0 && a >= l.policy.AnomalyThreshold*Point {
-		raised = l.raiseAlert(p, raised, "anomaly_score", "high", "behaviorMetrics anomaly_score "+FormatDecimal(a, 6))
+		raised = l.raiseAlert(p, raised, SourceSignal, "anomaly_score", "high", "", "behaviorMetrics anomaly_score "+FormatDecimal(a, 6))
 	}
 	if !p.Active {
-		raised = l.raiseAlert(p, raised, "inactive_activity", "high", "factor report for an inactive principal")
-	}
-	if after := p.bound(l.local(p, l.now)); before-after >= l.policy.SharpDrop {
-		raised = l.raiseAlert(p, raised, "sharp_drop", "high", "score fell "+FormatDecimal(before-after, 6)+" points on a factor report")
+		raised = l.raiseAlert(p, raised, SourceRule, "inactive_activity", "high", "", "factor report for an inactive principal")
 	}
 	p.Events++
 	p.LastEvent = l.now
-	l.recordHistory(p)
+	raised = l.scoreRules(p, raised, before, l.score(p, l.now), "", "a factor report")
+	l.recordHistory(p, CauseFactors, "")
 	res.Subjects = []string{p.ID}
 	res.Alerts = raised
 }

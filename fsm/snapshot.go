@@ -301,7 +301,7 @@ func openSnapshot(r io.Reader) (*snapshotReader, snapshotMeta, error) {
 		return nil, m, fmt.Errorf("restore: header: %w", err)
 	}
 	if m.ModelVersion != ModelVersion {
-		return nil, m, fmt.Errorf("restore: snapshot of scoring model %d, this build runs model %d", m.ModelVersion, ModelVersion)
+		return nil, m, &ModelMismatchError{Model: m.ModelVersion, Index: m.Index, Sequence: m.Seq, Digest: append([]byte(nil), m.Digest...)}
 	}
 	return dec, m, nil
 }
@@ -395,4 +395,58 @@ func (l *Ledger) install(n *Ledger) {
 	l.tree = n.tree
 	l.principals, l.orgs, l.endorse, l.partners, l.tokens, l.tokenHash = n.principals, n.orgs, n.endorse, n.partners, n.tokens, n.tokenHash
 	l.alertIdx, l.events, l.eventIdx, l.dedup = n.alertIdx, n.events, n.eventIdx, n.dedup
+}
+
+// ModelMismatchError is Restore's refusal of a snapshot another scoring
+// model wrote: its state is that model's derivation of the ledger, not this
+// one's. The ledger's entries are the same under every model, so the state
+// can be rebuilt by replaying them (Rebuild); the error carries what the
+// replay must reach.
+type ModelMismatchError struct {
+	Model    int    // the snapshot's model
+	Index    uint64 // the Raft index of its last entry
+	Sequence uint64 // its ledger sequence
+	Digest   []byte // its chain digest
+}
+
+func (e *ModelMismatchError) Error() string {
+	return fmt.Sprintf("restore: snapshot of scoring model %d, this build runs model %d", e.Model, ModelVersion)
+}
+
+// ReplayedEntry is one ledger entry for Rebuild: its Raft index and bytes.
+type ReplayedEntry struct {
+	Index uint64
+	Data  []byte
+}
+
+// Rebuild derives the state a snapshot of another model stands for by
+// replaying the ledger's entries from the first, in order, through this
+// model, and installs it. next returns the entries after a sequence (an
+// empty slice at the end). The replay must reach the snapshot's sequence
+// with its chain digest — the chain folds in each entry and whether it was
+// accepted, which models keep the same — else the ledger is left unchanged
+// and the error says where the entries ran out or disagreed.
+func (l *Ledger) Rebuild(want *ModelMismatchError, next func(after uint64) ([]ReplayedEntry, error)) error {
+	n := NewLedger()
+	for n.seq < want.Sequence {
+		batch, err := next(n.seq)
+		if err != nil {
+			return fmt.Errorf("rebuild: read entries after sequence %d: %w", n.seq, err)
+		}
+		if len(batch) == 0 {
+			return fmt.Errorf("rebuild: the entries end at sequence %d, the snapshot is at %d", n.seq, want.Sequence)
+		}
+		for _, e := range batch {
+			if n.seq == want.Sequence {
+				break
+			}
+			n.Apply(e.Index, e.Data)
+		}
+	}
+	if !bytes.Equal(n.digest[:], want.Digest) {
+		return fmt.Errorf("rebuild: replaying %d entries gives chain digest %x, the snapshot has %x", n.seq, n.digest[:], want.Digest)
+	}
+	n.index = want.Index
+	l.install(n)
+	return nil
 }

@@ -21,14 +21,29 @@ type signalEntry struct {
 func (e signalEntry) category() int   { return int(e.Event >> 29) }
 func (e signalEntry) eventIndex() int { return int(e.Event & (1<<29 - 1)) }
 
-// historyPoint packs (ledger time ms << 16 | whole score points).
-type historyPoint uint64
-
-func packHistory(at, score int64) historyPoint {
-	return historyPoint(uint64(at)<<16 | uint64(clamp(roundPoints(score), 0, 0xffff))) // #nosec G115 -- ledger times are positive; the shift keeps 48 bits of ms
+// historyPoint is one trustHistory point: the record's breakdown after a
+// change, and what changed it (history.go).
+type historyPoint struct {
+	At int64
+	// Parts are the shown components then the adjustment, whole points;
+	// they add up to the score.
+	Parts [NumComponents + 1]int16
+	Cause uint8 // an index of historyCauses
+	// EventID names the event: a signal's or SET's id, the modifier,
+	// endorsement or detection the entry was about.
+	EventID string
 }
-func (h historyPoint) at() int64    { return int64(uint64(h) >> 16) }
-func (h historyPoint) score() int64 { return int64(uint64(h)&0xffff) * Point }
+
+func (h historyPoint) at() int64 { return h.At }
+
+// score is the point's score in µpt.
+func (h historyPoint) score() int64 {
+	var s int64
+	for _, v := range h.Parts {
+		s += int64(v)
+	}
+	return s * Point
+}
 
 type modifier struct {
 	ID        string
@@ -55,18 +70,26 @@ const (
 	AlertDismissed            = "dismissed"
 	AlertConfirmedCompromised = "confirmed_compromised"
 	AlertConfirmedSafe        = "confirmed_safe"
+	AlertRemediated           = "remediated"
 )
 
+// alert is a detection (detect.go): Severity is its level, Message its
+// evidence, Status its state.
 type alert struct {
-	ID         string
-	Type       string
-	Severity   string
-	RaisedAt   int64
-	Message    string
-	Status     string
-	ReviewedAt int64
-	ReviewedBy string
-	Note       string
+	ID          string
+	Type        string
+	Severity    string
+	RaisedAt    int64
+	Message     string
+	Status      string
+	ReviewedAt  int64
+	ReviewedBy  string
+	Note        string
+	Source      string
+	EventIDs    []string
+	Transitions []transition
+	// Partner is the partner whose SET raised it (source partner).
+	Partner string
 }
 
 // Cold is the rarely used part of a principal's state: most principals
@@ -82,13 +105,14 @@ type Cold struct {
 	Alerts      []alert
 	Endorsed    []string // ids of endorsements received, in creation order
 	Endorsing   []string // ids of endorsements given, in creation order
+	Privileged  []int64  // times of recent privilege-related events
 }
 
 var emptyCold = &Cold{}
 
 func (c *Cold) isZero() bool {
 	return c.TrustID == "" && c.Factors == nil && len(c.Metadata) == 0 && len(c.Imported) == 0 && len(c.Modifiers) == 0 &&
-		len(c.Assessments) == 0 && len(c.Alerts) == 0 && len(c.Endorsed) == 0 && len(c.Endorsing) == 0
+		len(c.Assessments) == 0 && len(c.Alerts) == 0 && len(c.Endorsed) == 0 && len(c.Endorsing) == 0 && len(c.Privileged) == 0
 }
 
 // ownCold gives p (already mutable) a cold part of its own to write.
@@ -129,7 +153,13 @@ type principal struct {
 	Negative    []signalEntry
 	History     []historyPoint
 	*Cold
-	AuthFails []int64 // times of recent negative authentication signals
+	Failures []int64 // times of recent negative signals, any category
+	// Drops is the cumulative-drop window (detect.go).
+	Drops []dropPoint
+	// Baseline is the principal's own smoothed score (µpt) over its last
+	// events, BaselineN the events it has seen (capped).
+	Baseline  int64
+	BaselineN uint16
 }
 
 type org struct {
@@ -225,6 +255,9 @@ type Ledger struct {
 	// labels, in a partial replay (Replay), are the ids the ledger gave
 	// the alerts of the entry being applied.
 	labels *alertLabels
+	// raised collects the detections the entry being applied raised, in
+	// the order raised; Apply makes it the entry's result.
+	raised []RaisedAlert
 }
 
 // Counters are running totals of ledger activity.
@@ -339,6 +372,14 @@ func clonePolicy(p Policy) Policy {
 		p.Decision.Routes = append(p.Decision.Routes, r)
 	}
 	p.Rules = append([]FactorRule(nil), p.Rules...)
+	p.PrivilegeEvents = append([]string(nil), p.PrivilegeEvents...)
+	p.HoldTypes = append([]string(nil), p.HoldTypes...)
+	rems := p.Remediations
+	p.Remediations = nil
+	for _, r := range rems {
+		r.Clears = append([]string(nil), r.Clears...)
+		p.Remediations = append(p.Remediations, r)
+	}
 	return p
 }
 
@@ -449,11 +490,13 @@ func (l *Ledger) mutable(p *principal) *principal {
 		cc.Modifiers = append([]modifier(nil), cc.Modifiers...)
 		cc.Assessments = append([]assessment(nil), cc.Assessments...)
 		cc.Alerts = append([]alert(nil), cc.Alerts...)
+		cc.Privileged = append([]int64(nil), cc.Privileged...)
 		cc.Endorsed = append([]string(nil), cc.Endorsed...)
 		cc.Endorsing = append([]string(nil), cc.Endorsing...)
 		c.Cold = &cc
 	}
-	c.AuthFails = append([]int64(nil), p.AuthFails...)
+	c.Failures = append([]int64(nil), p.Failures...)
+	c.Drops = append([]dropPoint(nil), p.Drops...)
 	l.principals[p.ID] = &c
 	return &c
 }

@@ -11,7 +11,11 @@ import (
 // goldenTreeRoot pins the Merkle root of the golden ledger: the leaf
 // format (tree.go) is part of what verifiers rely on, so a change to it
 // must be deliberate.
-const goldenTreeRoot = "d8b2bbfe9b6e4f43e64df99fffbdbfce2ec1003ac2d770867bcd1ea406ad3f3c"
+// goldenModel1TreeRoot is the root over the model-1 entries' leaves.
+const (
+	goldenTreeRoot       = "e3999e11fb4f14de1b7f7c4ce29a94d3037eacff7c9195c574be1012745a6280"
+	goldenModel1TreeRoot = "d8b2bbfe9b6e4f43e64df99fffbdbfce2ec1003ac2d770867bcd1ea406ad3f3c"
+)
 
 // TestTreeOverGoldenLedger checks that the ledger's tree is the RFC 6962
 // tree of its leaves: the root the ledger keeps equals the root computed
@@ -31,6 +35,9 @@ func TestTreeOverGoldenLedger(t *testing.T) {
 	}
 	if want := TreeRoot(leaves); !bytes.Equal(head.Root, want) {
 		t.Fatalf("ledger root %x, leaves give %x", head.Root, want)
+	}
+	if got := hex.EncodeToString(TreeRoot(leaves[:goldenModel1Entries])); got != goldenModel1TreeRoot {
+		t.Fatalf("the model-1 entries' tree root %s, pinned %s: the leaf format changed", got, goldenModel1TreeRoot)
 	}
 	if got := hex.EncodeToString(head.Root); got != goldenTreeRoot {
 		t.Fatalf("golden ledger tree root %s, pinned %s: the leaf format changed", got, goldenTreeRoot)

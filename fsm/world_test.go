@@ -61,6 +61,8 @@ type world struct {
 	// unique gives every event a fresh id (no id reused by another
 	// principal's event).
 	unique bool
+	// last is the result of the last entry applied.
+	last *Result
 }
 
 const t0 = int64(1_710_000_000_000) // 2024-03-09T16:00:00Z
@@ -113,7 +115,8 @@ func (w *world) apply(c Command) *Result {
 	}
 	w.idx++
 	w.log = append(w.log, data)
-	return w.l.Apply(w.idx, data)
+	w.last = w.l.Apply(w.idx, data)
+	return w.last
 }
 
 func (w *world) advance() {
@@ -149,7 +152,8 @@ func (w *world) eventID() string {
 }
 
 var eventNames = []string{"successful_mfa", "failed_login", "failed_mfa", "policy_violation", "reported_phishing",
-	"completed_security_training", "new_device", "impossible_travel", "cert_rotated", "scan_passed"}
+	"completed_security_training", "new_device", "impossible_travel", "cert_rotated", "scan_passed",
+	"credential_rotated", "hardware_mfa_enrolled", "privilege_escalation", "role_granted", "sudo"}
 
 func (w *world) signal(id string, sign int) Signal {
 	imp := w.rng.Int64N(20_001) * 1000 // up to 20 points, milli-point precision
@@ -227,13 +231,21 @@ func (w *world) step() {
 		}
 		ev := &FederatedEvent{EventID: w.eventID(), PartnerID: pid, PrincipalID: w.principal(), IssuedAt: w.now - w.rng.Int64N(hourMS),
 			EventType: "https://schemas.openid.net/secevent/caep/event-type/risk-level-change"}
-		switch w.rng.IntN(3) {
+		switch w.rng.IntN(5) {
 		case 0:
 			ev.Score, ev.ValidUntil = Some(w.rng.Int64N(101)*Point), w.now+1+w.rng.Int64N(20*24*hourMS)
 		case 1:
 			ev.Clear = true
+		case 2:
+			ev.EventType = "https://schemas.openid.net/secevent/risc/event-type/account-disabled"
+			ev.Score, ev.ValidUntil = Some(0), w.now+1+w.rng.Int64N(40*24*hourMS)
+			ev.AlertType, ev.Severity, ev.Message = "partner_account_disabled", "high", "account disabled"
+		case 3:
+			ev.EventType = "https://schemas.openid.net/secevent/risc/event-type/account-enabled"
+			ev.Clear = true
 		default:
-			ev.Score, ev.ValidUntil = Some(0), w.now+30*24*hourMS
+			ev.EventType = "https://schemas.openid.net/secevent/risc/event-type/credential-compromise"
+			ev.Score, ev.ValidUntil = Some(0), w.now+1+w.rng.Int64N(40*24*hourMS)
 			ev.AlertType, ev.Severity, ev.Message = "partner_credential_compromise", "high", "partner reports credential compromise"
 		}
 		w.apply(ev)
@@ -254,8 +266,8 @@ func (w *world) step() {
 		w.apply(&SetOrg{OrgID: w.orgs[w.rng.IntN(len(w.orgs))], Base: w.rng.Int64N(101) * Point})
 	case k < 91:
 		if ids := w.alertIDs(); len(ids) > 0 {
-			acts := []string{ReviewAcknowledge, ReviewDismiss, ReviewConfirmCompromised, ReviewConfirmSafe}
-			w.apply(&ReviewAlert{AlertID: ids[w.rng.IntN(len(ids))], Action: acts[w.rng.IntN(4)]})
+			acts := []string{ReviewAcknowledge, ReviewDismiss, ReviewConfirmCompromised, ReviewConfirmSafe, ReviewRemediate}
+			w.apply(&ReviewAlert{AlertID: ids[w.rng.IntN(len(ids))], Action: acts[w.rng.IntN(len(acts))], Note: "reviewed"})
 		}
 	case k < 93:
 		w.register("p" + strconv.Itoa(len(w.principals)+w.rng.IntN(3)))

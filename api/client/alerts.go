@@ -8,23 +8,29 @@ import (
 	"github.com/trustledger/trustledger/fsm"
 )
 
-// Review actions for alerts.
+// Review actions for alerts and detections.
 const (
 	ReviewAcknowledge        = fsm.ReviewAcknowledge
+	ReviewRemediate          = fsm.ReviewRemediate
 	ReviewDismiss            = fsm.ReviewDismiss
 	ReviewConfirmCompromised = fsm.ReviewConfirmCompromised
 	ReviewConfirmSafe        = fsm.ReviewConfirmSafe
 )
 
 // ReviewActionFor returns the review action that sets alert status
-// status (confirmed_safe → confirm-safe), for callers that name the
-// outcome rather than the action.
-func ReviewActionFor(status string) (string, bool) { return fsm.ReviewActionFor(status) }
+// status (confirmed_safe → confirm-safe, remediated → remediate), for
+// callers that name the outcome rather than the action.
+func ReviewActionFor(status string) (string, bool) {
+	if status == fsm.AlertRemediated {
+		return ReviewRemediate, true
+	}
+	return fsm.ReviewActionFor(status)
+}
 
 // AlertFilter selects alerts; empty fields do not filter.
 type AlertFilter struct {
-	// Status is open, acknowledged, dismissed, confirmed_compromised or
-	// confirmed_safe.
+	// Status is open, acknowledged, remediated, dismissed,
+	// confirmed_compromised or confirmed_safe.
 	Status      string
 	PrincipalID string
 }

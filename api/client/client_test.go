@@ -193,6 +193,66 @@ func TestListPrincipalsQuery(t *testing.T) {
 	}
 }
 
+func TestListPrincipalsOverdue(t *testing.T) {
+	for _, overdue := range []bool{true, false} {
+		c, got := fake(t, http.StatusOK, nil, `{"principals":[],"nextCursor":""}`)
+		if _, _, err := c.ListPrincipals(context.Background(), ListFilter{Overdue: &overdue}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if q, want := (*got)[0].Query, "overdue="+map[bool]string{true: "true", false: "false"}[overdue]; q != want {
+			t.Errorf("query = %q, want %q", q, want)
+		}
+	}
+}
+
+func TestDetections(t *testing.T) {
+	ctx := context.Background()
+	c, _ := fake(t, http.StatusOK, nil, `{"detections":[{"detectionId":"alt-1","principalId":"alice","type":"anomaly_score",
+		"source":"signal","level":"high","state":"confirmed_compromised","detectedAt":"2026-03-01T11:00:00.000Z","eventIds":["e7"],
+		"evidence":"anomaly score 95","holds":true,"transitions":[{"state":"confirmed_compromised","at":"2026-03-01T11:30:00.000Z","by":"an-1","reason":"laptop"}]}]}`)
+	ds, _, err := c.Detections(ctx, DetectionFilter{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 1 || ds[0].DetectionID != "alt-1" || ds[0].State != DetectionConfirmedCompromised || !ds[0].Holds ||
+		len(ds[0].Transitions) != 1 || ds[0].Transitions[0].Reason != "laptop" || ds[0].EventIDs[0] != "e7" {
+		t.Errorf("detections = %+v", ds)
+	}
+
+	c, _ = fake(t, http.StatusNotFound, map[string]string{"Content-Type": "application/problem+json"},
+		`{"type":"https://trustledger.dev/problems/not-found","title":"Not found","status":404,"detail":"unknown detection \"x\"","field":"detectionId"}`)
+	if _, _, err := c.Detection(ctx, "x", nil); !IsNotFound(err) {
+		t.Errorf("an unknown detection: %v", err)
+	}
+
+	c, _ = fake(t, http.StatusConflict, map[string]string{"Content-Type": "application/problem+json"},
+		`{"type":"https://trustledger.dev/problems/conflict","title":"Conflict","status":409,"detail":"detection alt-1 is remediated: dismiss is not allowed from it","field":"action"}`)
+	_, err = c.ReviewDetection(ctx, "alt-1", ReviewDismiss, "")
+	var pe *Error
+	if !errors.As(err, &pe) || pe.StatusCode != http.StatusConflict || pe.Problem.Field != "action" ||
+		!strings.Contains(pe.Problem.Detail, "dismiss is not allowed") {
+		t.Errorf("a refused review: %v", err)
+	}
+
+	c, _ = fake(t, http.StatusOK, nil, `{"index":9,"detection":{"detectionId":"alt-1","state":"acknowledged","transitions":[]}}`)
+	res, err := c.ReviewDetection(ctx, "alt-1", ReviewAcknowledge, "")
+	if err != nil || res.Index != 9 || res.Detection == nil || res.Detection.State != DetectionAcknowledged {
+		t.Errorf("review = %+v, %v", res, err)
+	}
+}
+
+func TestReviewActionFor(t *testing.T) {
+	for status, want := range map[string]string{DetectionAcknowledged: ReviewAcknowledge, DetectionRemediated: ReviewRemediate,
+		DetectionDismissed: ReviewDismiss, DetectionConfirmedCompromised: ReviewConfirmCompromised, DetectionConfirmedSafe: ReviewConfirmSafe} {
+		if got, ok := ReviewActionFor(status); !ok || got != want {
+			t.Errorf("ReviewActionFor(%q) = %q, %v; want %q", status, got, ok, want)
+		}
+	}
+	if _, ok := ReviewActionFor(DetectionOpen); ok {
+		t.Error("no review sets open")
+	}
+}
+
 func TestSendSignals(t *testing.T) {
 	c, got := fake(t, http.StatusOK, nil, `{"index":9,"results":[{"eventId":"e1","status":"accepted"},
 		{"eventId":"e2","status":"duplicate"},{"eventId":"e3","status":"rejected","reason":"unknown principal"}]}`)
@@ -255,6 +315,18 @@ func TestWritesUseTheRightRoutes(t *testing.T) {
 			_, err := c.ReviewAlert(ctx, "al-1", Review{Action: ReviewConfirmSafe, Note: "checked"})
 			return err
 		}, "POST", "/v1/alerts/al-1/review", `{"action":"confirm-safe","note":"checked"}`},
+		{"review remediate", func(c *Client) error {
+			_, err := c.ReviewAlert(ctx, "al-1", Review{Action: ReviewRemediate})
+			return err
+		}, "POST", "/v1/alerts/al-1/review", `{"action":"remediate"}`},
+		{"review detection", func(c *Client) error {
+			_, err := c.ReviewDetection(ctx, "alt/1", ReviewConfirmCompromised, "stolen laptop")
+			return err
+		}, "POST", "/v1/detections/alt%2F1/review", `{"action":"confirm-compromised","reason":"stolen laptop"}`},
+		{"review detection without a reason", func(c *Client) error {
+			_, err := c.ReviewDetection(ctx, "alt-1", ReviewAcknowledge, "")
+			return err
+		}, "POST", "/v1/detections/alt-1/review", `{"action":"acknowledge"}`},
 		{"policy", func(c *Client) error { _, err := c.SetPolicy(ctx, json.RawMessage(`{"caps":{}}`)); return err },
 			"PUT", "/v1/policy", `{"caps":{}}`},
 		{"token", func(c *Client) error {
@@ -283,7 +355,7 @@ func TestWritesUseTheRightRoutes(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := (*got)[0]
-			if r.Method != tt.method || r.Path != tt.path {
+			if r.Method != tt.method || r.RawPath != tt.path {
 				t.Errorf("request %s %s, want %s %s", r.Method, r.Path, tt.method, tt.path)
 			}
 			if tt.body == "" {
@@ -311,6 +383,14 @@ func TestReadsUseTheRightRoutes(t *testing.T) {
 		{"org", "/v1/orgs/acme", "", func(c *Client) error { _, _, err := c.GetOrg(ctx, "acme", nil); return err }},
 		{"alerts", "/v1/alerts", "principalId=alice&status=open", func(c *Client) error {
 			_, _, err := c.Alerts(ctx, AlertFilter{Status: "open", PrincipalID: "alice"}, nil)
+			return err
+		}},
+		{"detections", "/v1/detections", "principalId=alice&source=signal&state=open&type=anomaly_score", func(c *Client) error {
+			_, _, err := c.Detections(ctx, DetectionFilter{State: DetectionOpen, PrincipalID: "alice", Type: "anomaly_score", Source: SourceSignal}, nil)
+			return err
+		}},
+		{"detection", "/v1/detections/alt-1", "consistency=stale", func(c *Client) error {
+			_, _, err := c.Detection(ctx, "alt-1", &ReadOptions{Consistency: ConsistencyStale})
 			return err
 		}},
 		{"policy", "/v1/policy", "consistency=linearizable", func(c *Client) error {

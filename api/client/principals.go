@@ -81,6 +81,9 @@ type ListFilter struct {
 	// RequiresReview, when set, keeps principals whose requiresReview is
 	// the given value.
 	RequiresReview *bool
+	// Overdue, when set, keeps principals whose assessmentOverdue (their
+	// nextAssessmentAt passed without new evidence) is the given value.
+	Overdue *bool
 	// Limit is the page size; 0 means the server's default.
 	Limit int
 	// Cursor is the NextCursor of the previous page.
@@ -103,6 +106,9 @@ func (c *Client) ListPrincipals(ctx context.Context, f ListFilter, opts *ReadOpt
 	setIf(q, "orgId", f.OrgID)
 	if f.RequiresReview != nil {
 		q.Set("requiresReview", strconv.FormatBool(*f.RequiresReview))
+	}
+	if f.Overdue != nil {
+		q.Set("overdue", strconv.FormatBool(*f.Overdue))
 	}
 	if f.Limit > 0 {
 		q.Set("limit", strconv.Itoa(f.Limit))

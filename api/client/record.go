@@ -26,6 +26,13 @@ type (
 	FederatedAssessment = fsm.FederatedView
 	// Alert is a trust alert.
 	Alert = fsm.AlertView
+	// Detection is a detection: a typed alert with its source, state,
+	// evidence and the transitions of its review (GET /v1/detections).
+	Detection = fsm.DetectionView
+	// DetectionTransition is one state change of a detection.
+	DetectionTransition = fsm.TransitionView
+	// Hold names a detection holding a principal's decisions.
+	Hold = fsm.HoldView
 	// Explanation tells how a score was derived, in exact decimal points.
 	Explanation = fsm.Explanation
 	// Decision is an access decision (docs/scoring.md, "16. Decisions").

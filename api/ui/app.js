@@ -174,7 +174,7 @@ async function loadAlerts() {
         tr.appendChild(td);
       }
       const td = document.createElement("td");
-      for (const action of ["acknowledge", "dismiss", "confirm-safe", "confirm-compromised"]) {
+      for (const action of ["acknowledge", "remediate", "dismiss", "confirm-safe", "confirm-compromised"]) {
         const b = document.createElement("button");
         b.textContent = action;
         b.dataset.action = action;

@@ -15,7 +15,7 @@ var commandTable = []leaf{
 		summary: "change a principal's settings", pos: one("ID"), setup: principalUpdate},
 	{path: "principal get", args: "ID [--at TIME] [--consistency C] [--index N --wait D]",
 		summary: "show a principal's trust record", pos: one("ID"), setup: reads(true, principalGet)},
-	{path: "principal list", args: "[--type T] [--level L] [--org ORG] [--requires-review[=BOOL]] [--limit N] [--cursor C] [--all]",
+	{path: "principal list", args: "[--type T] [--level L] [--org ORG] [--requires-review[=BOOL]] [--overdue[=BOOL]] [--limit N] [--cursor C] [--all]",
 		summary: "list trust records", setup: readsWith(true, principalList)},
 	{path: "principal history", args: "ID", summary: "show a principal's score history", pos: one("ID"), setup: reads(false, principalHistory)},
 	{path: "principal events", args: "ID [--after SEQ] [--limit N]", summary: "show the ledger entries about a principal",
@@ -52,8 +52,17 @@ var commandTable = []leaf{
 
 	{path: "alerts list", args: "[--status S] [--principal ID]",
 		summary: "list trust alerts (also: trustctl alerts)", setup: readsWith(false, alertsList), byDefault: true},
-	{path: "alerts review", args: "ALERT_ID --action acknowledge|dismiss|confirm-compromised|confirm-safe [--note TEXT]",
+	{path: "alerts review", args: "ALERT_ID --action acknowledge|remediate|dismiss|confirm-compromised|confirm-safe [--note TEXT]",
 		summary: "record a review of an alert", pos: one("ALERT_ID"), setup: alertsReview},
+
+	{path: "detections list", args: "[--state S] [--principal ID] [--type T] [--source rule|signal|partner|import]",
+		summary: "list detections: type, source, state and whether they hold decisions (also: trustctl detections)",
+		setup:   detectionsList, byDefault: true},
+	{path: "detections get", args: "DETECTION_ID", summary: "show a detection, its evidence and the transitions of its review",
+		pos: one("DETECTION_ID"), setup: reads(false, detectionGet)},
+	{path: "detections review", args: "DETECTION_ID --action acknowledge|remediate|dismiss|confirm-compromised|confirm-safe [--reason TEXT]",
+		summary: "review a detection (analyst role); refused when its state does not allow the action", pos: one("DETECTION_ID"),
+		setup: detectionReview},
 
 	{path: "policy get", args: "", summary: "print the scoring and decision policy (JSON)", setup: readsWith(false, policyGet)},
 	{path: "policy set", args: "FILE|-", summary: "change the policy with a JSON document shaped like 'policy get' prints (fields left out are kept)",

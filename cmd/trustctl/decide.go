@@ -177,7 +177,7 @@ func writeSimulation(w io.Writer, sim *client.Simulation) {
 
 func alertsList(fs *flag.FlagSet, _ *cli) query {
 	var f client.AlertFilter
-	fs.StringVar(&f.Status, "status", "", "open, acknowledged, dismissed, confirmed_compromised or confirmed_safe")
+	fs.StringVar(&f.Status, "status", "", "open, acknowledged, remediated, dismissed, confirmed_compromised or confirmed_safe")
 	fs.StringVar(&f.PrincipalID, "principal", "", "only alerts of this principal `ID`")
 	return func(ctx context.Context, cl *client.Client, _ []string, opts *client.ReadOptions) (*output, error) {
 		alerts, _, err := cl.Alerts(ctx, f, opts)
@@ -198,24 +198,18 @@ func alertsList(fs *flag.FlagSet, _ *cli) query {
 }
 
 func alertsReview(fs *flag.FlagSet, _ *cli) prepare {
-	action := fs.String("action", "", "acknowledge, dismiss, confirm-compromised or confirm-safe (required); "+
-		"the status each sets (acknowledged, dismissed, confirmed_compromised, confirmed_safe) is accepted too")
+	action := fs.String("action", "", orList(reviewActions)+" (required); "+
+		"the status each sets (acknowledged, remediated, dismissed, confirmed_compromised, confirmed_safe) is accepted too")
 	note := fs.String("note", "", "reviewer's note")
 	return func(pos []string) (call, error) {
-		if a, ok := client.ReviewActionFor(*action); ok {
-			*action = a
-		}
-		switch *action {
-		case client.ReviewAcknowledge, client.ReviewDismiss, client.ReviewConfirmCompromised, client.ReviewConfirmSafe:
-		case "":
-			return nil, usagef("--action is required")
-		default:
-			return nil, usagef("--action must be acknowledge, dismiss, confirm-compromised or confirm-safe, not %q", *action)
+		act, err := reviewAction(*action)
+		if err != nil {
+			return nil, err
 		}
 		return func(ctx context.Context, cl *client.Client) (*output, error) {
-			res, err := cl.ReviewAlert(ctx, pos[0], client.Review{Action: *action, Note: *note})
+			res, err := cl.ReviewAlert(ctx, pos[0], client.Review{Action: act, Note: *note})
 			return show(res, err, func(w io.Writer) {
-				fmt.Fprintf(w, "Alert %s: %s recorded at index %d.\n", pos[0], *action, res.Index)
+				fmt.Fprintf(w, "Alert %s: %s recorded at index %d.\n", pos[0], act, res.Index)
 				if res.Alert != nil {
 					fmt.Fprintf(w, "Status now %s.\n", res.Alert.Status)
 				}

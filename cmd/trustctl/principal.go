@@ -151,16 +151,17 @@ func principalGet(ctx context.Context, cl *client.Client, pos []string, opts *cl
 
 func principalList(fs *flag.FlagSet, c *cli) query {
 	var f client.ListFilter
-	var review optBool
+	var review, overdue optBool
 	fs.StringVar(&f.Type, "type", "", "only principals of this type")
 	fs.StringVar(&f.Level, "level", "", "only principals at this trust level (untrusted, low, medium, high, verified)")
 	fs.StringVar(&f.OrgID, "org", "", "only principals of this organization")
 	fs.Var(&review, "requires-review", "only principals whose requiresReview is true (or =false)")
+	fs.Var(&overdue, "overdue", "only principals whose assessment is overdue: nextAssessmentAt passed without new evidence (or =false)")
 	fs.IntVar(&f.Limit, "limit", 0, "page size (server default when 0)")
 	fs.StringVar(&f.Cursor, "cursor", "", "start after this cursor (nextCursor of the previous page)")
 	all := fs.Bool("all", false, "follow the cursor through every page")
 	return func(ctx context.Context, cl *client.Client, _ []string, opts *client.ReadOptions) (*output, error) {
-		f.RequiresReview = review.ptr()
+		f.RequiresReview, f.Overdue = review.ptr(), overdue.ptr()
 		if *all && opts.At.IsZero() {
 			opts.At = c.now() // one instant for every page
 		}
@@ -185,10 +186,11 @@ func principalList(fs *flag.FlagSet, c *cli) query {
 }
 
 func writePrincipals(w io.Writer, out *client.PrincipalList) {
-	row(w, "PRINCIPAL", "TYPE", "ORG", "SCORE", "LEVEL", "TREND", "REVIEW", "ACTIVE")
+	row(w, "PRINCIPAL", "TYPE", "ORG", "SCORE", "LEVEL", "TREND", "REVIEW", "ACTIVE", "OVERDUE")
 	for i := range out.Principals {
 		r := &out.Principals[i]
-		row(w, r.PrincipalID, r.PrincipalType, r.OrgID, r.TrustScore, r.TrustLevel, r.TrustTrend, r.RequiresReview, r.IsActive)
+		row(w, r.PrincipalID, r.PrincipalType, r.OrgID, r.TrustScore, r.TrustLevel, r.TrustTrend, r.RequiresReview, r.IsActive,
+			r.AssessmentOverdue)
 	}
 	if out.NextCursor != "" {
 		fmt.Fprintf(w, "\nMore: --cursor %s (or --all)\n", out.NextCursor)

@@ -11,6 +11,13 @@ import (
 // writeRecord prints a trust record for people: the score and why, then
 // the evidence it rests on. --output json prints every property instead.
 func writeRecord(w io.Writer, r *client.Record) {
+	writeRecordHead(w, r)
+	writeRecordEvidence(w, r)
+}
+
+// writeRecordHead prints the score, its breakdown and the principal's
+// settings, and why.
+func writeRecordHead(w io.Writer, r *client.Record) {
 	org := ""
 	if r.OrgID != "" {
 		org = ", org " + r.OrgID
@@ -19,20 +26,32 @@ func writeRecord(w io.Writer, r *client.Record) {
 	row(w, "Trust score", fmt.Sprintf("%d %s (exact %s, trend %s, confidence %d)", r.TrustScore, r.TrustLevel,
 		r.TrustScoreExact, r.TrustTrend, r.Confidence))
 	sc := r.ScoreComponents
-	row(w, "Components", fmt.Sprintf("authentication %d · behavior %d · compliance %d · history %d · context %d",
-		sc.Authentication, sc.Behavior, sc.Compliance, sc.History, sc.Context))
+	row(w, "Components", fmt.Sprintf("authentication %d · behavior %d · compliance %d · history %d · context %d · adjustment %d",
+		sc.Authentication, sc.Behavior, sc.Compliance, sc.History, sc.Context, sc.Adjustment))
 	row(w, "Baseline", fmt.Sprintf("%s (bounds %s–%s, decay %s/h, recovery %s/h)", r.BaseTrustScore,
 		r.MinTrustScore, r.MaxTrustScore, r.TrustDecayRate, r.TrustRecoveryRate))
 	row(w, "Active", fmt.Sprintf("%s, requires review: %s", yesNo(r.IsActive), yesNo(r.RequiresReview)))
-	row(w, "Assessment", fmt.Sprintf("%s; last %s, next %s", r.AssessmentFrequency, r.LastAssessmentAt, r.NextAssessmentAt))
+	overdue := ""
+	if r.AssessmentOverdue {
+		overdue = " (overdue)"
+	}
+	row(w, "Assessment", fmt.Sprintf("%s; last %s, next %s%s", r.AssessmentFrequency, r.LastAssessmentAt, r.NextAssessmentAt, overdue))
 	row(w, "Evaluated at", fmt.Sprintf("%s (ledger index %d)", r.EvaluatedAt, r.LedgerIndex))
 	row(w, "Trust ID", r.TrustID)
+	for _, h := range r.Holds {
+		row(w, "Held by", fmt.Sprintf("detection %s (%s, %s): decisions are held until it is remediated", h.DetectionID, h.Type, h.State))
+	}
 	if len(r.Explanation.Summary) > 0 {
 		fmt.Fprintln(w, "\nWhy:")
 		for _, s := range r.Explanation.Summary {
 			fmt.Fprintln(w, "  "+s)
 		}
 	}
+}
+
+// writeRecordEvidence prints what the record rests on: signals, alerts,
+// endorsements, federated trust, modifiers and factor reports.
+func writeRecordEvidence(w io.Writer, r *client.Record) {
 	signals := append(append([]client.RecordedSignal(nil), r.NegativeSignals...), r.PositiveSignals...)
 	sort.SliceStable(signals, func(i, j int) bool { return signals[i].Timestamp > signals[j].Timestamp })
 	if len(signals) > 0 {

@@ -36,6 +36,10 @@ const recordJSON = `{"@type":"PrincipalTrust","trustId":"trust_alice","principal
 "local":64.2,"endorsementBonus":0,"federation":0,"exact":64.2,"summary":["evidence 64.2 from baseline 70"]},
 "evaluatedAt":"2026-03-01T12:00:00.000Z","ledgerIndex":12}`
 
+const detectionJSON = `{"detectionId":"alt-1","principalId":"alice","type":"anomaly_score","source":"signal","level":"high",` +
+	`"state":"acknowledged","holds":false,"detectedAt":"2026-03-01T11:00:00.000Z","eventIds":["e7"],"evidence":"anomaly score 95 on login",` +
+	`"transitions":[{"state":"acknowledged","at":"2026-03-01T11:30:00.000Z","by":"analyst-1","reason":"checking"}]}`
+
 // answer is a canned response.
 type answer struct {
 	status int
@@ -132,14 +136,18 @@ func TestCommands(t *testing.T) {
 			"record":` + recordJSON + `,"delta":-6,"signals":[{"eventId":"simulated-0","status":"accepted"}],"factors":{"status":"applied"}}`},
 		"GET /v1/alerts":              {200, `{"alerts":[{"alertId":"al-1","principalId":"alice","type":"sharp_drop","severity":"high","raisedAt":"2026-03-01T11:00:00.000Z","message":"score fell 16 points","status":"open"}]}`},
 		"POST /v1/alerts/al-1/review": {200, `{"index":13}`},
-		"GET /v1/policy":              {200, `{"version":0,"caps":{"authentication":25}}`},
-		"PUT /v1/policy":              {200, `{"index":14,"changed":true}`},
-		"POST /v1/tokens":             {201, `{"id":"tok-1","token":"tl_s3cret"}`},
-		"GET /v1/tokens":              {200, `{"tokens":[{"id":"admin-bootstrap","role":"admin","createdAt":"2026-03-01T09:00:00.000Z"}]}`},
-		"DELETE /v1/tokens/tok-1":     {200, `{"index":15}`},
-		"GET /v1/status":              {200, `{"nodeId":"n1","state":"leader","leaderId":"n1","appliedIndex":15,"digest":"ab12","region":"eu-west","sequence":9,"ledgerTime":"2026-03-01T11:59:00.000Z","principals":2,"policyVersion":0,"modelVersion":1,"lastContact":0,"counters":{"Entries":9,"Rejected":1}}`},
-		"GET /v1/ledger":              {200, `{"entries":[{"sequence":1,"index":3,"time":"2026-03-01T09:00:00.000Z","kind":"create_token","status":"applied"}],"next":1}`},
-		"POST /v1/import":             {201, `{"index":17,"imported":2,"results":[{"principalId":"p1","status":"imported","index":16},{"principalId":"p2","status":"imported","index":17,"warnings":["trustHistory dropped"]}]}`},
+		"GET /v1/detections":          {200, `{"detections":[` + detectionJSON + `]}`},
+		"GET /v1/detections/alt-1":    {200, detectionJSON},
+		"POST /v1/detections/alt-1/review": {200, `{"index":18,"detection":` +
+			strings.Replace(detectionJSON, `"state":"acknowledged","holds":false`, `"state":"confirmed_compromised","holds":true`, 1) + `}`},
+		"GET /v1/policy":          {200, `{"version":0,"caps":{"authentication":25}}`},
+		"PUT /v1/policy":          {200, `{"index":14,"changed":true}`},
+		"POST /v1/tokens":         {201, `{"id":"tok-1","token":"tl_s3cret"}`},
+		"GET /v1/tokens":          {200, `{"tokens":[{"id":"admin-bootstrap","role":"admin","createdAt":"2026-03-01T09:00:00.000Z"}]}`},
+		"DELETE /v1/tokens/tok-1": {200, `{"index":15}`},
+		"GET /v1/status":          {200, `{"nodeId":"n1","state":"leader","leaderId":"n1","appliedIndex":15,"digest":"ab12","region":"eu-west","sequence":9,"ledgerTime":"2026-03-01T11:59:00.000Z","principals":2,"policyVersion":0,"modelVersion":1,"lastContact":0,"counters":{"Entries":9,"Rejected":1}}`},
+		"GET /v1/ledger":          {200, `{"entries":[{"sequence":1,"index":3,"time":"2026-03-01T09:00:00.000Z","kind":"create_token","status":"applied"}],"next":1}`},
+		"POST /v1/import":         {201, `{"index":17,"imported":2,"results":[{"principalId":"p1","status":"imported","index":16},{"principalId":"p2","status":"imported","index":17,"warnings":["trustHistory dropped"]}]}`},
 	}
 	addr, got := fakeServer(t, answers)
 	g := []string{"--addr", addr, "--token", "tl_admin"}
@@ -221,6 +229,27 @@ func TestCommands(t *testing.T) {
 			method: "POST", path: "/v1/alerts/al-1/review", body: `{"action":"confirm-safe","note":"travel"}`},
 		{name: "alerts review by the status it sets", args: []string{"alerts", "review", "al-1", "--action", "confirmed_safe"},
 			method: "POST", path: "/v1/alerts/al-1/review", body: `{"action":"confirm-safe"}`},
+		{name: "alerts review remediate", args: []string{"alerts", "review", "al-1", "--action", "remediate"},
+			method: "POST", path: "/v1/alerts/al-1/review", body: `{"action":"remediate"}`, out: []string{"Alert al-1: remediate recorded at index 13."}},
+		{name: "list overdue", args: []string{"principal", "list", "--overdue"}, method: "GET", path: "/v1/principals", query: "overdue=true",
+			out: []string{"REVIEW  ACTIVE  OVERDUE", "yes     yes     no"}},
+		{name: "list not overdue", args: []string{"principal", "list", "--overdue=false", "--requires-review"}, method: "GET", path: "/v1/principals",
+			query: "overdue=false&requiresReview=true"},
+		{name: "detections", args: []string{"detections"}, method: "GET", path: "/v1/detections",
+			out: []string{"DETECTION  PRINCIPAL  TYPE           SOURCE  LEVEL  STATE         HOLDS  DETECTED", "alt-1      alice      anomaly_score  signal  high   acknowledged  no     2026-03-01T11:00:00.000Z  anomaly score 95 on login"}},
+		{name: "detections list with every filter", args: []string{"detections", "list", "--state", "open", "--principal", "alice", "--type", "anomaly_score",
+			"--source", "signal", "--consistency", "stale", "-o", "json"}, method: "GET", path: "/v1/detections",
+			query: "consistency=stale&principalId=alice&source=signal&state=open&type=anomaly_score",
+			out:   []string{`"detections": [`, `"detectionId": "alt-1"`, `"eventIds": [`}},
+		{name: "detections get", args: []string{"detections", "get", "alt-1"}, method: "GET", path: "/v1/detections/alt-1",
+			out: []string{"Detection    alt-1", "Type         anomaly_score (source signal, level high)", "Events       e7", "Transitions:",
+				"  acknowledged  2026-03-01T11:30:00.000Z  analyst-1  checking"}},
+		{name: "detections review", args: []string{"detections", "review", "alt-1", "--action", "confirm-compromised", "--reason", "stolen laptop"},
+			method: "POST", path: "/v1/detections/alt-1/review", body: `{"action":"confirm-compromised","reason":"stolen laptop"}`,
+			out: []string{"Detection alt-1: confirm-compromised recorded at index 18.", "State now confirmed_compromised.",
+				"It holds alice's decisions until it is remediated."}},
+		{name: "detections review by the state it sets", args: []string{"detections", "review", "alt-1", "--action", "remediated"},
+			method: "POST", path: "/v1/detections/alt-1/review", body: `{"action":"remediate"}`},
 		{name: "policy get", args: []string{"policy", "get"}, method: "GET", path: "/v1/policy", out: []string{"\"caps\": {\n    \"authentication\": 25"}},
 		{name: "policy set from stdin", args: []string{"policy", "set", "-"}, stdin: `{"version":0}`, method: "PUT", path: "/v1/policy",
 			body: `{"version":0}`, out: []string{"Policy set at index 14."}},
@@ -247,6 +276,14 @@ func TestCommands(t *testing.T) {
 		{name: "bad output", args: []string{"status", "-o", "yaml"}, code: 2, err: []string{"--output must be table or json"}},
 		{name: "unknown flag", args: []string{"status", "--bogus"}, code: 2, err: []string{"unknown flag: --bogus"}},
 		{name: "bad review action", args: []string{"alerts", "review", "al-1", "--action", "ignore"}, code: 2, err: []string{"--action must be"}},
+		{name: "bad detection state", args: []string{"detections", "list", "--state", "closed"}, code: 2,
+			err: []string{`--state must be open, acknowledged, remediated, dismissed, confirmed_compromised or confirmed_safe, not "closed"`}},
+		{name: "bad detection source", args: []string{"detections", "--source", "siem"}, code: 2,
+			err: []string{`--source must be rule, signal, partner or import, not "siem"`}},
+		{name: "detection review without action", args: []string{"detections", "review", "alt-1"}, code: 2, err: []string{"--action is required"}},
+		{name: "bad detection review action", args: []string{"detections", "review", "alt-1", "--action", "ignore"}, code: 2,
+			err: []string{`--action must be acknowledge, remediate, dismiss, confirm-compromised or confirm-safe, not "ignore"`}},
+		{name: "detection get without id", args: []string{"detections", "get"}, code: 2, err: []string{"missing argument: DETECTION_ID"}},
 		{name: "help", args: []string{"help"}, out: []string{"principal register", "signal send", "Exit codes"}},
 		{name: "command help", args: []string{"decide", "-h"}, out: []string{"Usage: trustctl decide ID", "\n  --sensitivity low|medium|high|critical\n"}},
 		{name: "version", args: []string{"--version"}, out: []string{"trustctl "}},
