@@ -1,7 +1,10 @@
 package api
 
 import (
+	"encoding/base64"
+	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/trustledger/trustledger/fsm"
 )
@@ -17,14 +20,39 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) error {
 	var errs fieldErrors
 	status := errs.oneOf("status", q.Get("status"), false, fsm.DetectionStates)
 	pid := errs.id("principalId", q.Get("principalId"), false)
+	limit := queryLimit(&errs, q.Get("limit"), 100, 1000)
+	after := detectionCursor(&errs, q.Get("cursor"))
 	if err := paramProblem(errs.err()); err != nil {
 		return err
 	}
 	if pid != "" {
 		noteSubject(r, pid)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"alerts": s.ledger().Alerts(status, pid)})
+	alerts, next := s.ledger().AlertPage(status, pid, after, limit)
+	writeJSON(w, http.StatusOK, map[string]any{"alerts": alerts, "nextCursor": cursorText(next)})
 	return nil
+}
+
+// detectionCursor parses the cursor= of a page of detections or alerts.
+func detectionCursor(errs *fieldErrors, v string) fsm.Cursor {
+	if v == "" {
+		return fsm.Cursor{}
+	}
+	b, err := base64.RawURLEncoding.DecodeString(v)
+	pid, id, ok := strings.Cut(string(b), "\x00")
+	if err != nil || !ok || !fsm.ValidID(pid) || !fsm.ValidID(id) {
+		errs.invalid("cursor", "is not a cursor this API returned")
+		return fsm.Cursor{}
+	}
+	return fsm.Cursor{PrincipalID: pid, ID: id}
+}
+
+// cursorText is the cursor= of the next page ("" when there is none).
+func cursorText(c fsm.Cursor) string {
+	if c == (fsm.Cursor{}) {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(c.PrincipalID + "\x00" + c.ID))
 }
 
 func (s *Server) listDetections(w http.ResponseWriter, r *http.Request) error {
@@ -36,13 +64,16 @@ func (s *Server) listDetections(w http.ResponseWriter, r *http.Request) error {
 		Type:        errs.id("type", q.Get("type"), false),
 		Source:      errs.oneOf("source", q.Get("source"), false, fsm.DetectionSources()),
 	}
+	limit := queryLimit(&errs, q.Get("limit"), 100, 1000)
+	after := detectionCursor(&errs, q.Get("cursor"))
 	if err := paramProblem(errs.err()); err != nil {
 		return err
 	}
 	if f.PrincipalID != "" {
 		noteSubject(r, f.PrincipalID)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"detections": s.ledger().Detections(f)})
+	ds, next := s.ledger().DetectionPage(f, after, limit)
+	writeJSON(w, http.StatusOK, map[string]any{"detections": ds, "nextCursor": cursorText(next)})
 	return nil
 }
 
@@ -68,8 +99,9 @@ type reviewInput struct {
 	Reason string `json:"reason"`
 }
 
-// review proposes a review of detection id after the ledger's state
-// machine (fsm.Ledger.ReviewAllowed) allows it.
+// review proposes a review of detection id once the ledger's rules — its
+// review state machine among them — accept it (proposeChecked); Apply
+// checks again, so of two reviews racing the second is refused (409).
 func (s *Server) review(w http.ResponseWriter, r *http.Request, field string) (res *fsm.Result, id, pid string, err error) {
 	if id, err = pathID(r, "id", field); err != nil {
 		return nil, "", "", err
@@ -99,13 +131,11 @@ func (s *Server) review(w http.ResponseWriter, r *http.Request, field string) (r
 	}
 	pid, _ = s.ledger().AlertPrincipal(id)
 	noteSubject(r, pid)
-	if err := s.ledger().ReviewAllowed(id, cmd.Action); err != nil {
-		if rej, ok := err.(*fsm.RejectError); ok && rej.Field == "detectionId" {
-			rej.Field = field
-		}
-		return nil, "", "", err
-	}
 	res, err = s.proposeChecked(r, cmd)
+	var rej *fsm.RejectError
+	if errors.As(err, &rej) && rej.Field == "alertId" {
+		rej.Field = field
+	}
 	return res, id, pid, err
 }
 

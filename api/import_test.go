@@ -170,6 +170,16 @@ func TestImportModifiersAndReimport(t *testing.T) {
 		t.Fatalf("after the modifier expired: score %d modifiers %+v", later.TrustScore, later.TrustModifiers)
 	}
 
+	// A score the evidence cannot hold without its modifiers (10 with a
+	// bonus of 20) is refused, and nothing is written.
+	before := h.state()
+	bad := map[string]any{"@type": "PrincipalTrust", "principalId": "dev-bonus", "principalType": "device", "trustScore": 10,
+		"trustModifiers": []any{map[string]any{"delta": 20, "expiresAt": now.Add(time.Hour).Format(time.RFC3339)}}}
+	r2 := h.do("POST", "/v1/import", h.admin, bad)
+	if pr := r2.problem(t); r2.status/100 != 4 || pr.Field != "trustModifiers" || h.state() != before {
+		t.Fatalf("import of an unholdable score: %d %+v", r2.status, pr)
+	}
+
 	// Export and import again.
 	h.mustJSON("POST", "/v1/signals", h.admin, map[string]any{"signals": []any{
 		map[string]any{"eventId": "re-1", "principalId": "dev-mod", "event": "policy_violation", "category": "compliance", "impact": -30}}},

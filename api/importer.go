@@ -251,10 +251,12 @@ func (rr *recordReader) evidence(c *fsm.ImportRecord, pol *fsm.Policy, now int64
 	c.Metadata = rr.doc("metadata", '{')
 	var warnings []string
 	c.Modifiers, warnings = rr.modifiers(pol, now)
-	for _, key := range []string{"endorsements", "trustAlerts"} {
-		if b := rr.doc(key, '['); len(b) > 2 {
-			warnings = append(warnings, key+" not imported: the imported trustScore already reflects them")
-		}
+	if b := rr.doc("endorsements", '['); len(b) > 2 {
+		warnings = append(warnings, "endorsements not imported: the imported trustScore already reflects them")
+	}
+	if b := rr.doc("trustAlerts", '['); len(b) > 2 {
+		warnings = append(warnings, "trustAlerts not imported, nor the holds they placed: the ledger raises its own detections "+
+			"(requiresReview: true opens an imported_review detection); review the principal")
 	}
 	return warnings
 }

@@ -559,16 +559,38 @@ func TestOpenAPIExchanges(t *testing.T) {
 		t.Errorf("bob's decision while held: %+v", held)
 	}
 	review(analyst, "confirm-safe", 409) // confirmed_compromised only → remediated
-	// The policy's remediations: a credential rotation remediates it.
+	// A credential rotation does not lift a compromise an analyst
+	// confirmed (the default remediations); the analyst's review does.
 	rotated := sig("s6", "bob", 1)
 	rotated["event"] = "credential_rotated"
 	call("POST", "/v1/signals", writer, rotated, 200)
 	var remediated detectionView
 	decode(call("GET", "/v1/detections/"+det, reader, nil, 200), &remediated)
-	if remediated.State != "remediated" || remediated.Holds || len(remediated.Transitions) != 3 ||
-		!strings.Contains(remediated.Transitions[2].Reason, "credential_rotated") {
+	if remediated.State != "confirmed_compromised" || !remediated.Holds {
 		t.Errorf("detection after credential_rotated: %+v", remediated)
 	}
+	review(analyst, "remediate", 200)
+	decode(call("GET", "/v1/detections/"+det, reader, nil, 200), &remediated)
+	if remediated.State != "remediated" || remediated.Holds || len(remediated.Transitions) != 3 {
+		t.Errorf("detection after the analyst's remediate: %+v", remediated)
+	}
+	// Pages: one detection at a time, following the cursor.
+	var dpage struct {
+		Detections []detectionView `json:"detections"`
+		NextCursor string          `json:"nextCursor"`
+	}
+	decode(call("GET", "/v1/detections?limit=1", reader, nil, 200), &dpage)
+	if len(dpage.Detections) != 1 || dpage.NextCursor == "" {
+		t.Errorf("first page: %+v", dpage)
+	}
+	first := dpage.Detections[0].DetectionID
+	decode(call("GET", "/v1/detections?limit=1&cursor="+dpage.NextCursor, reader, nil, 200), &dpage)
+	if len(dpage.Detections) == 1 && dpage.Detections[0].DetectionID == first {
+		t.Errorf("the second page repeats the first: %+v", dpage)
+	}
+	call("GET", "/v1/detections?cursor=bm90LWEtY3Vyc29y", reader, nil, 400)
+	call("GET", "/v1/alerts?limit=1", reader, nil, 200)
+	call("GET", "/v1/alerts?limit=0", reader, nil, 400)
 	review(analyst, "remediate", 409) // remediated is final
 	review(admin, "dismiss", 409)
 	call("POST", "/v1/detections/d-unknown/review", analyst, map[string]any{"action": "dismiss"}, 404)

@@ -85,9 +85,9 @@ func routeTable() []Route {
 		{Method: get, Pattern: "/v1/authz", Role: "gateway", Read: true, Summary: "authorize a request a reverse proxy forwards (nginx auth_request, forward-auth): 200, 401 step up, 403", handle: (*Server).authorize},
 		{Method: post, Pattern: "/v1/simulate", Role: "reader", Read: true, Query: []string{"at"}, Summary: "what-if: the record after hypothetical events", handle: (*Server).simulate},
 
-		{Method: get, Pattern: "/v1/alerts", Role: "reader", Read: true, Query: []string{"status", "principalId"}, Summary: "trust alerts", handle: (*Server).listAlerts},
+		{Method: get, Pattern: "/v1/alerts", Role: "reader", Read: true, Query: []string{"status", "principalId", "limit", "cursor"}, Summary: "trust alerts", handle: (*Server).listAlerts},
 		{Method: post, Pattern: "/v1/alerts/{id}/review", Role: "analyst", Summary: "review an alert", handle: (*Server).reviewAlert},
-		{Method: get, Pattern: "/v1/detections", Role: "reader", Read: true, Query: []string{"state", "principalId", "type", "source"}, Summary: "detections", handle: (*Server).listDetections},
+		{Method: get, Pattern: "/v1/detections", Role: "reader", Read: true, Query: []string{"state", "principalId", "type", "source", "limit", "cursor"}, Summary: "detections", handle: (*Server).listDetections},
 		{Method: get, Pattern: "/v1/detections/{id}", Role: "reader", Read: true, Summary: "one detection", handle: (*Server).getDetection},
 		{Method: post, Pattern: "/v1/detections/{id}/review", Role: "analyst", Summary: "review a detection", handle: (*Server).reviewDetection},
 

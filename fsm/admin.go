@@ -117,20 +117,23 @@ var reviewStatus = map[string]string{
 	ReviewConfirmCompromised: AlertConfirmedCompromised, ReviewConfirmSafe: AlertConfirmedSafe,
 }
 
-// review accepts a review of a known detection with a known action.
-// Whether the state machine allows the transition is ReviewAllowed's
-// question, asked before proposing: an entry it would refuse changes
-// nothing here (applyReview), which keeps every entry of a ledger written
-// before the state machine accepted or refused as it was.
+// review checks a review: a known detection, a known action, and — for
+// an entry of model 2 — a transition the state machine allows from the
+// detection's state when the entry applies, so of two reviews racing, the
+// second is refused. An entry of model 1 is accepted whatever the state,
+// as model 1 did.
 func (r *rules) review(c *ReviewAlert) error {
 	if _, ok := r.l.alertIdx[c.AlertID]; !ok {
 		return reject("alertId", "not_found", "unknown alert %q", c.AlertID)
 	}
-	if reviewStatus[c.Action] == "" {
+	if reviewStatus[c.Action] == "" || c.Action == ReviewRemediate && r.l.v1() {
 		return reject("action", "invalid", "must be acknowledge, remediate, dismiss, confirm-compromised or confirm-safe")
 	}
 	if len(c.Note) > MaxTextLen {
 		return reject("note", "invalid", "at most %d bytes", MaxTextLen)
+	}
+	if !r.l.v1() {
+		return r.l.reviewAllowed(c.AlertID, c.Action)
 	}
 	return nil
 }
@@ -143,8 +146,20 @@ func (l *Ledger) applyReview(c *ReviewAlert, actor string, res *Result) {
 		if p.Alerts[i].ID != c.AlertID {
 			continue
 		}
-		if !contains(rf.from, p.Alerts[i].Status) {
-			return
+		if l.v1() {
+			// Model 1: any review sets the status, and a confirmation
+			// sets or clears the principal's compromise.
+			l.begin(p, false)
+			a := &p.Alerts[i]
+			a.Status, a.ReviewedAt, a.ReviewedBy, a.Note = rf.to, l.now, actor, c.Note
+			a.Transitions = append(append([]transition(nil), a.Transitions...), transition{State: rf.to, At: l.now, By: actor, Reason: c.Note})
+			switch c.Action {
+			case ReviewConfirmCompromised:
+				p.Compromised = true
+			case ReviewConfirmSafe:
+				p.Compromised = false
+			}
+			break
 		}
 		l.begin(p, false)
 		l.transition(p, i, rf.to, actor, c.Note)

@@ -97,7 +97,9 @@ func (l *Ledger) Apply(index uint64, data []byte) (res *Result) {
 		}
 		res.Kind = entry.Kind
 		l.raised = nil
+		l.model = entry.Model
 		err = l.applyEntry(entry, res)
+		l.model = ModelVersion
 		// Every detection raised, in the order raised (the order of
 		// their ids).
 		res.Alerts = l.raised

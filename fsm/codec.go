@@ -175,11 +175,31 @@ func (p *Policy) fields() []any {
 // EncodeMsgpack implements msgpack.CustomEncoder.
 func (p Policy) EncodeMsgpack(e *msgpack.Encoder) error { return encodeFields(e, p.fields()) }
 
-// DecodeMsgpack implements msgpack.CustomDecoder.
+// DecodeMsgpack implements msgpack.CustomDecoder. The fields decode into
+// zero values (msgpack leaves a slice it decodes nil into as it was, so an
+// empty list must not start as the built-in one); the fields an older
+// encoding lacks then take the built-in values.
 func (p *Policy) DecodeMsgpack(dec *msgpack.Decoder) error {
-	*p = DefaultPolicy()
+	*p = Policy{}
 	fields := p.fields()
-	return decodeFields(dec, "policy", fields, policyModel1Fields, len(fields))
+	n, err := decodeFieldCount(dec, "policy", len(fields), policyModel1Fields, len(fields))
+	if err != nil {
+		return err
+	}
+	if err := decodeInto(dec, fields[:n]); err != nil {
+		return err
+	}
+	def := DefaultPolicy()
+	for i, f := range def.fields()[n:] {
+		b, err := msgpack.Marshal(f)
+		if err != nil {
+			return err
+		}
+		if err := msgpack.Unmarshal(b, fields[n+i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ImportRecord is encoded as the array of its fields; it decodes from the
@@ -229,18 +249,30 @@ func encodeFields(e *msgpack.Encoder, fields []any) error {
 // first fields (pointers, in declaration order); the others keep what
 // they hold.
 func decodeFields(dec *msgpack.Decoder, name string, fields []any, counts ...int) error {
-	n, err := dec.DecodeArrayLen()
+	n, err := decodeFieldCount(dec, name, len(fields), counts...)
 	if err != nil {
 		return err
 	}
-	known := false
+	return decodeInto(dec, fields[:n])
+}
+
+// decodeFieldCount reads an array header that must hold one of counts
+// fields (at most max).
+func decodeFieldCount(dec *msgpack.Decoder, name string, most int, counts ...int) (int, error) {
+	n, err := dec.DecodeArrayLen()
+	if err != nil {
+		return 0, err
+	}
 	for _, c := range counts {
-		known = known || c == n && n <= len(fields)
+		if c == n && n <= most {
+			return n, nil
+		}
 	}
-	if !known {
-		return fmt.Errorf("%s: %d fields, want one of %v", name, n, counts)
-	}
-	for _, f := range fields[:n] {
+	return 0, fmt.Errorf("%s: %d fields, want one of %v", name, n, counts)
+}
+
+func decodeInto(dec *msgpack.Decoder, fields []any) error {
+	for _, f := range fields {
 		if err := dec.Decode(f); err != nil {
 			return err
 		}

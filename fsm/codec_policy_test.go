@@ -122,3 +122,17 @@ func TestImportRecordCodecMatchesReflection(t *testing.T) {
 		t.Fatalf("model-1 import record decoded as %+v", back)
 	}
 }
+
+// An empty list decodes empty, not as the built-in one, so the policy a
+// node applies and the one it restores from a snapshot agree.
+func TestPolicyEmptyListsStayEmpty(t *testing.T) {
+	p := DefaultPolicy()
+	p.HoldTypes, p.PrivilegeEvents, p.Remediations = []string{}, nil, nil
+	var back Policy
+	if err := msgpack.Unmarshal(arrayEncode(t, p), &back); err != nil {
+		t.Fatal(err)
+	}
+	if len(back.HoldTypes) != 0 || len(back.PrivilegeEvents) != 0 || len(back.Remediations) != 0 {
+		t.Fatalf("empty lists decoded as %v %v %v", back.HoldTypes, back.PrivilegeEvents, back.Remediations)
+	}
+}

@@ -166,6 +166,11 @@ type Entry struct {
 	Stamp int64
 	// Actor is the id of the token that wrote the entry (audit only).
 	Actor string
+	// Model is the scoring model the writer ran: Apply applies the entry
+	// under that model's rules (docs/architecture.md, "Entries"), so an
+	// entry means what it meant when it was written, whatever model
+	// replays it. An envelope of 4 elements is model 1's.
+	Model int
 	Body  msgpack.RawMessage
 }
 
@@ -522,7 +527,7 @@ func EncodeEntry(cmd Command, stamp int64, actor string) ([]byte, error) {
 	// Structs travel as positional arrays: smaller and faster to decode.
 	enc.UseArrayEncodedStructs(true)
 	enc.UseCompactInts(true)
-	if err := enc.EncodeArrayLen(4); err != nil {
+	if err := enc.EncodeArrayLen(5); err != nil {
 		return nil, err
 	}
 	if err := enc.EncodeUint8(uint8(cmd.Kind())); err != nil {
@@ -532,6 +537,9 @@ func EncodeEntry(cmd Command, stamp int64, actor string) ([]byte, error) {
 		return nil, err
 	}
 	if err := enc.EncodeString(actor); err != nil {
+		return nil, err
+	}
+	if err := enc.EncodeUint8(ModelVersion); err != nil {
 		return nil, err
 	}
 	if err := enc.Encode(cmd); err != nil {
@@ -556,8 +564,8 @@ func DecodeEntry(data []byte) (Entry, error) {
 	r := bytes.NewReader(data[1:])
 	d := msgpack.NewDecoder(r)
 	n, err := d.DecodeArrayLen()
-	if err != nil || n != 4 {
-		return e, fmt.Errorf("%w: envelope must be a 4-element array", ErrFormat)
+	if err != nil || n != 4 && n != 5 {
+		return e, fmt.Errorf("%w: envelope must be a 4- or 5-element array", ErrFormat)
 	}
 	k, err := d.DecodeUint8()
 	if err != nil {
@@ -569,6 +577,14 @@ func DecodeEntry(data []byte) (Entry, error) {
 	}
 	if e.Actor, err = d.DecodeString(); err != nil {
 		return e, fmt.Errorf("%w: actor: %v", ErrFormat, err)
+	}
+	e.Model = 1
+	if n == 5 {
+		m, err := d.DecodeUint8()
+		if err != nil || m < 2 || int(m) > ModelVersion {
+			return e, fmt.Errorf("%w: model: an entry of scoring model %d, this build runs models 1 to %d", ErrFormat, m, ModelVersion)
+		}
+		e.Model = int(m)
 	}
 	// The body is the rest of the entry: one msgpack value (a bin or raw).
 	rest := data[len(data)-r.Len():]

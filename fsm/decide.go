@@ -350,7 +350,9 @@ func (d *Decision) decide(r *Record, score, allow, stepUp int64) {
 	case r.Explanation.ClampedBy == "confirmed_compromised":
 		d.Decision = DecisionDeny
 		why("confirmed_compromised", "principal confirmed compromised by review")
-		change("remediate", "remediate the confirmed detection (review action remediate, or an event the policy's remediations name)")
+		if len(r.Holds) == 0 { // else each holding detection says how
+			change("remediate", "remediate the confirmed detection (review action remediate, or an event the policy's remediations name)")
+		}
 	case score >= allow:
 		d.Decision = DecisionAllow
 		why("meets_threshold", scoreText+" meets the "+d.Sensitivity+" allow threshold "+thr(allow))

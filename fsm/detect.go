@@ -61,23 +61,22 @@ func (pol *Policy) holds(a *alert) bool {
 	return a.pending() && contains(pol.HoldTypes, a.Type)
 }
 
-// ReviewAllowed is the review state machine: it returns nil when the action
-// may move the detection from its state, and the rejection the API gives
-// otherwise. Apply accepts every review of a known detection with a known
-// action, as ledgers written before the state machine did, and changes
-// nothing for a transition this refuses: the API asks this before
-// proposing, so such an entry is never written.
-func (l *Ledger) ReviewAllowed(id, action string) error {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	pid, ok := l.alertIdx[id]
-	if !ok {
-		return reject("detectionId", "not_found", "unknown detection %q", id)
+// holdsOf lists the detections of p that hold its decisions under pol.
+func (pol *Policy) holdsOf(p *principal) []HoldView {
+	out := []HoldView{}
+	for i := range p.Alerts {
+		if a := &p.Alerts[i]; pol.holds(a) {
+			out = append(out, HoldView{DetectionID: a.ID, Type: a.Type, State: a.Status})
+		}
 	}
-	rf, ok := reviewFrom[action]
-	if !ok {
-		return reject("action", "invalid", "must be acknowledge, remediate, dismiss, confirm-compromised or confirm-safe")
-	}
+	return out
+}
+
+// reviewAllowed is the review state machine: nil when the action may move
+// the detection from its state, else the rejection.
+func (l *Ledger) reviewAllowed(id, action string) error {
+	pid := l.alertIdx[id]
+	rf := reviewFrom[action]
 	for _, a := range l.principals[pid].Alerts {
 		if a.ID == id && !contains(rf.from, a.Status) {
 			return reject("action", "conflict", "detection %s is %s: %s is not allowed from it", id, a.Status, action)
@@ -92,6 +91,11 @@ func (l *Ledger) transition(p *principal, i int, state, by, reason string) {
 	a := &p.Alerts[i]
 	a.Status, a.ReviewedAt, a.ReviewedBy, a.Note = state, l.now, by, reason
 	a.Transitions = append(append([]transition(nil), a.Transitions...), transition{State: state, At: l.now, By: by, Reason: reason})
+	if a.Type == "cumulative_drop" && !a.pending() {
+		// The drop was judged: the window starts again from here, so the
+		// same drop does not raise the detection again.
+		p.Drops = nil
+	}
 	l.recompromise(p)
 }
 
@@ -111,6 +115,9 @@ func (l *Ledger) recompromise(p *principal) {
 // partner's event (partner set) clears only what that partner raised: one
 // partner cannot lift another's report, nor a review's confirmation.
 func (l *Ledger) remediateBy(p *principal, event, eventID, actor, partner string) {
+	if l.v1() {
+		return
+	}
 	for _, rr := range l.policy.Remediations {
 		if rr.Event != event {
 			continue
@@ -128,9 +135,16 @@ func (l *Ledger) remediateBy(p *principal, event, eventID, actor, partner string
 // raiseAlert opens a detection unless one of the same type is pending, in
 // which case the event joins that one's evidence.
 func (l *Ledger) raiseAlert(p *principal, raised []RaisedAlert, src, typ, severity, eventID, msg string) []RaisedAlert {
+	return l.raiseAlertFor(p, raised, src, typ, severity, eventID, msg, "")
+}
+
+// raiseAlertFor is raiseAlert for a detection a partner reports: each
+// partner's report is its own detection, which only that partner's events
+// remediate (model 1 joined reports of one type, whoever sent them).
+func (l *Ledger) raiseAlertFor(p *principal, raised []RaisedAlert, src, typ, severity, eventID, msg, partner string) []RaisedAlert {
 	p.ownCold()
 	for i := range p.Alerts {
-		if a := &p.Alerts[i]; a.Type == typ && a.pending() {
+		if a := &p.Alerts[i]; a.Type == typ && a.pending() && (l.v1() || a.Partner == partner) {
 			if eventID != "" && len(a.EventIDs) < maxDetectionEvents && !contains(a.EventIDs, eventID) {
 				a.EventIDs = append(append([]string(nil), a.EventIDs...), eventID)
 			}
@@ -138,17 +152,17 @@ func (l *Ledger) raiseAlert(p *principal, raised []RaisedAlert, src, typ, severi
 		}
 	}
 	if w := int(l.policy.AlertWindow); len(p.Alerts) >= w {
-		victim := l.evictable(p)
-		if victim < 0 {
-			// Every detection kept holds the principal: keep them all
-			// rather than lift a hold.
-			return raised
+		// When every detection kept holds the principal, none is dropped
+		// (that would lift a hold) and the list grows past the window:
+		// holding detections are at most one per hold type and partner
+		// pending, plus those an analyst confirmed.
+		if victim := l.evictable(p); victim >= 0 {
+			delete(l.alertIdx, p.Alerts[victim].ID)
+			p.Alerts = append(p.Alerts[:victim], p.Alerts[victim+1:]...)
 		}
-		delete(l.alertIdx, p.Alerts[victim].ID)
-		p.Alerts = append(p.Alerts[:victim], p.Alerts[victim+1:]...)
 	}
 	id := l.alertID(p.ID)
-	a := alert{ID: id, Type: typ, Severity: severity, RaisedAt: l.now, Message: msg, Status: AlertOpen, Source: src}
+	a := alert{ID: id, Type: typ, Severity: severity, RaisedAt: l.now, Message: msg, Status: AlertOpen, Source: src, Partner: partner}
 	if eventID != "" {
 		a.EventIDs = []string{eventID}
 	}
@@ -161,8 +175,17 @@ func (l *Ledger) raiseAlert(p *principal, raised []RaisedAlert, src, typ, severi
 
 // evictable is the detection to drop when p keeps as many as the policy
 // allows: the oldest with an outcome, else the oldest pending one that
-// holds nothing; -1 when every one holds the principal.
+// holds nothing; -1 when every one holds the principal. Model 1 dropped
+// the oldest with an outcome, else the oldest.
 func (l *Ledger) evictable(p *principal) int {
+	if l.v1() {
+		for i := range p.Alerts {
+			if !p.Alerts[i].pending() {
+				return i
+			}
+		}
+		return 0
+	}
 	for i := range p.Alerts {
 		if a := &p.Alerts[i]; !a.pending() && !l.policy.holds(a) {
 			return i
@@ -213,7 +236,7 @@ func (l *Ledger) observe(p *principal, score int64) {
 // and it raises into the entry's alerts (Ledger.raised).
 func (l *Ledger) cumulativeRule(p *principal, score int64, eventID string) {
 	pol := &l.policy
-	if pol.CumulativeDrop <= 0 {
+	if pol.CumulativeDrop <= 0 || l.v1() {
 		return
 	}
 	l.observe(p, score)
@@ -226,14 +249,16 @@ func (l *Ledger) cumulativeRule(p *principal, score int64, eventID string) {
 
 // scoreRules runs the rules over p's score that an event moved from before
 // to after (µpt, the full score): a sharp drop in one event, a deviation
-// from p's own baseline.
+// from p's own baseline. For an entry of model 1 the scores are the
+// principal's own bounded score, as model 1 measured sharp drops, and
+// there is no baseline rule.
 func (l *Ledger) scoreRules(p *principal, raised []RaisedAlert, before, after int64, eventID, what string) []RaisedAlert {
 	pol := &l.policy
 	if before-after >= pol.SharpDrop {
 		raised = l.raiseAlert(p, raised, SourceRule, "sharp_drop", "high", eventID,
 			"score fell "+FormatDecimal(before-after, 6)+" points on "+what)
 	}
-	if pol.BaselineDeviation > 0 {
+	if pol.BaselineDeviation > 0 && !l.v1() {
 		if int64(p.BaselineN) >= pol.BaselineMinEvents && p.Baseline-after >= pol.BaselineDeviation {
 			raised = l.raiseAlert(p, raised, SourceRule, "baseline_deviation", "medium", eventID,
 				"score "+FormatDecimal(after, 6)+" is "+FormatDecimal(p.Baseline-after, 6)+" points below the principal's baseline "+
@@ -255,7 +280,7 @@ func (l *Ledger) scoreRules(p *principal, raised []RaisedAlert, before, after in
 // within the window and raises privilege_burst at the policy's count.
 func (l *Ledger) privilegeRule(p *principal, raised []RaisedAlert, event, eventID string) []RaisedAlert {
 	pol := &l.policy
-	if pol.PrivilegeBurst <= 0 || !contains(pol.PrivilegeEvents, event) {
+	if pol.PrivilegeBurst <= 0 || l.v1() || !contains(pol.PrivilegeEvents, event) {
 		return raised
 	}
 	p.ownCold()
@@ -334,24 +359,87 @@ type DetectionFilter struct {
 	State, PrincipalID, Type, Source string
 }
 
-// Detections returns the detections f selects, by principal id then in
+// Detections returns every detection f selects, by principal id then in
 // the order they were raised.
 func (l *Ledger) Detections(f DetectionFilter) []DetectionView {
+	out, _ := l.DetectionPage(f, Cursor{}, 0)
+	return out
+}
+
+// Cursor is where a page of detections or alerts ends: after detection
+// ID of principal PrincipalID.
+type Cursor struct{ PrincipalID, ID string }
+
+// DetectionPage returns up to limit (0: all) of the detections f selects
+// after the cursor, and the cursor of the next page (zero when done).
+func (l *Ledger) DetectionPage(f DetectionFilter, after Cursor, limit int) ([]DetectionView, Cursor) {
+	out := []DetectionView{}
+	next := l.eachDetection(f.PrincipalID, after, limit, func(pid string, a *alert) bool {
+		v := l.detectionView(pid, a)
+		if (f.State == "" || v.State == f.State) && (f.Type == "" || v.Type == f.Type) && (f.Source == "" || v.Source == f.Source) {
+			out = append(out, v)
+			return true
+		}
+		return false
+	})
+	return out, next
+}
+
+// AlertPage is DetectionPage for the alert view: those with a status (all
+// when empty) of a principal (all when empty).
+func (l *Ledger) AlertPage(status, principalID string, after Cursor, limit int) ([]AlertView, Cursor) {
+	out := []AlertView{}
+	next := l.eachDetection(principalID, after, limit, func(pid string, a *alert) bool {
+		if status == "" || a.Status == status {
+			out = append(out, alertView(pid, *a))
+			return true
+		}
+		return false
+	})
+	return out, next
+}
+
+// eachDetection hands keep the detections after the cursor, of one
+// principal or all, in order, until keep has taken limit of them (0: no
+// limit); it returns the cursor after the last one taken when more may
+// follow.
+func (l *Ledger) eachDetection(principalID string, after Cursor, limit int, keep func(pid string, a *alert) bool) Cursor {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	out := []DetectionView{}
-	for _, pid := range sortedPrincipalsWithAlerts(l.alertIdx) {
-		if f.PrincipalID != "" && pid != f.PrincipalID {
+	var pids []string
+	if principalID != "" {
+		if p := l.principals[principalID]; p != nil && len(p.Alerts) > 0 {
+			pids = []string{principalID}
+		}
+	} else {
+		pids = sortedPrincipalsWithAlerts(l.alertIdx)
+	}
+	taken := 0
+	var last Cursor
+	for _, pid := range pids {
+		if pid < after.PrincipalID {
 			continue
 		}
-		for i := range l.principals[pid].Alerts {
-			v := l.detectionView(pid, &l.principals[pid].Alerts[i])
-			if (f.State == "" || v.State == f.State) && (f.Type == "" || v.Type == f.Type) && (f.Source == "" || v.Source == f.Source) {
-				out = append(out, v)
+		alerts := l.principals[pid].Alerts
+		start := 0
+		if pid == after.PrincipalID {
+			for i := range alerts {
+				if alerts[i].ID == after.ID {
+					start = i + 1
+				}
+			}
+		}
+		for i := start; i < len(alerts); i++ {
+			if limit > 0 && taken == limit {
+				return last
+			}
+			if keep(pid, &alerts[i]) {
+				taken++
+				last = Cursor{PrincipalID: pid, ID: alerts[i].ID}
 			}
 		}
 	}
-	return out
+	return Cursor{}
 }
 
 // Detection returns one detection.
@@ -379,9 +467,5 @@ func DetectionSources() []string { return append([]string(nil), detectionSources
 // raisePartnerAlert opens (or adds the SET to) the detection a partner's
 // SET reports, remembering the partner.
 func (l *Ledger) raisePartnerAlert(p *principal, c *FederatedEvent) {
-	n := len(l.raised)
-	l.raiseAlert(p, nil, SourcePartner, c.AlertType, c.Severity, c.EventID, c.Message)
-	if len(l.raised) > n {
-		p.Alerts[len(p.Alerts)-1].Partner = c.PartnerID
-	}
+	l.raiseAlertFor(p, nil, SourcePartner, c.AlertType, c.Severity, c.EventID, c.Message, c.PartnerID)
 }

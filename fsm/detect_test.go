@@ -21,26 +21,47 @@ func (w *world) detections(id string) []DetectionView {
 	return w.l.Detections(DetectionFilter{PrincipalID: id})
 }
 
-// Property: a partner-reported compromise or a compromise confirmed by
-// review is never followed by an allow — now, or after every assessment has
-// expired — before a remediation event or a review of one of the
-// principal's detections. The test tracks the reports itself, from the
-// entries it applies.
+// Property: a detection that holds a principal (a partner-reported
+// compromise or disabled account, a compromise confirmed by review) keeps
+// holding it — and its decisions are never allow, now or after every
+// assessment has expired — until a review of that detection, or a
+// remediation event the policy names for its type (from the reporting
+// partner, for a partner's report). The test checks every lift against the
+// entry that made it.
 func TestPropertyCompromiseHoldsUntilRemediated(t *testing.T) {
 	forSequences(t, func(t *testing.T, w *world) {
-		reported := map[string]string{} // principal → what reported it
+		held := map[string]DetectionView{} // holding detections, as last seen
 		for i := 0; i < 60; i++ {
 			w.advance()
 			cmd := w.holdStep()
 			res := w.apply(cmd)
-			if res.Err == nil {
-				w.trackHolds(cmd, res, reported)
+			now := map[string]DetectionView{}
+			for _, d := range w.l.Detections(DetectionFilter{}) {
+				if d.Holds {
+					now[d.DetectionID] = d
+				}
 			}
-			for id, why := range reported {
+			for id, d := range held {
+				if _, still := now[id]; !still && !w.lifts(cmd, res, d) {
+					t.Fatalf("%s (%s, %s) stopped holding %s after %T %+v", id, d.Type, d.State, d.PrincipalID, cmd, cmd)
+				}
+			}
+			if c, ok := cmd.(*FederatedEvent); ok && res.Err == nil && res.Signals[0].Status == StatusAccepted && c.AlertType != "" &&
+				len(w.detections(c.PrincipalID)) < int(w.l.Policy().AlertWindow) {
+				found := false
+				for _, d := range now {
+					found = found || d.PrincipalID == c.PrincipalID && d.Type == c.AlertType && d.PartnerID == c.PartnerID
+				}
+				if !found {
+					t.Fatalf("partner %s reported %s for %s and nothing holds it: %s", c.PartnerID, c.AlertType, c.PrincipalID,
+						mustJSON(t, w.detections(c.PrincipalID)))
+				}
+			}
+			held = now
+			for _, d := range held {
 				for _, at := range []int64{w.now, w.now + 45*24*hourMS} {
-					if d := w.decideAt(id, "read", at); d.Decision == DecisionAllow {
-						t.Fatalf("%s allowed at +%dms after %s, with no remediation or review since: %+v\n%s", id, at-w.now, why, d,
-							mustJSON(t, w.detections(id)))
+					if dec := w.decideAt(d.PrincipalID, "read", at); dec.Decision == DecisionAllow {
+						t.Fatalf("%s allowed at +%dms while %s (%s) holds it: %+v", d.PrincipalID, at-w.now, d.DetectionID, d.Type, dec)
 					}
 				}
 			}
@@ -48,11 +69,43 @@ func TestPropertyCompromiseHoldsUntilRemediated(t *testing.T) {
 	})
 }
 
+// lifts says whether an applied entry may end detection d's hold: a review
+// of d with an outcome, or a remediation event the policy names for d.
+func (w *world) lifts(cmd Command, res *Result, d DetectionView) bool {
+	if res.Err != nil {
+		return false
+	}
+	pol := w.l.Policy()
+	clears := func(event string) bool {
+		for _, r := range pol.Remediations {
+			if r.Event == event && (contains(r.Clears, d.Type) && d.State != AlertConfirmedCompromised ||
+				contains(r.Clears, AlertConfirmedCompromised) && d.State == AlertConfirmedCompromised) {
+				return true
+			}
+		}
+		return false
+	}
+	switch c := cmd.(type) {
+	case *ReviewAlert:
+		return c.AlertID == d.DetectionID && c.Action != ReviewAcknowledge
+	case *RecordSignals:
+		for _, s := range c.Signals {
+			if s.PrincipalID == d.PrincipalID && s.Impact >= 0 && clears(s.Event) {
+				return true
+			}
+		}
+	case *FederatedEvent:
+		return c.PrincipalID == d.PrincipalID && c.PartnerID == d.PartnerID && d.State != AlertConfirmedCompromised && clears(c.EventType)
+	}
+	return false
+}
+
 // holdStep is a random command, with more compromises, reviews and
 // remediation events than step gives.
 func (w *world) holdStep() Command {
 	id := w.principal()
-	switch k := w.rng.IntN(10); {
+	const risc = "https://schemas.openid.net/secevent/risc/event-type/"
+	switch k := w.rng.IntN(12); {
 	case k < 2:
 		pid := w.partners[w.rng.IntN(len(w.partners))]
 		typ, alert := "credential-compromise", "partner_credential_compromise"
@@ -60,14 +113,17 @@ func (w *world) holdStep() Command {
 			typ, alert = "account-disabled", "partner_account_disabled"
 		}
 		return &FederatedEvent{EventID: w.eventID(), PartnerID: pid, PrincipalID: id, IssuedAt: w.now,
-			EventType: "https://schemas.openid.net/secevent/risc/event-type/" + typ, Score: Some(0),
+			EventType: risc + typ, Score: Some(0),
 			ValidUntil: w.now + 1 + w.rng.Int64N(30*24*hourMS), AlertType: alert, Severity: "high", Message: "reported"}
-	case k < 4:
+	case k < 3:
+		return &FederatedEvent{EventID: w.eventID(), PartnerID: w.partners[w.rng.IntN(len(w.partners))], PrincipalID: id,
+			IssuedAt: w.now, EventType: risc + "account-enabled", Clear: true}
+	case k < 5:
 		if ids := w.alertIDs(); len(ids) > 0 {
 			acts := []string{ReviewAcknowledge, ReviewDismiss, ReviewConfirmCompromised, ReviewConfirmSafe, ReviewRemediate}
 			return &ReviewAlert{AlertID: ids[w.rng.IntN(len(ids))], Action: acts[w.rng.IntN(len(acts))]}
 		}
-	case k < 6:
+	case k < 7:
 		s := w.signal(id, 0)
 		s.Impact = (w.rng.Int64N(201) - 100) * Point / 4
 		return &RecordSignals{Signals: []Signal{s}}
@@ -75,42 +131,11 @@ func (w *world) holdStep() Command {
 	return &RecordSignals{Signals: []Signal{w.signal(id, 1)}}
 }
 
-// trackHolds updates what the test knows: who was reported compromised,
-// and who had a remediation or review since.
-func (w *world) trackHolds(cmd Command, res *Result, reported map[string]string) {
-	switch c := cmd.(type) {
-	case *FederatedEvent:
-		if res.Signals[0].Status != StatusAccepted {
-			return
-		}
-		if strings.HasSuffix(c.EventType, "account-enabled") {
-			delete(reported, c.PrincipalID)
-		} else if c.AlertType != "" {
-			reported[c.PrincipalID] = c.EventType
-		}
-	case *ReviewAlert:
-		pid, _ := w.l.AlertPrincipal(c.AlertID)
-		switch c.Action {
-		case ReviewConfirmCompromised:
-			if d, _ := w.l.Detection(c.AlertID); d.State == AlertConfirmedCompromised {
-				reported[pid] = "review " + c.AlertID
-			}
-		case ReviewAcknowledge:
-		default:
-			delete(reported, pid)
-		}
-	case *RecordSignals:
-		for _, s := range c.Signals {
-			if s.Event == "credential_rotated" || s.Event == "hardware_mfa_enrolled" {
-				delete(reported, s.PrincipalID)
-			}
-		}
-	}
-}
-
 // Property: whenever the principal's score, as its history records it,
 // lies CumulativeDrop or more below a score it had within the window, a
 // cumulative_drop detection is pending — whatever mix of entries moved it.
+// A review's point is not evidence (the analyst's verdict), and a judged
+// cumulative drop restarts the window.
 func TestPropertyCumulativeDropFires(t *testing.T) {
 	forSequences(t, func(t *testing.T, w *world) {
 		for i := 0; i < 60; i++ {
@@ -129,12 +154,19 @@ func TestPropertyCumulativeDropFires(t *testing.T) {
 					continue
 				}
 				last := p.History[len(p.History)-1]
-				if last.At != w.l.now {
+				judged := int64(-1)
+				for i := range p.Alerts {
+					if a := &p.Alerts[i]; a.Type == "cumulative_drop" && !a.pending() {
+						judged = max(judged, a.ReviewedAt)
+					}
+				}
+				if last.At != w.l.now || last.At <= judged || last.Cause == causeIndex(CauseReview) {
 					continue
 				}
 				top := int64(0)
 				for _, h := range p.History {
-					if h.At > w.l.now-pol.CumulativeWindow && h.Cause != causeIndex(CauseImported) {
+					if h.At > w.l.now-pol.CumulativeWindow && h.At > judged && h.Cause != causeIndex(CauseImported) &&
+						h.Cause != causeIndex(CauseReview) {
 						top = max(top, h.score()/Point)
 					}
 				}
@@ -326,7 +358,7 @@ func TestScenarioCompromiseDoesNotHealByExpiry(t *testing.T) {
 				t.Fatalf("after expiry the score should be back (%d): the hold, not the score, denies", r.TrustScore)
 			}
 			if remedy == "review" {
-				if err := w.l.ReviewAllowed(det, ReviewRemediate); err != nil {
+				if err := w.l.Check(&ReviewAlert{AlertID: det, Action: ReviewRemediate}, "test", w.now); err != nil {
 					t.Fatal(err)
 				}
 				w.apply(&ReviewAlert{AlertID: det, Action: ReviewRemediate, Note: "credentials reset"})
@@ -340,7 +372,7 @@ func TestScenarioCompromiseDoesNotHealByExpiry(t *testing.T) {
 			if dec := w.decideAt(id, "write", w.now); dec.Decision != DecisionAllow {
 				t.Fatalf("after remediation: %s %+v", dec.Decision, dec.Reasons)
 			}
-			if err := w.l.ReviewAllowed(det, ReviewDismiss); err == nil || !strings.Contains(err.Error(), "remediated") {
+			if err := w.l.Check(&ReviewAlert{AlertID: det, Action: ReviewDismiss}, "test", w.now); err == nil || !strings.Contains(err.Error(), "remediated") {
 				t.Fatalf("a remediated detection can be re-reviewed: %v", err)
 			}
 		})

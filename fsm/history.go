@@ -62,13 +62,15 @@ func packParts(v [NumComponents + 1]int64) [NumComponents + 1]int16 {
 // changed since p's last point (decay, expiries, other entries), then, with
 // touch, folds the decay into the components (evidence.go), under the same
 // time point, so the entry's own point shows the entry's change only.
-func (l *Ledger) begin(p *principal, touch bool) {
+//
+// It returns p's exact score (µpt) at now, before the entry's change.
+func (l *Ledger) begin(p *principal, touch bool) int64 {
 	n := len(p.History)
 	if n == 0 {
 		if touch {
 			l.touch(p)
 		}
-		return
+		return l.score(p, l.now)
 	}
 	last := p.History[n-1]
 	decayed := l.decayAt(p, l.now) > 0
@@ -76,20 +78,24 @@ func (l *Ledger) begin(p *principal, touch bool) {
 	if touch {
 		l.touch(p)
 	}
-	cur := packParts(l.parts(p, l.score(p, l.now)))
+	exact := l.score(p, l.now)
+	cur := packParts(l.parts(p, exact))
 	if cur == last.Parts {
-		return
+		return exact
 	}
+	// An expiry is usually the larger part of a change it shares with
+	// decay: it names the point.
 	cause := CauseExternal
 	switch {
-	case decayed:
-		cause = CauseDecay
 	case expired:
 		cause = CauseExpiry
+	case decayed:
+		cause = CauseDecay
 	}
 	l.pushHistory(p, historyPoint{At: l.now, Parts: cur, Cause: causeIndex(cause)})
 	l.cumulativeRule(p, last.score()/Point, "")
 	l.cumulativeRule(p, sumParts(cur), "")
+	return exact
 }
 
 func sumParts(v [NumComponents + 1]int16) int64 {
@@ -125,18 +131,29 @@ func (l *Ledger) expiredSince(p *principal, since int64) bool {
 // recordHistory records p's breakdown after an entry changed it, naming the
 // cause and the event; nothing when the breakdown did not change.
 func (l *Ledger) recordHistory(p *principal, cause, eventID string) {
-	cur := packParts(l.parts(p, l.score(p, l.now)))
+	l.recordHistoryAt(p, cause, eventID, l.score(p, l.now))
+}
+
+// recordHistoryAt is recordHistory for p's exact score at now, known.
+func (l *Ledger) recordHistoryAt(p *principal, cause, eventID string, exact int64) {
+	cur := packParts(l.parts(p, exact))
 	n := len(p.History)
 	if n > 0 && p.History[n-1].Parts == cur {
 		return
 	}
-	if n > 0 && p.History[n-1].At < l.now {
+	// The cumulative-drop window takes the changes evidence and time
+	// make; not a review's (the analyst's own verdict) nor an import's
+	// (its history is the source's, not this ledger's).
+	rule := cause != CauseReview && cause != CauseImported
+	if rule && n > 0 && p.History[n-1].At < l.now && p.History[n-1].Cause != causeIndex(CauseImported) {
 		// The score held since the last point until now: the window sees
 		// it at now too.
 		l.cumulativeRule(p, p.History[n-1].score()/Point, "")
 	}
 	l.pushHistory(p, historyPoint{At: l.now, Parts: cur, Cause: causeIndex(cause), EventID: eventID})
-	l.cumulativeRule(p, sumParts(cur), eventID)
+	if rule {
+		l.cumulativeRule(p, sumParts(cur), eventID)
+	}
 }
 
 func (l *Ledger) pushHistory(p *principal, h historyPoint) {

@@ -53,10 +53,22 @@ func (r *rules) importRecord(c *ImportRecord) error {
 	default:
 		return reject("scoreComponents", "invalid", "need all five components or none")
 	}
+	if len(c.Modifiers) > 0 {
+		// The evidence must hold the score without the modifiers, or the
+		// import would not read back as the record.
+		p := r.l.importedPrincipal(c)
+		before := p.evidence()
+		r.l.importModifiers(p, c.Modifiers)
+		if p.evidence()+clamp(p.modifierSum(r.now), -pts(100), pts(100)) != before {
+			return reject("trustModifiers", "invalid", "the record's score cannot be held without its modifiers within the components' caps and the bounds")
+		}
+	}
 	return nil
 }
 
-func (l *Ledger) applyImport(c *ImportRecord, res *Result) {
+// importedPrincipal is the principal an import makes, before its
+// modifiers, factor reports and evidence lists; it is not in the ledger.
+func (l *Ledger) importedPrincipal(c *ImportRecord) *principal {
 	p := l.newPrincipal(c.settings())
 	p.Cold = &Cold{TrustID: c.TrustID}
 	if len(c.Components) == 0 {
@@ -67,6 +79,11 @@ func (l *Ledger) applyImport(c *ImportRecord, res *Result) {
 	if e := p.evidence(); e > p.Max {
 		l.spreadLoss(p, e-p.Max)
 	}
+	return p
+}
+
+func (l *Ledger) applyImport(c *ImportRecord, res *Result) {
+	p := l.importedPrincipal(c)
 	l.importModifiers(p, c.Modifiers)
 	any := false
 	var f [NumComponents][]byte

@@ -46,7 +46,7 @@ type Policy struct {
 	ModifierLimit          int64 // active modifiers per principal
 	SharpDrop              int64 // µpt drop in one event that alerts
 	AnomalyThreshold       int64 // anomaly_score (0-100) that alerts
-	BurstCount             int64 // negative auth signals ...
+	BurstCount             int64 // negative signals (model 1: authentication) ...
 	BurstWindow            int64 // ... within this many ms alert
 	TrendWindow            int64 // ms of history the trend looks at
 	TrendDelta             int64 // µpt net change for a direction
@@ -135,7 +135,7 @@ var Levels = []string{"untrusted", "low", "medium", "high", "verified"}
 
 func pts(p int64) int64 { return p * Point }
 
-// DefaultPolicy returns the built-in policy of scoring model 1.
+// DefaultPolicy returns the built-in policy of scoring model 2.
 func DefaultPolicy() Policy {
 	return Policy{
 		Caps:                 [NumComponents]int64{pts(25), pts(23), pts(22), pts(22), pts(8)},
@@ -197,8 +197,11 @@ func DefaultPolicy() Policy {
 		PrivilegeWindow:   hourMS,
 		HoldTypes:         []string{"partner_account_disabled", "partner_credential_compromise"},
 		Remediations: []RemediationRule{
-			{Event: "credential_rotated", Clears: []string{AlertConfirmedCompromised, "partner_credential_compromise"}},
-			{Event: "hardware_mfa_enrolled", Clears: []string{AlertConfirmedCompromised, "partner_credential_compromise"}},
+			// A compromise an analyst confirmed is lifted by a review
+			// (least privilege): add "confirmed_compromised" to let these
+			// events lift it too.
+			{Event: "credential_rotated", Clears: []string{"partner_credential_compromise"}},
+			{Event: "hardware_mfa_enrolled", Clears: []string{"partner_credential_compromise"}},
 			{Event: "https://schemas.openid.net/secevent/risc/event-type/account-enabled", Clears: []string{"partner_account_disabled"}},
 		},
 	}
@@ -348,7 +351,7 @@ func (p *Policy) validateBounds() error {
 		{"cumulativeDrop", p.CumulativeDrop, 0, pts(100)},
 		{"cumulativeWindow", p.CumulativeWindow, 60_000, 30 * 24 * hourMS},
 		{"baselineDeviation", p.BaselineDeviation, 0, pts(100)},
-		{"baselineMinEvents", p.BaselineMinEvents, 1, 1 << 16},
+		{"baselineMinEvents", p.BaselineMinEvents, 1, 1<<16 - 1},
 		{"baselineSmoothing", p.BaselineSmoothing, 1, 1024},
 		{"privilegeBurst", p.PrivilegeBurst, 0, 1000},
 		{"privilegeWindow", p.PrivilegeWindow, 1000, 30 * 24 * hourMS},

@@ -219,12 +219,7 @@ func (l *Ledger) record(p *principal, t int64) *Record {
 	r.FederatedTrust = l.federatedViews(p, ev.Partners)
 	r.TrustAlerts, r.RequiresReview = alertViews(p.ID, p.Alerts)
 	r.RequiresReview = r.RequiresReview || p.Compromised
-	r.Holds = []HoldView{}
-	for i := range p.Alerts {
-		if a := &p.Alerts[i]; l.policy.holds(a) {
-			r.Holds = append(r.Holds, HoldView{DetectionID: a.ID, Type: a.Type, State: a.Status})
-		}
-	}
+	r.Holds = l.policy.holdsOf(p)
 	r.Explanation = l.explain(p, ev)
 	return r
 }

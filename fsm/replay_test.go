@@ -2,7 +2,10 @@ package fsm
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"flag"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -129,7 +132,7 @@ const (
 
 var goldenDigests = map[int][2]string{
 	// model version: {chain digest, records digest at goldenAt}
-	2: {"b547605bf8dabc063875a77ad80fccaa6d71e625867e03581a30382a1ace58ac", "3d74491d5b27816fde15f479ddc84433f665ac92ab45169f9d6c835572d6df7a"},
+	2: {"e07585d20d2a2ad0f196950c4bd91a271a528d49774306ba3af9298617c54e08", "c67510154e457f447fe4feef19a4640d3e8b825fde1a39f915a5c2ae50bd8f11"},
 }
 
 // goldenModel1Chain is the chain digest of the golden ledger's model-1
@@ -211,6 +214,17 @@ func TestGoldenDigest(t *testing.T) {
 	if s := l.Status(); s.Counters.SignalsAccepted == 0 || s.Counters.Rejected == 0 || s.Principals < 60 {
 		t.Fatalf("golden ledger exercises too little: %+v", s)
 	}
+	// The model-2 entries exercise its detections.
+	want2 := map[string]string{"user_insider/cumulative_drop": AlertOpen, "user_admin/privilege_burst": AlertOpen,
+		"svc_ledger/partner_credential_compromise": AlertRemediated}
+	for _, d := range l.Detections(DetectionFilter{}) {
+		if st, ok := want2[d.PrincipalID+"/"+d.Type]; ok && st == d.State {
+			delete(want2, d.PrincipalID+"/"+d.Type)
+		}
+	}
+	if len(want2) > 0 {
+		t.Fatalf("golden ledger lacks the model-2 detections %v", want2)
+	}
 }
 
 func encodeAll(t *testing.T, cmds []timedCommand) [][]byte {
@@ -223,4 +237,39 @@ func encodeAll(t *testing.T, cmds []timedCommand) [][]byte {
 		out = append(out, d)
 	}
 	return out
+}
+
+// The alerts model 1 raised for the golden ledger's model-1 entries, as
+// model 1 computed them: every (sequence, alert id, principal) an entry
+// raised, and every alert's final (id, principal, type, status).
+const (
+	goldenModel1Alerts     = "ec0a2e863d26dc7ec5941d8bc9edcd6d9a50e9649530b8fe4ea228c1f10020e5"
+	goldenModel1AlertState = "67fc4e1e0769906eabbfb7af2928602401f854a05eb643e4641a53e05201c3a7"
+)
+
+// Entries written under model 1 are applied under model 1's detection
+// rules and reviews (Entry.Model): they raise the alerts, with the ids,
+// that model 1 gave them, so the reviews that name those ids review the
+// alerts the operator saw, and the alerts end in the states model 1 left
+// them in.
+func TestModel1EntriesKeepTheirAlerts(t *testing.T) {
+	log := readGolden(t)[:goldenModel1Entries]
+	l := NewLedger()
+	h := sha256.New()
+	for i, e := range log {
+		res := l.Apply(uint64(i+1), e)
+		for _, a := range res.Alerts {
+			fmt.Fprintf(h, "%d %s %s\n", res.Sequence, a.ID, a.PrincipalID)
+		}
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != goldenModel1Alerts {
+		t.Errorf("the model-1 entries raise alerts hashing to %s, model 1 raised %s", got, goldenModel1Alerts)
+	}
+	h = sha256.New()
+	for _, a := range l.Alerts("", "") {
+		fmt.Fprintf(h, "%s %s %s %s\n", a.AlertID, a.PrincipalID, a.Type, a.Status)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != goldenModel1AlertState {
+		t.Errorf("the model-1 entries leave alerts hashing to %s, model 1 left %s", got, goldenModel1AlertState)
+	}
 }

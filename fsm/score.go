@@ -197,8 +197,8 @@ func (l *Ledger) federation(p *principal, t int64, x int64) (int64, []PartnerInf
 }
 
 // confidence says how much evidence backs the score, 0-100: events seen and
-// factor reports present, halved when the assessment is overdue and again
-// when nothing was heard for 30 days.
+// factor reports present, down a quarter when the assessment is overdue
+// and halved when nothing was heard for 30 days.
 func (l *Ledger) confidence(p *principal, t int64) int64 {
 	c := int64(p.Events) * 4
 	if c > 60 {
@@ -218,7 +218,7 @@ func (l *Ledger) confidence(p *principal, t int64) int64 {
 		c = 100
 	}
 	if overdue(p, t) {
-		c /= 2
+		c = c * 3 / 4
 	}
 	if t-p.LastEvent > 30*24*hourMS {
 		c /= 2

@@ -113,8 +113,10 @@ func (r *rules) checkSignal(s *Signal) (*principal, *RejectError) {
 }
 
 func (l *Ledger) signal(p *principal, s *Signal, actor string) []RaisedAlert {
-	l.begin(p, true)
-	before := l.score(p, l.now)
+	before := l.begin(p, true)
+	if l.v1() {
+		before = p.bound(l.local(p, l.now))
+	}
 	c := int(s.Category)
 	var applied int64
 	if s.Impact < 0 {
@@ -137,9 +139,11 @@ func (l *Ledger) signal(p *principal, s *Signal, actor string) []RaisedAlert {
 	w := int(l.policy.SignalWindow)
 	if s.Impact < 0 {
 		p.Negative = pushSignal(p.Negative, e, w)
-		p.Failures = append(p.Failures, l.now)
-		if int64(len(p.Failures)) > l.policy.BurstCount {
-			p.Failures = p.Failures[1:]
+		if c == 0 || !l.v1() { // model 1 counted failed authentication only
+			p.Failures = append(p.Failures, l.now)
+			if int64(len(p.Failures)) > l.policy.BurstCount {
+				p.Failures = p.Failures[1:]
+			}
 		}
 	} else {
 		p.Positive = pushSignal(p.Positive, e, w)
@@ -150,9 +154,13 @@ func (l *Ledger) signal(p *principal, s *Signal, actor string) []RaisedAlert {
 	if !p.Active {
 		raised = l.raiseAlert(p, raised, SourceRule, "inactive_activity", "high", s.EventID, "signal "+s.Event+" for an inactive principal")
 	}
-	if s.Impact < 0 && int64(len(p.Failures)) >= l.policy.BurstCount {
+	if s.Impact < 0 && (c == 0 || !l.v1()) && int64(len(p.Failures)) >= l.policy.BurstCount {
+		what := "negative signals"
+		if l.v1() {
+			what = "failed authentication signals"
+		}
 		raised = l.raiseAlert(p, raised, SourceRule, "failure_burst", "high", s.EventID,
-			fmt.Sprintf("%d negative signals within %s", len(p.Failures), durationText(l.policy.BurstWindow)))
+			fmt.Sprintf("%d %s within %s", len(p.Failures), what, durationText(l.policy.BurstWindow)))
 	}
 	if a, ok := anomalyScore(s.Attributes); ok && a >= l.policy.AnomalyThreshold*Point {
 		raised = l.raiseAlert(p, raised, SourceSignal, "anomaly_score", "high", s.EventID, "anomaly score "+FormatDecimal(a, 6)+" on "+s.Event)
@@ -161,8 +169,13 @@ func (l *Ledger) signal(p *principal, s *Signal, actor string) []RaisedAlert {
 	if s.Impact >= 0 {
 		l.remediateBy(p, s.Event, s.EventID, actor, "")
 	}
-	raised = l.scoreRules(p, raised, before, l.score(p, l.now), s.EventID, s.Event)
-	l.recordHistory(p, CauseSignal, s.EventID)
+	after := l.score(p, l.now)
+	if l.v1() {
+		raised = l.scoreRules(p, raised, before, p.bound(l.local(p, l.now)), s.EventID, s.Event)
+	} else {
+		raised = l.scoreRules(p, raised, before, after, s.EventID, s.Event)
+	}
+	l.recordHistoryAt(p, CauseSignal, s.EventID, after)
 	return raised
 }
 
@@ -219,8 +232,10 @@ func (r *rules) factors(c *ReportFactors) error {
 func (l *Ledger) applyFactors(c *ReportFactors, res *Result) {
 	parts := c.parts()
 	p := l.mutable(l.principals[c.PrincipalID])
-	l.begin(p, true)
-	before := l.score(p, l.now)
+	before := l.begin(p, true)
+	if l.v1() {
+		before = p.bound(l.local(p, l.now))
+	}
 	p.ownCold()
 	if p.Factors == nil {
 		p.Factors = &[NumComponents][]byte{}
@@ -254,8 +269,13 @@ func (l *Ledger) applyFactors(c *ReportFactors, res *Result) {
 	}
 	p.Events++
 	p.LastEvent = l.now
-	raised = l.scoreRules(p, raised, before, l.score(p, l.now), "", "a factor report")
-	l.recordHistory(p, CauseFactors, "")
+	after := l.score(p, l.now)
+	if l.v1() {
+		raised = l.scoreRules(p, raised, before, p.bound(l.local(p, l.now)), "", "a factor report")
+	} else {
+		raised = l.scoreRules(p, raised, before, after, "", "a factor report")
+	}
+	l.recordHistoryAt(p, CauseFactors, "", after)
 	res.Subjects = []string{p.ID}
 	res.Alerts = raised
 }

@@ -258,6 +258,9 @@ type Ledger struct {
 	// raised collects the detections the entry being applied raised, in
 	// the order raised; Apply makes it the entry's result.
 	raised []RaisedAlert
+	// model is the scoring model of the entry being applied (Entry.Model),
+	// ModelVersion between entries.
+	model int
 }
 
 // Counters are running totals of ledger activity.
@@ -297,7 +300,14 @@ func (l *Ledger) reset() {
 	l.nextSweep = 0
 	l.counts = Counters{}
 	l.tree = newTree()
+	l.model = ModelVersion
 }
+
+// v1 says whether the entry being applied was written under model 1: its
+// detection rules and reviews are model 1's (docs/scoring.md, "Upgrading
+// from model 1"), so that the alerts it raises get the ids model 1 gave
+// them and the reviews that name those ids find them.
+func (l *Ledger) v1() bool { return l.model < 2 }
 
 // AppliedIndex returns the Raft index of the last entry Apply has finished.
 func (l *Ledger) AppliedIndex() uint64 {

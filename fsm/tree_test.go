@@ -13,7 +13,7 @@ import (
 // must be deliberate.
 // goldenModel1TreeRoot is the root over the model-1 entries' leaves.
 const (
-	goldenTreeRoot       = "e3999e11fb4f14de1b7f7c4ce29a94d3037eacff7c9195c574be1012745a6280"
+	goldenTreeRoot       = "d4106c143a757ad22ec0ebf73459addfc87620900a6f5dc695973faf9575badd"
 	goldenModel1TreeRoot = "d8b2bbfe9b6e4f43e64df99fffbdbfce2ec1003ac2d770867bcd1ea406ad3f3c"
 )
 

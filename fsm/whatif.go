@@ -89,16 +89,22 @@ func (l *Ledger) PolicyWhatIf(pol *Policy, req DecisionRequest, t int64, limit i
 			if p == nil {
 				continue // removed meanwhile
 			}
-			out.add(l.record(p, t), &cur, pol, req, t, limit)
+			r := l.record(p, t)
+			proposed := *r
+			proposed.Holds = pol.holdsOf(p) // the proposed policy's hold types
+			out.add(r, &proposed, &cur, pol, req, t, limit)
 		}
 		l.mu.RUnlock()
 	}
 	return out, nil
 }
 
-func (w *WhatIf) add(r *Record, cur, pol *Policy, req DecisionRequest, t int64, limit int) {
+// add counts one principal: r is its record under the current policy,
+// proposed the same record with what the proposed policy derives
+// differently (its holds).
+func (w *WhatIf) add(r, proposed *Record, cur, pol *Policy, req DecisionRequest, t int64, limit int) {
 	req.PrincipalID = r.PrincipalID
-	before, after := decisionOutcome(DecidePolicy(r, cur, req, t)), decisionOutcome(DecidePolicy(r, pol, req, t))
+	before, after := decisionOutcome(DecidePolicy(r, cur, req, t)), decisionOutcome(DecidePolicy(proposed, pol, req, t))
 	w.Principals++
 	if sameOutcome(before, after) {
 		return
