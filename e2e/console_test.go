@@ -107,8 +107,8 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Errorf("signed in as %q", got.Who)
 	case got.Points != len(hist.History) || got.Points < 3:
 		t.Errorf("the plot has %d points, the API's history %d", got.Points, len(hist.History))
-	case got.Bars != 5:
-		t.Errorf("%d breakdown bars, want 5", got.Bars)
+	case got.Bars != 6:
+		t.Errorf("%d breakdown bars, want 6 (the five components and the adjustment)", got.Bars)
 	case got.Score != strconv.FormatInt(rec.TrustScore, 10):
 		t.Errorf("the page shows score %q, the API %d", got.Score, rec.TrustScore)
 	case !strings.Contains(got.AlertsBefore, ":open") || !strings.Contains(got.AlertsAfter, ":confirmed_safe"):

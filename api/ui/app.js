@@ -104,9 +104,11 @@ function drawBreakdown(components) {
     const track = document.createElement("span");
     track.className = "track";
     const fill = document.createElement("span");
-    fill.className = "fill";
+    // A component's own evidence may be below zero, and the adjustment
+    // either way: a negative part is drawn in red, by its size.
+    fill.className = value < 0 ? "fill negative" : "fill";
     fill.style.display = "block";
-    fill.style.width = Math.max(0, Math.min(100, value * 4)) + "%"; // a component is at most 25 points
+    fill.style.width = Math.min(100, Math.abs(value) * 4) + "%"; // a component is at most 25 points
     track.appendChild(fill);
     const num = document.createElement("span");
     num.textContent = value;
