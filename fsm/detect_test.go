@@ -493,3 +493,83 @@ func TestScenarioPartnerRemediatesOnlyItsOwnReport(t *testing.T) {
 		t.Fatalf("after remediation: %s %+v", dec.Decision, dec.Reasons)
 	}
 }
+
+// Property: the windowed rules fire whenever their condition holds,
+// whatever the mix of events. The test keeps its own record of each
+// principal's negative signals (any category), privilege events and
+// smoothed baseline, from the signals it sends, and after each signal
+// expects the detection pending when the condition holds.
+func TestPropertyWindowRulesFire(t *testing.T) {
+	forSequences(t, func(t *testing.T, w *world) {
+		type track struct {
+			fails, privs []int64
+			base         int64
+			n            int64
+		}
+		seen := map[string]*track{}
+		pending := func(id, typ string) bool {
+			for _, d := range w.detections(id) {
+				if d.Type == typ && (d.State == AlertOpen || d.State == AlertAcknowledged || d.DetectedAt == FormatTime(w.now)) {
+					return true
+				}
+			}
+			return len(w.detections(id)) >= int(w.l.Policy().AlertWindow)
+		}
+		pol := w.l.Policy()
+		id := w.principal()
+		for i := 0; i < 80; i++ {
+			// Bursts: mostly the same principal, a minute or two apart.
+			if w.rng.IntN(5) == 0 {
+				w.advance()
+				id = w.principal()
+			} else {
+				w.now += w.rng.Int64N(150_000)
+			}
+			s := w.signal(id, 0)
+			s.EventID, s.ObservedAt = w.freshID(), 0
+			if w.rng.IntN(4) == 0 {
+				s.Event = pol.PrivilegeEvents[w.rng.IntN(len(pol.PrivilegeEvents))]
+			}
+			res := w.apply(&RecordSignals{Signals: []Signal{s}})
+			if res.Err != nil || res.Signals[0].Status != StatusAccepted {
+				continue
+			}
+			tr := seen[id]
+			if tr == nil {
+				tr = &track{}
+				seen[id] = tr
+			}
+			keep := func(ts []int64, window int64) []int64 {
+				out := ts[:0]
+				for _, x := range ts {
+					if x > w.now-window {
+						out = append(out, x)
+					}
+				}
+				return out
+			}
+			if s.Impact < 0 {
+				tr.fails = append(keep(tr.fails, pol.BurstWindow), w.now)
+				if int64(len(tr.fails)) >= pol.BurstCount && !pending(id, "failure_burst") {
+					t.Fatalf("%s: %d negative signals within %dms and no failure_burst", id, len(tr.fails), pol.BurstWindow)
+				}
+			}
+			if contains(pol.PrivilegeEvents, s.Event) {
+				tr.privs = append(keep(tr.privs, pol.PrivilegeWindow), w.now)
+				if int64(len(tr.privs)) >= pol.PrivilegeBurst && !pending(id, "privilege_burst") {
+					t.Fatalf("%s: %d privilege events within %dms and no privilege_burst", id, len(tr.privs), pol.PrivilegeWindow)
+				}
+			}
+			after := w.eval(id, w.now).Exact
+			if tr.n >= pol.BaselineMinEvents && tr.base-after >= pol.BaselineDeviation && !pending(id, "baseline_deviation") {
+				t.Fatalf("%s: score %d is %d below its baseline %d and no baseline_deviation", id, after, tr.base-after, tr.base)
+			}
+			if tr.n == 0 {
+				tr.base = after
+			} else {
+				tr.base += (after - tr.base) / pol.BaselineSmoothing
+			}
+			tr.n++
+		}
+	})
+}
