@@ -60,7 +60,7 @@ func (r *rules) removeModifier(c *RemoveModifier) error {
 }
 
 func (l *Ledger) applyRemoveModifier(c *RemoveModifier, res *Result) {
-	p := l.mutable(l.principals[c.PrincipalID])
+	p := l.mutable(l.principals.get(c.PrincipalID))
 	p.ownCold()
 	l.begin(p, false)
 	kept := p.Modifiers[:0:0]
@@ -89,7 +89,7 @@ func (l *Ledger) tidyModifier(r *rules, c *AddModifier, res *Result) {
 	if r.modifierInput(c) != nil {
 		return
 	}
-	if p := l.principals[c.PrincipalID]; p != nil {
+	if p := l.principals.get(c.PrincipalID); p != nil {
 		p = l.mutable(p)
 		l.prune(p)
 		p.ownCold()
@@ -98,7 +98,7 @@ func (l *Ledger) tidyModifier(r *rules, c *AddModifier, res *Result) {
 }
 
 func (l *Ledger) applyModifier(c *AddModifier, res *Result) {
-	p := l.mutable(l.principals[c.PrincipalID])
+	p := l.mutable(l.principals.get(c.PrincipalID))
 	l.begin(p, false)
 	l.prune(p)
 	p.ownCold()
@@ -139,7 +139,7 @@ func (r *rules) review(c *ReviewAlert) error {
 }
 
 func (l *Ledger) applyReview(c *ReviewAlert, actor string, res *Result) {
-	p := l.mutable(l.principals[l.alertIdx[c.AlertID]])
+	p := l.mutable(l.principals.get(l.alertIdx[c.AlertID]))
 	p.ownCold()
 	rf := reviewFrom[c.Action]
 	for i := range p.Alerts {

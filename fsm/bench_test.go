@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // benchLedger registers n principals (in batches of entries) and returns
@@ -56,6 +57,17 @@ func signalBatches(b *testing.B, count, n int, start int) [][]byte {
 		out[i] = d
 	}
 	return out
+}
+
+// benchLedgerSignals is benchLedger with perPrincipal signals applied to
+// each principal.
+func benchLedgerSignals(b *testing.B, principals, perPrincipal int) (*Ledger, uint64) {
+	l, idx := benchLedger(b, principals)
+	for _, d := range signalBatches(b, principals*perPrincipal/100, principals, 0) {
+		idx++
+		l.Apply(idx, d)
+	}
+	return l, idx
 }
 
 // BenchmarkApplySignals measures signals applied per second on one core,
@@ -127,11 +139,7 @@ func BenchmarkHeapPerPrincipal(b *testing.B) {
 // principals with 2 signals each.
 func BenchmarkSnapshotRestore1M(b *testing.B) {
 	const principals = 1_000_000
-	l, idx := benchLedger(b, principals)
-	for _, d := range signalBatches(b, principals*2/100, principals, 0) {
-		idx++
-		l.Apply(idx, d)
-	}
+	l, _ := benchLedgerSignals(b, principals, 2)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StartTimer()
@@ -154,4 +162,39 @@ func BenchmarkSnapshotRestore1M(b *testing.B) {
 		b.ReportMetric(snapDur.Seconds(), "snapshot-s")
 		b.ReportMetric((b.Elapsed() - snapDur).Seconds(), "restore-s")
 	}
+}
+
+// BenchmarkSnapshotStall1M measures, at 1,000,000 principals with 2 signals
+// each and 2,000,000 dedup ids, what a snapshot costs the entries around
+// it: how long Snapshot holds the write lock (every Apply and read waits
+// that long), and the longest Apply of the 200 batches of 100 signals after
+// it (the copy-on-write clones a snapshot leaves to the next writes), with
+// the longest of 200 batches before it for comparison.
+func BenchmarkSnapshotStall1M(b *testing.B) {
+	const principals = 1_000_000
+	l, idx := benchLedgerSignals(b, principals, 2)
+	next := signalBatches(b, 400*b.N, principals, principals*2)
+	longest := func(batches [][]byte) time.Duration {
+		var worst time.Duration
+		for _, d := range batches {
+			idx++
+			start := time.Now()
+			l.Apply(idx, d)
+			worst = max(worst, time.Since(start))
+		}
+		return worst
+	}
+	b.ResetTimer()
+	var lock, before, after time.Duration
+	for i := 0; i < b.N; i++ {
+		before = max(before, longest(next[400*i:400*i+200]))
+		start := time.Now()
+		snap := l.Snapshot()
+		lock = max(lock, time.Since(start))
+		after = max(after, longest(next[400*i+200:400*i+400]))
+		snap.Release()
+	}
+	b.ReportMetric(float64(lock.Microseconds())/1000, "snapshot-lock-ms")
+	b.ReportMetric(float64(before.Microseconds())/1000, "max-apply-before-ms")
+	b.ReportMetric(float64(after.Microseconds())/1000, "max-apply-after-ms")
 }

@@ -127,7 +127,7 @@ func (r *rules) orgInScope(field, org string) error {
 // report it. Checking at apply time, not only in the API, closes the
 // window in which a principal changes organization meanwhile.
 func (r *rules) principalInScope(field, id string) error {
-	if p := r.l.principals[id]; p != nil && !inScope(r.scope, p.Org) {
+	if p := r.l.principals.get(id); p != nil && !inScope(r.scope, p.Org) {
 		return reject(field, "scope", "principal %q is outside the token's organizations", id)
 	}
 	return nil
@@ -135,7 +135,7 @@ func (r *rules) principalInScope(field, id string) error {
 
 // principal returns the principal id names, or the not_found rejection.
 func (r *rules) principal(field, id string) (*principal, error) {
-	p := r.l.principals[id]
+	p := r.l.principals.get(id)
 	if p == nil {
 		return nil, reject(field, "not_found", "unknown principal %q", id)
 	}

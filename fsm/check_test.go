@@ -154,7 +154,8 @@ func (w *world) state(now int64) string {
 	// left out too: Apply drops them as ledger time passes (tidy), for
 	// entries it accepts and refuses alike.
 	principals := map[string]principal{}
-	for id, p := range l.principals {
+	for _, id := range l.principals.ids() {
+		p := l.principals.get(id)
 		c := *p
 		// The cold part is shared (with emptyCold, or with the ledger's
 		// own principal): copy it before leaving anything out of it.
@@ -387,7 +388,7 @@ func (w *world) anyRemoveModifier() Command {
 	id := w.someone()
 	mod := "mod-" + strconv.Itoa(w.rng.IntN(int(w.l.seq)+2))
 	w.l.mu.RLock()
-	if p := w.l.principals[id]; p != nil && len(p.Modifiers) > 0 && w.rng.IntN(3) > 0 {
+	if p := w.l.principals.get(id); p != nil && len(p.Modifiers) > 0 && w.rng.IntN(3) > 0 {
 		mod = p.Modifiers[w.rng.IntN(len(p.Modifiers))].ID
 	}
 	w.l.mu.RUnlock()
@@ -466,7 +467,7 @@ func TestCheckSignalsPerSignal(t *testing.T) {
 	var in, out string
 	w.l.mu.RLock()
 	for _, id := range w.principals {
-		switch org := w.l.principals[id].Org; {
+		switch org := w.l.principals.get(id).Org; {
 		case org == "org0" && in == "":
 			in = id
 		case org != "org0" && out == "":
@@ -568,10 +569,10 @@ func TestRefusedEndorsementAndModifierStillDropExpiredOnes(t *testing.T) {
 	if r := w.apply(&AddModifier{PrincipalID: "p2", Delta: -5 * Point, Reason: "again", ExpiresAt: w.now + hour}); r.Err == nil {
 		t.Fatal("a modifier over the limit was accepted")
 	}
-	if p := w.l.principals["p0"]; len(p.Endorsing) != 1 {
+	if p := w.l.principals.get("p0"); len(p.Endorsing) != 1 {
 		t.Errorf("p0 lists %v, want only its endorsement of p3 in force", p.Endorsing)
 	}
-	if p := w.l.principals["p2"]; len(p.Modifiers) != 0 {
+	if p := w.l.principals.get("p2"); len(p.Modifiers) != 0 {
 		t.Errorf("p2 still holds its expired modifier: %+v", p.Modifiers)
 	}
 }

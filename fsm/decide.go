@@ -87,7 +87,7 @@ func (l *Ledger) decide(pol *Policy, req DecisionRequest, t int64) (Decision, er
 		return Decision{}, err
 	}
 	req.Sensitivity = Sensitivities[sens]
-	p := l.principals[req.PrincipalID]
+	p := l.principals.get(req.PrincipalID)
 	if p == nil {
 		return Decision{PrincipalID: req.PrincipalID, Action: req.Action, Sensitivity: req.Sensitivity, RequiredPermission: perm,
 			Decision: DecisionDeny, TrustLevel: "untrusted", RequiredAuthentication: "aal3", AuditIntensity: "full",

@@ -139,7 +139,7 @@ func TestPropertyDecisions(t *testing.T) {
 			pol := randomDecisionPolicy(t, w.rng, w.l.Policy())
 			req := randomRequest(w.rng, &pol, id)
 			w.l.mu.RLock()
-			r := w.l.record(w.l.principals[id], at)
+			r := w.l.record(w.l.principals.get(id), at)
 			w.l.mu.RUnlock()
 			bare := clonePolicy(pol)
 			bare.Decision.ContextRules = nil
@@ -335,13 +335,10 @@ func TestGoldenDecisions(t *testing.T) {
 	h := sha256.New()
 	n, held := 0, 0
 	l.mu.RLock()
-	ids := make([]string, 0, len(l.principals))
-	for id := range l.principals {
-		ids = append(ids, id)
-	}
+	ids := l.principals.ids()
 	slices.Sort(ids)
 	for _, id := range ids {
-		r := l.record(l.principals[id], goldenAt)
+		r := l.record(l.principals.get(id), goldenAt)
 		for _, a := range []string{"read", "write", "deploy", "admin"} {
 			for i, c := range contexts {
 				ctx, err := ParseContext([]byte(c))

@@ -77,7 +77,7 @@ func (pol *Policy) holdsOf(p *principal) []HoldView {
 func (l *Ledger) reviewAllowed(id, action string) error {
 	pid := l.alertIdx[id]
 	rf := reviewFrom[action]
-	for _, a := range l.principals[pid].Alerts {
+	for _, a := range l.principals.get(pid).Alerts {
 		if a.ID == id && !contains(rf.from, a.Status) {
 			return reject("action", "conflict", "detection %s is %s: %s is not allowed from it", id, a.Status, action)
 		}
@@ -408,7 +408,7 @@ func (l *Ledger) eachDetection(principalID string, after Cursor, limit int, keep
 	defer l.mu.RUnlock()
 	var pids []string
 	if principalID != "" {
-		if p := l.principals[principalID]; p != nil && len(p.Alerts) > 0 {
+		if p := l.principals.get(principalID); p != nil && len(p.Alerts) > 0 {
 			pids = []string{principalID}
 		}
 	} else {
@@ -420,7 +420,7 @@ func (l *Ledger) eachDetection(principalID string, after Cursor, limit int, keep
 		if pid < after.PrincipalID {
 			continue
 		}
-		alerts := l.principals[pid].Alerts
+		alerts := l.principals.get(pid).Alerts
 		start := 0
 		if pid == after.PrincipalID {
 			for i := range alerts {
@@ -450,8 +450,8 @@ func (l *Ledger) Detection(id string) (DetectionView, bool) {
 	if !ok {
 		return DetectionView{}, false
 	}
-	for i := range l.principals[pid].Alerts {
-		if a := &l.principals[pid].Alerts[i]; a.ID == id {
+	for i := range l.principals.get(pid).Alerts {
+		if a := &l.principals.get(pid).Alerts[i]; a.ID == id {
 			return l.detectionView(pid, a), true
 		}
 	}

@@ -149,7 +149,7 @@ func TestPropertyCumulativeDropFires(t *testing.T) {
 			}
 			var misses []found
 			for _, id := range w.principals {
-				p := w.l.principals[id]
+				p := w.l.principals.get(id)
 				if p == nil || len(p.History) == 0 || pol.CumulativeDrop == 0 {
 					continue
 				}
@@ -300,7 +300,7 @@ func TestPropertyHistoryCausesAddUp(t *testing.T) {
 				}
 				last := hist[len(hist)-1]
 				w.l.mu.RLock()
-				endorsed := len(w.l.principals[id].Endorsed) > 0
+				endorsed := len(w.l.principals.get(id).Endorsed) > 0
 				w.l.mu.RUnlock()
 				own := w.last != nil && w.last.Index == w.idx && w.last.Err == nil && len(w.last.Subjects) == 1 && w.last.Subjects[0] == id && !endorsed
 				if own && w.last.Kind != KindSetOrg {
@@ -430,7 +430,7 @@ func TestScenarioComplianceViolationsMoveCompliance(t *testing.T) {
 	if b.Compliance >= a.Compliance-20 || b.Sum() != r.TrustScore {
 		t.Fatalf("compliance %d → %d, breakdown %+v, score %d", a.Compliance, b.Compliance, b, r.TrustScore)
 	}
-	if r.Explanation.Components["compliance"] != dec(w.l.principals[id].V[2]) {
+	if r.Explanation.Components["compliance"] != dec(w.l.principals.get(id).V[2]) {
 		t.Fatalf("explanation and breakdown disagree")
 	}
 }

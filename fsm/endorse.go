@@ -106,7 +106,7 @@ func (l *Ledger) tidyEndorse(r *rules, c *AddEndorsement, res *Result) {
 		r.endorsementInput(c) != nil {
 		return
 	}
-	er, ee := l.principals[c.EndorserID], l.principals[c.EndorseeID]
+	er, ee := l.principals.get(c.EndorserID), l.principals.get(c.EndorseeID)
 	if er == nil || ee == nil {
 		return
 	}
@@ -119,7 +119,7 @@ func (l *Ledger) tidyEndorse(r *rules, c *AddEndorsement, res *Result) {
 }
 
 func (l *Ledger) applyEndorse(c *AddEndorsement, res *Result) {
-	er, ee := l.mutable(l.principals[c.EndorserID]), l.mutable(l.principals[c.EndorseeID])
+	er, ee := l.mutable(l.principals.get(c.EndorserID)), l.mutable(l.principals.get(c.EndorseeID))
 	er.ownCold()
 	ee.ownCold()
 	l.pruneEndorsements(er)
@@ -183,12 +183,12 @@ func (l *Ledger) applyRevokeEndorsement(c *RevokeEndorsement, res *Result) {
 		}
 		return out
 	}
-	if p := l.principals[e.EndorserID]; p != nil {
+	if p := l.principals.get(e.EndorserID); p != nil {
 		p = l.mutable(p)
 		p.ownCold()
 		p.Endorsing = drop(p.Endorsing)
 	}
-	if p := l.principals[e.EndorseeID]; p != nil {
+	if p := l.principals.get(e.EndorseeID); p != nil {
 		p = l.mutable(p)
 		p.ownCold()
 		l.begin(p, false)

@@ -26,7 +26,7 @@ func (r *rules) federatedEvent(c *FederatedEvent) error {
 	if c.Score.Set && c.ValidUntil <= r.now {
 		return reject("validUntil", "invalid", "already expired")
 	}
-	if r.l.principals[c.PrincipalID] == nil {
+	if r.l.principals.get(c.PrincipalID) == nil {
 		return reject("sub_id", "not_found", "unknown principal %q", c.PrincipalID)
 	}
 	return nil

@@ -110,7 +110,7 @@ func (l *Ledger) applyImport(c *ImportRecord, res *Result) {
 	if p.isZero() {
 		p.Cold = emptyCold
 	}
-	l.principals[p.ID] = p
+	l.principals.set(l.gen, p)
 	if c.RequiresReview {
 		res.Alerts = l.raiseAlert(p, nil, SourceImport, "imported_review", "medium", "", "imported record requires review")
 	}

@@ -61,7 +61,7 @@ func (l *Ledger) takeEvent(partnerID, eventID, principalID string, res *Result) 
 		res.Signals = []SignalResult{{EventID: eventID, Status: StatusDuplicate}}
 		return nil
 	}
-	p := l.mutable(l.principals[principalID])
+	p := l.mutable(l.principals.get(principalID))
 	p.ownCold()
 	l.remember(k)
 	l.begin(p, false)

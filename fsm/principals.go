@@ -47,7 +47,7 @@ func (r *rules) checkSettings(s principalSettings) error {
 	if _, ok := frequencyIndex(s.Frequency); !ok && s.Frequency != "" {
 		return reject("assessmentFrequency", "invalid", frequencyRule)
 	}
-	if r.l.principals[s.ID] != nil {
+	if r.l.principals.get(s.ID) != nil {
 		return reject("principalId", "conflict", "principal %q already exists", s.ID)
 	}
 	if lo, hi := r.l.policy.PrincipalBounds(s.Min, s.Max); lo > hi {
@@ -98,7 +98,7 @@ func (l *Ledger) applyRegister(c *RegisterPrincipal, res *Result) {
 		p.Metadata = compactJSON(c.Metadata)
 	}
 	l.seedComponents(p, min(p.Base, p.Max))
-	l.principals[p.ID] = p
+	l.principals.set(l.gen, p)
 	l.recordHistory(p, CauseRegistered, "")
 	res.Subjects = []string{p.ID}
 }
@@ -169,7 +169,7 @@ func (r *rules) update(c *UpdatePrincipal) error {
 }
 
 func (l *Ledger) applyUpdate(c *UpdatePrincipal, res *Result) {
-	p := l.mutable(l.principals[c.PrincipalID])
+	p := l.mutable(l.principals.get(c.PrincipalID))
 	l.begin(p, false)
 	p.Min, p.Max = optOr(c.Min, p.Min), optOr(c.Max, p.Max)
 	p.DecayRate = optOr(c.DecayRate, p.DecayRate)

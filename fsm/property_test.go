@@ -14,7 +14,7 @@ func TestPropertyBoundsLevelsBreakdown(t *testing.T) {
 			id := w.principal()
 			at := w.now + w.rng.Int64N(60*24*hourMS)
 			w.l.mu.RLock()
-			p := w.l.principals[id]
+			p := w.l.principals.get(id)
 			ev := w.l.evaluate(p, at)
 			pol := w.l.policy
 			lo, hi := p.Min, p.Max
@@ -103,14 +103,14 @@ func TestPropertyRepeatedViolationsEscalate(t *testing.T) {
 			evp := w.eval(id, w.now)
 			prevScore, prevRaw = evp.Exact, evp.Local+evp.Endorsement+evp.Federation
 			w.l.mu.RLock()
-			prevRawAboveMax = prevRaw > w.l.principals[id].Max
+			prevRawAboveMax = prevRaw > w.l.principals.get(id).Max
 			w.l.mu.RUnlock()
 			w.l.mu.RLock()
-			vBefore := w.l.principals[id].V[cat]
+			vBefore := w.l.principals.get(id).V[cat]
 			w.l.mu.RUnlock()
 			w.apply(&RecordSignals{Signals: []Signal{{EventID: w.freshID(), PrincipalID: id, Event: "policy_violation", Category: cat, Impact: imp}}})
 			w.l.mu.RLock()
-			p := w.l.principals[id]
+			p := w.l.principals.get(id)
 			// The loss this violation applied (after escalation), as
 			// recorded in the recent negative signals.
 			loss := -int64(p.Negative[len(p.Negative)-1].Impact) * 1000
@@ -156,7 +156,7 @@ func TestPropertyRecoveryRate(t *testing.T) {
 		tv := w.now
 		base := w.own(id, tv)
 		w.l.mu.RLock()
-		rate := w.l.principals[id].RecoveryRate
+		rate := w.l.principals.get(id).RecoveryRate
 		w.l.mu.RUnlock()
 		for i := 0; i < 15; i++ {
 			w.now += w.rng.Int64N(12 * hourMS)
@@ -198,7 +198,7 @@ func TestPropertyDecayMonotone(t *testing.T) {
 			t2 := t1 + w.rng.Int64N(40*24*hourMS)
 			s1, s2 := w.eval(id, t1), w.eval(id, t2)
 			w.l.mu.RLock()
-			lo := w.l.principals[id].Min
+			lo := w.l.principals.get(id).Min
 			penaltyEnds := w.penaltyExpiresBetween(t1, t2)
 			w.l.mu.RUnlock()
 			if s2.Exact < lo || s1.Exact < lo {
@@ -214,7 +214,8 @@ func TestPropertyDecayMonotone(t *testing.T) {
 // penaltyExpiresBetween reports whether a negative modifier or any federated
 // assessment of any principal expires in (t1, t2]. Caller holds the lock.
 func (w *world) penaltyExpiresBetween(t1, t2 int64) bool {
-	for _, p := range w.l.principals {
+	for _, id := range w.l.principals.ids() {
+		p := w.l.principals.get(id)
 		for _, m := range p.Modifiers {
 			if m.Delta < 0 && m.ExpiresAt > t1 && m.ExpiresAt <= t2 {
 				return true
@@ -290,7 +291,7 @@ func TestPropertyEndorsements(t *testing.T) {
 		}
 		for _, e := range edges {
 			w.l.mu.RLock()
-			q := w.l.principals[e.endorser]
+			q := w.l.principals.get(e.endorser)
 			eligible := q.Active && !q.Compromised && w.l.endorsedScore(q, at, pol.EndorseHops-1) >= pol.EndorseThreshold
 			w.l.mu.RUnlock()
 			with := w.eval(e.endorsee, at).Exact
@@ -311,7 +312,7 @@ func TestPropertyEndorsements(t *testing.T) {
 					Category: uint8(i % NumComponents), Impact: -20 * Point}}})
 			}
 			w.l.mu.RLock()
-			q := w.l.principals[e.endorser]
+			q := w.l.principals.get(e.endorser)
 			below := w.l.endorsedScore(q, w.now, pol.EndorseHops-1) < w.l.policy.EndorseThreshold
 			w.l.mu.RUnlock()
 			if below {
@@ -366,7 +367,7 @@ func TestPropertyFederation(t *testing.T) {
 		at := w.now + w.rng.Int64N(25*24*hourMS)
 		ev := w.eval(id, at)
 		w.l.mu.RLock()
-		p := w.l.principals[id]
+		p := w.l.principals.get(id)
 		for _, a := range p.Assessments {
 			pa := w.l.partners[a.PartnerID]
 			counted := false

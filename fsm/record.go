@@ -172,7 +172,7 @@ func rawOr(b []byte, def string) json.RawMessage {
 func (l *Ledger) Record(id string, t int64) (*Record, bool) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	p := l.principals[id]
+	p := l.principals.get(id)
 	if p == nil {
 		return nil, false
 	}
@@ -327,7 +327,7 @@ func (l *Ledger) endorsementView(e *endorsement, t int64) EndorsementView {
 		v.ExpiresAt = FormatTime(e.ExpiresAt)
 	}
 	if e.ExpiresAt == 0 || e.ExpiresAt > t {
-		if q := l.principals[e.EndorserID]; q != nil && q.Active && !q.Compromised {
+		if q := l.principals.get(e.EndorserID); q != nil && q.Active && !q.Compromised {
 			v.Counted = l.endorsedScore(q, t, l.policy.EndorseHops-1) >= l.policy.EndorseThreshold
 		}
 	}
@@ -400,12 +400,12 @@ func (l *Ledger) List(f Filter, t int64) ([]*Record, string) {
 		f.Limit = 100
 	}
 	ids := make([]string, 0, 64)
-	for id, p := range l.principals {
-		if id <= f.After || (f.Type != "" && PrincipalTypes[p.Type] != f.Type) || (f.OrgID != "" && p.Org != f.OrgID) {
-			continue
+	l.principals.each(func(p *principal) {
+		if p.ID <= f.After || (f.Type != "" && PrincipalTypes[p.Type] != f.Type) || (f.OrgID != "" && p.Org != f.OrgID) {
+			return
 		}
-		ids = append(ids, id)
-	}
+		ids = append(ids, p.ID)
+	})
 	sort.Strings(ids)
 	var out []*Record
 	next := ""
@@ -414,7 +414,7 @@ func (l *Ledger) List(f Filter, t int64) ([]*Record, string) {
 			next = out[len(out)-1].PrincipalID
 			break
 		}
-		r := l.record(l.principals[id], t)
+		r := l.record(l.principals.get(id), t)
 		if f.Level != "" && r.TrustLevel != f.Level || f.RequiresReview != nil && r.RequiresReview != *f.RequiresReview ||
 			f.Overdue != nil && r.AssessmentOverdue != *f.Overdue {
 			continue
@@ -428,14 +428,14 @@ func (l *Ledger) List(f Filter, t int64) ([]*Record, string) {
 func (l *Ledger) Has(id string) bool {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return l.principals[id] != nil
+	return l.principals.get(id) != nil
 }
 
 // OrgOf returns a principal's organization.
 func (l *Ledger) OrgOf(id string) (string, bool) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	p := l.principals[id]
+	p := l.principals.get(id)
 	if p == nil {
 		return "", false
 	}
@@ -446,7 +446,7 @@ func (l *Ledger) OrgOf(id string) (string, bool) {
 func (l *Ledger) History(id string) ([]HistoryView, bool) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	p := l.principals[id]
+	p := l.principals.get(id)
 	if p == nil {
 		return nil, false
 	}
@@ -463,7 +463,7 @@ func (l *Ledger) Alerts(status, principalID string) []AlertView {
 		if principalID != "" && pid != principalID {
 			continue
 		}
-		for _, a := range l.principals[pid].Alerts {
+		for _, a := range l.principals.get(pid).Alerts {
 			if status == "" || a.Status == status {
 				out = append(out, alertView(pid, a))
 			}
@@ -623,15 +623,12 @@ func (l *Ledger) LedgerTime() int64 {
 func (l *Ledger) RecordsDigest(t int64) (string, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	ids := make([]string, 0, len(l.principals))
-	for id := range l.principals {
-		ids = append(ids, id)
-	}
+	ids := l.principals.ids()
 	sort.Strings(ids)
 	h := sha256.New()
 	enc := json.NewEncoder(h)
 	for _, id := range ids {
-		if err := enc.Encode(l.record(l.principals[id], t)); err != nil {
+		if err := enc.Encode(l.record(l.principals.get(id), t)); err != nil {
 			return "", err
 		}
 	}

@@ -146,7 +146,7 @@ func (l *Ledger) RecordAtHead(id string) (*Record, Head, bool) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	head := Head{Size: l.seq, Time: l.now, Index: l.index}
-	p := l.principals[id]
+	p := l.principals.get(id)
 	if p == nil {
 		return nil, head, false
 	}

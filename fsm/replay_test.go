@@ -89,10 +89,7 @@ func TestReplaySnapshotRestore(t *testing.T) {
 	}
 	at := w.now + 3*24*hourMS
 	straight.mu.RLock()
-	ids := make([]string, 0, len(straight.principals))
-	for id := range straight.principals {
-		ids = append(ids, id)
-	}
+	ids := straight.principals.ids()
 	straight.mu.RUnlock()
 	sortStrings(ids)
 	for _, id := range ids {

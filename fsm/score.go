@@ -110,7 +110,7 @@ func (l *Ledger) endorsementBonus(p *principal, t int64, h int64) int64 {
 		if e == nil || e.Revoked || (e.ExpiresAt != 0 && e.ExpiresAt <= t) || e.EndorserID == p.ID {
 			continue
 		}
-		q := l.principals[e.EndorserID]
+		q := l.principals.get(e.EndorserID)
 		if q == nil || !q.Active || q.Compromised {
 			continue
 		}

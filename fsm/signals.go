@@ -86,7 +86,7 @@ func uniqueSorted(s []string) []string {
 // checkSignal validates one signal against the state and the actor's
 // organizations; nil means valid, and then p is the principal it is about.
 func (r *rules) checkSignal(s *Signal) (*principal, *RejectError) {
-	p := r.l.principals[s.PrincipalID]
+	p := r.l.principals.get(s.PrincipalID)
 	switch {
 	case s.EventID == "" || len(s.EventID) > MaxIDLen:
 		return nil, rejection("eventId", "invalid", "must be 1-128 bytes")
@@ -231,7 +231,7 @@ func (r *rules) factors(c *ReportFactors) error {
 
 func (l *Ledger) applyFactors(c *ReportFactors, res *Result) {
 	parts := c.parts()
-	p := l.mutable(l.principals[c.PrincipalID])
+	p := l.mutable(l.principals.get(c.PrincipalID))
 	before := l.begin(p, true)
 	if l.v1() {
 		before = p.bound(l.local(p, l.now))

@@ -5,18 +5,22 @@ import "maps"
 // Simulate applies hypothetical commands to a scratch copy of the ledger at
 // ledger time max(now, t) and returns the principal's record evaluated at t
 // afterwards, with each command's result. The ledger itself is unchanged.
-// The copy shares unchanged principals copy-on-write; its cost is one map
-// copy per call.
+// The copy shares unchanged principals copy-on-write; its cost is a copy of
+// the small maps per call.
 func (l *Ledger) Simulate(principalID string, cmds []Command, t int64) (*Record, []*Result, bool) {
-	l.mu.RLock()
+	// The copy shares the principal table's shards and the dedup shards
+	// with the ledger: the generation moves on, as for a snapshot, so that
+	// neither changes a shard the other still reads.
+	l.mu.Lock()
+	l.gen++
 	s := &Ledger{
 		gen: l.gen + 1, index: l.index, seq: l.seq, now: l.now, digest: l.digest, policy: clonePolicy(l.policy),
-		principals: maps.Clone(l.principals), orgs: maps.Clone(l.orgs), endorse: maps.Clone(l.endorse),
+		principals: l.principals, orgs: maps.Clone(l.orgs), endorse: maps.Clone(l.endorse),
 		partners: maps.Clone(l.partners), tokens: l.tokens, tokenHash: l.tokenHash, alertIdx: maps.Clone(l.alertIdx),
 		events: l.events[:len(l.events):len(l.events)], eventIdx: maps.Clone(l.eventIdx), dedup: l.dedup,
-		nextSweep: 1<<63 - 1, counts: l.counts,
+		nextSweep: 1<<63 - 1, counts: l.counts, model: ModelVersion,
 	}
-	l.mu.RUnlock()
+	l.mu.Unlock()
 	stamp := max(s.now, t)
 	results := make([]*Result, 0, len(cmds))
 	for i, c := range cmds {

@@ -18,7 +18,7 @@ const snapshotMagic = "TLSNAP\x00\x01"
 // Ledger.Snapshot. Writing it does not block Apply.
 type Snapshot struct {
 	meta       snapshotMeta
-	principals map[string]*principal
+	principals principalTable
 	orgs       map[string]*org
 	endorse    map[string]*endorsement
 	partners   map[string]*partner
@@ -48,8 +48,9 @@ type snapshotMeta struct {
 }
 
 // Snapshot captures the current state. It holds the write lock only to copy
-// map headers and bump the copy-on-write generation: principals and dedup
-// shards changed afterwards are cloned by Apply, never mutated in place.
+// the principal table's shard pointers and the small maps and bump the
+// copy-on-write generation: principal shards, principals and dedup shards
+// changed afterwards are cloned by Apply, never mutated in place.
 func (l *Ledger) Snapshot() *Snapshot {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -57,7 +58,7 @@ func (l *Ledger) Snapshot() *Snapshot {
 		meta: snapshotMeta{ModelVersion: ModelVersion, Index: l.index, Seq: l.seq, Now: l.now,
 			Digest: append([]byte(nil), l.digest[:]...), Policy: clonePolicy(l.policy), Counters: l.counts, NextSweep: l.nextSweep,
 			Tree: l.treeHashes()},
-		principals: maps.Clone(l.principals),
+		principals: l.principals,
 		orgs:       maps.Clone(l.orgs),
 		endorse:    maps.Clone(l.endorse),
 		partners:   maps.Clone(l.partners),
@@ -104,7 +105,7 @@ func (s *Snapshot) write(sw *snapshotWriter) error {
 // of records of each kind that follow.
 func (s *Snapshot) header() snapshotMeta {
 	m := s.meta
-	m.Principals, m.Orgs, m.Endorsements = len(s.principals), len(s.orgs), len(s.endorse)
+	m.Principals, m.Orgs, m.Endorsements = s.principals.len(), len(s.orgs), len(s.endorse)
 	m.Partners, m.Tokens, m.Events = len(s.partners), len(s.tokens), len(s.events)
 	nowS := dedupSeconds(m.Now)
 	for _, sh := range s.dedup {
@@ -119,10 +120,16 @@ func (s *Snapshot) header() snapshotMeta {
 
 // writeRecords writes the msgpack records that follow the header.
 func (s *Snapshot) writeRecords(sw *snapshotWriter) error {
-	for _, p := range s.principals {
-		if err := sw.put(p); err != nil {
-			return fmt.Errorf("snapshot principal %s: %w", p.ID, err)
+	var err error
+	s.principals.each(func(p *principal) {
+		if err == nil {
+			if e := sw.put(p); e != nil {
+				err = fmt.Errorf("snapshot principal %s: %w", p.ID, e)
+			}
 		}
+	})
+	if err != nil {
+		return err
 	}
 	if err := putEach(sw, s.orgs); err != nil {
 		return err
@@ -310,7 +317,7 @@ func openSnapshot(r io.Reader) (*snapshotReader, snapshotMeta, error) {
 // announces.
 func (n *Ledger) readRecords(dec *snapshotReader, m *snapshotMeta) error {
 	// Counts come from the stream: never pre-size beyond a sane bound.
-	n.principals = make(map[string]*principal, min(max(m.Principals, 0), 1<<16))
+	n.principals = newPrincipalTable()
 	for i := 0; i < m.Principals; i++ {
 		p := &principal{}
 		if err := dec.next(p); err != nil {
@@ -319,7 +326,10 @@ func (n *Ledger) readRecords(dec *snapshotReader, m *snapshotMeta) error {
 		if p.Cold == nil || p.isZero() {
 			p.Cold = emptyCold
 		}
-		n.principals[p.ID] = p
+		if n.principals.get(p.ID) != nil {
+			return fmt.Errorf("restore: principal %s twice", p.ID)
+		}
+		n.principals.set(n.gen, p)
 		for _, a := range p.Alerts {
 			n.alertIdx[a.ID] = p.ID
 		}
@@ -373,7 +383,7 @@ func (n *Ledger) readDedup(br *bufio.Reader, count int) error {
 		}
 		var k dedupKey
 		copy(k[:], buf[:len(k)])
-		n.dedup[k[0]].m[k] = getUint32(buf[len(k):])
+		n.dedup[dedupShardOf(k)].m[k] = getUint32(buf[len(k):])
 	}
 	return nil
 }
@@ -384,14 +394,13 @@ func (l *Ledger) install(n *Ledger) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n.gen = l.gen + 1
-	for _, p := range n.principals {
-		p.gen = n.gen
-	}
+	n.principals.setGen(n.gen)
 	for _, sh := range n.dedup {
 		sh.gen = n.gen
 	}
 	l.gen = n.gen
 	l.index, l.seq, l.now, l.digest, l.policy, l.counts, l.nextSweep = n.index, n.seq, n.now, n.digest, n.policy, n.counts, n.nextSweep
+	l.sweepAt = 0
 	l.tree = n.tree
 	l.principals, l.orgs, l.endorse, l.partners, l.tokens, l.tokenHash = n.principals, n.orgs, n.endorse, n.partners, n.tokens, n.tokenHash
 	l.alertIdx, l.events, l.eventIdx, l.dedup = n.alertIdx, n.events, n.eventIdx, n.dedup

@@ -215,7 +215,17 @@ func dedupSeconds(ms int64) uint32 {
 	return uint32(clamp((ms-dedupEpoch)/1000, 0, 1<<32-1)) // #nosec G115 -- clamped to the uint32 range
 }
 
-const dedupShards = 256
+// dedupShards is the number of copy-on-write shards of the dedup index: the
+// first change to a shard after a snapshot clones it, so they are small
+// (a few hundred ids at a million).
+const dedupShards = 1024
+
+// dedupShardOf is the shard of a dedup key: its first 12 bits.
+func dedupShardOf(k dedupKey) int { return int(k[0])<<2 | int(k[1]>>6) }
+
+// dedupSweepShards is how many dedup shards one entry sweeps while a sweep
+// runs, so that no entry pays for the whole index.
+const dedupSweepShards = 16
 
 type dedupShard struct {
 	gen uint64
@@ -234,7 +244,7 @@ type Ledger struct {
 	now        int64  // ledger time, ms
 	digest     [32]byte
 	policy     Policy
-	principals map[string]*principal
+	principals principalTable
 	orgs       map[string]*org
 	endorse    map[string]*endorsement
 	partners   map[string]*partner
@@ -248,6 +258,7 @@ type Ledger struct {
 	// lookups and swept lazily.
 	dedup     [dedupShards]*dedupShard
 	nextSweep int64
+	sweepAt   int // the next shard a running sweep takes
 	counts    Counters
 	// tree is the compact range of the ledger's Merkle tree (tree.go); nil
 	// in scratch copies and after restoring a snapshot without it.
@@ -285,7 +296,7 @@ func (l *Ledger) reset() {
 	l.index, l.seq, l.now = 0, 0, 0
 	l.digest = sha256.Sum256([]byte("trustledger/v1"))
 	l.policy = DefaultPolicy()
-	l.principals = map[string]*principal{}
+	l.principals = newPrincipalTable()
 	l.orgs = map[string]*org{}
 	l.endorse = map[string]*endorsement{}
 	l.partners = map[string]*partner{}
@@ -297,7 +308,7 @@ func (l *Ledger) reset() {
 	for i := range l.dedup {
 		l.dedup[i] = &dedupShard{m: map[dedupKey]uint32{}}
 	}
-	l.nextSweep = 0
+	l.nextSweep, l.sweepAt = 0, 0
 	l.counts = Counters{}
 	l.tree = newTree()
 	l.model = ModelVersion
@@ -337,7 +348,7 @@ func (l *Ledger) Status() Status {
 		Sequence:      l.seq,
 		LedgerTime:    l.now,
 		Digest:        hex.EncodeToString(l.digest[:]),
-		Principals:    len(l.principals),
+		Principals:    l.principals.len(),
 		PolicyVersion: l.policy.Version,
 		ModelVersion:  ModelVersion,
 		Counters:      l.counts,
@@ -420,15 +431,16 @@ func (l *Ledger) seenAt(k dedupKey, now int64) bool {
 	if dedupBroken {
 		return false
 	}
-	exp, ok := l.dedup[k[0]].m[k]
+	exp, ok := l.dedup[dedupShardOf(k)].m[k]
 	return ok && exp > dedupSeconds(now)
 }
 
 func (l *Ledger) remember(k dedupKey) {
-	s := l.dedup[k[0]]
+	i := dedupShardOf(k)
+	s := l.dedup[i]
 	if s.gen != l.gen {
 		s = &dedupShard{gen: l.gen, m: maps.Clone(s.m)}
-		l.dedup[k[0]] = s
+		l.dedup[i] = s
 	}
 	s.m[k] = dedupSeconds(l.now + l.policy.DedupWindow)
 }
@@ -445,25 +457,43 @@ func (l *Ledger) DedupSize() int {
 	return n
 }
 
-// sweep drops expired dedup entries. Lookups already ignore them, so when a
-// sweep runs changes memory only, never results.
+// sweep drops expired dedup entries, dedupSweepShards shards per entry
+// from the time a sweep is due until every shard was swept once. Lookups
+// already ignore expired entries, so when a sweep runs changes memory
+// only, never results (and the cursor is not part of a snapshot).
 func (l *Ledger) sweep() {
-	if l.now < l.nextSweep {
+	if l.sweepAt == 0 && l.now < l.nextSweep {
 		return
 	}
-	for i, s := range l.dedup {
+	now := dedupSeconds(l.now)
+	for n := 0; n < dedupSweepShards && l.sweepAt < dedupShards; n++ {
+		i := l.sweepAt
+		l.sweepAt++
+		s := l.dedup[i]
+		expired := false
+		for _, exp := range s.m {
+			if exp <= now {
+				expired = true
+				break
+			}
+		}
+		if !expired {
+			continue
+		}
 		if s.gen != l.gen {
 			s = &dedupShard{gen: l.gen, m: maps.Clone(s.m)}
 			l.dedup[i] = s
 		}
-		now := dedupSeconds(l.now)
 		for k, exp := range s.m {
 			if exp <= now {
 				delete(s.m, k)
 			}
 		}
 	}
-	l.nextSweep = l.now + l.policy.DedupWindow/8
+	if l.sweepAt == dedupShards {
+		l.sweepAt = 0
+		l.nextSweep = l.now + l.policy.DedupWindow/8
+	}
 }
 
 // maxEventNames bounds the event-name table; further names are shown as
@@ -507,6 +537,6 @@ func (l *Ledger) mutable(p *principal) *principal {
 	}
 	c.Failures = append([]int64(nil), p.Failures...)
 	c.Drops = append([]dropPoint(nil), p.Drops...)
-	l.principals[p.ID] = &c
+	l.principals.set(l.gen, &c)
 	return &c
 }

@@ -61,10 +61,7 @@ var ErrWhatIfCancelled = errors.New("the what-if was cancelled")
 func (l *Ledger) PolicyWhatIf(pol *Policy, req DecisionRequest, t int64, limit int, done <-chan struct{}) (WhatIf, error) {
 	l.mu.RLock()
 	cur := clonePolicy(l.policy)
-	ids := make([]string, 0, len(l.principals))
-	for id := range l.principals {
-		ids = append(ids, id)
-	}
+	ids := l.principals.ids()
 	index := l.index
 	l.mu.RUnlock()
 	sort.Strings(ids)
@@ -85,7 +82,7 @@ func (l *Ledger) PolicyWhatIf(pol *Policy, req DecisionRequest, t int64, limit i
 		}
 		l.mu.RLock()
 		for _, id := range ids[start:min(start+whatIfChunk, len(ids))] {
-			p := l.principals[id]
+			p := l.principals.get(id)
 			if p == nil {
 				continue // removed meanwhile
 			}

@@ -321,7 +321,7 @@ func (w *world) run(n int) {
 func (w *world) eval(id string, t int64) Evaluation {
 	w.l.mu.RLock()
 	defer w.l.mu.RUnlock()
-	return w.l.evaluate(w.l.principals[id], t)
+	return w.l.evaluate(w.l.principals.get(id), t)
 }
 
 // own is the evidence after decay: the score before modifiers,
@@ -329,7 +329,7 @@ func (w *world) eval(id string, t int64) Evaluation {
 func (w *world) own(id string, t int64) int64 {
 	w.l.mu.RLock()
 	defer w.l.mu.RUnlock()
-	p := w.l.principals[id]
+	p := w.l.principals.get(id)
 	if p.Compromised {
 		return p.Min
 	}
