@@ -430,6 +430,27 @@ func TestOpenAPIExchanges(t *testing.T) {
 	call("POST", "/v1/signals", writer, map[string]any{"signals": []any{sig("s1", "alice", -30), sig("s1", "alice", -30),
 		sig("s2", "nobody", -1), sig("s3", "bob", 2.5)}}, 200)
 	call("POST", "/v1/signals", writer, sig("s4", "alice", -40), 200)
+	// A producer's batch: applied once however often it is sent; a session
+	// fenced by a newer one, or a batch 64 behind, is refused.
+	epoch := time.Now().UnixMilli() - 1000
+	pbatch := func(id string, epoch int64, seq int) map[string]any {
+		return map[string]any{"signals": []any{sig(fmt.Sprintf("ps-%s-%d-%d", id, epoch, seq), "alice", 1)},
+			"producer": map[string]any{"id": id, "epoch": epoch, "sequence": seq}}
+	}
+	var presults struct {
+		Results []struct{ Status string } `json:"results"`
+	}
+	decode(call("POST", "/v1/signals", writer, pbatch("ingest", epoch, 1), 200), &presults)
+	decode(call("POST", "/v1/signals", writer, pbatch("ingest", epoch, 1), 200), &presults)
+	if len(presults.Results) != 1 || presults.Results[0].Status != "duplicate" {
+		t.Errorf("a producer's retried batch: %+v", presults)
+	}
+	call("POST", "/v1/signals", writer, pbatch("ingest", epoch, 70), 200)
+	call("POST", "/v1/signals", writer, pbatch("ingest", epoch, 5), 409)
+	call("POST", "/v1/signals", writer, pbatch("ingest", epoch+1, 1), 200)
+	call("POST", "/v1/signals", writer, pbatch("ingest", epoch, 71), 409)
+	call("POST", "/v1/signals", writer, pbatch("ingest", 0, 1), 400)
+	call("POST", "/v1/signals", writer, map[string]any{"signals": []any{sig("ps-x", "alice", 1)}, "producer": map[string]any{"id": "x"}}, 400)
 	call("POST", "/v1/signals", writer, map[string]any{"principalId": "alice", "event": "x", "category": "authentication", "impact": 1}, 400)
 	call("POST", "/v1/signals", writer, `{"signals": [`, 400)
 	call("POST", "/v1/signals", writer, `{"signals": [`+strings.Repeat(" ", 1<<20)+`]}`, 413)

@@ -301,6 +301,8 @@ type policyDoc struct {
 	PrivilegeWindow      duration                        `json:"privilegeWindow"`
 	HoldTypes            []string                        `json:"holdTypes"`
 	Remediations         []remediationDoc                `json:"remediations"`
+	ProducerExpiry       duration                        `json:"producerExpiry"`
+	MaxProducers         int64                           `json:"maxProducers"`
 }
 
 // holdDecisions are the decisions a hold may name, by fsm value.
@@ -328,7 +330,7 @@ func policyToDoc(p *fsm.Policy) *policyDoc {
 		BaselineDeviation: dec(p.BaselineDeviation), BaselineMinEvents: p.BaselineMinEvents, BaselineSmoothing: p.BaselineSmoothing,
 		PrivilegeEvents: append([]string{}, p.PrivilegeEvents...), PrivilegeBurst: p.PrivilegeBurst,
 		PrivilegeWindow: duration{ms: p.PrivilegeWindow}, HoldTypes: append([]string{}, p.HoldTypes...),
-		Remediations: []remediationDoc{},
+		Remediations: []remediationDoc{}, ProducerExpiry: duration{ms: p.ProducerExpiry}, MaxProducers: p.MaxProducers,
 	}
 	for _, r := range p.Remediations {
 		d.Remediations = append(d.Remediations, remediationDoc{Event: r.Event, Clears: append([]string{}, r.Clears...)})
@@ -407,6 +409,8 @@ func (d *policyDoc) policy(errs *fieldErrors) fsm.Policy {
 	p.PrivilegeBurst = d.PrivilegeBurst
 	p.PrivilegeWindow = d.PrivilegeWindow.value(errs, "privilegeWindow")
 	p.HoldTypes = append([]string(nil), d.HoldTypes...)
+	p.ProducerExpiry = d.ProducerExpiry.value(errs, "producerExpiry")
+	p.MaxProducers = d.MaxProducers
 	for _, r := range d.Remediations {
 		p.Remediations = append(p.Remediations, fsm.RemediationRule{Event: r.Event, Clears: append([]string(nil), r.Clears...)})
 	}

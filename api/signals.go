@@ -40,35 +40,84 @@ func (in *signalInput) signal(errs *fieldErrors, prefix string, eventIDRequired 
 	return sig
 }
 
-// parseSignals decodes a signals request: {"signals": [...]} or one bare
-// signal object. Every signal is validated; any fault rejects the whole
-// request.
-func parseSignals(body []byte, eventIDRequired bool) ([]fsm.Signal, []string, error) {
-	if sigs, prefixes, ok := parseSignalBatchFast(body, eventIDRequired); ok {
-		return sigs, prefixes, nil
+// producerInput is the producer session of an idempotent batch.
+type producerInput struct {
+	ID       string `json:"id"`
+	Epoch    int64  `json:"epoch"`
+	Sequence uint64 `json:"sequence"`
+}
+
+func (p *producerInput) producer(errs *fieldErrors) *fsm.Producer {
+	if p == nil {
+		return nil
 	}
+	out := &fsm.Producer{ID: errs.id("producer.id", p.ID, true), Epoch: p.Epoch, Sequence: p.Sequence}
+	if p.Epoch < 1 {
+		errs.invalid("producer.epoch", "must be the session's start, a positive Unix time in milliseconds")
+	}
+	if p.Sequence < 1 {
+		errs.invalid("producer.sequence", "must be positive: the batch's number in the session, from 1")
+	}
+	return out
+}
+
+// parseSignals decodes a signals request: {"signals": [...]}, with an
+// optional "producer" session, or one bare signal object. Every signal is
+// validated; any fault rejects the whole request.
+func parseSignals(body []byte, eventIDRequired bool) ([]fsm.Signal, []string, error) {
+	c, prefixes, err := parseSignalBatch(body, eventIDRequired)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c.Signals, prefixes, nil
+}
+
+// parseSignalBatch is parseSignals with the batch's producer.
+func parseSignalBatch(body []byte, eventIDRequired bool) (*fsm.RecordSignals, []string, error) {
+	if c, prefixes, ok := parseSignalBatchFast(body, eventIDRequired); ok {
+		return c, prefixes, nil
+	}
+	sigs, prefixes, producer, err := parseSignalsCarefully(body, eventIDRequired)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &fsm.RecordSignals{Signals: sigs, Producer: producer}, prefixes, nil
+}
+
+// parseSignalsCarefully decodes a signals request field by field, naming
+// the field at fault.
+func parseSignalsCarefully(body []byte, eventIDRequired bool) ([]fsm.Signal, []string, *fsm.Producer, error) {
 	var top map[string]json.RawMessage
 	if err := decodeStrict(body, &top, ""); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var raws []json.RawMessage
 	prefixes := []string{}
+	var errs fieldErrors
+	var producer *fsm.Producer
 	if list, batch := top["signals"]; batch {
 		for k := range top {
-			if k != "signals" {
-				return nil, nil, withCode(newProblem(ProblemUnknownField, k,
-					"%s: unknown field; a batch is {\"signals\": [...]} and nothing else", k), "unknown")
+			if k != "signals" && k != "producer" {
+				return nil, nil, nil, withCode(newProblem(ProblemUnknownField, k,
+					"%s: unknown field; a batch is {\"signals\": [...]}, with an optional \"producer\"", k), "unknown")
 			}
 		}
+		if raw, ok := top["producer"]; ok {
+			var in producerInput
+			if err := decodeStrict(raw, &in, "producer."); err != nil {
+				return nil, nil, nil, err
+			}
+			producer = in.producer(&errs)
+		}
 		if jsonKind(list) != "array" {
-			return nil, nil, withCode(newProblem(ProblemInvalidField, "signals", "signals: must be an array, got %s",
+			return nil, nil, nil, withCode(newProblem(ProblemInvalidField, "signals", "signals: must be an array, got %s",
 				jsonKind(list)), "type")
 		}
 		if err := json.Unmarshal(list, &raws); err != nil {
-			return nil, nil, decodeProblem(err, "signals", list)
+			return nil, nil, nil, decodeProblem(err, "signals", list)
 		}
 		if len(raws) == 0 || len(raws) > fsm.MaxSignalsPerCmd {
-			return nil, nil, withCode(newProblem(ProblemInvalidField, "signals", "signals: need 1 to %d signals, got %d",
+			return nil, nil, nil, withCode(newProblem(ProblemInvalidField, "signals", "signals: need 1 to %d signals, got %d",
 				fsm.MaxSignalsPerCmd, len(raws)), "invalid")
 		}
 		for i := range raws {
@@ -78,7 +127,6 @@ func parseSignals(body []byte, eventIDRequired bool) ([]fsm.Signal, []string, er
 		raws = []json.RawMessage{bytes.TrimSpace(body)}
 		prefixes = append(prefixes, "")
 	}
-	var errs fieldErrors
 	out := make([]fsm.Signal, 0, len(raws))
 	for i, raw := range raws {
 		var in signalInput
@@ -88,7 +136,7 @@ func parseSignals(body []byte, eventIDRequired bool) ([]fsm.Signal, []string, er
 		}
 		out = append(out, in.signal(&errs, prefixes[i], eventIDRequired))
 	}
-	return out, prefixes, errs.err()
+	return out, prefixes, producer, errs.err()
 }
 
 // parseSignalBatchFast decodes a well-formed batch in one pass — scanned
@@ -97,16 +145,22 @@ func parseSignals(body []byte, eventIDRequired bool) ([]fsm.Signal, []string, er
 // value — makes it give up (ok false) so that the careful path above can
 // name the field at fault; well-formed batches, the common case, never pay
 // for that.
-func parseSignalBatchFast(body []byte, eventIDRequired bool) ([]fsm.Signal, []string, bool) {
+func parseSignalBatchFast(body []byte, eventIDRequired bool) (*fsm.RecordSignals, []string, bool) {
 	var batch struct {
-		Signals []signalInput `json:"signals"`
+		Producer *producerInput `json:"producer"`
+		Signals  []signalInput  `json:"signals"`
 	}
-	if in, ok := scanSignalBatch(body); ok {
-		batch.Signals = in
+	if in, producer, ok := scanSignalBatchProducer(body); ok {
+		batch.Signals, batch.Producer = in, producer
 	} else if decodeStrict(body, &batch, "") != nil {
 		return nil, nil, false
 	}
 	if len(batch.Signals) == 0 || len(batch.Signals) > fsm.MaxSignalsPerCmd {
+		return nil, nil, false
+	}
+	var perrs fieldErrors
+	producer := batch.Producer.producer(&perrs)
+	if perrs.err() != nil {
 		return nil, nil, false
 	}
 	out := make([]fsm.Signal, len(batch.Signals))
@@ -119,7 +173,7 @@ func parseSignalBatchFast(body []byte, eventIDRequired bool) ([]fsm.Signal, []st
 		}
 		prefixes[i] = "signals[" + strconv.Itoa(i) + "]."
 	}
-	return out, prefixes, true
+	return &fsm.RecordSignals{Signals: out, Producer: producer}, prefixes, true
 }
 
 // signalsResult is the answer to POST /v1/signals.
@@ -133,17 +187,16 @@ func (s *Server) recordSignals(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	sigs, prefixes, err := parseSignals(body, true)
+	cmd, prefixes, err := parseSignalBatch(body, true)
 	if err != nil {
 		return err
 	}
-	if len(sigs) == 1 {
-		noteSubject(r, sigs[0].PrincipalID)
+	if len(cmd.Signals) == 1 {
+		noteSubject(r, cmd.Signals[0].PrincipalID)
 	}
 	if err := s.requireLeader(); err != nil {
 		return err
 	}
-	cmd := &fsm.RecordSignals{Signals: sigs}
 	if err := s.checkSignals(r, cmd, prefixes); err != nil {
 		return err
 	}

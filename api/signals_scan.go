@@ -13,27 +13,87 @@ import (
 // what is wrong: whatever it accepts, the strict decoder accepts the same
 // way (TestSignalScanAgreesWithDecoder).
 func scanSignalBatch(body []byte) (out []signalInput, ok bool) {
+	out, producer, ok := scanSignalBatchProducer(body)
+	if !ok || producer != nil {
+		return nil, false
+	}
+	return out, true
+}
+
+// scanSignalBatchProducer is scanSignalBatch for a batch that may end with
+// its producer: {"signals": [...], "producer": {"id": "...", "epoch": N,
+// "sequence": N}}, members in that order (other orders take the strict
+// decoder).
+func scanSignalBatchProducer(body []byte) (out []signalInput, producer *producerInput, ok bool) {
 	// One copy of the body as a string: the strings read are slices of it
 	// rather than an allocation each (they live as long as the request).
 	s := &jsonScan{b: body, src: string(body)}
 	if !s.lit('{') || !s.key("signals") || !s.lit('[') {
-		return nil, false
+		return nil, nil, false
 	}
 	for {
 		var in signalInput
 		if !s.signal(&in) {
-			return nil, false
+			return nil, nil, false
 		}
 		out = append(out, in)
 		if s.lit(',') {
 			continue
 		}
-		if !s.lit(']') || !s.lit('}') {
-			return nil, false
+		if !s.lit(']') {
+			return nil, nil, false
+		}
+		if s.lit(',') {
+			if producer = s.producer(); producer == nil {
+				return nil, nil, false
+			}
+		}
+		if !s.lit('}') {
+			return nil, nil, false
 		}
 		s.ws()
-		return out, s.i == len(s.b)
+		return out, producer, s.i == len(s.b)
 	}
+}
+
+// producer consumes "producer": {"id": "...", "epoch": N, "sequence": N},
+// members in that order, numbers as plain non-negative integers.
+func (s *jsonScan) producer() *producerInput {
+	var p producerInput
+	if !s.key("producer") || !s.lit('{') || !s.key("id") {
+		return nil
+	}
+	id, ok := s.str()
+	if !ok || !s.lit(',') || !s.key("epoch") {
+		return nil
+	}
+	epoch, ok := s.uint()
+	if !ok || epoch > 1<<62 || !s.lit(',') || !s.key("sequence") {
+		return nil
+	}
+	seq, ok := s.uint()
+	if !ok || !s.lit('}') {
+		return nil
+	}
+	p.ID, p.Epoch, p.Sequence = id, int64(epoch), seq // #nosec G115 -- epoch bounded above
+	return &p
+}
+
+// uint consumes a JSON number that is a non-negative integer without
+// exponent or fraction, of at most 18 digits.
+func (s *jsonScan) uint() (uint64, bool) {
+	n, ok := s.num()
+	if !ok || len(n) > 18 || n[0] == '-' {
+		return 0, false
+	}
+	var v uint64
+	for i := 0; i < len(n); i++ {
+		if n[i] < '0' || n[i] > '9' {
+			return 0, false
+		}
+		v = v*10 + uint64(n[i]-'0')
+	}
+	return v, true
 }
 
 // jsonScan is a cursor over a JSON text; src is b as a string.

@@ -18,6 +18,7 @@ type statusView struct {
 	Sequence      uint64 `json:"sequence"`
 	LedgerTime    string `json:"ledgerTime"`
 	Principals    int    `json:"principals"`
+	Producers     int    `json:"producers"`
 	PolicyVersion int64  `json:"policyVersion"`
 	ModelVersion  int    `json:"modelVersion"`
 	// LastContact is milliseconds since the node last heard from the
@@ -32,7 +33,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
 	v := statusView{
 		NodeID: s.node.NodeID(), State: s.node.State(), LeaderID: leaderID, LeaderAddr: leaderAddr,
 		AppliedIndex: st.AppliedIndex, Digest: st.Digest, Region: s.node.Region(), Sequence: st.Sequence,
-		LedgerTime: fsm.FormatTime(st.LedgerTime), Principals: st.Principals, PolicyVersion: st.PolicyVersion,
+		LedgerTime: fsm.FormatTime(st.LedgerTime), Principals: st.Principals, Producers: st.Producers, PolicyVersion: st.PolicyVersion,
 		ModelVersion: st.ModelVersion, Counters: st.Counters,
 	}
 	s.setReadHeaders(w)

@@ -15,21 +15,26 @@ func benchLedger(b *testing.B, n int) (*Ledger, uint64) {
 	b.Helper()
 	l := NewLedger()
 	idx := uint64(0)
-	apply := func(c Command, at int64) {
-		d, err := EncodeEntry(c, at, "bench")
-		if err != nil {
-			b.Fatal(err)
-		}
-		idx++
-		if r := l.Apply(idx, d); r.Err != nil {
-			b.Fatal(r.Err)
-		}
-	}
+	apply := func(c Command, at int64) { benchApply(b, l, &idx, c, at) }
 	apply(&SetOrg{OrgID: "acme", Base: 70 * Point}, t0)
 	for i := 0; i < n; i++ {
 		apply(&RegisterPrincipal{PrincipalID: "principal-" + strconv.Itoa(i), PrincipalType: PrincipalTypes[i%5], OrgID: "acme"}, t0)
 	}
 	return l, idx
+}
+
+// benchApply applies c stamped at to l at the next index, which must
+// accept it.
+func benchApply(b *testing.B, l *Ledger, idx *uint64, c Command, at int64) {
+	b.Helper()
+	d, err := EncodeEntry(c, at, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	*idx++
+	if r := l.Apply(*idx, d); r.Err != nil {
+		b.Fatal(r.Err)
+	}
 }
 
 // signalBatches pre-encodes batches of 100 signals spread over n principals:
@@ -197,4 +202,54 @@ func BenchmarkSnapshotStall1M(b *testing.B) {
 	b.ReportMetric(float64(lock.Microseconds())/1000, "snapshot-lock-ms")
 	b.ReportMetric(float64(before.Microseconds())/1000, "max-apply-before-ms")
 	b.ReportMetric(float64(after.Microseconds())/1000, "max-apply-after-ms")
+}
+
+// BenchmarkDedupHeapHour measures the heap the idempotency state holds
+// after an hour of ingest, simulated by spreading 36,000 batches of 100
+// signals (3.6M signals) over an hour of ledger time: once from 16
+// producer sessions (the batches' ids are not kept: state per producer),
+// once without producers (every id kept for dedupWindow). It prints the
+// heap of each and, for the per-id index, its bytes per id and what an
+// hour at 200,000 signals/s would hold.
+func BenchmarkDedupHeapHour(b *testing.B) {
+	const principals, batches, producers = 1000, 36_000, 16
+	for i := 0; i < b.N; i++ {
+		for _, withProducer := range []bool{true, false} {
+			l, idx := benchLedger(b, principals)
+			runtime.GC()
+			var m0, m1 runtime.MemStats
+			runtime.ReadMemStats(&m0)
+			ev := 0
+			for n := 0; n < batches; n++ {
+				c := &RecordSignals{Signals: make([]Signal, 100)}
+				for j := range c.Signals {
+					ev++
+					c.Signals[j] = Signal{EventID: "evt-" + strconv.Itoa(ev), PrincipalID: "principal-" + strconv.Itoa(ev%principals),
+						Event: "successful_mfa", Category: uint8(ev % NumComponents), Impact: Point / 10}
+				}
+				at := t0 + int64(n)*hourMS/batches
+				if withProducer {
+					c.Producer = &Producer{ID: "ingest-" + strconv.Itoa(n%producers), Epoch: t0, Sequence: uint64(n/producers + 1)} // #nosec G115 -- a positive count
+				}
+				benchApply(b, l, &idx, c, at)
+			}
+			runtime.GC()
+			runtime.ReadMemStats(&m1)
+			if s := l.Status(); s.Counters.SignalsAccepted != batches*100 {
+				b.Fatalf("accepted %d", s.Counters.SignalsAccepted)
+			}
+			heap := float64(m1.HeapAlloc) - float64(m0.HeapAlloc)
+			if withProducer {
+				b.ReportMetric(heap/(1<<20), "producer-MiB")
+				b.ReportMetric(float64(l.DedupSize()), "producer-ids-kept")
+				b.ReportMetric(float64(l.Producers()), "producers")
+			} else {
+				perID := heap / float64(l.DedupSize())
+				b.ReportMetric(heap/(1<<20), "per-id-MiB")
+				b.ReportMetric(perID, "per-id-bytes")
+				b.ReportMetric(perID*200_000*3600/(1<<30), "per-id-GiB-per-hour-at-200k/s")
+			}
+			runtime.KeepAlive(l)
+		}
+	}
 }

@@ -82,6 +82,14 @@ func (l *Ledger) CheckSignals(c *RecordSignals, actor string, stamp int64) ([]Si
 		return nil, err
 	}
 	out := make([]SignalCheck, len(c.Signals))
+	if c.Producer != nil {
+		if v, _ := r.producerVerdict(c.Producer); v == producerDuplicate {
+			for i := range out {
+				out[i] = SignalCheck{Status: StatusDuplicate}
+			}
+			return out, nil
+		}
+	}
 	pending := make(map[dedupKey]bool, len(c.Signals))
 	for i := range c.Signals {
 		_, k, status, rej := r.signalVerdict(&c.Signals[i], pending)

@@ -7,9 +7,10 @@ import (
 )
 
 // Hand-written msgpack codec for the hot path: RecordSignals. The wire
-// format is exactly what the reflective as_array encoding produces (a
-// 1-element array holding an array of 7-element signal arrays), so entries
-// written either way decode the same.
+// format is exactly what the reflective as_array encoding of its first
+// field produces (a 1-element array holding an array of 7-element signal
+// arrays), so entries written either way decode the same; a batch with a
+// producer has a second element, the producer's [id, epoch, sequence].
 
 var (
 	_ msgpack.CustomDecoder = (*RecordSignals)(nil)
@@ -18,9 +19,24 @@ var (
 
 // EncodeMsgpack implements msgpack.CustomEncoder.
 func (c *RecordSignals) EncodeMsgpack(e *msgpack.Encoder) error {
-	if err := e.EncodeArrayLen(1); err != nil {
+	fields := 1
+	if c.Producer != nil {
+		fields = 2
+	}
+	if err := e.EncodeArrayLen(fields); err != nil {
 		return err
 	}
+	if err := c.encodeSignals(e); err != nil {
+		return err
+	}
+	if c.Producer == nil {
+		return nil
+	}
+	p := c.Producer
+	return encodeFields(e, []any{&p.ID, &p.Epoch, &p.Sequence})
+}
+
+func (c *RecordSignals) encodeSignals(e *msgpack.Encoder) error {
 	if c.Signals == nil {
 		return e.EncodeNil()
 	}
@@ -67,9 +83,24 @@ func (c *RecordSignals) DecodeMsgpack(d *msgpack.Decoder) error {
 	if err != nil {
 		return err
 	}
-	if n != 1 {
-		return fmt.Errorf("record_signals: want 1 field, got %d", n)
+	if n != 1 && n != 2 {
+		return fmt.Errorf("record_signals: want 1 or 2 fields, got %d", n)
 	}
+	if err := c.decodeSignals(d); err != nil {
+		return err
+	}
+	c.Producer = nil
+	if n == 2 {
+		p := &Producer{}
+		if err := decodeFields(d, "producer", []any{&p.ID, &p.Epoch, &p.Sequence}, 3); err != nil {
+			return err
+		}
+		c.Producer = p
+	}
+	return nil
+}
+
+func (c *RecordSignals) decodeSignals(d *msgpack.Decoder) error {
 	m, err := d.DecodeArrayLen()
 	if err != nil {
 		return err
@@ -169,7 +200,7 @@ func (p *Policy) fields() []any {
 		&p.Decision, &p.Rules,
 		// model 2
 		&p.CumulativeDrop, &p.CumulativeWindow, &p.BaselineDeviation, &p.BaselineMinEvents, &p.BaselineSmoothing,
-		&p.PrivilegeEvents, &p.PrivilegeBurst, &p.PrivilegeWindow, &p.HoldTypes, &p.Remediations}
+		&p.PrivilegeEvents, &p.PrivilegeBurst, &p.PrivilegeWindow, &p.HoldTypes, &p.Remediations, &p.ProducerExpiry, &p.MaxProducers}
 }
 
 // EncodeMsgpack implements msgpack.CustomEncoder.

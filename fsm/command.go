@@ -301,6 +301,9 @@ type Signal struct {
 // RecordSignals records a batch of signals.
 type RecordSignals struct {
 	Signals []Signal
+	// Producer, when set, makes the batch idempotent as a whole
+	// (producer.go): its event ids are then not kept.
+	Producer *Producer
 }
 
 // ReportFactors replaces the factor reports that are present.

@@ -77,6 +77,10 @@ type Policy struct {
 	HoldTypes []string
 	// Remediations clear detections when an event arrives.
 	Remediations []RemediationRule
+	// ProducerExpiry (ms) is how long an idle producer's session is
+	// remembered; MaxProducers how many are (producer.go).
+	ProducerExpiry int64
+	MaxProducers   int64
 }
 
 // DecisionPolicy holds the decision thresholds (docs/scoring.md, "16.
@@ -196,6 +200,8 @@ func DefaultPolicy() Policy {
 		PrivilegeBurst:    3,
 		PrivilegeWindow:   hourMS,
 		HoldTypes:         []string{"partner_account_disabled", "partner_credential_compromise"},
+		ProducerExpiry:    7 * 24 * hourMS,
+		MaxProducers:      100_000,
 		Remediations: []RemediationRule{
 			// A compromise an analyst confirmed is lifted by a review
 			// (least privilege): add "confirmed_compromised" to let these
@@ -355,6 +361,8 @@ func (p *Policy) validateBounds() error {
 		{"baselineSmoothing", p.BaselineSmoothing, 1, 1024},
 		{"privilegeBurst", p.PrivilegeBurst, 0, 1000},
 		{"privilegeWindow", p.PrivilegeWindow, 1000, 30 * 24 * hourMS},
+		{"producerExpiry", p.ProducerExpiry, hourMS, 365 * 24 * hourMS},
+		{"maxProducers", p.MaxProducers, 1, 10_000_000},
 	}
 	for _, c := range checks {
 		if c.v < c.lo || c.v > c.hi {

@@ -25,6 +25,10 @@ func (r *rules) signals(c *RecordSignals) error {
 	if len(c.Signals) == 0 || len(c.Signals) > MaxSignalsPerCmd {
 		return reject("signals", "invalid", "need 1 to %d signals", MaxSignalsPerCmd)
 	}
+	if c.Producer != nil {
+		_, err := r.producerVerdict(c.Producer)
+		return err
+	}
 	return nil
 }
 
@@ -33,10 +37,22 @@ func (r *rules) signals(c *RecordSignals) error {
 func (l *Ledger) applySignals(c *RecordSignals, actor string, res *Result) {
 	r := l.rulesAt(actor, l.now)
 	res.Signals = make([]SignalResult, len(c.Signals))
+	var batch map[dedupKey]bool // a producer's batch: its ids, not kept
+	if c.Producer != nil {
+		if v, _ := r.producerVerdict(c.Producer); v == producerDuplicate {
+			for i := range c.Signals {
+				res.Signals[i] = SignalResult{EventID: c.Signals[i].EventID, Status: StatusDuplicate}
+			}
+			l.counts.SignalsDuplicate += uint64(len(c.Signals))
+			return
+		}
+		l.takeProducer(r, c.Producer)
+		batch = make(map[dedupKey]bool, len(c.Signals))
+	}
 	touched := make([]string, 0, 4)
 	for i := range c.Signals {
 		s := &c.Signals[i]
-		p, k, status, rej := r.signalVerdict(s, nil)
+		p, k, status, rej := r.signalVerdict(s, batch)
 		res.Signals[i] = SignalResult{EventID: s.EventID, Status: status}
 		switch status {
 		case StatusRejected:
@@ -47,7 +63,11 @@ func (l *Ledger) applySignals(c *RecordSignals, actor string, res *Result) {
 			l.counts.SignalsDuplicate++
 			continue
 		}
-		l.remember(k)
+		if batch != nil {
+			batch[k] = true
+		} else {
+			l.remember(k)
+		}
 		l.counts.SignalsAccepted++
 		p = l.mutable(p)
 		touched = append(touched, p.ID)

@@ -19,6 +19,7 @@ func (l *Ledger) Simulate(principalID string, cmds []Command, t int64) (*Record,
 		partners: maps.Clone(l.partners), tokens: l.tokens, tokenHash: l.tokenHash, alertIdx: maps.Clone(l.alertIdx),
 		events: l.events[:len(l.events):len(l.events)], eventIdx: maps.Clone(l.eventIdx), dedup: l.dedup,
 		nextSweep: 1<<63 - 1, counts: l.counts, model: ModelVersion,
+		producers: maps.Clone(l.producers), nextProducerSweep: l.nextProducerSweep,
 	}
 	l.mu.Unlock()
 	stamp := max(s.now, t)

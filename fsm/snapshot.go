@@ -24,6 +24,7 @@ type Snapshot struct {
 	partners   map[string]*partner
 	tokens     map[string]*Token
 	events     []string
+	producers  map[string]producerState
 	dedup      [dedupShards]*dedupShard
 }
 
@@ -45,6 +46,10 @@ type snapshotMeta struct {
 	Tokens       int
 	Events       int
 	Dedup        int
+	// Producers counts the producer records (after the event names);
+	// NextProducerSweep is when idle producers are next dropped.
+	Producers         int
+	NextProducerSweep int64
 }
 
 // Snapshot captures the current state. It holds the write lock only to copy
@@ -57,13 +62,14 @@ func (l *Ledger) Snapshot() *Snapshot {
 	s := &Snapshot{
 		meta: snapshotMeta{ModelVersion: ModelVersion, Index: l.index, Seq: l.seq, Now: l.now,
 			Digest: append([]byte(nil), l.digest[:]...), Policy: clonePolicy(l.policy), Counters: l.counts, NextSweep: l.nextSweep,
-			Tree: l.treeHashes()},
+			Tree: l.treeHashes(), NextProducerSweep: l.nextProducerSweep},
 		principals: l.principals,
 		orgs:       maps.Clone(l.orgs),
 		endorse:    maps.Clone(l.endorse),
 		partners:   maps.Clone(l.partners),
 		tokens:     maps.Clone(l.tokens),
 		events:     l.events[:len(l.events):len(l.events)],
+		producers:  maps.Clone(l.producers),
 		dedup:      l.dedup,
 	}
 	// Endorsements, orgs, partners and tokens are replaced, never changed in
@@ -106,7 +112,7 @@ func (s *Snapshot) write(sw *snapshotWriter) error {
 func (s *Snapshot) header() snapshotMeta {
 	m := s.meta
 	m.Principals, m.Orgs, m.Endorsements = s.principals.len(), len(s.orgs), len(s.endorse)
-	m.Partners, m.Tokens, m.Events = len(s.partners), len(s.tokens), len(s.events)
+	m.Partners, m.Tokens, m.Events, m.Producers = len(s.partners), len(s.tokens), len(s.events), len(s.producers)
 	nowS := dedupSeconds(m.Now)
 	for _, sh := range s.dedup {
 		for _, exp := range sh.m {
@@ -145,6 +151,11 @@ func (s *Snapshot) writeRecords(sw *snapshotWriter) error {
 	}
 	for _, e := range s.events {
 		if err := sw.put(e); err != nil {
+			return err
+		}
+	}
+	for _, p := range s.producers {
+		if err := sw.put(&p); err != nil {
 			return err
 		}
 	}
@@ -347,10 +358,14 @@ func (n *Ledger) readRecords(dec *snapshotReader, m *snapshotMeta) error {
 		return err
 	}
 	n.events = make([]string, 0, min(max(m.Events, 0), 1<<16))
-	return readEach(dec, m.Events, "event names", func(s *string) {
+	if err := readEach(dec, m.Events, "event names", func(s *string) {
 		n.eventIdx[*s] = uint32(len(n.events)) // #nosec G115 -- restored tables are bounded by maxEventNames records written
 		n.events = append(n.events, *s)
-	})
+	}); err != nil {
+		return err
+	}
+	n.nextProducerSweep = m.NextProducerSweep
+	return readEach(dec, m.Producers, "producers", func(p *producerState) { n.producers[p.ID] = *p })
 }
 
 // addToken adds a restored token to the token tables.
@@ -401,6 +416,7 @@ func (l *Ledger) install(n *Ledger) {
 	l.gen = n.gen
 	l.index, l.seq, l.now, l.digest, l.policy, l.counts, l.nextSweep = n.index, n.seq, n.now, n.digest, n.policy, n.counts, n.nextSweep
 	l.sweepAt = 0
+	l.producers, l.nextProducerSweep = n.producers, n.nextProducerSweep
 	l.tree = n.tree
 	l.principals, l.orgs, l.endorse, l.partners, l.tokens, l.tokenHash = n.principals, n.orgs, n.endorse, n.partners, n.tokens, n.tokenHash
 	l.alertIdx, l.events, l.eventIdx, l.dedup = n.alertIdx, n.events, n.eventIdx, n.dedup

@@ -259,7 +259,11 @@ type Ledger struct {
 	dedup     [dedupShards]*dedupShard
 	nextSweep int64
 	sweepAt   int // the next shard a running sweep takes
-	counts    Counters
+	// producers are the idempotent producers' sessions (producer.go), by
+	// id; nextProducerSweep is when idle ones are next dropped.
+	producers         map[string]producerState
+	nextProducerSweep int64
+	counts            Counters
 	// tree is the compact range of the ledger's Merkle tree (tree.go); nil
 	// in scratch copies and after restoring a snapshot without it.
 	tree *compact.Range
@@ -309,6 +313,7 @@ func (l *Ledger) reset() {
 		l.dedup[i] = &dedupShard{m: map[dedupKey]uint32{}}
 	}
 	l.nextSweep, l.sweepAt = 0, 0
+	l.producers, l.nextProducerSweep = map[string]producerState{}, 0
 	l.counts = Counters{}
 	l.tree = newTree()
 	l.model = ModelVersion
@@ -334,6 +339,7 @@ type Status struct {
 	LedgerTime    int64
 	Digest        string
 	Principals    int
+	Producers     int // idempotent producer sessions kept
 	PolicyVersion int64
 	ModelVersion  int
 	Counters      Counters
@@ -349,6 +355,7 @@ func (l *Ledger) Status() Status {
 		LedgerTime:    l.now,
 		Digest:        hex.EncodeToString(l.digest[:]),
 		Principals:    l.principals.len(),
+		Producers:     len(l.producers),
 		PolicyVersion: l.policy.Version,
 		ModelVersion:  ModelVersion,
 		Counters:      l.counts,

@@ -25,10 +25,12 @@ type Status struct {
 	// Sequence is the number of ledger events applied.
 	Sequence uint64 `json:"sequence"`
 	// LedgerTime is the ledger clock (RFC 3339): it never runs backwards.
-	LedgerTime    string `json:"ledgerTime"`
-	Principals    int64  `json:"principals"`
-	PolicyVersion int64  `json:"policyVersion"`
-	ModelVersion  int64  `json:"modelVersion"`
+	LedgerTime string `json:"ledgerTime"`
+	Principals int64  `json:"principals"`
+	// Producers counts the idempotent producer sessions the ledger keeps.
+	Producers     int64 `json:"producers"`
+	PolicyVersion int64 `json:"policyVersion"`
+	ModelVersion  int64 `json:"modelVersion"`
 	// LastContact is milliseconds since the node last heard from the
 	// leader: 0 on the leader, -1 when it never has.
 	LastContact int64 `json:"lastContact"`

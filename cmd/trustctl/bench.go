@@ -22,6 +22,7 @@ import (
 
 // benchConfig is one bench run's settings.
 type benchConfig struct {
+	producer    bool // batches as producer sessions
 	mode        string
 	concurrency int
 	duration    time.Duration
@@ -49,6 +50,7 @@ func bench(fs *flag.FlagSet, c *cli) prepare {
 	fs.DurationVar(&cfg.duration, "duration", 20*time.Second, "how long to measure")
 	fs.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "load run before measuring, not counted")
 	fs.IntVar(&cfg.batch, "batch", 100, "signals per request (signals mode)")
+	fs.BoolVar(&cfg.producer, "producer", false, "send each worker's batches as an idempotent producer session (signals mode): the ledger keeps a state per producer, not every event id")
 	fs.IntVar(&cfg.principals, "principals", 1000, "principals the load is spread over; those missing are registered first")
 	fs.StringVar(&cfg.prefix, "prefix", "bench-", "principal id prefix: the principals are PREFIX0, PREFIX1, ...")
 	fs.StringVar(&cfg.consistency, "consistency", "", "read consistency (reads and decisions modes): default, stale or linearizable")
@@ -138,6 +140,7 @@ type bencher struct {
 	cl    *client.Client
 	cfg   benchConfig
 	runID string // makes event ids unique to this run
+	epoch int64  // the producer sessions' start, Unix ms
 }
 
 func newBencher(cl *client.Client, cfg benchConfig) (*bencher, error) {
@@ -145,7 +148,7 @@ func newBencher(cl *client.Client, cfg benchConfig) (*bencher, error) {
 	if _, err := rand.Read(r[:]); err != nil {
 		return nil, fmt.Errorf("make a run id: %w", err)
 	}
-	return &bencher{cl: cl, cfg: cfg, runID: hex.EncodeToString(r[:])}, nil
+	return &bencher{cl: cl, cfg: cfg, runID: hex.EncodeToString(r[:]), epoch: time.Now().UnixMilli()}, nil
 }
 
 func (b *bencher) principal(i int) string { return b.cfg.prefix + strconv.Itoa(i) }
@@ -381,6 +384,7 @@ var benchEvents = [...]struct{ event, category string }{
 // signalBatch appends the JSON body of one batch to buf. Event ids are
 // bench-RUN-WORKER-SEQ, unique to this run; principals rotate from next.
 func (b *bencher) signalBatch(buf []byte, w int, seq uint64, next int) ([]byte, uint64, int) {
+	batchNo := seq/uint64(b.cfg.batch) + 1 // #nosec G115 -- the batch size is positive
 	buf = append(buf, `{"signals":[`...)
 	for i := range b.cfg.batch {
 		if i > 0 {
@@ -409,7 +413,19 @@ func (b *bencher) signalBatch(buf []byte, w int, seq uint64, next int) ([]byte, 
 		seq++
 		next = (next + 1) % b.cfg.principals
 	}
-	return append(buf, "]}"...), seq, next
+	buf = append(buf, ']')
+	if b.cfg.producer {
+		buf = append(buf, `,"producer":{"id":"bench-`...)
+		buf = append(buf, b.runID...)
+		buf = append(buf, '-')
+		buf = strconv.AppendInt(buf, int64(w), 10)
+		buf = append(buf, `","epoch":`...)
+		buf = strconv.AppendInt(buf, b.epoch, 10)
+		buf = append(buf, `,"sequence":`...)
+		buf = strconv.AppendUint(buf, batchNo, 10)
+		buf = append(buf, '}')
+	}
+	return append(buf, '}'), seq, next
 }
 
 func (b *bencher) sendSignals(ctx context.Context, body []byte) (signalCounts, error) {

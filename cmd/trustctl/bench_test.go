@@ -23,8 +23,13 @@ func TestBenchReportsWhatTheNodeCounted(t *testing.T) {
 		"--principals", "10", "--concurrency", "4"}
 
 	var accepted uint64
-	for run := range 2 {
-		code, out, errOut := runCLI("", append([]string{"bench", "--mode", "signals", "--batch", "20"}, common...)...)
+	for run := range 3 {
+		args := []string{"bench", "--mode", "signals", "--batch", "20"}
+		if run == 2 {
+			// As producer sessions: every batch applied once, as before.
+			args = append(args, "--producer")
+		}
+		code, out, errOut := runCLI("", append(args, common...)...)
 		if code != 0 {
 			t.Fatalf("bench signals: exit %d\n%s%s", code, out, errOut)
 		}
@@ -77,12 +82,19 @@ func TestBenchReportsWhatTheNodeCounted(t *testing.T) {
 
 	// The node counted what bench reported, warm-up batches included.
 	code, out, _ = runCLI("", "--addr", addr, "--token", token, "status", "-o", "json")
-	var st struct{ Counters map[string]uint64 }
+	var st struct {
+		Counters  map[string]uint64
+		Producers int
+	}
 	if code != 0 || json.Unmarshal([]byte(out), &st) != nil {
 		t.Fatalf("status: exit %d: %s", code, out)
 	}
 	if st.Counters["signalsAccepted"] < accepted || st.Counters["signalsDuplicate"] != 0 {
 		t.Errorf("node counters %v; bench reported %d accepted in its measured windows", st.Counters, accepted)
+	}
+	// The --producer run's four workers are four producer sessions.
+	if st.Producers != 4 {
+		t.Errorf("the node keeps %d producer sessions, want the 4 workers of the --producer run", st.Producers)
 	}
 }
 
