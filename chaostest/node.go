@@ -1,6 +1,7 @@
 package chaostest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -81,7 +82,14 @@ func (n *Node) Start() error {
 		expected := n.expectExit
 		n.cmd = nil
 		var msg string
-		if !expected {
+		switch {
+		case expected:
+		case n.bindFailed():
+			// Another process on the machine took one of the node's ports
+			// while it was down (the harness's problem, not trustd's):
+			// the nemesis starts it again.
+			msg = fmt.Sprintf("%s could not bind its ports at %s; it will be started again", n.ID, time.Now().UTC().Format(time.RFC3339Nano))
+		default:
 			msg = fmt.Sprintf("%s exited on its own at %s: %v", n.ID, time.Now().UTC().Format(time.RFC3339Nano), errString(err))
 			n.unexpected = append(n.unexpected, msg)
 		}
@@ -215,4 +223,17 @@ func cleanEnv() []string {
 		}
 	}
 	return env
+}
+
+// bindFailed says whether the node's last start ended because one of its
+// ports was in use: its log since the last start marker says so.
+func (n *Node) bindFailed() bool {
+	b, err := os.ReadFile(n.LogPath())
+	if err != nil {
+		return false
+	}
+	if i := bytes.LastIndex(b, []byte("\n=== chaostest: start ")); i >= 0 {
+		b = b[i:]
+	}
+	return bytes.Contains(b, []byte("bind: address already in use"))
 }
