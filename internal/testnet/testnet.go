@@ -3,38 +3,75 @@
 package testnet
 
 import (
+	"math/rand/v2"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 )
 
 // handedOut remembers the addresses FreeAddr gave, so that no two get the
-// same port (the OS may hand a port it just freed out again).
+// same port.
 var handedOut = struct {
 	sync.Mutex
 	addrs map[string]bool
 }{addrs: map[string]bool{}}
 
 // FreeAddr returns a loopback address, never the same twice in a test
-// binary, whose port the OS just handed out: for a node that must come back
-// on the same addresses after a restart.
+// binary, for a node that must come back on the same addresses after a
+// restart. Its port is below the kernel's ephemeral range and was free
+// for TCP and UDP when picked: a port of the ephemeral range can be taken
+// by any process's outgoing connection between the pick and the node's
+// bind (or while the node is down), which made starts fail with "address
+// already in use" when test binaries run side by side.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("listen: %v", err)
-		}
-		addr := l.Addr().String()
-		if err := l.Close(); err != nil {
-			t.Fatal(err)
+	lo, hi := 10000, ephemeralLow()
+	for tries := 0; tries < 10000; tries++ {
+		p := lo + rand.IntN(hi-lo) // #nosec G404 -- picking a port, not a secret
+		addr := "127.0.0.1:" + strconv.Itoa(p)
+		handedOut.Lock()
+		taken := handedOut.addrs[addr]
+		handedOut.Unlock()
+		if taken || !free(addr) {
+			continue
 		}
 		handedOut.Lock()
-		fresh := !handedOut.addrs[addr]
 		handedOut.addrs[addr] = true
 		handedOut.Unlock()
-		if fresh {
-			return addr
+		return addr
+	}
+	t.Fatalf("no free loopback port between %d and %d", lo, hi)
+	return ""
+}
+
+// free says whether addr can be listened on, for TCP and for UDP.
+func free(addr string) bool {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	_ = l.Close()
+	u, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return false
+	}
+	_ = u.Close()
+	return true
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (32768 if
+// it cannot be read, or if the range leaves too few ports below it).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil && v > 12000 {
+				return v
+			}
 		}
 	}
+	return 32768
 }
