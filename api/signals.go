@@ -147,19 +147,23 @@ func parseSignalsCarefully(body []byte, eventIDRequired bool) ([]fsm.Signal, []s
 // for that.
 func parseSignalBatchFast(body []byte, eventIDRequired bool) (*fsm.RecordSignals, []string, bool) {
 	var batch struct {
-		Producer *producerInput `json:"producer"`
-		Signals  []signalInput  `json:"signals"`
+		Producer json.RawMessage `json:"producer"`
+		Signals  []signalInput   `json:"signals"`
 	}
+	var scanned *producerInput
 	if in, producer, ok := scanSignalBatchProducer(body); ok {
-		batch.Signals, batch.Producer = in, producer
-	} else if decodeStrict(body, &batch, "") != nil {
+		batch.Signals, scanned = in, producer
+	} else if decodeStrict(body, &batch, "") != nil || batch.Producer != nil {
+		// A producer the scanner did not read (null, another spelling,
+		// another member order): the careful path decides, by the exact
+		// name.
 		return nil, nil, false
 	}
 	if len(batch.Signals) == 0 || len(batch.Signals) > fsm.MaxSignalsPerCmd {
 		return nil, nil, false
 	}
 	var perrs fieldErrors
-	producer := batch.Producer.producer(&perrs)
+	producer := scanned.producer(&perrs)
 	if perrs.err() != nil {
 		return nil, nil, false
 	}

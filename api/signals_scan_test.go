@@ -130,3 +130,25 @@ func TestSignalScanAgreesWithDecoder(t *testing.T) {
 		t.Fatal("a production-shaped batch was not scanned")
 	}
 }
+
+// A batch's producer parses the same on both paths: the exact member name
+// only, an object only, whatever else the batch holds.
+func TestSignalBatchProducerBothPaths(t *testing.T) {
+	good := `{"eventId":"e1","principalId":"p","event":"x","category":"authentication","impact":1}`
+	bad := `{"eventId":"e1","principalId":"p","event":"x","category":"nope","impact":1}`
+	for _, prod := range []string{`null`, `"x"`, `{"id":"p","epoch":1}`} {
+		for _, key := range []string{"producer", "Producer"} {
+			for _, sig := range []string{good, bad} {
+				body := `{"signals":[` + sig + `],"` + key + `":` + prod + `}`
+				if c, _, err := parseSignalBatch([]byte(body), true); err == nil {
+					t.Errorf("%s: accepted, producer %+v", body, c.Producer)
+				}
+			}
+		}
+	}
+	body := `{"producer":{"sequence":2,"id":"p","epoch":5},"signals":[` + good + `]}`
+	c, _, err := parseSignalBatch([]byte(body), true)
+	if err != nil || c.Producer == nil || c.Producer.ID != "p" || c.Producer.Epoch != 5 || c.Producer.Sequence != 2 {
+		t.Fatalf("a producer before the signals: %+v %v", c, err)
+	}
+}

@@ -185,8 +185,12 @@ var (
 	_ msgpack.CustomEncoder = Policy{}
 )
 
-// policyModel1Fields is the number of fields of a model-1 policy.
-const policyModel1Fields = 35
+// policyModel1Fields is the number of fields of a model-1 policy;
+// policyDetectionFields that of model 2 before the producer fields.
+const (
+	policyModel1Fields    = 35
+	policyDetectionFields = 45
+)
 
 // fields returns pointers to p's fields in declaration order: the order of
 // the array encoding (TestPolicyCodecMatchesReflection holds the two
@@ -213,7 +217,7 @@ func (p Policy) EncodeMsgpack(e *msgpack.Encoder) error { return encodeFields(e,
 func (p *Policy) DecodeMsgpack(dec *msgpack.Decoder) error {
 	*p = Policy{}
 	fields := p.fields()
-	n, err := decodeFieldCount(dec, "policy", len(fields), policyModel1Fields, len(fields))
+	n, err := decodeFieldCount(dec, "policy", len(fields), policyModel1Fields, policyDetectionFields, len(fields))
 	if err != nil {
 		return err
 	}
@@ -309,4 +313,28 @@ func decodeInto(dec *msgpack.Decoder, fields []any) error {
 		}
 	}
 	return nil
+}
+
+// snapshotMeta is encoded as the array of its fields; it decodes from the
+// 16 fields it had before producer sessions (a model-1 snapshot, or one of
+// model 2 before them) and the 18 before the horizon, the others zero.
+var (
+	_ msgpack.CustomDecoder = (*snapshotMeta)(nil)
+	_ msgpack.CustomEncoder = snapshotMeta{}
+)
+
+func (m *snapshotMeta) fields() []any {
+	return []any{&m.ModelVersion, &m.Index, &m.Seq, &m.Now, &m.Digest, &m.Policy, &m.Counters, &m.NextSweep, &m.Tree,
+		&m.Principals, &m.Orgs, &m.Endorsements, &m.Partners, &m.Tokens, &m.Events, &m.Dedup,
+		&m.Producers, &m.NextProducerSweep, &m.ProducerHorizon}
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder.
+func (m snapshotMeta) EncodeMsgpack(e *msgpack.Encoder) error { return encodeFields(e, m.fields()) }
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (m *snapshotMeta) DecodeMsgpack(dec *msgpack.Decoder) error {
+	*m = snapshotMeta{}
+	fields := m.fields()
+	return decodeFields(dec, "snapshot header", fields, 16, 18, len(fields))
 }

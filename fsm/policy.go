@@ -362,7 +362,7 @@ func (p *Policy) validateBounds() error {
 		{"privilegeBurst", p.PrivilegeBurst, 0, 1000},
 		{"privilegeWindow", p.PrivilegeWindow, 1000, 30 * 24 * hourMS},
 		{"producerExpiry", p.ProducerExpiry, hourMS, 365 * 24 * hourMS},
-		{"maxProducers", p.MaxProducers, 1, 10_000_000},
+		{"maxProducers", p.MaxProducers, 1, 1_000_000},
 	}
 	for _, c := range checks {
 		if c.v < c.lo || c.v > c.hi {

@@ -1,5 +1,7 @@
 package fsm
 
+import "strings"
+
 // Producer idempotency (docs/scoring.md, "13. Bounded memory, idempotency"):
 // a batch of signals may name its producer session and its sequence in it,
 // as Kafka's idempotent producer does. The ledger keeps, per producer, the
@@ -24,14 +26,28 @@ type Producer struct {
 // twice.
 const producerWindow = 64
 
-// producerState is what the ledger keeps of one producer.
+// producerState is what the ledger keeps of one producer session. A
+// session belongs to the token that wrote it: the ledger keys sessions by
+// token and producer id, so one writer cannot take, fence or answer for
+// another's.
 type producerState struct {
-	ID     string
+	ID     string // the token's id, NUL, the producer's id
 	Epoch  int64
 	High   uint64
 	Window uint64 // bit i set: sequence High-i was applied
-	LastAt int64  // ledger time of its last batch
+	// LastAt is when the session was last heard from: the ledger time of
+	// its last batch, or its epoch when that is later (a producer's clock
+	// may run ahead by futureSkew), so that a forgotten session's epoch
+	// always lies before the horizon.
+	LastAt int64
 }
+
+// maxProducersPerToken bounds the sessions one token keeps, so that one
+// writer cannot use up maxProducers for every other.
+const maxProducersPerToken = 1024
+
+// producerKey is the key of producer id's session written by token actor.
+func producerKey(actor, id string) string { return actor + "\x00" + id }
 
 // producerSweepEvery is how often (ledger time) producers idle for longer
 // than the policy's producerExpiry are dropped; lookups ignore them
@@ -45,13 +61,22 @@ const (
 	producerDuplicate
 )
 
-// live returns the producer's state unless it expired at ledger time now.
+// liveProducer returns the actor's session of producer id unless it
+// expired at ledger time now.
 func (r *rules) liveProducer(id string) (producerState, bool) {
-	s, ok := r.l.producers[id]
+	s, ok := r.l.producers[producerKey(r.actor, id)]
 	if !ok || s.LastAt <= r.now-r.l.policy.ProducerExpiry {
 		return producerState{}, false
 	}
 	return s, true
+}
+
+// forgottenBefore is the horizon of forgotten sessions at ledger time now:
+// a session the ledger does not know whose epoch is not after it may have
+// been applied and forgotten. It never moves back, whatever producerExpiry
+// becomes (producerHorizon keeps the furthest the sweeps went).
+func (r *rules) forgottenBefore() int64 {
+	return max(r.now-r.l.policy.ProducerExpiry, r.l.producerHorizon)
 }
 
 // producerVerdict says what the ledger does with a batch of producer p:
@@ -68,12 +93,14 @@ func (r *rules) producerVerdict(p *Producer) (int, error) {
 	}
 	s, ok := r.liveProducer(p.ID)
 	switch {
-	case !ok && p.Epoch <= r.now-r.l.policy.ProducerExpiry:
+	case !ok && p.Epoch <= r.forgottenBefore():
 		// A forgotten producer's old session: its batches may have been
 		// applied.
 		return 0, reject("producer.epoch", "conflict", "the session began more than producerExpiry ago and the ledger no longer knows it: start a new session")
 	case !ok && int64(len(r.l.producers)) >= r.l.policy.MaxProducers:
 		return 0, reject("producer.id", "conflict", "the ledger keeps at most %d producers", r.l.policy.MaxProducers)
+	case !ok && r.l.producerTokens[r.actor] >= maxProducersPerToken:
+		return 0, reject("producer.id", "conflict", "a token keeps at most %d producer sessions", maxProducersPerToken)
 	case !ok || p.Epoch > s.Epoch:
 		return producerApply, nil
 	case p.Epoch < s.Epoch:
@@ -90,10 +117,14 @@ func (r *rules) producerVerdict(p *Producer) (int, error) {
 
 // takeProducer records that the batch of producer p was applied.
 func (l *Ledger) takeProducer(r *rules, p *Producer) {
+	key := producerKey(r.actor, p.ID)
+	if _, kept := l.producers[key]; !kept {
+		l.producerTokens[r.actor]++
+	}
 	s, ok := r.liveProducer(p.ID)
 	switch {
 	case !ok || p.Epoch > s.Epoch:
-		s = producerState{ID: p.ID, Epoch: p.Epoch, High: p.Sequence, Window: 1}
+		s = producerState{ID: key, Epoch: p.Epoch, High: p.Sequence, Window: 1}
 	case p.Sequence > s.High:
 		shift := p.Sequence - s.High
 		if shift >= producerWindow {
@@ -105,11 +136,8 @@ func (l *Ledger) takeProducer(r *rules, p *Producer) {
 	default:
 		s.Window |= 1 << (s.High - p.Sequence)
 	}
-	s.LastAt = l.now
-	if l.producers == nil {
-		l.producers = map[string]producerState{}
-	}
-	l.producers[p.ID] = s
+	s.LastAt = max(l.now, p.Epoch)
+	l.producers[key] = s
 }
 
 // sweepProducers drops the producers idle for longer than producerExpiry,
@@ -118,12 +146,28 @@ func (l *Ledger) sweepProducers() {
 	if l.now < l.nextProducerSweep {
 		return
 	}
-	for id, s := range l.producers {
-		if s.LastAt <= l.now-l.policy.ProducerExpiry {
-			delete(l.producers, id)
+	horizon := l.now - l.policy.ProducerExpiry
+	for key, s := range l.producers {
+		if s.LastAt <= horizon {
+			delete(l.producers, key)
+			token, _, _ := strings.Cut(key, "\x00")
+			if l.producerTokens[token]--; l.producerTokens[token] <= 0 {
+				delete(l.producerTokens, token)
+			}
 		}
 	}
+	l.producerHorizon = max(l.producerHorizon, horizon)
 	l.nextProducerSweep = l.now + producerSweepEvery
+}
+
+// countProducerTokens derives, after a restore, the sessions each token
+// keeps.
+func (l *Ledger) countProducerTokens() {
+	l.producerTokens = map[string]int64{}
+	for key := range l.producers {
+		token, _, _ := strings.Cut(key, "\x00")
+		l.producerTokens[token]++
+	}
 }
 
 // Producers returns how many producers the ledger keeps.

@@ -148,3 +148,53 @@ func TestPropertyProducerBatchesApplyOnce(t *testing.T) {
 		}
 	})
 }
+
+// A session belongs to the token that writes it: another token's batches
+// under the same producer id neither take its sequences nor fence it. A
+// batch of which nothing applied consumes no sequence; a session whose
+// epoch ran ahead of ledger time is still refused once forgotten.
+func TestProducerSessionsBelongToTheirToken(t *testing.T) {
+	w := newWorld(t, 9)
+	id := w.principals[0]
+	as := func(actor string, c *RecordSignals) *Result {
+		t.Helper()
+		d, err := EncodeEntry(c, w.now, actor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.idx++
+		return w.l.Apply(w.idx, d)
+	}
+	status := func(res *Result) string {
+		if res.Err != nil {
+			return "refused"
+		}
+		return res.Signals[0].Status
+	}
+	e := w.now
+	if got := status(as("tok-a", producerBatch("ingest", e, 1, id, 1))); got != StatusAccepted {
+		t.Fatalf("a's batch 1: %s", got)
+	}
+	if got := status(as("tok-b", producerBatch("ingest", e+5, 1, id, 1))); got != StatusAccepted {
+		t.Fatalf("b's batch 1 of its own session: %s", got)
+	}
+	if got := status(as("tok-a", producerBatch("ingest", e, 2, id, 1))); got != StatusAccepted {
+		t.Fatalf("a's batch 2 after b's newer epoch: %s (b fenced a)", got)
+	}
+	// Nothing applied (an unknown principal): the sequence is not used up.
+	bad := producerBatch("ingest", e, 3, "nobody", 1)
+	if got := status(as("tok-a", bad)); got != StatusRejected {
+		t.Fatalf("a batch about nobody: %s", got)
+	}
+	if got := status(as("tok-a", producerBatch("ingest", e, 3, id, 1))); got != StatusAccepted {
+		t.Fatalf("batch 3 sent again with a known principal: %s", got)
+	}
+	// An epoch 10 minutes ahead of ledger time, forgotten after the expiry.
+	ahead := w.now + 10*60_000
+	as("tok-c", producerBatch("late", ahead, 1, id, 1))
+	w.now += 7*24*hourMS + 60_000
+	as("tok-c", &RecordSignals{Signals: []Signal{{EventID: w.freshID(), PrincipalID: id, Event: "x"}}})
+	if got := status(as("tok-c", producerBatch("late", ahead, 1, id, 1))); got == StatusAccepted {
+		t.Fatal("a forgotten session whose epoch ran ahead applied its batch again")
+	}
+}

@@ -46,7 +46,6 @@ func (l *Ledger) applySignals(c *RecordSignals, actor string, res *Result) {
 			l.counts.SignalsDuplicate += uint64(len(c.Signals))
 			return
 		}
-		l.takeProducer(r, c.Producer)
 		batch = make(map[dedupKey]bool, len(c.Signals))
 	}
 	touched := make([]string, 0, 4)
@@ -72,6 +71,12 @@ func (l *Ledger) applySignals(c *RecordSignals, actor string, res *Result) {
 		p = l.mutable(p)
 		touched = append(touched, p.ID)
 		res.Alerts = append(res.Alerts, l.signal(p, s, actor)...)
+	}
+	// A producer's batch counts as applied when a signal of it was (then
+	// a retry of it is a duplicate, whatever its other signals became);
+	// one of which nothing applied changes nothing, and may be sent again.
+	if c.Producer != nil && len(touched) > 0 {
+		l.takeProducer(r, c.Producer)
 	}
 	res.Subjects = uniqueSorted(touched)
 }

@@ -16,10 +16,11 @@ func (l *Ledger) Simulate(principalID string, cmds []Command, t int64) (*Record,
 	s := &Ledger{
 		gen: l.gen + 1, index: l.index, seq: l.seq, now: l.now, digest: l.digest, policy: clonePolicy(l.policy),
 		principals: l.principals, orgs: maps.Clone(l.orgs), endorse: maps.Clone(l.endorse),
-		partners: maps.Clone(l.partners), tokens: l.tokens, tokenHash: l.tokenHash, alertIdx: maps.Clone(l.alertIdx),
+		partners: maps.Clone(l.partners), tokens: maps.Clone(l.tokens), tokenHash: maps.Clone(l.tokenHash), alertIdx: maps.Clone(l.alertIdx),
 		events: l.events[:len(l.events):len(l.events)], eventIdx: maps.Clone(l.eventIdx), dedup: l.dedup,
 		nextSweep: 1<<63 - 1, counts: l.counts, model: ModelVersion,
-		producers: maps.Clone(l.producers), nextProducerSweep: l.nextProducerSweep,
+		producers: maps.Clone(l.producers), nextProducerSweep: l.nextProducerSweep, producerHorizon: l.producerHorizon,
+		producerTokens: maps.Clone(l.producerTokens),
 	}
 	l.mu.Unlock()
 	stamp := max(s.now, t)

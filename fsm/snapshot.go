@@ -50,6 +50,7 @@ type snapshotMeta struct {
 	// NextProducerSweep is when idle producers are next dropped.
 	Producers         int
 	NextProducerSweep int64
+	ProducerHorizon   int64
 }
 
 // Snapshot captures the current state. It holds the write lock only to copy
@@ -62,7 +63,7 @@ func (l *Ledger) Snapshot() *Snapshot {
 	s := &Snapshot{
 		meta: snapshotMeta{ModelVersion: ModelVersion, Index: l.index, Seq: l.seq, Now: l.now,
 			Digest: append([]byte(nil), l.digest[:]...), Policy: clonePolicy(l.policy), Counters: l.counts, NextSweep: l.nextSweep,
-			Tree: l.treeHashes(), NextProducerSweep: l.nextProducerSweep},
+			Tree: l.treeHashes(), NextProducerSweep: l.nextProducerSweep, ProducerHorizon: l.producerHorizon},
 		principals: l.principals,
 		orgs:       maps.Clone(l.orgs),
 		endorse:    maps.Clone(l.endorse),
@@ -364,8 +365,12 @@ func (n *Ledger) readRecords(dec *snapshotReader, m *snapshotMeta) error {
 	}); err != nil {
 		return err
 	}
-	n.nextProducerSweep = m.NextProducerSweep
-	return readEach(dec, m.Producers, "producers", func(p *producerState) { n.producers[p.ID] = *p })
+	n.nextProducerSweep, n.producerHorizon = m.NextProducerSweep, m.ProducerHorizon
+	if err := readEach(dec, m.Producers, "producers", func(p *producerState) { n.producers[p.ID] = *p }); err != nil {
+		return err
+	}
+	n.countProducerTokens()
+	return nil
 }
 
 // addToken adds a restored token to the token tables.
@@ -416,7 +421,7 @@ func (l *Ledger) install(n *Ledger) {
 	l.gen = n.gen
 	l.index, l.seq, l.now, l.digest, l.policy, l.counts, l.nextSweep = n.index, n.seq, n.now, n.digest, n.policy, n.counts, n.nextSweep
 	l.sweepAt = 0
-	l.producers, l.nextProducerSweep = n.producers, n.nextProducerSweep
+	l.producers, l.nextProducerSweep, l.producerHorizon, l.producerTokens = n.producers, n.nextProducerSweep, n.producerHorizon, n.producerTokens
 	l.tree = n.tree
 	l.principals, l.orgs, l.endorse, l.partners, l.tokens, l.tokenHash = n.principals, n.orgs, n.endorse, n.partners, n.tokens, n.tokenHash
 	l.alertIdx, l.events, l.eventIdx, l.dedup = n.alertIdx, n.events, n.eventIdx, n.dedup

@@ -263,7 +263,11 @@ type Ledger struct {
 	// id; nextProducerSweep is when idle ones are next dropped.
 	producers         map[string]producerState
 	nextProducerSweep int64
-	counts            Counters
+	// producerHorizon is the furthest a sweep forgot (producerTokens, per
+	// token, how many sessions it keeps: derived).
+	producerHorizon int64
+	producerTokens  map[string]int64
+	counts          Counters
 	// tree is the compact range of the ledger's Merkle tree (tree.go); nil
 	// in scratch copies and after restoring a snapshot without it.
 	tree *compact.Range
@@ -313,7 +317,8 @@ func (l *Ledger) reset() {
 		l.dedup[i] = &dedupShard{m: map[dedupKey]uint32{}}
 	}
 	l.nextSweep, l.sweepAt = 0, 0
-	l.producers, l.nextProducerSweep = map[string]producerState{}, 0
+	l.producers, l.nextProducerSweep, l.producerHorizon = map[string]producerState{}, 0, 0
+	l.producerTokens = map[string]int64{}
 	l.counts = Counters{}
 	l.tree = newTree()
 	l.model = ModelVersion
