@@ -117,7 +117,6 @@ func (l *Ledger) Apply(index uint64, data []byte) (res *Result) {
 	l.chain(leaf)
 	l.appendLeaf(leaf)
 	l.sweep()
-	l.sweepProducers()
 	return res
 }
 

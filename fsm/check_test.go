@@ -192,7 +192,7 @@ func (w *world) state(now int64) string {
 	}
 	b, err := json.Marshal(map[string]any{"policy": l.policy, "principals": principals, "orgs": l.orgs,
 		"endorsements": endorsements, "partners": l.partners, "tokens": l.tokens, "tokenHashes": hashes,
-		"alerts": l.alertIdx, "events": l.events, "dedup": dedup})
+		"alerts": l.alertIdx, "events": l.events, "dedup": dedup, "producers": l.producers, "producerHorizon": l.producerHorizon})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -300,6 +300,14 @@ func (w *world) anySignals() Command {
 			}
 		}
 		c.Signals = append(c.Signals, s)
+	}
+	if w.rng.IntN(3) == 0 {
+		// A producer's batch: sessions of two producers, epochs around
+		// now (some stale, some ahead), sequences near each other and
+		// some at the edges.
+		epochs := []int64{w.now - hourMS, w.now, w.now + 20*60_000, w.now - 9*24*hourMS, 0}
+		seqs := []uint64{1, 2, 3, 4, 70, 5, 1 << 63, 0}
+		c.Producer = &Producer{ID: pick(w, "p1", "p2"), Epoch: epochs[w.rng.IntN(len(epochs))], Sequence: seqs[w.rng.IntN(len(seqs))]}
 	}
 	return c
 }

@@ -50,9 +50,9 @@ const maxProducersPerToken = 1024
 func producerKey(actor, id string) string { return actor + "\x00" + id }
 
 // producerSweepEvery is how often (ledger time) producers idle for longer
-// than the policy's producerExpiry are dropped; lookups ignore them
-// already, and the sweep's time is replicated state, so every node drops
-// them at the same entry.
+// than the policy's producerExpiry are dropped, by the next producer batch
+// applied after it; lookups ignore them already, and the sweep's time is
+// replicated state, so every node drops them at the same entry.
 const producerSweepEvery = hourMS
 
 // Producer verdicts.

@@ -76,6 +76,7 @@ func (l *Ledger) applySignals(c *RecordSignals, actor string, res *Result) {
 	// a retry of it is a duplicate, whatever its other signals became);
 	// one of which nothing applied changes nothing, and may be sent again.
 	if c.Producer != nil && len(touched) > 0 {
+		l.sweepProducers()
 		l.takeProducer(r, c.Producer)
 	}
 	res.Subjects = uniqueSorted(touched)
