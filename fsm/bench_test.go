@@ -174,34 +174,73 @@ func BenchmarkSnapshotRestore1M(b *testing.B) {
 // it: how long Snapshot holds the write lock (every Apply and read waits
 // that long), and the longest Apply of the 200 batches of 100 signals after
 // it (the copy-on-write clones a snapshot leaves to the next writes), with
-// the longest of 200 batches before it for comparison.
+// the longest of 200 batches before it for comparison — for batches deduped
+// by event id (which write the dedup index's shards) and for producer
+// batches (which do not).
 func BenchmarkSnapshotStall1M(b *testing.B) {
 	const principals = 1_000_000
 	l, idx := benchLedgerSignals(b, principals, 2)
-	next := signalBatches(b, 400*b.N, principals, principals*2)
-	longest := func(batches [][]byte) time.Duration {
-		var worst time.Duration
-		for _, d := range batches {
-			idx++
-			start := time.Now()
-			l.Apply(idx, d)
-			worst = max(worst, time.Since(start))
+	for _, producer := range []bool{false, true} {
+		next := signalBatches(b, 400*b.N, principals, principals*(2+4*b.N*btoi(producer)))
+		if producer {
+			next = asProducerBatches(b, next)
 		}
-		return worst
+		longest := func(batches [][]byte) time.Duration {
+			var worst time.Duration
+			for _, d := range batches {
+				idx++
+				start := time.Now()
+				l.Apply(idx, d)
+				worst = max(worst, time.Since(start))
+			}
+			return worst
+		}
+		var lock, before, after time.Duration
+		for i := 0; i < b.N; i++ {
+			before = max(before, longest(next[400*i:400*i+200]))
+			start := time.Now()
+			snap := l.Snapshot()
+			lock = max(lock, time.Since(start))
+			after = max(after, longest(next[400*i+200:400*i+400]))
+			snap.Release()
+		}
+		name := "by-id"
+		if producer {
+			name = "producer"
+		}
+		b.ReportMetric(float64(lock.Microseconds())/1000, name+"-snapshot-lock-ms")
+		b.ReportMetric(float64(before.Microseconds())/1000, name+"-max-apply-before-ms")
+		b.ReportMetric(float64(after.Microseconds())/1000, name+"-max-apply-after-ms")
 	}
-	b.ResetTimer()
-	var lock, before, after time.Duration
-	for i := 0; i < b.N; i++ {
-		before = max(before, longest(next[400*i:400*i+200]))
-		start := time.Now()
-		snap := l.Snapshot()
-		lock = max(lock, time.Since(start))
-		after = max(after, longest(next[400*i+200:400*i+400]))
-		snap.Release()
+}
+
+func btoi(v bool) int {
+	if v {
+		return 1
 	}
-	b.ReportMetric(float64(lock.Microseconds())/1000, "snapshot-lock-ms")
-	b.ReportMetric(float64(before.Microseconds())/1000, "max-apply-before-ms")
-	b.ReportMetric(float64(after.Microseconds())/1000, "max-apply-after-ms")
+	return 0
+}
+
+// asProducerBatches re-encodes signal batches as the batches 1, 2, ... of
+// one producer session.
+func asProducerBatches(b *testing.B, batches [][]byte) [][]byte {
+	out := make([][]byte, len(batches))
+	for i, d := range batches {
+		e, err := DecodeEntry(d)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cmd, err := DecodeCommand(e)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c := cmd.(*RecordSignals)
+		c.Producer = &Producer{ID: "bench", Epoch: t0, Sequence: uint64(i + 1)} // #nosec G115 -- a positive count
+		if out[i], err = EncodeEntry(c, e.Stamp, "bench"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return out
 }
 
 // BenchmarkDedupHeapHour measures the heap the idempotency state holds
