@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/trustledger/trustledger/api/client"
 )
@@ -121,5 +123,54 @@ func checkCounters(ctx context.Context, t *testing.T, n *trustd, base map[string
 	}
 	if got := c["signalsDuplicate"] - base["signalsDuplicate"]; got != duplicate {
 		t.Errorf("signalsDuplicate grew by %d, want %d", got, duplicate)
+	}
+}
+
+// TestProducerBatchAcrossRestart: a producer session's batch sent again —
+// after SIGKILL and a restart, and after a clean restart — is a duplicate,
+// and a fenced session's batch is refused, though the ledger kept none of
+// the batch's event ids (fsm.TestProducerRetries covers a snapshot's
+// restore).
+func TestProducerBatchAcrossRestart(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	n := startNode(t)
+	if _, err := n.client.RegisterPrincipal(ctx, client.Registration{PrincipalID: "idem", PrincipalType: "service"}); err != nil {
+		t.Fatal(err)
+	}
+	epoch := time.Now().UnixMilli() - 1000
+	batch := []client.Signal{idemSignal("p-1"), idemSignal("p-2")}
+	send := func(p client.Producer) string {
+		t.Helper()
+		res, err := n.client.SendBatch(ctx, batch, p)
+		if err != nil {
+			return "refused: " + err.Error()
+		}
+		return res.Results[0].Status + "," + res.Results[1].Status
+	}
+	first := client.Producer{ID: "ingest", Epoch: epoch, Sequence: 1}
+	if got := send(first); got != "accepted,accepted" {
+		t.Fatalf("first send: %s", got)
+	}
+	n.kill()
+	n.restart()
+	if got := send(first); got != "duplicate,duplicate" {
+		t.Fatalf("after SIGKILL and restart: %s, want duplicates", got)
+	}
+	if code := n.stop(); code != 0 {
+		t.Fatalf("trustd exited %d after SIGTERM", code)
+	}
+	n.restart()
+	if got := send(first); got != "duplicate,duplicate" {
+		t.Fatalf("after a clean restart: %s, want duplicates", got)
+	}
+	if got := send(client.Producer{ID: "ingest", Epoch: epoch + 1, Sequence: 1}); got != "accepted,accepted" {
+		t.Fatalf("a new session: %s", got)
+	}
+	if got := send(client.Producer{ID: "ingest", Epoch: epoch, Sequence: 2}); !strings.Contains(got, "409") && !strings.Contains(got, "newer session") {
+		t.Fatalf("the fenced session's next batch: %s, want refused", got)
+	}
+	if st := n.status(ctx); st.Producers != 1 {
+		t.Fatalf("the node keeps %d producer sessions, want 1", st.Producers)
 	}
 }

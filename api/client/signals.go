@@ -80,6 +80,26 @@ func (c *Client) SendSignals(ctx context.Context, signals []Signal) (*SignalsRes
 	return call[SignalsResult](ctx, c, &request{method: http.MethodPost, path: "/v1/signals", body: body})
 }
 
+// Producer names the producer session of an idempotent batch (docs/api.md,
+// "Signals and idempotency"): Epoch is the session's start (Unix ms), kept
+// for all its batches; Sequence numbers them from 1.
+type Producer struct {
+	ID       string `json:"id"`
+	Epoch    int64  `json:"epoch"`
+	Sequence uint64 `json:"sequence"`
+}
+
+// SendBatch records a batch of a producer session as one ledger entry: it
+// is applied at most once however often, and however late, it is sent in
+// its session; a batch the ledger can no longer judge is refused (409).
+func (c *Client) SendBatch(ctx context.Context, signals []Signal, p Producer) (*SignalsResult, error) {
+	body := struct {
+		Signals  []Signal `json:"signals"`
+		Producer Producer `json:"producer"`
+	}{signals, p}
+	return call[SignalsResult](ctx, c, &request{method: http.MethodPost, path: "/v1/signals", body: body})
+}
+
 // Factors is a factor report. Each present field replaces the principal's
 // previous report of that kind; riskIndicators is a JSON array, the others
 // JSON objects.
