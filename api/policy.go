@@ -235,13 +235,6 @@ type decisionDoc struct {
 	Hold string `json:"hold"`
 }
 
-// remediationDoc is a remediation rule: an event and the detection types
-// it clears.
-type remediationDoc struct {
-	Event  string   `json:"event"`
-	Clears []string `json:"clears"`
-}
-
 // ruleDoc awards points when a factor report field matches. Value is a
 // JSON scalar for "eq", a number for "gte"/"lte", and absent for "has"
 // (Key is then the risk indicator).
@@ -305,9 +298,6 @@ type policyDoc struct {
 	MaxProducers         int64                           `json:"maxProducers"`
 }
 
-// holdDecisions are the decisions a hold may name, by fsm value.
-var holdDecisions = []string{"", fsm.DecisionStepUp, fsm.DecisionDeny}
-
 // policyToDoc converts a policy to its JSON form.
 func policyToDoc(p *fsm.Policy) *policyDoc {
 	mv := fsm.ModelVersion
@@ -326,18 +316,8 @@ func policyToDoc(p *fsm.Policy) *policyDoc {
 		SharpDrop: dec(p.SharpDrop), AnomalyThreshold: p.AnomalyThreshold, BurstCount: p.BurstCount,
 		BurstWindow: duration{ms: p.BurstWindow}, TrendWindow: duration{ms: p.TrendWindow}, TrendDelta: dec(p.TrendDelta),
 		VolatileSwings: p.VolatileSwings,
-		CumulativeDrop: dec(p.CumulativeDrop), CumulativeWindow: duration{ms: p.CumulativeWindow},
-		BaselineDeviation: dec(p.BaselineDeviation), BaselineMinEvents: p.BaselineMinEvents, BaselineSmoothing: p.BaselineSmoothing,
-		PrivilegeEvents: append([]string{}, p.PrivilegeEvents...), PrivilegeBurst: p.PrivilegeBurst,
-		PrivilegeWindow: duration{ms: p.PrivilegeWindow}, HoldTypes: append([]string{}, p.HoldTypes...),
-		Remediations: []remediationDoc{}, ProducerExpiry: duration{ms: p.ProducerExpiry}, MaxProducers: p.MaxProducers,
 	}
-	for _, r := range p.Remediations {
-		d.Remediations = append(d.Remediations, remediationDoc{Event: r.Event, Clears: append([]string{}, r.Clears...)})
-	}
-	if int(p.Decision.Hold) < len(holdDecisions) {
-		d.Decision.Hold = holdDecisions[p.Decision.Hold]
-	}
+	d.setDetections(p)
 	d.Caps = byNameOf[componentNames](p.Caps[:], dec)
 	d.Thresholds = byNameOf[thresholdNames](p.Thresholds[:], dec)
 	d.TypeBase = byNameOf[typeNames](p.TypeBase[:], dec)
@@ -401,27 +381,7 @@ func (d *policyDoc) policy(errs *fieldErrors) fsm.Policy {
 	p.TrendWindow = d.TrendWindow.value(errs, "trendWindow")
 	p.TrendDelta = pointsAt("trendDelta", d.TrendDelta)
 	p.VolatileSwings = d.VolatileSwings
-	p.CumulativeDrop = pointsAt("cumulativeDrop", d.CumulativeDrop)
-	p.CumulativeWindow = d.CumulativeWindow.value(errs, "cumulativeWindow")
-	p.BaselineDeviation = pointsAt("baselineDeviation", d.BaselineDeviation)
-	p.BaselineMinEvents, p.BaselineSmoothing = d.BaselineMinEvents, d.BaselineSmoothing
-	p.PrivilegeEvents = append([]string(nil), d.PrivilegeEvents...)
-	p.PrivilegeBurst = d.PrivilegeBurst
-	p.PrivilegeWindow = d.PrivilegeWindow.value(errs, "privilegeWindow")
-	p.HoldTypes = append([]string(nil), d.HoldTypes...)
-	p.ProducerExpiry = d.ProducerExpiry.value(errs, "producerExpiry")
-	p.MaxProducers = d.MaxProducers
-	for _, r := range d.Remediations {
-		p.Remediations = append(p.Remediations, fsm.RemediationRule{Event: r.Event, Clears: append([]string(nil), r.Clears...)})
-	}
-	switch d.Decision.Hold {
-	case fsm.DecisionStepUp:
-		p.Decision.Hold = 1
-	case fsm.DecisionDeny:
-		p.Decision.Hold = 2
-	default:
-		errs.invalid("decision.hold", "must be %s or %s", fsm.DecisionStepUp, fsm.DecisionDeny)
-	}
+	d.detections(&p, errs)
 	d.Decision.Allow.into(p.Decision.Allow[:], "decision.allow.", pointsAt)
 	d.Decision.StepUp.into(p.Decision.StepUp[:], "decision.stepUp.", pointsAt)
 	durationAt := func(field string, v duration) int64 { return v.value(errs, field) }

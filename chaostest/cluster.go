@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/trustledger/trustledger/api/client"
+	"github.com/trustledger/trustledger/internal/testnet"
 )
 
 // Cluster is a cluster of trustd processes on loopback whose Raft links
@@ -340,7 +340,7 @@ func poll(ctx context.Context, timeout time.Duration, f func() error) error {
 // and the restart would then fail to bind. Each port is checked free by
 // listening on it (and on UDP for gossip), then released for trustd.
 func freePorts(n int) ([]int, error) {
-	lo, hi := 10000, ephemeralLow()
+	lo, hi := 10000, testnet.EphemeralLow()
 	if hi-lo < 10*n {
 		lo = 1024
 	}
@@ -351,40 +351,11 @@ func freePorts(n int) ([]int, error) {
 			return nil, fmt.Errorf("no %d free ports between %d and %d", n, lo, hi)
 		}
 		p := lo + rand.IntN(hi-lo) // #nosec G404 -- picking a port, not a secret
-		if seen[p] || !portFree(p) {
+		if seen[p] || !testnet.Free("127.0.0.1:"+strconv.Itoa(p)) {
 			continue
 		}
 		seen[p] = true
 		out = append(out, p)
 	}
 	return out, nil
-}
-
-// ephemeralLow is the first port of the kernel's ephemeral range (32768 if
-// it cannot be read).
-func ephemeralLow() int {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if v, err := strconv.Atoi(f[0]); err == nil && v > 1024 {
-				return v
-			}
-		}
-	}
-	return 32768
-}
-
-func portFree(p int) bool {
-	addr := "127.0.0.1:" + strconv.Itoa(p)
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return false
-	}
-	_ = l.Close()
-	u, err := net.ListenPacket("udp", addr)
-	if err != nil {
-		return false
-	}
-	_ = u.Close()
-	return true
 }

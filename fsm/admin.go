@@ -111,12 +111,6 @@ func (l *Ledger) applyModifier(c *AddModifier, res *Result) {
 	res.Subjects = []string{p.ID}
 }
 
-// reviewStatus is the detection state each review action sets.
-var reviewStatus = map[string]string{
-	ReviewAcknowledge: AlertAcknowledged, ReviewDismiss: AlertDismissed, ReviewRemediate: AlertRemediated,
-	ReviewConfirmCompromised: AlertConfirmedCompromised, ReviewConfirmSafe: AlertConfirmedSafe,
-}
-
 // review checks a review: a known detection, a known action, and — for
 // an entry of model 2 — a transition the state machine allows from the
 // detection's state when the entry applies, so of two reviews racing, the
@@ -126,7 +120,7 @@ func (r *rules) review(c *ReviewAlert) error {
 	if _, ok := r.l.alertIdx[c.AlertID]; !ok {
 		return reject("alertId", "not_found", "unknown alert %q", c.AlertID)
 	}
-	if reviewStatus[c.Action] == "" || c.Action == ReviewRemediate && r.l.v1() {
+	if _, known := reviewFrom[c.Action]; !known || c.Action == ReviewRemediate && r.l.v1() {
 		return reject("action", "invalid", "must be acknowledge, remediate, dismiss, confirm-compromised or confirm-safe")
 	}
 	if len(c.Note) > MaxTextLen {
@@ -146,23 +140,20 @@ func (l *Ledger) applyReview(c *ReviewAlert, actor string, res *Result) {
 		if p.Alerts[i].ID != c.AlertID {
 			continue
 		}
-		if l.v1() {
-			// Model 1: any review sets the status, and a confirmation
-			// sets or clears the principal's compromise.
-			l.begin(p, false)
-			a := &p.Alerts[i]
-			a.Status, a.ReviewedAt, a.ReviewedBy, a.Note = rf.to, l.now, actor, c.Note
-			a.Transitions = append(append([]transition(nil), a.Transitions...), transition{State: rf.to, At: l.now, By: actor, Reason: c.Note})
-			switch c.Action {
-			case ReviewConfirmCompromised:
-				p.Compromised = true
-			case ReviewConfirmSafe:
-				p.Compromised = false
-			}
-			break
-		}
 		l.begin(p, false)
-		l.transition(p, i, rf.to, actor, c.Note)
+		if !l.v1() {
+			l.transition(p, i, rf.to, actor, c.Note)
+			continue
+		}
+		// Model 1: any review sets the status, and a confirmation sets or
+		// clears the principal's compromise.
+		l.setState(p, i, rf.to, actor, c.Note)
+		switch c.Action {
+		case ReviewConfirmCompromised:
+			p.Compromised = true
+		case ReviewConfirmSafe:
+			p.Compromised = false
+		}
 	}
 	p.Events++
 	p.LastEvent = l.now
@@ -245,7 +236,7 @@ func (l *Ledger) applySetPolicy(c *SetPolicy, _ *Result) {
 // ReviewActionFor returns the review action that sets an alert to status.
 func ReviewActionFor(status string) (string, bool) {
 	for _, a := range []string{ReviewAcknowledge, ReviewRemediate, ReviewDismiss, ReviewConfirmCompromised, ReviewConfirmSafe} {
-		if reviewStatus[a] == status {
+		if reviewFrom[a].to == status {
 			return a, true
 		}
 	}

@@ -88,6 +88,12 @@ func (l *Ledger) reviewAllowed(id, action string) error {
 // transition moves p's detection i to state and recomputes whether p is
 // confirmed compromised.
 func (l *Ledger) transition(p *principal, i int, state, by, reason string) {
+	l.setState(p, i, state, by, reason)
+	l.recompromise(p)
+}
+
+// setState records p's detection i's move to state, by whom and why.
+func (l *Ledger) setState(p *principal, i int, state, by, reason string) {
 	a := &p.Alerts[i]
 	a.Status, a.ReviewedAt, a.ReviewedBy, a.Note = state, l.now, by, reason
 	a.Transitions = append(append([]transition(nil), a.Transitions...), transition{State: state, At: l.now, By: by, Reason: reason})
@@ -96,7 +102,6 @@ func (l *Ledger) transition(p *principal, i int, state, by, reason string) {
 		// same drop does not raise the detection again.
 		p.Drops = nil
 	}
-	l.recompromise(p)
 }
 
 // recompromise sets p.Compromised from its detections: a principal is
@@ -399,6 +404,29 @@ func (l *Ledger) AlertPage(status, principalID string, after Cursor, limit int) 
 	return out, next
 }
 
+// Alerts returns every alert, optionally only those with a given status or
+// principal, by principal id then as raised.
+func (l *Ledger) Alerts(status, principalID string) []AlertView {
+	out, _ := l.AlertPage(status, principalID, Cursor{}, 0)
+	return out
+}
+
+func sortedPrincipalsWithAlerts(idx map[string]string) []string {
+	set := map[string]bool{}
+	for _, pid := range idx {
+		set[pid] = true
+	}
+	return sortedKeys(set)
+}
+
+// AlertPrincipal returns the principal an alert belongs to.
+func (l *Ledger) AlertPrincipal(alertID string) (string, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	pid, ok := l.alertIdx[alertID]
+	return pid, ok
+}
+
 // eachDetection hands keep the detections after the cursor, of one
 // principal or all, in order, until keep has taken limit of them (0: no
 // limit); it returns the cursor after the last one taken when more may
@@ -468,4 +496,14 @@ func DetectionSources() []string { return append([]string(nil), detectionSources
 // SET reports, remembering the partner.
 func (l *Ledger) raisePartnerAlert(p *principal, c *FederatedEvent) {
 	l.raiseAlertFor(p, nil, SourcePartner, c.AlertType, c.Severity, c.EventID, c.Message, c.PartnerID)
+}
+
+// alertView is detection a of principal pid in the alert shape.
+func alertView(pid string, a alert) AlertView {
+	v := AlertView{AlertID: a.ID, PrincipalID: pid, Type: a.Type, Severity: a.Severity, RaisedAt: FormatTime(a.RaisedAt),
+		Message: a.Message, Status: a.Status, ReviewedBy: a.ReviewedBy, Note: a.Note}
+	if a.ReviewedAt != 0 {
+		v.ReviewedAt = FormatTime(a.ReviewedAt)
+	}
+	return v
 }

@@ -334,15 +334,6 @@ func (l *Ledger) endorsementView(e *endorsement, t int64) EndorsementView {
 	return v
 }
 
-func alertView(pid string, a alert) AlertView {
-	v := AlertView{AlertID: a.ID, PrincipalID: pid, Type: a.Type, Severity: a.Severity, RaisedAt: FormatTime(a.RaisedAt),
-		Message: a.Message, Status: a.Status, ReviewedBy: a.ReviewedBy, Note: a.Note}
-	if a.ReviewedAt != 0 {
-		v.ReviewedAt = FormatTime(a.ReviewedAt)
-	}
-	return v
-}
-
 func (l *Ledger) explain(p *principal, ev Evaluation) Explanation {
 	x := Explanation{
 		ModelVersion: ModelVersion, PolicyVersion: l.policy.Version, BaseTrustScore: dec(p.Base),
@@ -451,41 +442,6 @@ func (l *Ledger) History(id string) ([]HistoryView, bool) {
 		return nil, false
 	}
 	return historyViews(p.History), true
-}
-
-// Alerts returns alerts, optionally only those with a given status or
-// principal, ordered by alert id.
-func (l *Ledger) Alerts(status, principalID string) []AlertView {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	out := []AlertView{}
-	for _, pid := range sortedPrincipalsWithAlerts(l.alertIdx) {
-		if principalID != "" && pid != principalID {
-			continue
-		}
-		for _, a := range l.principals.get(pid).Alerts {
-			if status == "" || a.Status == status {
-				out = append(out, alertView(pid, a))
-			}
-		}
-	}
-	return out
-}
-
-func sortedPrincipalsWithAlerts(idx map[string]string) []string {
-	set := map[string]bool{}
-	for _, pid := range idx {
-		set[pid] = true
-	}
-	return sortedKeys(set)
-}
-
-// AlertPrincipal returns the principal an alert belongs to.
-func (l *Ledger) AlertPrincipal(alertID string) (string, bool) {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	pid, ok := l.alertIdx[alertID]
-	return pid, ok
 }
 
 // OrgView is an organization baseline.

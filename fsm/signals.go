@@ -138,11 +138,18 @@ func (r *rules) checkSignal(s *Signal) (*principal, *RejectError) {
 	return p, nil
 }
 
-func (l *Ledger) signal(p *principal, s *Signal, actor string) []RaisedAlert {
-	before := l.begin(p, true)
+// ruleScore is the score (µpt) the rules over an event's score change
+// measure, given p's full score exact: that score, or for an entry of
+// model 1 the principal's own bounded score, as model 1 measured.
+func (l *Ledger) ruleScore(p *principal, exact int64) int64 {
 	if l.v1() {
-		before = p.bound(l.local(p, l.now))
+		return p.bound(l.local(p, l.now))
 	}
+	return exact
+}
+
+func (l *Ledger) signal(p *principal, s *Signal, actor string) []RaisedAlert {
+	before := l.ruleScore(p, l.begin(p, true))
 	c := int(s.Category)
 	var applied int64
 	if s.Impact < 0 {
@@ -163,9 +170,10 @@ func (l *Ledger) signal(p *principal, s *Signal, actor string) []RaisedAlert {
 	}
 	e := signalEntry{At: l.now, Event: l.eventName(s.Event) | uint32(c)<<29, Impact: int32(applied / 1000)} // #nosec G115 -- category < 5 and |impact| ≤ 1000 points, so milli-points fit int32
 	w := int(l.policy.SignalWindow)
+	failure := s.Impact < 0 && (c == 0 || !l.v1()) // model 1 counted failed authentication only
 	if s.Impact < 0 {
 		p.Negative = pushSignal(p.Negative, e, w)
-		if c == 0 || !l.v1() { // model 1 counted failed authentication only
+		if failure {
 			p.Failures = append(p.Failures, l.now)
 			if int64(len(p.Failures)) > l.policy.BurstCount {
 				p.Failures = p.Failures[1:]
@@ -180,7 +188,7 @@ func (l *Ledger) signal(p *principal, s *Signal, actor string) []RaisedAlert {
 	if !p.Active {
 		raised = l.raiseAlert(p, raised, SourceRule, "inactive_activity", "high", s.EventID, "signal "+s.Event+" for an inactive principal")
 	}
-	if s.Impact < 0 && (c == 0 || !l.v1()) && int64(len(p.Failures)) >= l.policy.BurstCount {
+	if failure && int64(len(p.Failures)) >= l.policy.BurstCount {
 		what := "negative signals"
 		if l.v1() {
 			what = "failed authentication signals"
@@ -196,11 +204,7 @@ func (l *Ledger) signal(p *principal, s *Signal, actor string) []RaisedAlert {
 		l.remediateBy(p, s.Event, s.EventID, actor, "")
 	}
 	after := l.score(p, l.now)
-	if l.v1() {
-		raised = l.scoreRules(p, raised, before, p.bound(l.local(p, l.now)), s.EventID, s.Event)
-	} else {
-		raised = l.scoreRules(p, raised, before, after, s.EventID, s.Event)
-	}
+	raised = l.scoreRules(p, raised, before, l.ruleScore(p, after), s.EventID, s.Event)
 	l.recordHistoryAt(p, CauseSignal, s.EventID, after)
 	return raised
 }
@@ -258,10 +262,7 @@ func (r *rules) factors(c *ReportFactors) error {
 func (l *Ledger) applyFactors(c *ReportFactors, res *Result) {
 	parts := c.parts()
 	p := l.mutable(l.principals.get(c.PrincipalID))
-	before := l.begin(p, true)
-	if l.v1() {
-		before = p.bound(l.local(p, l.now))
-	}
+	before := l.ruleScore(p, l.begin(p, true))
 	p.ownCold()
 	if p.Factors == nil {
 		p.Factors = &[NumComponents][]byte{}
@@ -296,11 +297,7 @@ func (l *Ledger) applyFactors(c *ReportFactors, res *Result) {
 	p.Events++
 	p.LastEvent = l.now
 	after := l.score(p, l.now)
-	if l.v1() {
-		raised = l.scoreRules(p, raised, before, p.bound(l.local(p, l.now)), "", "a factor report")
-	} else {
-		raised = l.scoreRules(p, raised, before, after, "", "a factor report")
-	}
+	raised = l.scoreRules(p, raised, before, l.ruleScore(p, after), "", "a factor report")
 	l.recordHistoryAt(p, CauseFactors, "", after)
 	res.Subjects = []string{p.ID}
 	res.Alerts = raised

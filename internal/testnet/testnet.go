@@ -1,5 +1,5 @@
-// Package testnet gives tests loopback addresses, with the standard
-// library only, so that every package's tests can use it.
+// Package testnet gives tests and test harnesses loopback addresses, with
+// the standard library only, so that every package's tests can use it.
 package testnet
 
 import (
@@ -28,14 +28,17 @@ var handedOut = struct {
 // already in use" when test binaries run side by side.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	lo, hi := 10000, ephemeralLow()
+	lo, hi := 10000, EphemeralLow()
+	if hi-lo < 1000 {
+		lo = 1024
+	}
 	for tries := 0; tries < 10000; tries++ {
 		p := lo + rand.IntN(hi-lo) // #nosec G404 -- picking a port, not a secret
 		addr := "127.0.0.1:" + strconv.Itoa(p)
 		handedOut.Lock()
 		taken := handedOut.addrs[addr]
 		handedOut.Unlock()
-		if taken || !free(addr) {
+		if taken || !Free(addr) {
 			continue
 		}
 		handedOut.Lock()
@@ -47,8 +50,8 @@ func FreeAddr(t testing.TB) string {
 	return ""
 }
 
-// free says whether addr can be listened on, for TCP and for UDP.
-func free(addr string) bool {
+// Free says whether addr can be listened on, for TCP and for UDP.
+func Free(addr string) bool {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return false
@@ -62,13 +65,14 @@ func free(addr string) bool {
 	return true
 }
 
-// ephemeralLow is the first port of the kernel's ephemeral range (32768 if
-// it cannot be read, or if the range leaves too few ports below it).
-func ephemeralLow() int {
+// EphemeralLow is the first port of the kernel's ephemeral range (32768 if
+// it cannot be read): ports below it are not handed to outgoing
+// connections.
+func EphemeralLow() int {
 	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
 	if err == nil {
 		if f := strings.Fields(string(b)); len(f) == 2 {
-			if v, err := strconv.Atoi(f[0]); err == nil && v > 12000 {
+			if v, err := strconv.Atoi(f[0]); err == nil && v > 1024 {
 				return v
 			}
 		}
