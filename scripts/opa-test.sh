@@ -31,7 +31,10 @@ else
 	fi
 fi
 
-"$opa" version | head -n 1
+# The whole output first: with pipefail, head closing the pipe early would
+# end opa with SIGPIPE and fail the script.
+version=$("$opa" version)
+echo "${version%%$'\n'*}"
 
 echo "opa-test: opa fmt --list --fail $dir"
 "$opa" fmt --list --fail "$dir"
