@@ -27,6 +27,7 @@ var roleGrants = map[string][]string{
 	"gateway":  {"admin", "gateway"},
 	"analyst":  {"admin", "analyst"},
 	"admin":    {"admin"},
+	"receiver": {"admin", "receiver"},
 	// node admits no token: authenticate gives role node only to a
 	// request without one whose TLS client certificate proves a cluster
 	// member, and fsm.Roles, the roles a token can have, lack it.

@@ -128,6 +128,8 @@ func empty(v reflect.Value, unit string) bool {
 		return v.IsNil()
 	case reflect.String, reflect.Slice:
 		return v.Len() == 0
+	case reflect.Struct:
+		return v.IsZero()
 	}
 	return false
 }

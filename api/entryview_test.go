@@ -35,6 +35,11 @@ func TestEntriesRenderInTheAPIsLanguage(t *testing.T) {
 			`{"id":"tok1","secretHash":"redacted","role":"writer","orgs":["acme"]}`},
 		{&fsm.FederatedEvent{EventID: "j1", PartnerID: "p1", PrincipalID: "alice", IssuedAt: at, Score: fsm.Some(40 * fsm.Point), ValidUntil: at},
 			`{"jti":"j1","partnerId":"p1","principalId":"alice","issuedAt":"2026-01-01T00:00:00Z","score":40,"validUntil":"2026-01-01T00:00:00Z","clear":false}`},
+		{&fsm.UpsertPartner{PartnerID: "p2", Issuer: "https://a", Audience: "s1", JWKS: []byte(`{"keys":[]}`),
+			SSF: fsm.PartnerSSF{ConfigURL: "https://a/.well-known/ssf-configuration", StreamID: "s1", Delivery: "poll", PollURL: "https://a/p", Auth: "Bearer t"}},
+			`{"partnerId":"p2","issuer":"https://a","audience":"s1","jwks":{"keys":[]},"weight":0,"maxInfluence":0,"suspended":false,"rateLimit":0,"ssf":{"configurationUrl":"https://a/.well-known/ssf-configuration","streamId":"s1","delivery":"poll","pollUrl":"https://a/p","auth":"redacted"}}`},
+		{&fsm.PutStream{StreamID: "s1", Op: "create", Set: 31, Method: fsm.DeliveryPush, Endpoint: "https://rp/ssf", AuthHeader: "Bearer secret"},
+			`{"streamId":"s1","op":"create","set":31,"method":"urn:ietf:rfc:8935","endpoint":"https://rp/ssf","authorizationHeader":"redacted","minVerify":0}`},
 	} {
 		if got := string(renderCommand(c.cmd)); got != c.want {
 			t.Errorf("%s rendered as\n%s\nwant\n%s", c.cmd.Kind(), got, c.want)
@@ -55,7 +60,9 @@ func TestEveryCommandRendersAsAPIJSON(t *testing.T) {
 		&fsm.ReportFactors{}, &fsm.AddEndorsement{}, &fsm.RevokeEndorsement{}, &fsm.RecordAssessment{}, &fsm.UpsertPartner{},
 		&fsm.RemovePartner{}, &fsm.SetPolicy{Policy: fsm.DefaultPolicy()}, &fsm.AddModifier{}, &fsm.ReviewAlert{}, &fsm.CreateToken{},
 		&fsm.RevokeToken{}, &fsm.ImportRecord{Positive: []fsm.ImportedSignal{{}}, History: []fsm.ImportedPoint{{}}}, &fsm.FederatedEvent{},
-		&fsm.RemoveModifier{}}
+		&fsm.RemoveModifier{}, &fsm.PutStream{Requested: []string{"x"}}, &fsm.DeleteStream{}, &fsm.SetStreamStatus{},
+		&fsm.StreamSubject{}, &fsm.VerifyStream{}, &fsm.StreamDelivery{Acks: []uint64{1}}, &fsm.PublishKeys{JWKS: []byte(`{"keys":[]}`)},
+		&fsm.PartnerStreamEvent{}, &fsm.UpsertPartner{SSF: fsm.PartnerSSF{Auth: "x"}, Aliases: []fsm.SubjectAlias{{}}}}
 	kinds := map[fsm.Kind]bool{}
 	for _, cmd := range all {
 		kinds[cmd.Kind()] = true

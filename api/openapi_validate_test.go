@@ -825,6 +825,49 @@ func TestOpenAPIExchanges(t *testing.T) {
 	call("POST", "/v1/cluster/restore", admin, "not a snapshot", 400, "Content-Type", "application/octet-stream")
 	call("POST", "/v1/cluster/restore", admin, snap.body, 200, "Content-Type", "application/octet-stream")
 
+	// Shared Signals: the transmitter.
+	rcv := h.token("receiver")
+	call("GET", "/.well-known/ssf-configuration", "", nil, 200)
+	call("GET", "/.well-known/ssf-configuration?x=1", "", nil, 400)
+	call("GET", "/v1/ssf/jwks?x=1", "", nil, 400)
+	call("POST", "/v1/ssf/streams", rcv, map[string]any{"delivery": map[string]any{"method": "urn:smtp"}}, 400)
+	call("POST", "/v1/ssf/streams", reader, map[string]any{"delivery": map[string]any{"method": "urn:ietf:rfc:8936"}}, 403)
+	var stream struct {
+		ID string `json:"stream_id"`
+	}
+	decode(call("POST", "/v1/ssf/streams", rcv, map[string]any{"delivery": map[string]any{"method": "urn:ietf:rfc:8936"},
+		"events_requested": []string{"https://schemas.openid.net/secevent/caep/event-type/risk-level-change"}, "description": "rp"}, 201), &stream)
+	push := call("POST", "/v1/ssf/streams", rcv, map[string]any{"delivery": map[string]any{"method": "urn:ietf:rfc:8935",
+		"endpoint_url": "https://rp.example/ssf", "authorization_header": "Bearer rp"}}, 201)
+	var pushed struct {
+		ID string `json:"stream_id"`
+	}
+	decode(push, &pushed)
+	call("GET", "/v1/ssf/jwks", "", nil, 200)
+	call("GET", "/v1/ssf/streams", rcv, nil, 200)
+	call("GET", "/v1/ssf/streams?stream_id="+stream.ID, rcv, nil, 200)
+	call("GET", "/v1/ssf/streams?stream_id=nope", rcv, nil, 404)
+	call("PATCH", "/v1/ssf/streams", rcv, map[string]any{"stream_id": stream.ID, "description": "rp 2"}, 200)
+	call("PATCH", "/v1/ssf/streams", rcv, map[string]any{"description": "x"}, 400)
+	call("PUT", "/v1/ssf/streams", rcv, map[string]any{"stream_id": stream.ID, "delivery": map[string]any{"method": "urn:ietf:rfc:8936"}}, 200)
+	call("PUT", "/v1/ssf/streams", rcv, map[string]any{"stream_id": "nope", "delivery": map[string]any{"method": "urn:ietf:rfc:8936"}}, 404)
+	call("GET", "/v1/ssf/status?stream_id="+stream.ID, rcv, nil, 200)
+	call("GET", "/v1/ssf/status", rcv, nil, 400)
+	call("POST", "/v1/ssf/status", rcv, map[string]any{"stream_id": stream.ID, "status": "paused", "reason": "maintenance"}, 200)
+	call("POST", "/v1/ssf/status", rcv, map[string]any{"stream_id": stream.ID, "status": "asleep"}, 400)
+	call("POST", "/v1/ssf/status", rcv, map[string]any{"stream_id": stream.ID, "status": "enabled"}, 200)
+	call("POST", "/v1/ssf/subjects/add", rcv, map[string]any{"stream_id": stream.ID, "subject": map[string]any{"format": "opaque", "id": "alice"}}, 200)
+	call("POST", "/v1/ssf/subjects/add", rcv, map[string]any{"stream_id": stream.ID, "subject": map[string]any{"id": "alice"}}, 400)
+	call("POST", "/v1/ssf/subjects/remove", rcv, map[string]any{"stream_id": stream.ID, "subject": map[string]any{"format": "email", "email": "bob@example.com"}}, 204)
+	call("POST", "/v1/ssf/subjects/remove", rcv, map[string]any{"stream_id": "nope", "subject": map[string]any{"format": "opaque", "id": "alice"}}, 404)
+	call("POST", "/v1/ssf/verify", rcv, map[string]any{"stream_id": stream.ID, "state": "s1"}, 204)
+	call("POST", "/v1/ssf/verify", rcv, map[string]any{"stream_id": stream.ID, "state": "s2"}, 429)
+	call("POST", "/v1/ssf/poll/"+stream.ID, rcv, map[string]any{"returnImmediately": true}, 200)
+	call("POST", "/v1/ssf/poll/"+stream.ID, rcv, map[string]any{"ack": []string{"x"}}, 400)
+	call("POST", "/v1/ssf/poll/"+pushed.ID, rcv, map[string]any{"returnImmediately": true}, 409)
+	call("DELETE", "/v1/ssf/streams?stream_id="+pushed.ID, rcv, nil, 204)
+	call("DELETE", "/v1/ssf/streams?stream_id="+pushed.ID, rcv, nil, 404)
+
 	v.check()
 }
 

@@ -118,6 +118,8 @@ var rejectKinds = map[string]ProblemKind{
 	"conflict":  ProblemConflict,
 	"forbidden": ProblemForbidden,
 	"scope":     ProblemForbidden,
+	// A stream's verification asked again inside its interval.
+	"rate_limited": ProblemRateLimited,
 }
 
 // rejectKind is the problem kind of an fsm.RejectError code.

@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -78,9 +79,12 @@ type Config struct {
 	// revoked on the leader stops working on an isolated follower within
 	// this bound.
 	DefaultMaxStale time.Duration
+	// SSF configures the Shared Signals transmitter.
+	SSF SSFConfig
 }
 
 func (c Config) withDefaults() Config {
+	c.SSF = c.SSF.withDefaults()
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 1 << 20
 	}
@@ -156,6 +160,10 @@ type Server struct {
 	// Event Tokens.
 	setVerifier federation.Verifier
 	setLimiter  federation.Limiter
+	// tx delivers SSF push streams while this node leads; iss is the
+	// transmitter's issuer when configured.
+	tx  *transmitter
+	iss atomic.Pointer[string]
 	// done is closed by Close to end long-lived streams.
 	done   context.Context
 	cancel context.CancelFunc
@@ -180,6 +188,11 @@ func New(cfg Config, node Backend) *Server {
 	s.router = s.newRouter()
 	s.handler = s.limitBodyTime(s.router)
 	s.streams = newStreamSlots(cfg.MaxStreamsPerToken, cfg.MaxStreamsPerNode)
+	if cfg.SSF.Issuer != "" {
+		s.SetIssuer(cfg.SSF.Issuer)
+	}
+	s.tx = newTransmitter(s)
+	go s.tx.run(done)
 	return s
 }
 

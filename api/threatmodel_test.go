@@ -16,7 +16,7 @@ func TestThreatModelNamesRealTests(t *testing.T) {
 		t.Fatal(err)
 	}
 	dirs := map[string]string{"api": "../api", "cluster": "../cluster", "clustertest": "../clustertest", "fsm": "../fsm",
-		"federation": "../federation", "pki": "../internal/pki", "input": "../internal/input", "trustd": "../cmd/trustd",
+		"federation": "../federation", "pki": "../internal/pki", "input": "../internal/input", "outbound": "../internal/outbound", "trustd": "../cmd/trustd",
 		"trustctl": "../cmd/trustctl", "e2e": "../e2e"}
 	defined := map[string]map[string]bool{}
 	for pkg, dir := range dirs {

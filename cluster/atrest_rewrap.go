@@ -84,7 +84,7 @@ func (a *archive) rewrap(ks *keySet, stop <-chan struct{}) (uint64, error) {
 }
 
 // sealedFiles are the sealed files of the identity directory.
-var sealedFiles = []string{nodeKeyFile, caKeyFile, gossipKeyFile, checkpointKeyFile}
+var sealedFiles = []string{nodeKeyFile, caKeyFile, gossipKeyFile, checkpointKeyFile, transmitterKeyFile}
 
 // rewrapFiles seals the identity directory's sealed files again with ks's
 // primary.

@@ -56,6 +56,8 @@ type Node struct {
 	ident *identity
 	// ckpt signs checkpoints of the ledger's tree (checkpoint.go).
 	ckpt *checkpoints
+	// tx holds this node's SSF transmitter keys (ssfkeys.go).
+	tx *transmitterKeys
 
 	// gossip is nil when Config.GossipAddr is empty, and until a joining
 	// node has its identity (gossipNow). peers holds what join requests
@@ -217,6 +219,9 @@ func (n *Node) startRaft(snaps raft.SnapshotStore) error {
 		return err
 	}
 	if err := n.openCheckpoints(); err != nil {
+		return err
+	}
+	if err := n.openTransmitterKeys(); err != nil {
 		return err
 	}
 	hlog := n.hlog()

@@ -16,19 +16,19 @@ const (
 	// EventTrustAssessment is trustledger's own numeric assessment:
 	// {"score": 0-100, "validUntil": NumericDate, "components"?: {...}}
 	// or {"withdraw": true}.
-	EventTrustAssessment = "https://trustledger.dev/secevent/trust-assessment"
+	EventTrustAssessment = fsm.EventTrustAssessment
 
 	caep = "https://schemas.openid.net/secevent/caep/event-type/"
 	risc = "https://schemas.openid.net/secevent/risc/event-type/"
 
-	EventSessionRevoked         = caep + "session-revoked"
+	EventSessionRevoked         = fsm.EventSessionRevoked
 	EventCredentialChange       = caep + "credential-change"
-	EventAssuranceLevelChange   = caep + "assurance-level-change"
+	EventAssuranceLevelChange   = fsm.EventAssuranceLevelChange
 	EventDeviceComplianceChange = caep + "device-compliance-change"
-	EventRiskLevelChange        = caep + "risk-level-change"
+	EventRiskLevelChange        = fsm.EventRiskLevelChange
 	EventCredentialCompromise   = risc + "credential-compromise"
-	EventAccountDisabled        = risc + "account-disabled"
-	EventAccountEnabled         = risc + "account-enabled"
+	EventAccountDisabled        = fsm.EventAccountDisabled
+	EventAccountEnabled         = fsm.EventAccountEnabled
 )
 
 // Validity of the assessments CAEP and RISC events set, counted from the
@@ -174,8 +174,9 @@ func mapTrustAssessment(c *fsm.FederatedEvent, p map[string]json.RawMessage) err
 	for k := range p {
 		switch k {
 		case "score", "validUntil", "components", "withdraw", "subject":
+		case "level", "reason": // informational: a trustledger transmitter sends them
 		default:
-			return fmt.Errorf("unknown member %q (want score, validUntil, components or withdraw)", clip(k))
+			return fmt.Errorf("unknown member %q (want score, validUntil, components, level, reason or withdraw)", clip(k))
 		}
 	}
 	if raw, ok := p["withdraw"]; ok {
@@ -183,7 +184,7 @@ func mapTrustAssessment(c *fsm.FederatedEvent, p map[string]json.RawMessage) err
 			return fmt.Errorf("withdraw must be true when present")
 		}
 		for k := range p {
-			if k != "withdraw" && k != "subject" {
+			if k != "withdraw" && k != "subject" && k != "reason" {
 				return fmt.Errorf("withdraw: true comes alone, without score, validUntil or components")
 			}
 		}

@@ -21,6 +21,10 @@ type Subject struct {
 	Issuer, Sub string
 }
 
+// ParseSubject reads a subject identifier (RFC 9493) in a format this
+// package understands: opaque, email or iss_sub.
+func ParseSubject(raw json.RawMessage) (*Subject, error) { return parseSubject(raw) }
+
 func parseSubject(raw json.RawMessage) (*Subject, error) {
 	m, err := decodeJSONObject(raw)
 	if err != nil {

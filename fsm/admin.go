@@ -173,7 +173,7 @@ func (r *rules) createToken(c *CreateToken) error {
 		okRole = okRole || role == c.Role
 	}
 	if !okRole {
-		return reject("role", "invalid", "must be one of admin, operator, writer, reader, partner, auditor, gateway, analyst")
+		return reject("role", "invalid", "must be one of admin, operator, writer, reader, partner, auditor, gateway, analyst, receiver")
 	}
 	if (c.Role == RolePartner) != (c.PartnerID != "") {
 		return reject("partnerId", "invalid", "required for, and only for, the partner role")
@@ -217,6 +217,7 @@ func (l *Ledger) applyRevokeToken(c *RevokeToken, _ *Result) {
 	nt := *t
 	nt.Revoked, nt.RevokedAt = true, l.now
 	l.tokens[c.TokenID] = &nt
+	l.disableStreamsOf(c.TokenID)
 }
 
 func (r *rules) setPolicy(c *SetPolicy) error {

@@ -99,6 +99,9 @@ func (l *Ledger) Apply(index uint64, data []byte) (res *Result) {
 		l.raised = nil
 		l.model = entry.Model
 		err = l.applyEntry(entry, res)
+		if err == nil && l.transmitting() {
+			l.deriveEvents(res.Subjects)
+		}
 		l.model = ModelVersion
 		// Every detection raised, in the order raised (the order of
 		// their ids).

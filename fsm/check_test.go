@@ -192,7 +192,8 @@ func (w *world) state(now int64) string {
 	}
 	b, err := json.Marshal(map[string]any{"policy": l.policy, "principals": principals, "orgs": l.orgs,
 		"endorsements": endorsements, "partners": l.partners, "tokens": l.tokens, "tokenHashes": hashes,
-		"alerts": l.alertIdx, "events": l.events, "dedup": dedup, "producers": l.producers, "producerHorizon": l.producerHorizon})
+		"alerts": l.alertIdx, "events": l.events, "dedup": dedup, "producers": l.producers, "producerHorizon": l.producerHorizon,
+		"streams": l.tx.streams, "outbox": l.tx.outbox, "outSeq": l.tx.outSeq, "nodeKeys": l.tx.keys})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -237,7 +238,8 @@ func (w *world) anyCommand() (Command, string) {
 	}
 	gens := []func() Command{w.anyRegister, w.anyUpdate, w.anySetOrg, w.anySignals, w.anyFactors, w.anyEndorsement,
 		w.anyRevokeEndorsement, w.anyAssessment, w.anyPartner, w.anyRemovePartner, w.anyPolicy, w.anyModifier,
-		w.anyReview, w.anyToken, w.anyRevokeToken, w.anyImport, w.anyFederatedEvent, w.anyRemoveModifier}
+		w.anyReview, w.anyToken, w.anyRevokeToken, w.anyImport, w.anyFederatedEvent, w.anyRemoveModifier,
+		w.anyPutStream, w.anyStreamChange, w.anyStreamChange, w.anyStreamDelivery, w.anyPublishKeys, w.anyPartnerStream}
 	return gens[w.rng.IntN(len(gens))](), actor
 }
 
@@ -583,4 +585,54 @@ func TestRefusedEndorsementAndModifierStillDropExpiredOnes(t *testing.T) {
 	if p := w.l.principals.get("p2"); len(p.Modifiers) != 0 {
 		t.Errorf("p2 still holds its expired modifier: %+v", p.Modifiers)
 	}
+}
+
+// someStream names a stream, sometimes one that cannot exist.
+func (w *world) someStream() string { return pick(w, "s0", "s1", "s2", "bad stream") }
+
+func (w *world) anyPutStream() Command {
+	c := &PutStream{StreamID: w.someStream(), Op: pick(w, "create", "create", "update", "replace", "upsert"),
+		Set: uint16(w.rng.IntN(32)), Aud: maybe(w, 3, "aud-x", ""), Method: pick(w, DeliveryPush, DeliveryPoll, "email"),
+		Requested: maybe(w, 2, []string{EventRiskLevelChange, EventTrustAssessment}, nil), Description: "d",
+		MinVerify: pick(w, int64(0), 1000, -1)}
+	if c.Method == DeliveryPush {
+		c.Endpoint, c.AuthHeader = maybe(w, 6, "", "https://rp.example/ssf"), "Bearer x"
+	}
+	return c
+}
+
+func (w *world) anyStreamChange() Command {
+	id := w.someStream()
+	switch w.rng.IntN(4) {
+	case 0:
+		return &DeleteStream{StreamID: id}
+	case 1:
+		return &SetStreamStatus{StreamID: id, Status: pick(w, StreamEnabled, StreamPaused, StreamDisabled, "asleep"), Reason: "r"}
+	case 2:
+		return &StreamSubject{StreamID: id, PrincipalID: w.someone(), Remove: w.rng.IntN(2) == 0}
+	}
+	return &VerifyStream{StreamID: id, State: "st"}
+}
+
+func (w *world) anyStreamDelivery() Command {
+	c := &StreamDelivery{StreamID: w.someStream(), Through: uint64(w.rng.IntN(20)), Delivered: uint64(w.rng.IntN(3)),
+		Error: maybe(w, 4, "connection refused", "")}
+	if w.rng.IntN(2) == 0 {
+		c.Acks = []uint64{uint64(w.rng.IntN(20)), uint64(w.rng.IntN(20))}
+	}
+	return c
+}
+
+func (w *world) anyPublishKeys() Command {
+	return &PublishKeys{NodeID: pick(w, "n1", "n2", "bad node"), JWKS: maybe(w, 5, []byte(`[]`), []byte(`{"keys":[]}`)),
+		Members: maybe(w, 2, []string{"n1"}, nil)}
+}
+
+func (w *world) anyPartnerStream() Command {
+	p := "nobody"
+	if len(w.partners) > 0 && w.rng.IntN(6) > 0 {
+		p = w.partners[w.rng.IntN(len(w.partners))]
+	}
+	return &PartnerStreamEvent{EventID: maybe(w, 8, "", "ps-"+strconv.Itoa(w.rng.IntN(30))), PartnerID: p,
+		Type: pick(w, "verification", "stream-updated", "other"), State: "s", Status: "paused"}
 }

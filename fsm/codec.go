@@ -317,7 +317,8 @@ func decodeInto(dec *msgpack.Decoder, fields []any) error {
 
 // snapshotMeta is encoded as the array of its fields; it decodes from the
 // 16 fields it had before producer sessions (a model-1 snapshot, or one of
-// model 2 before them) and the 18 before the horizon, the others zero.
+// model 2 before them), the 18 before the horizon and the 19 before the
+// transmitter, the others zero.
 var (
 	_ msgpack.CustomDecoder = (*snapshotMeta)(nil)
 	_ msgpack.CustomEncoder = snapshotMeta{}
@@ -326,7 +327,8 @@ var (
 func (m *snapshotMeta) fields() []any {
 	return []any{&m.ModelVersion, &m.Index, &m.Seq, &m.Now, &m.Digest, &m.Policy, &m.Counters, &m.NextSweep, &m.Tree,
 		&m.Principals, &m.Orgs, &m.Endorsements, &m.Partners, &m.Tokens, &m.Events, &m.Dedup,
-		&m.Producers, &m.NextProducerSweep, &m.ProducerHorizon}
+		&m.Producers, &m.NextProducerSweep, &m.ProducerHorizon,
+		&m.Streams, &m.Outbox, &m.NodeKeys, &m.OutSeq, &m.Told}
 }
 
 // EncodeMsgpack implements msgpack.CustomEncoder.
@@ -336,5 +338,45 @@ func (m snapshotMeta) EncodeMsgpack(e *msgpack.Encoder) error { return encodeFie
 func (m *snapshotMeta) DecodeMsgpack(dec *msgpack.Decoder) error {
 	*m = snapshotMeta{}
 	fields := m.fields()
-	return decodeFields(dec, "snapshot header", fields, 16, 18, len(fields))
+	return decodeFields(dec, "snapshot header", fields, 16, 18, 19, len(fields))
+}
+
+// UpsertPartner and partner are encoded as the arrays of their fields;
+// they decode from the 8 and 9 fields they had before SSF registration
+// (entries and snapshots written before it), the others zero.
+var (
+	_ msgpack.CustomDecoder = (*UpsertPartner)(nil)
+	_ msgpack.CustomEncoder = UpsertPartner{}
+	_ msgpack.CustomDecoder = (*partner)(nil)
+	_ msgpack.CustomEncoder = partner{}
+)
+
+func (c *UpsertPartner) fields() []any {
+	return []any{&c.PartnerID, &c.Issuer, &c.Audience, &c.JWKS, &c.Weight, &c.MaxInfluence, &c.Suspended, &c.RateLimit,
+		&c.SSF, &c.Aliases}
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder.
+func (c UpsertPartner) EncodeMsgpack(e *msgpack.Encoder) error { return encodeFields(e, c.fields()) }
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (c *UpsertPartner) DecodeMsgpack(dec *msgpack.Decoder) error {
+	*c = UpsertPartner{}
+	fields := c.fields()
+	return decodeFields(dec, "upsert_partner", fields, 8, len(fields))
+}
+
+func (p *partner) fields() []any {
+	return []any{&p.ID, &p.Issuer, &p.Audience, &p.JWKS, &p.Weight, &p.MaxInfluence, &p.Suspended, &p.RateLimit, &p.UpdatedAt,
+		&p.SSF, &p.Aliases, &p.Verification, &p.VerifiedAt, &p.StreamStatus, &p.StreamReason, &p.StreamStatusAt}
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder.
+func (p partner) EncodeMsgpack(e *msgpack.Encoder) error { return encodeFields(e, p.fields()) }
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (p *partner) DecodeMsgpack(dec *msgpack.Decoder) error {
+	*p = partner{}
+	fields := p.fields()
+	return decodeFields(dec, "partner", fields, 9, len(fields))
 }

@@ -35,10 +35,18 @@ const (
 	KindImportRecord      Kind = 16
 	KindFederatedEvent    Kind = 17
 	KindRemoveModifier    Kind = 18
+	KindPutStream         Kind = 19
+	KindDeleteStream      Kind = 20
+	KindSetStreamStatus   Kind = 21
+	KindStreamSubject     Kind = 22
+	KindVerifyStream      Kind = 23
+	KindStreamDelivery    Kind = 24
+	KindPublishKeys       Kind = 25
+	KindPartnerStream     Kind = 26
 )
 
 // KindLast is the highest command kind.
-const KindLast = KindRemoveModifier
+const KindLast = KindPartnerStream
 
 // commandSpec is one row of the command table: everything the ledger
 // knows about a kind of command.
@@ -90,6 +98,16 @@ var commandTable = [...]commandSpec{
 	KindFederatedEvent: withEvent(command("federated_event", (*rules).federatedEvent, (*Ledger).applyFederatedEvent),
 		func(c *FederatedEvent) string { return c.EventID }),
 	KindRemoveModifier: command("remove_modifier", (*rules).removeModifier, (*Ledger).applyRemoveModifier),
+	KindPutStream:      commandByActor("put_stream", (*rules).putStream, (*Ledger).applyPutStream),
+	KindDeleteStream:   command("delete_stream", (*rules).deleteStream, (*Ledger).applyDeleteStream),
+	KindSetStreamStatus: commandByActor("set_stream_status", (*rules).setStreamStatus,
+		(*Ledger).applySetStreamStatus),
+	KindStreamSubject:  command("stream_subject", (*rules).streamSubject, (*Ledger).applyStreamSubject),
+	KindVerifyStream:   command("verify_stream", (*rules).verifyStream, (*Ledger).applyVerifyStream),
+	KindStreamDelivery: command("stream_delivery", (*rules).streamDelivery, (*Ledger).applyStreamDelivery),
+	KindPublishKeys:    command("publish_keys", (*rules).publishKeys, (*Ledger).applyPublishKeys),
+	KindPartnerStream: withEvent(command("partner_stream_event", (*rules).partnerStream, (*Ledger).applyPartnerStream),
+		func(c *PartnerStreamEvent) string { return c.EventID }),
 }
 
 // commandPtr is the pointer to a command struct C.
@@ -372,6 +390,50 @@ type UpsertPartner struct {
 	MaxInfluence int64 `view:",points"`   // µpt
 	Suspended    bool
 	RateLimit    int64 // SETs per second, 0 = default
+	// SSF, for a partner registered from its transmitter's configuration,
+	// is how the partner is reached; Aliases map the partner's subjects
+	// to principal ids.
+	SSF     PartnerSSF
+	Aliases []SubjectAlias
+}
+
+// PartnerSSF is how a partner registered from its SSF transmitter's
+// configuration is reached (docs/federation.md, "Registering a partner
+// from its transmitter").
+type PartnerSSF struct {
+	ConfigURL string `view:"configurationUrl"`
+	JWKSURI   string `view:"jwksUri"`
+	StreamID  string
+	Delivery  string // "push" or "poll"
+	PollURL   string `view:"pollUrl"`
+	// Auth is the Authorization header value for the transmitter's stream
+	// management and poll endpoints.
+	Auth string `view:"auth,redacted"`
+	// TokenID names the partner token minted for the partner's pushes.
+	TokenID string
+}
+
+// SubjectAlias maps a subject of a partner's SETs — "email:<address>" or
+// "iss_sub:<iss> <sub>" — to a principal id.
+type SubjectAlias struct {
+	Subject     string
+	PrincipalID string
+}
+
+// MaxAliases bounds a partner's subject aliases.
+const MaxAliases = 10_000
+
+// PartnerStreamEvent records an SSF event about a partner's stream that
+// moves no score: a verification event (its state) or a stream-updated
+// event (the stream's status as the transmitter reports it).
+type PartnerStreamEvent struct {
+	EventID   string `view:"jti"`
+	PartnerID string
+	IssuedAt  int64 `view:",time"`
+	Type      string
+	State     string
+	Status    string
+	Reason    string
 }
 
 // RemovePartner removes a federation partner.
@@ -431,7 +493,7 @@ const (
 )
 
 // Roles lists the token roles.
-var Roles = []string{RoleAdmin, RoleOperator, RoleWriter, RoleReader, RolePartner, RoleAuditor, RoleGateway, RoleAnalyst}
+var Roles = []string{RoleAdmin, RoleOperator, RoleWriter, RoleReader, RolePartner, RoleAuditor, RoleGateway, RoleAnalyst, RoleReceiver}
 
 // CreateToken stores a new API token (only its SHA-256 hash).
 type CreateToken struct {
@@ -502,24 +564,25 @@ type ImportedPoint struct {
 
 // Kind implementations: each command is filed under its Kind in
 // commandTable (TestCommandTableRowsMatchKinds holds the two together).
-func (RegisterPrincipal) Kind() Kind { return KindRegisterPrincipal }
-func (UpdatePrincipal) Kind() Kind   { return KindUpdatePrincipal }
-func (SetOrg) Kind() Kind            { return KindSetOrg }
-func (RecordSignals) Kind() Kind     { return KindRecordSignals }
-func (ReportFactors) Kind() Kind     { return KindReportFactors }
-func (AddEndorsement) Kind() Kind    { return KindAddEndorsement }
-func (RevokeEndorsement) Kind() Kind { return KindRevokeEndorsement }
-func (RecordAssessment) Kind() Kind  { return KindRecordAssessment }
-func (UpsertPartner) Kind() Kind     { return KindUpsertPartner }
-func (RemovePartner) Kind() Kind     { return KindRemovePartner }
-func (SetPolicy) Kind() Kind         { return KindSetPolicy }
-func (AddModifier) Kind() Kind       { return KindAddModifier }
-func (ReviewAlert) Kind() Kind       { return KindReviewAlert }
-func (CreateToken) Kind() Kind       { return KindCreateToken }
-func (RevokeToken) Kind() Kind       { return KindRevokeToken }
-func (ImportRecord) Kind() Kind      { return KindImportRecord }
-func (FederatedEvent) Kind() Kind    { return KindFederatedEvent }
-func (RemoveModifier) Kind() Kind    { return KindRemoveModifier }
+func (RegisterPrincipal) Kind() Kind  { return KindRegisterPrincipal }
+func (UpdatePrincipal) Kind() Kind    { return KindUpdatePrincipal }
+func (SetOrg) Kind() Kind             { return KindSetOrg }
+func (RecordSignals) Kind() Kind      { return KindRecordSignals }
+func (ReportFactors) Kind() Kind      { return KindReportFactors }
+func (AddEndorsement) Kind() Kind     { return KindAddEndorsement }
+func (RevokeEndorsement) Kind() Kind  { return KindRevokeEndorsement }
+func (RecordAssessment) Kind() Kind   { return KindRecordAssessment }
+func (UpsertPartner) Kind() Kind      { return KindUpsertPartner }
+func (RemovePartner) Kind() Kind      { return KindRemovePartner }
+func (SetPolicy) Kind() Kind          { return KindSetPolicy }
+func (AddModifier) Kind() Kind        { return KindAddModifier }
+func (ReviewAlert) Kind() Kind        { return KindReviewAlert }
+func (CreateToken) Kind() Kind        { return KindCreateToken }
+func (RevokeToken) Kind() Kind        { return KindRevokeToken }
+func (ImportRecord) Kind() Kind       { return KindImportRecord }
+func (FederatedEvent) Kind() Kind     { return KindFederatedEvent }
+func (RemoveModifier) Kind() Kind     { return KindRemoveModifier }
+func (PartnerStreamEvent) Kind() Kind { return KindPartnerStream }
 
 // EncodeEntry encodes a command as a ledger entry stamped with ledger time
 // stamp (Unix ms) and the writing token's id.

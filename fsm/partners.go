@@ -96,6 +96,9 @@ func (r *rules) upsertPartner(c *UpsertPartner) error {
 	if err := checkJSON("jwks", c.JWKS, '{'); err != nil {
 		return err
 	}
+	if err := checkPartnerSSF(&c.SSF, c.Aliases); err != nil {
+		return err
+	}
 	total := c.Weight
 	for id, p := range r.l.partners {
 		if id != c.PartnerID && p.Issuer == c.Issuer {
@@ -117,8 +120,15 @@ func (r *rules) upsertPartner(c *UpsertPartner) error {
 }
 
 func (l *Ledger) applyUpsertPartner(c *UpsertPartner, _ *Result) {
-	l.partners[c.PartnerID] = &partner{ID: c.PartnerID, Issuer: c.Issuer, Audience: c.Audience, JWKS: compactJSON(c.JWKS),
-		Weight: c.Weight, MaxInfluence: c.MaxInfluence, Suspended: c.Suspended, RateLimit: c.RateLimit, UpdatedAt: l.now}
+	p := &partner{ID: c.PartnerID, Issuer: c.Issuer, Audience: c.Audience, JWKS: compactJSON(c.JWKS),
+		Weight: c.Weight, MaxInfluence: c.MaxInfluence, Suspended: c.Suspended, RateLimit: c.RateLimit, UpdatedAt: l.now,
+		SSF: c.SSF, Aliases: sortedAliases(c.Aliases)}
+	if old := l.partners[c.PartnerID]; old != nil && old.SSF.StreamID == c.SSF.StreamID {
+		// The same stream: what its events said of it still holds.
+		p.Verification, p.VerifiedAt, p.StreamStatus, p.StreamReason, p.StreamStatusAt =
+			old.Verification, old.VerifiedAt, old.StreamStatus, old.StreamReason, old.StreamStatusAt
+	}
+	l.partners[c.PartnerID] = p
 }
 
 func (r *rules) removePartner(c *RemovePartner) error {
@@ -155,4 +165,79 @@ func keepAssessments(p *principal, keep func(assessment) bool) {
 		}
 	}
 	p.Assessments = p.Assessments[:n]
+}
+
+func checkPartnerSSF(s *PartnerSSF, aliases []SubjectAlias) error {
+	for _, f := range []struct{ name, v string }{{"ssf.configurationUrl", s.ConfigURL}, {"ssf.jwksUri", s.JWKSURI},
+		{"ssf.pollUrl", s.PollURL}} {
+		if len(f.v) > MaxURLLen {
+			return reject(f.name, "invalid", "must be at most %d bytes", MaxURLLen)
+		}
+	}
+	switch {
+	case len(s.StreamID) > MaxTextLen || len(s.Auth) > 4*MaxTextLen || len(s.TokenID) > MaxIDLen:
+		return reject("ssf", "invalid", "stream id, credential or token id too long")
+	case s.Delivery != "" && s.Delivery != "push" && s.Delivery != "poll":
+		return reject("ssf.delivery", "invalid", "must be push or poll")
+	case s.Delivery == "poll" && s.PollURL == "":
+		return reject("ssf.pollUrl", "invalid", "poll delivery needs the transmitter's poll endpoint")
+	case len(aliases) > MaxAliases:
+		return reject("subjectAliases", "invalid", "at most %d aliases", MaxAliases)
+	}
+	seen := map[string]bool{}
+	for _, a := range aliases {
+		switch {
+		case a.Subject == "" || len(a.Subject) > MaxTextLen:
+			return reject("subjectAliases", "invalid", "subjects are 1-%d bytes", MaxTextLen)
+		case !ValidID(a.PrincipalID):
+			return reject("subjectAliases", "invalid", "alias %q names no valid principal id", a.Subject)
+		case seen[a.Subject]:
+			return reject("subjectAliases", "invalid", "subject %q is aliased twice", a.Subject)
+		}
+		seen[a.Subject] = true
+	}
+	return nil
+}
+
+func sortedAliases(in []SubjectAlias) []SubjectAlias {
+	if len(in) == 0 {
+		return nil
+	}
+	out := append([]SubjectAlias(nil), in...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Subject < out[j].Subject })
+	return out
+}
+
+// partnerStream checks an SSF event about a partner's stream. A repeated
+// jti is not a rejection: Apply answers it as a duplicate.
+func (r *rules) partnerStream(c *PartnerStreamEvent) error {
+	switch {
+	case c.EventID == "" || len(c.EventID) > MaxIDLen*2:
+		return reject("eventId", "invalid", "must be 1-256 bytes")
+	case c.Type != "verification" && c.Type != "stream-updated":
+		return reject("type", "invalid", "must be verification or stream-updated")
+	case len(c.State) > MaxTextLen || len(c.Status) > MaxTextLen || len(c.Reason) > MaxTextLen:
+		return reject("state", "invalid", "state, status and reason are at most %d bytes", MaxTextLen)
+	}
+	if pa := r.l.partners[c.PartnerID]; pa == nil || pa.Suspended {
+		return reject("partnerId", "forbidden", "unknown or suspended partner %q", c.PartnerID)
+	}
+	return nil
+}
+
+func (l *Ledger) applyPartnerStream(c *PartnerStreamEvent, res *Result) {
+	k := assessmentKey(c.PartnerID, c.EventID)
+	if l.seen(k) {
+		res.Signals = []SignalResult{{EventID: c.EventID, Status: StatusDuplicate}}
+		return
+	}
+	l.remember(k)
+	cp := *l.partners[c.PartnerID]
+	if c.Type == "verification" {
+		cp.Verification, cp.VerifiedAt = c.State, l.now
+	} else {
+		cp.StreamStatus, cp.StreamReason, cp.StreamStatusAt = c.Status, c.Reason, l.now
+	}
+	l.partners[c.PartnerID] = &cp
+	res.Signals = []SignalResult{{EventID: c.EventID, Status: StatusAccepted}}
 }

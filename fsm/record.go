@@ -433,6 +433,17 @@ func (l *Ledger) OrgOf(id string) (string, bool) {
 	return p.Org, true
 }
 
+// PrincipalType returns the type of a principal.
+func (l *Ledger) PrincipalType(id string) (string, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	p := l.principals.get(id)
+	if p == nil || int(p.Type) >= len(PrincipalTypes) {
+		return "", false
+	}
+	return PrincipalTypes[p.Type], true
+}
+
 // History returns a principal's score history.
 func (l *Ledger) History(id string) ([]HistoryView, bool) {
 	l.mu.RLock()

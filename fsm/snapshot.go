@@ -26,6 +26,10 @@ type Snapshot struct {
 	events     []string
 	producers  map[string]producerState
 	dedup      [dedupShards]*dedupShard
+	streams    map[string]*stream
+	outbox     []outEvent
+	nodeKeys   map[string]*nodeKeys
+	told       toldTable
 }
 
 type snapshotMeta struct {
@@ -51,6 +55,14 @@ type snapshotMeta struct {
 	Producers         int
 	NextProducerSweep int64
 	ProducerHorizon   int64
+	// The SSF transmitter (transmit.go): the records of streams, outbox
+	// events and node keys that follow the producers, the outbox's last
+	// sequence and the transmitter's epoch.
+	Streams  int
+	Outbox   int
+	NodeKeys int
+	OutSeq   uint64
+	Told     int
 }
 
 // Snapshot captures the current state. It holds the write lock only to copy
@@ -63,7 +75,8 @@ func (l *Ledger) Snapshot() *Snapshot {
 	s := &Snapshot{
 		meta: snapshotMeta{ModelVersion: ModelVersion, Index: l.index, Seq: l.seq, Now: l.now,
 			Digest: append([]byte(nil), l.digest[:]...), Policy: clonePolicy(l.policy), Counters: l.counts, NextSweep: l.nextSweep,
-			Tree: l.treeHashes(), NextProducerSweep: l.nextProducerSweep, ProducerHorizon: l.producerHorizon},
+			Tree: l.treeHashes(), NextProducerSweep: l.nextProducerSweep, ProducerHorizon: l.producerHorizon,
+			OutSeq: l.tx.outSeq},
 		principals: l.principals,
 		orgs:       maps.Clone(l.orgs),
 		endorse:    maps.Clone(l.endorse),
@@ -72,9 +85,14 @@ func (l *Ledger) Snapshot() *Snapshot {
 		events:     l.events[:len(l.events):len(l.events)],
 		producers:  maps.Clone(l.producers),
 		dedup:      l.dedup,
+		streams:    maps.Clone(l.tx.streams),
+		outbox:     l.tx.outbox[:len(l.tx.outbox):len(l.tx.outbox)],
+		nodeKeys:   maps.Clone(l.tx.keys),
+		told:       l.tx.told,
 	}
-	// Endorsements, orgs, partners and tokens are replaced, never changed in
-	// place, so cloning the maps is enough.
+	// Endorsements, orgs, partners, tokens, streams and node keys are
+	// replaced, never changed in place, so cloning the maps is enough;
+	// outbox events are never changed once appended.
 	l.gen++
 	return s
 }
@@ -114,6 +132,7 @@ func (s *Snapshot) header() snapshotMeta {
 	m := s.meta
 	m.Principals, m.Orgs, m.Endorsements = s.principals.len(), len(s.orgs), len(s.endorse)
 	m.Partners, m.Tokens, m.Events, m.Producers = len(s.partners), len(s.tokens), len(s.events), len(s.producers)
+	m.Streams, m.Outbox, m.NodeKeys, m.Told = len(s.streams), len(s.outbox), len(s.nodeKeys), s.told.n
 	nowS := dedupSeconds(m.Now)
 	for _, sh := range s.dedup {
 		for _, exp := range sh.m {
@@ -160,7 +179,24 @@ func (s *Snapshot) writeRecords(sw *snapshotWriter) error {
 			return err
 		}
 	}
-	return nil
+	if err := putEach(sw, s.streams); err != nil {
+		return err
+	}
+	for i := range s.outbox {
+		if err := sw.put(&s.outbox[i]); err != nil {
+			return err
+		}
+	}
+	if err := putEach(sw, s.nodeKeys); err != nil {
+		return err
+	}
+	var err2 error
+	s.told.each(func(st toldState) {
+		if err2 == nil {
+			err2 = sw.put(&st)
+		}
+	})
+	return err2
 }
 
 // writeDedup writes the dedup entries that expire after nowS as fixed-size
@@ -370,7 +406,18 @@ func (n *Ledger) readRecords(dec *snapshotReader, m *snapshotMeta) error {
 		return err
 	}
 	n.countProducerTokens()
-	return nil
+	if err := readEach(dec, m.Streams, "stream", func(st *stream) { n.tx.streams[st.ID] = st }); err != nil {
+		return err
+	}
+	n.tx.outbox = make([]outEvent, 0, min(max(m.Outbox, 0), MaxOutbox))
+	if err := readEach(dec, m.Outbox, "outbox event", func(e *outEvent) { n.tx.outbox = append(n.tx.outbox, *e) }); err != nil {
+		return err
+	}
+	n.tx.outSeq = m.OutSeq
+	if err := readEach(dec, m.NodeKeys, "node keys", func(k *nodeKeys) { n.tx.keys[k.NodeID] = k }); err != nil {
+		return err
+	}
+	return readEach(dec, m.Told, "told states", func(st *toldState) { n.tx.told.set(n.gen, *st) })
 }
 
 // addToken adds a restored token to the token tables.
@@ -423,6 +470,8 @@ func (l *Ledger) install(n *Ledger) {
 	l.sweepAt = 0
 	l.producers, l.nextProducerSweep, l.producerHorizon, l.producerTokens = n.producers, n.nextProducerSweep, n.producerHorizon, n.producerTokens
 	l.tree = n.tree
+	n.tx.told.setGen(n.gen)
+	l.tx = n.tx
 	l.principals, l.orgs, l.endorse, l.partners, l.tokens, l.tokenHash = n.principals, n.orgs, n.endorse, n.partners, n.tokens, n.tokenHash
 	l.alertIdx, l.events, l.eventIdx, l.dedup = n.alertIdx, n.events, n.eventIdx, n.dedup
 }

@@ -191,6 +191,15 @@ type partner struct {
 	Suspended    bool
 	RateLimit    int64
 	UpdatedAt    int64
+	SSF          PartnerSSF
+	Aliases      []SubjectAlias
+	// The partner's stream as its SSF events report it: the last
+	// verification's state and time, the last stream-updated status.
+	Verification   string
+	VerifiedAt     int64
+	StreamStatus   string
+	StreamReason   string
+	StreamStatusAt int64
 }
 
 // Token is a stored API token (never its secret).
@@ -282,6 +291,8 @@ type Ledger struct {
 	// model is the scoring model of the entry being applied (Entry.Model),
 	// ModelVersion between entries.
 	model int
+	// tx is the SSF transmitter's state (transmit.go).
+	tx transmitter
 }
 
 // Counters are running totals of ledger activity.
@@ -324,6 +335,7 @@ func (l *Ledger) reset() {
 	l.counts = Counters{}
 	l.tree = newTree()
 	l.model = ModelVersion
+	l.tx = newTransmitter()
 }
 
 // v1 says whether the entry being applied was written under model 1: its
@@ -532,6 +544,7 @@ func (l *Ledger) eventName(s string) uint32 {
 // mutable returns p ready for change, cloning it if a snapshot holds it.
 func (l *Ledger) mutable(p *principal) *principal {
 	if p.gen == l.gen {
+		l.noteBaseline(p)
 		return p
 	}
 	c := *p
@@ -552,5 +565,6 @@ func (l *Ledger) mutable(p *principal) *principal {
 	c.Failures = append([]int64(nil), p.Failures...)
 	c.Drops = append([]dropPoint(nil), p.Drops...)
 	l.principals.set(l.gen, &c)
+	l.noteBaseline(&c)
 	return &c
 }

@@ -32,12 +32,14 @@ var layers = []struct {
 	{"internal/input", layerRule{}},
 	{"internal/pki", layerRule{}},
 	{"internal/version", layerRule{stdlibOnly: true}},
+	// The hardened client for calls to partners and receivers.
+	{"internal/outbound", layerRule{project: []string{"internal/version"}, stdlibOnly: true}},
 	{"federation", layerRule{project: []string{"fsm", "internal/input"}}},
 	{"cluster", layerRule{project: []string{"fsm", "internal/pki"}}},
 	// api asks cluster.Node (the Backend interfaces); it never touches
 	// Raft, gossip or the stores. Its node-to-node calls go through
 	// api/client.
-	{"api", layerRule{project: []string{"api/client", "cluster", "fsm", "federation", "internal/input", "internal/pki", "internal/version"},
+	{"api", layerRule{project: []string{"api/client", "cluster", "fsm", "federation", "internal/input", "internal/outbound", "internal/pki", "internal/version"},
 		forbidden: []string{"github.com/hashicorp/raft", "github.com/hashicorp/raft-boltdb/...",
 			"github.com/hashicorp/memberlist", "go.etcd.io/bbolt/..."}}},
 	// The client integrators import: no server package, and no module
@@ -60,7 +62,7 @@ var layers = []struct {
 
 // production is every package a binary may contain: test support
 // (internal/testnode, internal/testpki, internal/testnet) and the harnesses are not.
-var production = []string{"fsm", "cluster", "api", "api/client", "federation", "internal/input", "internal/pki", "internal/version", "verify"}
+var production = []string{"fsm", "cluster", "api", "api/client", "federation", "internal/input", "internal/outbound", "internal/pki", "internal/version", "verify"}
 
 // layerRule says what the non-test files of one package may import.
 type layerRule struct {

@@ -79,6 +79,13 @@ type config struct {
 	// AuditLogMaxFiles rotated files are kept.
 	AuditLogMaxMB, AuditLogMaxFiles uint64
 	ShutdownTimeout                 time.Duration
+	// SSFIssuer is the SSF transmitter's issuer, the same on every node
+	// (default: the node's API address); SSFAllowHTTP allows plain http
+	// receiver and partner endpoints off loopback; SSFSigningAlg is RS256
+	// or ES256.
+	SSFIssuer     string
+	SSFAllowHTTP  bool
+	SSFSigningAlg string
 
 	// explicit records the settings given in the file, environment or on
 	// the command line, by option name.
@@ -98,6 +105,7 @@ func defaultConfig() config {
 		RaftAddr:          "127.0.0.1:8471",
 		GossipAddr:        "127.0.0.1:8472",
 		Region:            "local",
+		SSFSigningAlg:     "RS256",
 		Voter:             true,
 		LogFormat:         "text",
 		LogLevel:          "info",
@@ -229,6 +237,18 @@ func options() []option {
 			func(c *config) *uint64 { return &c.AuditLogMaxFiles }),
 		durationOption("shutdown-timeout", "how long shutdown waits for HTTP requests to finish",
 			"want a duration such as 15s, got %q", true, func(c *config) *time.Duration { return &c.ShutdownTimeout }),
+		opt("ssf-issuer", "the SSF transmitter's issuer: the base URL receivers reach the cluster at, the same on every node (default: this node's API address)",
+			func(c *config) *string { return &c.SSFIssuer }),
+		{name: "ssf-allow-http", isBool: true, usage: "allow plain http:// SSF receiver and partner endpoints off loopback (https is required otherwise)",
+			set: boolSetting(func(c *config) *bool { return &c.SSFAllowHTTP }), show: func(c *config) string { return strconv.FormatBool(c.SSFAllowHTTP) }},
+		{name: "ssf-signing-alg", usage: "the algorithm SETs are signed with: RS256 (the CAEP Interoperability Profile's) or ES256",
+			set: func(c *config, v string) error {
+				if v != "RS256" && v != "ES256" {
+					return fmt.Errorf("want RS256 or ES256, got %q", v)
+				}
+				c.SSFSigningAlg = v
+				return nil
+			}, show: func(c *config) string { return c.SSFSigningAlg }},
 	}
 	return append(append(opts, raftOptions()...), tlsOptions()...)
 }

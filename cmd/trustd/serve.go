@@ -68,7 +68,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 			err = errors.Join(err, fmt.Errorf("close node: %w", cerr))
 		}
 	}()
-	apiServer := api.New(api.Config{Logger: log, AuditLog: audit, Registry: reg}, node)
+	apiServer := api.New(api.Config{Logger: log, AuditLog: audit, Registry: reg,
+		SSF: api.SSFConfig{Issuer: cfg.SSFIssuer, AllowInsecureHTTP: cfg.SSFAllowHTTP, SigningAlg: cfg.SSFSigningAlg}}, node)
 	httpServer := &http.Server{
 		Handler:           apiServer.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
