@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/trustledger/trustledger/federation"
 	"github.com/trustledger/trustledger/fsm"
@@ -16,14 +17,20 @@ type partnerInput struct {
 	MaxInfluence decimal `json:"maxInfluence"`
 	Status       string  `json:"status"`
 	RateLimit    *int64  `json:"rateLimit"`
+	// SSF registers the partner from its transmitter's configuration
+	// (federation_ssf.go); SubjectAliases map its subjects to principals.
+	SSF            *partnerSSFInput  `json:"ssf"`
+	SubjectAliases map[string]string `json:"subjectAliases"`
 }
 
-func (in *partnerInput) command(id string) (*fsm.UpsertPartner, error) {
+// command makes the UpsertPartner of the input; keys says whether issuer,
+// audience and jwks are given (not with ssf: the transmitter gives them).
+func (in *partnerInput) command(id string, keys bool) (*fsm.UpsertPartner, error) {
 	var errs fieldErrors
 	c := &fsm.UpsertPartner{
 		PartnerID:    id,
-		Issuer:       errs.text("issuer", in.Issuer, true, fsm.MaxTextLen),
-		Audience:     errs.text("audience", in.Audience, true, fsm.MaxTextLen),
+		Issuer:       errs.text("issuer", in.Issuer, keys, fsm.MaxTextLen),
+		Audience:     errs.text("audience", in.Audience, keys, fsm.MaxTextLen),
 		Weight:       errs.scaled("weight", in.Weight, true, 0, 1_000_000).V,
 		MaxInfluence: errs.points("maxInfluence", in.MaxInfluence, true).V,
 		Suspended:    errs.oneOf("status", in.Status, false, []string{"active", "suspended"}) == "suspended",
@@ -33,6 +40,20 @@ func (in *partnerInput) command(id string) (*fsm.UpsertPartner, error) {
 			errs.invalid("rateLimit", "must be within [0, 1000000] events per second (0: the default)")
 		}
 		c.RateLimit = *in.RateLimit
+	}
+	if len(in.SubjectAliases) > fsm.MaxAliases {
+		errs.invalid("subjectAliases", "at most %d aliases", fsm.MaxAliases)
+	}
+	for subject, principal := range in.SubjectAliases {
+		if !strings.HasPrefix(subject, "email:") && !strings.HasPrefix(subject, "iss_sub:") && !strings.HasPrefix(subject, "opaque:") {
+			errs.invalid("subjectAliases", "subject %q: name it as email:<address>, iss_sub:<iss> <sub> or opaque:<id>", clipText(subject))
+		} else if !fsm.ValidID(principal) {
+			errs.invalid("subjectAliases", "subject %q: %q is not a principal id", clipText(subject), clipText(principal))
+		}
+		c.Aliases = append(c.Aliases, fsm.SubjectAlias{Subject: subject, PrincipalID: principal})
+	}
+	if !keys {
+		return c, errs.err()
 	}
 	if !in.JWKS.set() {
 		errs.required("jwks")
@@ -63,7 +84,10 @@ func (s *Server) putPartner(w http.ResponseWriter, r *http.Request) error {
 	if err := s.decodeBody(w, r, &in); err != nil {
 		return err
 	}
-	cmd, err := in.command(id)
+	if in.SSF != nil {
+		return s.registerSSFPartner(w, r, id, &in)
+	}
+	cmd, err := in.command(id, true)
 	if err != nil {
 		return err
 	}
@@ -97,9 +121,13 @@ func (s *Server) deletePartner(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	old, _ := s.ledger().Partner(id)
 	res, err := s.proposeChecked(r, &fsm.RemovePartner{PartnerID: id})
 	if err != nil {
 		return err
+	}
+	if old.SSF != nil {
+		s.forgetSSFPartner(r, old.SSF)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"index": res.Index, "partnerId": id})
 	return nil

@@ -67,9 +67,22 @@ func (s *Server) pushSecurityEvent(w http.ResponseWriter, r *http.Request) error
 		s.refuseSET(w, r, partner.PartnerID, &federation.Error{Code: federation.ErrInvalidRequest, Description: desc})
 		return nil
 	}
-	cmd, err := s.verifySET(body, partner)
+	set, cmd, err := s.verifySET(body, partner)
 	if err != nil {
 		s.failSET(w, r, partner.PartnerID, err)
+		s.refreshKeysOn(err, partner)
+		return nil
+	}
+	if se, err := set.StreamEvent(partner.PartnerID); err != nil || se != nil {
+		if err == nil {
+			err = s.recordStreamEvent(r, se)
+		}
+		if err != nil {
+			s.failSET(w, r, partner.PartnerID, err)
+			return nil
+		}
+		s.metrics.sets.WithLabelValues("accepted").Inc()
+		w.WriteHeader(http.StatusAccepted)
 		return nil
 	}
 	if cmd == nil { // no event type we act on: acknowledged and ignored
@@ -99,15 +112,15 @@ func (s *Server) pushSecurityEvent(w http.ResponseWriter, r *http.Request) error
 }
 
 // verifySET parses and verifies a SET delivered by partner and maps it to
-// a ledger command (nil when no event in it is understood).
-func (s *Server) verifySET(body []byte, partner fsm.PartnerView) (*fsm.FederatedEvent, error) {
+// a ledger command (nil when no event in it acts on a principal).
+func (s *Server) verifySET(body []byte, partner fsm.PartnerView) (*federation.SET, *fsm.FederatedEvent, error) {
 	tok, err := federation.Parse(body)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if tok.Issuer != partner.Issuer {
 		if other, ok := s.ledger().PartnerByIssuer(tok.Issuer); ok && other.PartnerID != partner.PartnerID {
-			return nil, &federation.Error{Code: federation.ErrAccessDenied, Description: "iss " + strconv.Quote(tok.Issuer) +
+			return nil, nil, &federation.Error{Code: federation.ErrAccessDenied, Description: "iss " + strconv.Quote(tok.Issuer) +
 				" is another partner's issuer; this token delivers SETs of partner " + strconv.Quote(partner.PartnerID) + " only"}
 		}
 	}
@@ -115,9 +128,23 @@ func (s *Server) verifySET(body []byte, partner fsm.PartnerView) (*fsm.Federated
 		MaxAge: time.Duration(s.ledger().Policy().DedupWindow)*time.Millisecond - iatMargin}
 	set, err := s.setVerifier.Verify(tok, partner, window)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return set.Command(partner.PartnerID)
+	cmd, err := set.CommandFor(partner)
+	return set, cmd, err
+}
+
+// recordStreamEvent records a partner's SSF verification or
+// stream-updated event; a replayed jti is refused as any replay.
+func (s *Server) recordStreamEvent(r *http.Request, c *fsm.PartnerStreamEvent) error {
+	if err := s.checkWrite(r, c); err != nil {
+		return setRefusal(err)
+	}
+	res, err := s.propose(r, c)
+	if res != nil {
+		err = setOutcome(res)
+	}
+	return err
 }
 
 // precheckSET refuses, without writing, a command the ledger would

@@ -109,7 +109,7 @@ func TestSETEventEffects(t *testing.T) {
 
 	before := h.state()
 	for i := 0; i < 2; i++ { // also when replayed: nothing was recorded
-		c := p.claims("unknown-1", "carol", "https://schemas.openid.net/secevent/ssf/event-type/verification", map[string]any{"state": "x"})
+		c := p.claims("unknown-1", "carol", "https://events.example/secevent/coffee-break", map[string]any{"state": "x"})
 		delete(c, "sub_id")
 		if r := h.push(p.token, p.sign(t, "ES256", c)); r.status != http.StatusAccepted || r.header.Get(HeaderIndex) != "" {
 			t.Errorf("unknown event: %d %s", r.status, r.body)
@@ -117,6 +117,17 @@ func TestSETEventEffects(t *testing.T) {
 	}
 	if h.state() != before {
 		t.Error("an unknown event type changed the ledger")
+	}
+	// An SSF verification event is recorded on the partner, once.
+	for i, want := range []int{http.StatusAccepted, http.StatusBadRequest} {
+		c := p.claims("verify-1", "carol", federation.EventVerification, map[string]any{"state": "st-9"})
+		delete(c, "sub_id")
+		if r := h.push(p.token, p.sign(t, "ES256", c)); r.status != want {
+			t.Errorf("verification, delivery %d: %d %s", i+1, r.status, r.body)
+		}
+	}
+	if v, _ := h.node.Ledger().Partner("p1"); v.SSF == nil || v.SSF.Verification != "st-9" || v.SSF.VerifiedAt == "" {
+		t.Errorf("partner after verification: %+v", v)
 	}
 
 	// A suspended partner's assessment stops counting.

@@ -163,6 +163,7 @@ type Server struct {
 	// tx delivers SSF push streams while this node leads; iss is the
 	// transmitter's issuer when configured.
 	tx  *transmitter
+	rx  *receiver
 	iss atomic.Pointer[string]
 	// done is closed by Close to end long-lived streams.
 	done   context.Context
@@ -192,7 +193,9 @@ func New(cfg Config, node Backend) *Server {
 		s.SetIssuer(cfg.SSF.Issuer)
 	}
 	s.tx = newTransmitter(s)
+	s.rx = newReceiver()
 	go s.tx.run(done)
+	go s.runPartnerPolls(done)
 	return s
 }
 

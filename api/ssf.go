@@ -192,6 +192,10 @@ func (s *Server) createStream(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.proposeChecked(r, cmd); err != nil {
 		return err
 	}
+	// The receiver fetches the keys next: they are there before it does.
+	if err := s.tx.publishKeys(r.Context()); err != nil {
+		s.log.Warn("ssf: could not publish this node's SET keys", "error", err)
+	}
 	return s.writeStream(w, http.StatusCreated, cmd.StreamID)
 }
 

@@ -187,24 +187,25 @@ func (t *transmitter) round(ctx context.Context) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	live := map[string]bool{}
-	for _, v := range l.Streams("") {
+	for _, v := range l.StreamCursors() {
 		if v.Method != fsm.DeliveryPush || v.Status != fsm.StreamEnabled {
 			continue
 		}
-		live[v.StreamID] = true
-		st := t.streams[v.StreamID]
+		id := v.StreamID
+		live[id] = true
+		st := t.streams[id]
 		if st == nil {
 			st = &pushState{backoff: t.s.cfg.SSF.RetryMin}
-			t.streams[v.StreamID] = st
+			t.streams[id] = st
 		}
 		if v.Failures > 0 {
 			failing++
 		}
-		if st.running || now.Before(st.next) || (st.seen == seq && v.Pending == 0) {
+		if st.running || now.Before(st.next) || v.Cursor >= seq || st.seen == seq {
 			continue
 		}
 		st.running = true
-		go t.deliver(ctx, v, seq)
+		go t.deliver(ctx, id, seq)
 	}
 	for id, st := range t.streams {
 		if !live[id] && !st.running {
@@ -216,11 +217,11 @@ func (t *transmitter) round(ctx context.Context) {
 
 // deliver sends a push stream's pending events in order, recording each
 // round in the ledger, until nothing is left or a delivery fails.
-func (t *transmitter) deliver(ctx context.Context, v fsm.StreamView, seq uint64) {
-	err := t.pushAll(ctx, v)
+func (t *transmitter) deliver(ctx context.Context, id string, seq uint64) {
+	err := t.pushAll(ctx, id)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	st := t.streams[v.StreamID]
+	st := t.streams[id]
 	if st == nil {
 		return
 	}
@@ -233,24 +234,24 @@ func (t *transmitter) deliver(ctx context.Context, v fsm.StreamView, seq uint64)
 	st.seen, st.next, st.backoff = seq, time.Time{}, t.s.cfg.SSF.RetryMin
 }
 
-func (t *transmitter) pushAll(ctx context.Context, v fsm.StreamView) error {
+func (t *transmitter) pushAll(ctx context.Context, id string) error {
 	l := t.s.ledger()
-	auth := l.StreamAuthorization(v.StreamID)
+	auth := l.StreamAuthorization(id)
 	for ctx.Err() == nil && t.s.node.IsLeader() {
-		cur, ok := l.Stream(v.StreamID)
+		cur, ok := l.Stream(id)
 		if !ok || cur.Status != fsm.StreamEnabled {
 			return nil
 		}
-		evs, through, more := l.PendingEvents(v.StreamID, pushBatch)
+		evs, through, more := l.PendingEvents(id, pushBatch)
 		if len(evs) == 0 {
 			if through > cur.Cursor+1023 {
 				// Only events for other streams since: pass them, now and
 				// then, so that the outbox can let them go.
-				return t.record(ctx, &fsm.StreamDelivery{StreamID: v.StreamID, Through: through})
+				return t.record(ctx, &fsm.StreamDelivery{StreamID: id, Through: through})
 			}
 			return nil
 		}
-		report := &fsm.StreamDelivery{StreamID: v.StreamID}
+		report := &fsm.StreamDelivery{StreamID: id}
 		var failure error
 		for _, e := range evs {
 			set, err := t.s.signSET(e, cur)
@@ -285,7 +286,7 @@ func (t *transmitter) pushAll(ctx context.Context, v fsm.StreamView) error {
 			return err
 		}
 		if failure != nil {
-			t.s.log.Info("ssf: push delivery failed; retrying with backoff", "stream", v.StreamID, "error", failure)
+			t.s.log.Info("ssf: push delivery failed; retrying with backoff", "stream", id, "error", failure)
 			return failure
 		}
 		if !more {

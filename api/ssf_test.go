@@ -362,10 +362,12 @@ func TestSSFPollAndVerification(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 		h.violate("erin", 60)
 	}()
-	out.Sets = nil
-	h.mustJSON("POST", path, rcv, map[string]any{}, http.StatusOK, &out)
+	for i := 0; i < 20 && len(out.Sets) == 0; i++ { // a slow machine may take more than one long poll
+		out.Sets = nil
+		h.mustJSON("POST", path, rcv, map[string]any{}, http.StatusOK, &out)
+	}
 	if len(out.Sets) == 0 {
-		t.Fatal("the long poll returned nothing")
+		t.Fatal("the long polls returned nothing")
 	}
 }
 

@@ -21,7 +21,11 @@ import (
 // three starts a bootstrapped n1 and joins n2 (through n1) and n3
 // (through n2, a follower that forwards the join) as voters.
 func three(t *testing.T, tune func(*cluster.Config)) *tcluster {
-	c := newCluster(t)
+	return threeOf(t, newCluster(t), tune)
+}
+
+// threeOf makes c a cluster of three voters, as three does.
+func threeOf(t *testing.T, c *tcluster, tune func(*cluster.Config)) *tcluster {
 	c.add(spec{id: "n1", voter: true, bootstrap: true, tune: tune})
 	n2 := c.add(spec{id: "n2", voter: true, tune: tune})
 	n3 := c.add(spec{id: "n3", voter: true, tune: tune})

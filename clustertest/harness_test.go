@@ -64,6 +64,8 @@ type tcluster struct {
 	token string
 	// pin is the cluster CA's fingerprint, as joiners pin it.
 	pin string
+	// ssf configures the nodes' SSF transmitter and receiver.
+	ssf api.SSFConfig
 }
 
 func newCluster(t *testing.T) *tcluster {
@@ -72,12 +74,14 @@ func newCluster(t *testing.T) *tcluster {
 
 func testLogger(t *testing.T) *slog.Logger { return testnode.Logger(t) }
 
-// testAPI is what internal/testnode needs of package api: the API of a
-// cluster member, TLS and plain HTTP on one port.
-func testAPI(t *testing.T) testnode.API {
+// testAPIWith is what internal/testnode needs of package api: the API of a
+// cluster member, TLS and plain HTTP on one port, with the SSF
+// configuration ssf.
+func testAPIWith(t *testing.T, ssf api.SSFConfig) testnode.API {
 	return testnode.API{
 		New: func(node *cluster.Node) testnode.Server {
-			return api.New(api.Config{Registry: prometheus.NewRegistry(), Logger: testLogger(t), ClusterProbeTimeout: time.Second}, node)
+			return api.New(api.Config{Registry: prometheus.NewRegistry(), Logger: testLogger(t), ClusterProbeTimeout: time.Second,
+				SSF: ssf}, node)
 		},
 		AdminToken: func(ctx context.Context, node *cluster.Node, path string) (bool, error) {
 			return api.EnsureAdminToken(ctx, node, path)
@@ -102,7 +106,7 @@ func (c *tcluster) add(s spec) *tnode {
 	if s.tune != nil {
 		s.tune(&cfg)
 	}
-	a := testAPI(c.t)
+	a := testAPIWith(c.t, c.ssf)
 	n.member = testnode.NewMember(c.t, cfg, n.http, a)
 	c.nodes[s.id] = n
 	n.start()

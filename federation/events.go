@@ -102,6 +102,14 @@ func (s *SET) Understood() bool {
 // agree when both are present. Refusals are *Error with code
 // invalid_request.
 func (s *SET) Command(partnerID string) (*fsm.FederatedEvent, error) {
+	return s.CommandFor(fsm.PartnerView{PartnerID: partnerID})
+}
+
+// CommandFor is Command for partner p, whose subject aliases
+// (p.SubjectAliases) map email and iss_sub subjects to principal ids
+// before the rules of Subject.PrincipalID.
+func (s *SET) CommandFor(p fsm.PartnerView) (*fsm.FederatedEvent, error) {
+	partnerID := p.PartnerID
 	var ev *Event
 	for i := range s.Events {
 		if mappers[s.Events[i].Type] == nil {
@@ -120,9 +128,11 @@ func (s *SET) Command(partnerID string) (*fsm.FederatedEvent, error) {
 	if err != nil {
 		return nil, err
 	}
-	principal, err := sub.PrincipalID(s.Issuer)
-	if err != nil {
-		return nil, refuse(ErrInvalidRequest, "subject: %v", err)
+	principal, ok := p.SubjectAliases[sub.AliasKey()]
+	if !ok {
+		if principal, err = sub.PrincipalID(s.Issuer); err != nil {
+			return nil, refuse(ErrInvalidRequest, "subject: %v", err)
+		}
 	}
 	c := &fsm.FederatedEvent{EventID: s.ID, PartnerID: partnerID, PrincipalID: principal, EventType: ev.Type,
 		IssuedAt: s.IssuedAt}
@@ -133,6 +143,47 @@ func (s *SET) Command(partnerID string) (*fsm.FederatedEvent, error) {
 		c.Message = fmt.Sprintf("federation partner %s: %s", partnerID, c.Message)
 	}
 	return c, nil
+}
+
+// SSF's own event types: about the stream, not a principal.
+const (
+	EventVerification  = fsm.EventVerification
+	EventStreamUpdated = fsm.EventStreamUpdated
+)
+
+// StreamEvent maps a SET carrying an SSF verification or stream-updated
+// event to the command that records it for partnerID; nil when the SET
+// carries neither.
+func (s *SET) StreamEvent(partnerID string) (*fsm.PartnerStreamEvent, error) {
+	for _, ev := range s.Events {
+		c := &fsm.PartnerStreamEvent{EventID: s.ID, PartnerID: partnerID, IssuedAt: s.IssuedAt}
+		switch ev.Type {
+		case EventVerification:
+			c.Type = "verification"
+			if raw, ok := ev.Payload["state"]; ok {
+				state, ok := stringMember(ev.Payload, "state")
+				if !ok || len(raw) == 0 {
+					return nil, refuse(ErrInvalidRequest, "verification: state must be a string")
+				}
+				c.State = state
+			}
+		case EventStreamUpdated:
+			c.Type = "stream-updated"
+			status, ok := stringMember(ev.Payload, "status")
+			if !ok || (status != fsm.StreamEnabled && status != fsm.StreamPaused && status != fsm.StreamDisabled) {
+				return nil, refuse(ErrInvalidRequest, "stream-updated: status must be enabled, paused or disabled")
+			}
+			c.Status = status
+			c.Reason, _ = stringMember(ev.Payload, "reason")
+		default:
+			continue
+		}
+		if len(c.State) > fsm.MaxTextLen || len(c.Reason) > fsm.MaxTextLen {
+			return nil, refuse(ErrInvalidRequest, "%s: state and reason are at most %d bytes", ev.Type, fsm.MaxTextLen)
+		}
+		return c, nil
+	}
+	return nil, nil
 }
 
 func (s *SET) subject(ev *Event) (*Subject, error) {

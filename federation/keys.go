@@ -253,3 +253,35 @@ func (c *keyCache) get(partnerID string, jwks []byte) *KeySet {
 	c.m[partnerID] = cachedKeys{jwks: bytes.Clone(jwks), set: set}
 	return set
 }
+
+// MaxFetchedKeys bounds the keys kept of a fetched JWKS.
+const MaxFetchedKeys = 32
+
+// PublicKeySet reads a JWKS a transmitter publishes (its jwks_uri) and
+// returns the set of its usable keys — public Ed25519, P-256 and RSA keys
+// with a kid (see parseKey) — re-encoded with their public members, kid,
+// alg and use only: what registration stores, whatever else the
+// transmitter's JWKS carries (x5c, other key types). A set without a
+// usable key is valid (the partner cannot deliver until a refresh finds
+// one), one that is not a JWKS is not.
+func PublicKeySet(jwks []byte) ([]byte, error) {
+	raws, err := splitKeySet(jwks)
+	if err != nil {
+		return nil, err
+	}
+	out := []json.RawMessage{}
+	seen := map[string]bool{}
+	for _, raw := range raws {
+		k, err := parseKey(raw, false)
+		if err != nil || seen[k.kid] || len(out) == MaxFetchedKeys {
+			continue
+		}
+		seen[k.kid] = true
+		b, err := (&jose.JSONWebKey{Key: k.key, KeyID: k.kid, Algorithm: string(k.alg), Use: "sig"}).MarshalJSON()
+		if err != nil {
+			continue
+		}
+		out = append(out, b)
+	}
+	return json.Marshal(map[string]any{"keys": out})
+}

@@ -46,7 +46,14 @@ func parseSubject(raw json.RawMessage) (*Subject, error) {
 	case "email":
 		err = need("email", &s.Email)
 	case "iss_sub":
-		if err = need("iss", &s.Issuer); err == nil {
+		// "iss" as RFC 9493 names it; "issuer" as some libraries emit it.
+		key := "iss"
+		if _, ok := m["iss"]; !ok {
+			if _, ok := m["issuer"]; ok {
+				key = "issuer"
+			}
+		}
+		if err = need(key, &s.Issuer); err == nil {
 			err = need("sub", &s.Sub)
 		}
 	case "":
@@ -58,6 +65,18 @@ func parseSubject(raw json.RawMessage) (*Subject, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// AliasKey is the subject as a partner's subject aliases name it:
+// "email:<address>", "iss_sub:<iss> <sub>" or "opaque:<id>".
+func (s *Subject) AliasKey() string {
+	switch s.Format {
+	case "email":
+		return "email:" + s.Email
+	case "iss_sub":
+		return "iss_sub:" + s.Issuer + " " + s.Sub
+	}
+	return "opaque:" + s.ID
 }
 
 // PrincipalID maps the subject to a principal id, for a SET whose issuer

@@ -241,3 +241,17 @@ func (l *Ledger) applyPartnerStream(c *PartnerStreamEvent, res *Result) {
 	l.partners[c.PartnerID] = &cp
 	res.Signals = []SignalResult{{EventID: c.EventID, Status: StatusAccepted}}
 }
+
+// PartnerRegistration returns partner id's registration as the command
+// that registers it again: what a key refresh changes the keys of.
+func (l *Ledger) PartnerRegistration(id string) (*UpsertPartner, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	p := l.partners[id]
+	if p == nil {
+		return nil, false
+	}
+	return &UpsertPartner{PartnerID: p.ID, Issuer: p.Issuer, Audience: p.Audience, JWKS: append([]byte(nil), p.JWKS...),
+		Weight: p.Weight, MaxInfluence: p.MaxInfluence, Suspended: p.Suspended, RateLimit: p.RateLimit, SSF: p.SSF,
+		Aliases: append([]SubjectAlias(nil), p.Aliases...)}, true
+}

@@ -496,6 +496,31 @@ type PartnerView struct {
 	Status       string          `json:"status"`
 	RateLimit    int64           `json:"rateLimit"`
 	UpdatedAt    string          `json:"updatedAt"`
+	// SubjectAliases map subjects ("email:<address>", "iss_sub:<iss>
+	// <sub>") to principal ids.
+	SubjectAliases map[string]string `json:"subjectAliases,omitempty"`
+	// SSF is how a partner registered from its transmitter is reached,
+	// and what its stream's SSF events said (the credential is never
+	// shown); nil for a partner with neither.
+	SSF *PartnerSSFView `json:"ssf,omitempty"`
+}
+
+// PartnerSSFView is a partner's SSF registration.
+type PartnerSSFView struct {
+	ConfigurationURL string `json:"configurationUrl"`
+	JWKSURI          string `json:"jwksUri"`
+	StreamID         string `json:"streamId"`
+	Delivery         string `json:"delivery"`
+	PollURL          string `json:"pollUrl,omitempty"`
+	TokenID          string `json:"tokenId,omitempty"`
+	Verification     string `json:"verification,omitempty"`
+	VerifiedAt       string `json:"verifiedAt,omitempty"`
+	StreamStatus     string `json:"streamStatus,omitempty"`
+	StreamReason     string `json:"streamReason,omitempty"`
+	StreamStatusAt   string `json:"streamStatusAt,omitempty"`
+	// Auth is the credential for the transmitter's endpoints, for the
+	// node's own calls; never encoded.
+	Auth string `json:"-"`
 }
 
 func partnerView(p *partner) PartnerView {
@@ -503,9 +528,28 @@ func partnerView(p *partner) PartnerView {
 	if p.Suspended {
 		st = "suspended"
 	}
-	return PartnerView{PartnerID: p.ID, Issuer: p.Issuer, Audience: p.Audience, JWKS: rawOr(p.JWKS, "{}"),
+	v := PartnerView{PartnerID: p.ID, Issuer: p.Issuer, Audience: p.Audience, JWKS: rawOr(p.JWKS, "{}"),
 		Weight: json.Number(FormatDecimal(p.Weight, 6)), MaxInfluence: dec(p.MaxInfluence), Status: st,
 		RateLimit: p.RateLimit, UpdatedAt: FormatTime(p.UpdatedAt)}
+	if len(p.Aliases) > 0 {
+		v.SubjectAliases = make(map[string]string, len(p.Aliases))
+		for _, a := range p.Aliases {
+			v.SubjectAliases[a.Subject] = a.PrincipalID
+		}
+	}
+	if p.SSF.ConfigURL != "" || p.VerifiedAt != 0 || p.StreamStatusAt != 0 {
+		s := p.SSF
+		v.SSF = &PartnerSSFView{ConfigurationURL: s.ConfigURL, JWKSURI: s.JWKSURI, StreamID: s.StreamID, Delivery: s.Delivery,
+			PollURL: s.PollURL, TokenID: s.TokenID, Verification: p.Verification, StreamStatus: p.StreamStatus,
+			StreamReason: p.StreamReason, Auth: s.Auth}
+		if p.VerifiedAt != 0 {
+			v.SSF.VerifiedAt = FormatTime(p.VerifiedAt)
+		}
+		if p.StreamStatusAt != 0 {
+			v.SSF.StreamStatusAt = FormatTime(p.StreamStatusAt)
+		}
+	}
+	return v
 }
 
 // Partner returns a federation partner.

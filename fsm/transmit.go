@@ -732,7 +732,7 @@ func (l *Ledger) dropOldest(n int) {
 		cp.Cursor = last
 		l.tx.streams[id] = &cp
 	}
-	l.tx.outbox = append([]outEvent(nil), l.tx.outbox[n:]...)
+	l.tx.outbox = l.tx.outbox[n:]
 }
 
 // trimOutbox drops the events every stream is past.
@@ -750,8 +750,10 @@ func (l *Ledger) trimOutbox() {
 	if n == 0 {
 		return
 	}
-	// Copied, not shifted in place: a snapshot may share the old slice.
-	l.tx.outbox = append([]outEvent(nil), l.tx.outbox[n:]...)
+	// Resliced, never shifted in place: a snapshot may share the array
+	// (its slice ends where the ledger's was when it was taken, so the
+	// appends after it write where the snapshot does not read).
+	l.tx.outbox = l.tx.outbox[n:]
 }
 
 // outboxIndex is the index of the first event with sequence ≥ seq.
@@ -805,24 +807,18 @@ func (l *Ledger) deriveFor(p *principal) {
 		return
 	}
 	reason := riskReason(p)
-	if now.Level != before.Level {
-		if CAEPLevels[now.Level] != CAEPLevels[before.Level] {
-			l.emit(outEvent{At: l.now, Type: evRiskLevel, Principal: p.ID, Prev: before.Level, Cur: now.Level, Score: now.Score, Reason: reason})
-		}
-	}
-	if now.Level != before.Level || abs16(now.Score-before.Score) >= AssessmentDelta || now.Compromised != before.Compromised {
-		l.emit(outEvent{At: l.now, Type: evAssessment, Principal: p.ID, Prev: before.Level, Cur: now.Level, Score: now.Score,
-			Parts: lastParts(p), Reason: reason})
-	} else {
-		// Small moves are not sent: the next event is measured from the
-		// score last sent.
-		now.Score = before.Score
+	other := false // an event other than the assessment was sent
+	if now.Level != before.Level && CAEPLevels[now.Level] != CAEPLevels[before.Level] {
+		l.emit(outEvent{At: l.now, Type: evRiskLevel, Principal: p.ID, Prev: before.Level, Cur: now.Level, Score: now.Score, Reason: reason})
+		other = true
 	}
 	if now.AAL != before.AAL {
 		l.emit(outEvent{At: l.now, Type: evAssurance, Principal: p.ID, Prev: before.AAL, Cur: now.AAL, Score: now.Score, Reason: reason})
+		other = true
 	}
 	if now.Compromised && !before.Compromised {
 		l.emit(outEvent{At: l.now, Type: evSessionRevoked, Principal: p.ID, Cur: now.Level, Score: now.Score, Reason: "confirmed compromised"})
+		other = true
 	}
 	if now.Inactive != before.Inactive {
 		t := evDisabled
@@ -830,6 +826,18 @@ func (l *Ledger) deriveFor(p *principal) {
 			t = evEnabled
 		}
 		l.emit(outEvent{At: l.now, Type: t, Principal: p.ID, Cur: now.Level, Score: now.Score})
+		other = true
+	}
+	// The numeric assessment comes last, and after every other event: a
+	// receiver that maps each event to a score (as CAEP receivers do)
+	// ends on the exact one.
+	if other || now.Level != before.Level || abs16(now.Score-before.Score) >= AssessmentDelta || now.Compromised != before.Compromised {
+		l.emit(outEvent{At: l.now, Type: evAssessment, Principal: p.ID, Prev: before.Level, Cur: now.Level, Score: now.Score,
+			Parts: lastParts(p), Reason: reason})
+	} else {
+		// Small moves are not sent: the next event is measured from the
+		// score last sent.
+		now.Score = before.Score
 	}
 }
 
@@ -1013,6 +1021,26 @@ func (l *Ledger) Streams(owner string) []StreamView {
 		if s := l.tx.streams[id]; owner == "" || s.Owner == owner {
 			out = append(out, l.streamView(s))
 		}
+	}
+	return out
+}
+
+// StreamCursor is what a delivery loop needs of a stream, without the
+// cost of counting its pending events.
+type StreamCursor struct {
+	StreamID, Method, Status string
+	Cursor                   uint64
+	Failures                 uint32
+}
+
+// StreamCursors returns every stream's cursor, by id.
+func (l *Ledger) StreamCursors() []StreamCursor {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	out := make([]StreamCursor, 0, len(l.tx.streams))
+	for _, id := range l.streamIDs() {
+		s := l.tx.streams[id]
+		out = append(out, StreamCursor{StreamID: s.ID, Method: s.Method, Status: s.Status, Cursor: s.Cursor, Failures: s.Failures})
 	}
 	return out
 }
