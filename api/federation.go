@@ -91,6 +91,15 @@ func (s *Server) putPartner(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if old, ok := s.ledger().Partner(id); ok && old.SSF != nil && old.SSF.StreamID != "" {
+		// Registered by hand over a registration from a transmitter: the
+		// transmitter's stream and token go once the new one is in.
+		if err := upsert(s, w, r, cmd, "partner", func() (fsm.PartnerView, bool) { return s.ledger().Partner(id) }); err != nil {
+			return err
+		}
+		s.forgetSSFPartner(r, old.SSF)
+		return nil
+	}
 	return upsert(s, w, r, cmd, "partner", func() (fsm.PartnerView, bool) { return s.ledger().Partner(id) })
 }
 

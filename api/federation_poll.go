@@ -151,7 +151,11 @@ func (s *Server) pollOnce(ctx context.Context, p fsm.PartnerView, acks []string,
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Authorization", p.SSF.Auth)
+	auth, err := s.openCredential(p.SSF.Auth)
+	if err != nil {
+		return nil, false, err
+	}
+	req.Header.Set("Authorization", auth)
 	resp, err := s.tx.client.Do(req)
 	if err != nil {
 		return nil, false, err

@@ -57,46 +57,19 @@ func wellKnownURL(issuer string) (string, error) {
 // registerSSFPartner is PUT /v1/federation/partners/{id} with an ssf
 // member.
 func (s *Server) registerSSFPartner(w http.ResponseWriter, r *http.Request, id string, in *partnerInput) error {
-	var errs fieldErrors
-	if in.Issuer != "" || in.Audience != "" || in.JWKS.set() {
-		errs.invalid("ssf", "issuer, audience and jwks come from the transmitter: leave them out with ssf")
-	}
-	cfgURL := in.SSF.ConfigurationURL
-	if cfgURL == "" {
-		errs.required("ssf.configurationUrl")
-	} else if _, err := s.outboundPolicy().CheckURL(cfgURL); err != nil {
-		errs.invalid("ssf.configurationUrl", "%v", err)
-	}
-	token := errs.text("ssf.token", in.SSF.Token, true, 4*fsm.MaxTextLen)
-	if strings.ContainsAny(token, " \r\n\x00") {
-		errs.invalid("ssf.token", "must be a bearer token: no spaces or line breaks")
-	}
-	delivery := in.SSF.Delivery
-	if delivery == "" {
-		delivery = "push"
-	}
-	errs.oneOf("ssf.delivery", delivery, true, []string{"push", "poll"})
-	base, err := in.command(id, false)
+	base, cfgURL, token, delivery, err := s.ssfRegistration(id, in)
 	if err != nil {
-		return err
-	}
-	if err := errs.err(); err != nil {
 		return err
 	}
 	if err := s.requireLeader(); err != nil {
 		return err
 	}
 	old, existed := s.ledger().Partner(id)
-	if existed && old.SSF != nil && old.SSF.ConfigurationURL == cfgURL && old.SSF.Delivery == delivery {
-		// The same stream: weights, limits and aliases change, the
-		// stream and its keys stay.
-		base.Issuer, base.Audience, base.JWKS = old.Issuer, old.Audience, old.JWKS
-		base.SSF = partnerSSFOf(old.SSF)
-		base.SSF.Auth = "Bearer " + token
-		return upsert(s, w, r, base, "partner", func() (fsm.PartnerView, bool) { return s.ledger().Partner(id) })
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
+	if existed && old.SSF != nil && old.SSF.ConfigurationURL == cfgURL && old.SSF.Delivery == delivery {
+		return s.reregisterSSFPartner(ctx, w, r, base, old, token)
+	}
 	meta, err := s.fetchTransmitter(ctx, cfgURL)
 	if err != nil {
 		return err
@@ -106,29 +79,18 @@ func (s *Server) registerSSFPartner(w http.ResponseWriter, r *http.Request, id s
 		return err
 	}
 	undo := func() { s.deletePartnerStream(context.WithoutCancel(ctx), reg.ssf, meta.ConfigurationURL) }
-	// The keys after the stream: a transmitter may publish its signing
-	// keys once it has a stream to sign for.
-	jwks, err := s.fetchJWKS(ctx, meta.JWKSURI)
-	if err != nil {
-		undo()
-		return err
-	}
-	base.Issuer, base.JWKS, base.Audience, base.SSF = meta.Issuer, jwks, reg.aud, reg.ssf
-	if err := s.checkWrite(r, base); err != nil {
-		undo()
-		return err
-	}
-	res, err := s.propose(r, base)
-	if err == nil && reg.tokenHash != nil {
-		_, err = s.propose(r, &fsm.CreateToken{TokenID: reg.ssf.TokenID, Hash: reg.tokenHash, Role: fsm.RolePartner, PartnerID: id,
-			Description: "pushes of SSF transmitter " + clipText(meta.Issuer)})
-	}
+	res, err := s.recordSSFPartner(ctx, r, base, meta, reg)
 	if err != nil {
 		undo()
 		return err
 	}
 	if meta.VerificationEndpoint != "" {
 		go s.requestVerification(context.WithoutCancel(ctx), meta.VerificationEndpoint, reg.ssf)
+	}
+	if existed && old.SSF != nil {
+		// Registered from another transmitter or with another delivery
+		// before: that stream and its token go.
+		s.forgetSSFPartner(r, old.SSF)
 	}
 	v, _ := s.ledger().Partner(id)
 	status := http.StatusCreated
@@ -137,6 +99,80 @@ func (s *Server) registerSSFPartner(w http.ResponseWriter, r *http.Request, id s
 	}
 	writeJSON(w, status, map[string]any{"index": res.Index, "partner": v})
 	return nil
+}
+
+// ssfRegistration checks a registration from a transmitter and returns the
+// partner command without what the transmitter gives, and the input's
+// configuration URL, token and delivery.
+func (s *Server) ssfRegistration(id string, in *partnerInput) (base *fsm.UpsertPartner, cfgURL, token, delivery string, err error) {
+	var errs fieldErrors
+	if in.Issuer != "" || in.Audience != "" || in.JWKS.set() {
+		errs.invalid("ssf", "issuer, audience and jwks come from the transmitter: leave them out with ssf")
+	}
+	cfgURL = in.SSF.ConfigurationURL
+	if cfgURL == "" {
+		errs.required("ssf.configurationUrl")
+	} else if _, err := s.outboundPolicy().CheckURL(cfgURL); err != nil {
+		errs.invalid("ssf.configurationUrl", "%v", err)
+	}
+	token = errs.text("ssf.token", in.SSF.Token, true, 4*fsm.MaxTextLen)
+	if strings.ContainsAny(token, " \r\n\x00") {
+		errs.invalid("ssf.token", "must be a bearer token: no spaces or line breaks")
+	}
+	delivery = in.SSF.Delivery
+	if delivery == "" {
+		delivery = "push"
+	}
+	errs.oneOf("ssf.delivery", delivery, true, []string{"push", "poll"})
+	if base, err = in.command(id, false); err != nil {
+		return nil, "", "", "", err
+	}
+	return base, cfgURL, token, delivery, errs.err()
+}
+
+// reregisterSSFPartner registers a partner again on its stream: weights,
+// limits, aliases and the token change, the stream and its keys stay —
+// once the token is shown to read the stream at the transmitter.
+func (s *Server) reregisterSSFPartner(ctx context.Context, w http.ResponseWriter, r *http.Request, base *fsm.UpsertPartner,
+	old fsm.PartnerView, token string) error {
+	meta, err := s.fetchTransmitter(ctx, old.SSF.ConfigurationURL)
+	if err != nil {
+		return err
+	}
+	var stream map[string]any
+	if err := s.tx.client.GetJSON(ctx, meta.ConfigurationURL+"?stream_id="+url.QueryEscape(old.SSF.StreamID), token, &stream); err != nil {
+		return transmitterFailure("ssf.token", "the token does not read the partner's stream %s at the transmitter: %v", old.SSF.StreamID, err)
+	}
+	base.Issuer, base.Audience, base.JWKS = old.Issuer, old.Audience, old.JWKS
+	base.SSF = partnerSSFOf(old.SSF)
+	if base.SSF.Auth, err = s.sealCredential("Bearer " + token); err != nil {
+		return err
+	}
+	return upsert(s, w, r, base, "partner", func() (fsm.PartnerView, bool) { return s.ledger().Partner(base.PartnerID) })
+}
+
+// recordSSFPartner fetches the transmitter's keys (after the stream: a
+// transmitter may publish them once it has a stream to sign for) and
+// records the partner, and the token minted for its pushes.
+func (s *Server) recordSSFPartner(ctx context.Context, r *http.Request, base *fsm.UpsertPartner, meta *transmitterMetadata,
+	reg *partnerStream) (*fsm.Result, error) {
+	jwks, err := s.fetchJWKS(ctx, meta.JWKSURI)
+	if err != nil {
+		return nil, err
+	}
+	base.Issuer, base.JWKS, base.Audience, base.SSF = meta.Issuer, jwks, reg.aud, reg.ssf
+	if base.SSF.Auth, err = s.sealCredential(reg.ssf.Auth); err != nil {
+		return nil, err
+	}
+	if err := s.checkWrite(r, base); err != nil {
+		return nil, err
+	}
+	res, err := s.propose(r, base)
+	if err == nil && reg.tokenHash != nil {
+		_, err = s.propose(r, &fsm.CreateToken{TokenID: reg.ssf.TokenID, Hash: reg.tokenHash, Role: fsm.RolePartner,
+			PartnerID: base.PartnerID, Description: "pushes of SSF transmitter " + clipText(meta.Issuer)})
+	}
+	return res, err
 }
 
 func partnerSSFOf(v *fsm.PartnerSSFView) fsm.PartnerSSF {
@@ -323,6 +359,12 @@ func (s *Server) forgetSSFPartner(r *http.Request, p *fsm.PartnerSSFView) {
 		}
 	}
 	reg := partnerSSFOf(p)
+	auth, err := s.openCredential(reg.Auth)
+	if err != nil {
+		s.log.Warn("ssf: could not open a removed partner's transmitter credential", "stream", reg.StreamID, "error", err)
+		return
+	}
+	reg.Auth = auth
 	go func() {
 		ctx, cancel := context.WithTimeout(s.done, 30*time.Second)
 		defer cancel()

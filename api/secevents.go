@@ -41,16 +41,8 @@ func (s *Server) pushSecurityEvent(w http.ResponseWriter, r *http.Request) error
 			Description: "partner " + strconv.Quote(tok.PartnerID) + " is suspended"})
 		return nil
 	}
-	if ok, wait := s.setLimiter.Allow(partner.PartnerID, partner.RateLimit, s.cfg.Now()); !ok {
-		rate := partner.RateLimit
-		if rate <= 0 {
-			rate = federation.DefaultRateLimit
-		}
-		p := newProblem(ProblemRateLimited, "", "partner %q may deliver %d SETs per second to this node; retry after %s",
-			partner.PartnerID, rate, wait.Round(time.Millisecond))
-		p.retryAfter = max(1, int((wait+time.Second-1)/time.Second))
-		s.metrics.rateLimited.WithLabelValues("partner_sets").Inc()
-		return p
+	if err := s.limitSETs(partner); err != nil {
+		return err
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != federation.MediaType {
 		s.refuseSET(w, r, partner.PartnerID, &federation.Error{Code: federation.ErrInvalidRequest,
@@ -74,15 +66,7 @@ func (s *Server) pushSecurityEvent(w http.ResponseWriter, r *http.Request) error
 		return nil
 	}
 	if se, err := set.StreamEvent(partner.PartnerID); err != nil || se != nil {
-		if err == nil {
-			err = s.recordStreamEvent(r, se)
-		}
-		if err != nil {
-			s.failSET(w, r, partner.PartnerID, err)
-			return nil
-		}
-		s.metrics.sets.WithLabelValues("accepted").Inc()
-		w.WriteHeader(http.StatusAccepted)
+		s.answerStreamEvent(w, r, partner.PartnerID, se, err)
 		return nil
 	}
 	if cmd == nil { // no event type we act on: acknowledged and ignored
@@ -109,6 +93,37 @@ func (s *Server) pushSecurityEvent(w http.ResponseWriter, r *http.Request) error
 	s.metrics.sets.WithLabelValues("accepted").Inc()
 	w.WriteHeader(http.StatusAccepted)
 	return nil
+}
+
+// limitSETs applies the partner's rate of SET deliveries on this node.
+func (s *Server) limitSETs(partner fsm.PartnerView) error {
+	ok, wait := s.setLimiter.Allow(partner.PartnerID, partner.RateLimit, s.cfg.Now())
+	if ok {
+		return nil
+	}
+	rate := partner.RateLimit
+	if rate <= 0 {
+		rate = federation.DefaultRateLimit
+	}
+	p := newProblem(ProblemRateLimited, "", "partner %q may deliver %d SETs per second to this node; retry after %s",
+		partner.PartnerID, rate, wait.Round(time.Millisecond))
+	p.retryAfter = max(1, int((wait+time.Second-1)/time.Second))
+	s.metrics.rateLimited.WithLabelValues("partner_sets").Inc()
+	return p
+}
+
+// answerStreamEvent records a pushed SSF verification or stream-updated
+// event (err: the SET's refusal) and answers the push.
+func (s *Server) answerStreamEvent(w http.ResponseWriter, r *http.Request, partnerID string, se *fsm.PartnerStreamEvent, err error) {
+	if err == nil {
+		err = s.recordStreamEvent(r, se)
+	}
+	if err != nil {
+		s.failSET(w, r, partnerID, err)
+		return
+	}
+	s.metrics.sets.WithLabelValues("accepted").Inc()
+	w.WriteHeader(http.StatusAccepted)
 }
 
 // verifySET parses and verifies a SET delivered by partner and maps it to

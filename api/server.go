@@ -150,6 +150,8 @@ type Server struct {
 	handler http.Handler
 	// streams counts open ledger streams per token and in all.
 	streams *streamSlots
+	// polls counts the SSF long polls waiting, per token and in all.
+	polls *streamSlots
 	// cluster is the node's membership side (nil when it has none);
 	// proxy forwards requests to the leader, client asks other members.
 	cluster ClusterBackend
@@ -189,6 +191,7 @@ func New(cfg Config, node Backend) *Server {
 	s.router = s.newRouter()
 	s.handler = s.limitBodyTime(s.router)
 	s.streams = newStreamSlots(cfg.MaxStreamsPerToken, cfg.MaxStreamsPerNode)
+	s.polls = newStreamSlots(maxPollsPerToken, maxPollsPerNode)
 	if cfg.SSF.Issuer != "" {
 		s.SetIssuer(cfg.SSF.Issuer)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -28,6 +29,37 @@ type TransmitterKeys interface {
 	// TransmitterPublicJWKS returns the node's public keys, current and
 	// retired, as a JWKS.
 	TransmitterPublicJWKS() []byte
+}
+
+// CredentialSealer seals the credentials ledger entries carry for calls to
+// others (cluster.Node): an entry's bytes are served to auditors as
+// written, so a credential goes in sealed, and only a voter opens it.
+type CredentialSealer interface {
+	SealCredential(plain string) (string, error)
+	OpenCredential(sealed string) (string, error)
+}
+
+// sealCredential seals a credential for a command; a node that cannot
+// answers 503.
+func (s *Server) sealCredential(plain string) (string, error) {
+	cs, ok := s.node.(CredentialSealer)
+	if !ok {
+		return "", newProblem(ProblemUnavailable, "", "this node cannot seal credentials")
+	}
+	sealed, err := cs.SealCredential(plain)
+	if err != nil {
+		return "", withCode(newProblem(ProblemUnavailable, "", "%v", err), "no_checkpoint_key")
+	}
+	return sealed, nil
+}
+
+// openCredential opens a credential from the ledger.
+func (s *Server) openCredential(sealed string) (string, error) {
+	cs, ok := s.node.(CredentialSealer)
+	if !ok {
+		return "", errors.New("this node cannot open credentials")
+	}
+	return cs.OpenCredential(sealed)
 }
 
 // SSF endpoints, relative to the issuer.
@@ -189,6 +221,9 @@ func (s *Server) createStream(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if cmd.AuthHeader, err = s.sealCredential(cmd.AuthHeader); err != nil {
+		return err
+	}
 	if _, err := s.proposeChecked(r, cmd); err != nil {
 		return err
 	}
@@ -212,6 +247,9 @@ func (s *Server) updateStream(w http.ResponseWriter, r *http.Request) error {
 	}
 	cmd, err := s.streamCommand(in, op, id)
 	if err != nil {
+		return err
+	}
+	if cmd.AuthHeader, err = s.sealCredential(cmd.AuthHeader); err != nil {
 		return err
 	}
 	if _, err := s.proposeChecked(r, cmd); err != nil {

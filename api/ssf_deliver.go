@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -127,6 +129,7 @@ func (t *transmitter) run(ctx context.Context) {
 		case <-t.wake:
 		}
 		if !t.s.node.IsLeader() || t.s.ledger().StreamCount() == 0 {
+			t.failing.Set(0) // only the leader delivers, and says how it goes
 			continue
 		}
 		if err := t.publishKeys(ctx); err != nil {
@@ -236,11 +239,16 @@ func (t *transmitter) deliver(ctx context.Context, id string, seq uint64) {
 
 func (t *transmitter) pushAll(ctx context.Context, id string) error {
 	l := t.s.ledger()
-	auth := l.StreamAuthorization(id)
 	for ctx.Err() == nil && t.s.node.IsLeader() {
-		cur, ok := l.Stream(id)
-		if !ok || cur.Status != fsm.StreamEnabled {
+		// The endpoint and its header, read together for each batch: an
+		// endpoint never gets the header another was given with.
+		cur, ok := l.StreamTarget(id)
+		if !ok || cur.Status != fsm.StreamEnabled || cur.Method != fsm.DeliveryPush {
 			return nil
+		}
+		auth, err := t.s.openCredential(cur.AuthHeader)
+		if err != nil {
+			return fmt.Errorf("the stream's authorization header: %w", err)
 		}
 		evs, through, more := l.PendingEvents(id, pushBatch)
 		if len(evs) == 0 {
@@ -254,7 +262,7 @@ func (t *transmitter) pushAll(ctx context.Context, id string) error {
 		report := &fsm.StreamDelivery{StreamID: id}
 		var failure error
 		for _, e := range evs {
-			set, err := t.s.signSET(e, cur)
+			set, err := t.s.signSET(e, id, cur.Aud)
 			if err == nil {
 				err = t.push(ctx, cur.Endpoint, auth, set)
 			}
@@ -264,7 +272,7 @@ func (t *transmitter) pushAll(ctx context.Context, id string) error {
 				// The receiver read the SET and refused it: sending it
 				// again changes nothing. Counted, and passed.
 				t.sent.WithLabelValues("push", "refused").Inc()
-				report.Error = refused.Error()
+				report.Error = clipError(refused.Error())
 			case err != nil:
 				t.sent.WithLabelValues("push", "failed").Inc()
 				failure = err
@@ -280,13 +288,14 @@ func (t *transmitter) pushAll(ctx context.Context, id string) error {
 		if failure == nil {
 			report.Through = through
 		} else {
-			report.Error = failure.Error()
+			report.Error = deliveryError(failure)
+			t.s.log.Info("ssf: push delivery failed; retrying with backoff", "stream", id, "error", failure)
 		}
 		if err := t.record(ctx, report); err != nil {
+			t.s.log.Warn("ssf: could not record a delivery", "stream", id, "error", err)
 			return err
 		}
 		if failure != nil {
-			t.s.log.Info("ssf: push delivery failed; retrying with backoff", "stream", id, "error", failure)
 			return failure
 		}
 		if !more {
@@ -294,6 +303,56 @@ func (t *transmitter) pushAll(ctx context.Context, id string) error {
 		}
 	}
 	return nil
+}
+
+// deliveryError is what a stream's status says of a failed push: its
+// class, not the details (addresses, certificate names) the receiver
+// could learn the leader's network from; the log has them.
+func deliveryError(err error) string {
+	var re *receiverAnswer
+	var nerr net.Error
+	switch {
+	case errors.As(err, &re):
+		return clipError(re.Error())
+	case errors.Is(err, outbound.ErrRedirect):
+		return "the receiver redirected (redirects are not followed)"
+	case errors.Is(err, outbound.ErrTooLarge):
+		return "the receiver's answer is too large"
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, outbound.ErrTimeout), errors.As(err, &nerr) && nerr.Timeout():
+		return "timeout"
+	case strings.Contains(err.Error(), "tls:") || strings.Contains(err.Error(), "x509:"):
+		return "TLS handshake failed"
+	case errors.Is(err, outbound.ErrForbiddenAddress):
+		return "the endpoint resolves to an address deliveries may not go to"
+	case errors.Is(err, outbound.ErrNotLoopback):
+		return "the endpoint does not resolve to an address it may be reached at"
+	}
+	return "could not connect to the receiver"
+}
+
+// clipError bounds an error for the ledger, on a UTF-8 boundary.
+func clipError(s string) string {
+	if len(s) <= 256 {
+		return s
+	}
+	s = s[:256]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s + "…"
+}
+
+// receiverAnswer is a receiver's HTTP answer that is not a delivery.
+type receiverAnswer struct {
+	status      int
+	code, descr string
+}
+
+func (e *receiverAnswer) Error() string {
+	if e.code != "" {
+		return fmt.Sprintf("receiver answered %d %s: %s", e.status, e.code, e.descr)
+	}
+	return fmt.Sprintf("receiver answered %d", e.status)
 }
 
 // record proposes a delivery report.
@@ -352,14 +411,15 @@ func (t *transmitter) push(ctx context.Context, endpoint, auth, set string) erro
 			default:
 				return &setRefused{code: clipText(e.Err), description: clipText(e.Description)}
 			}
-			return fmt.Errorf("receiver answered %d %s: %s", resp.StatusCode, clipText(e.Err), clipText(e.Description))
+			return &receiverAnswer{status: resp.StatusCode, code: clipText(e.Err), descr: clipText(e.Description)}
 		}
 	}
-	return fmt.Errorf("receiver answered %d", resp.StatusCode)
+	return &receiverAnswer{status: resp.StatusCode}
 }
 
-// signSET signs outbox event e as a SET for stream v with this node's key.
-func (s *Server) signSET(e fsm.OutEvent, v fsm.StreamView) (string, error) {
+// signSET signs outbox event e as a SET for stream streamID, audience
+// aud, with this node's key.
+func (s *Server) signSET(e fsm.OutEvent, streamID, aud string) (string, error) {
 	keys := s.transmitterKeys()
 	if keys == nil {
 		return "", errors.New("this node has no SET signing keys")
@@ -374,7 +434,7 @@ func (s *Server) signSET(e fsm.OutEvent, v fsm.StreamView) (string, error) {
 			ptype = rec
 		}
 	}
-	return federation.Sign(signer, kid, federation.SETClaims(e, s.issuer(), v.Aud, v.StreamID, ptype))
+	return federation.Sign(signer, kid, federation.SETClaims(e, s.issuer(), aud, streamID, ptype))
 }
 
 // pollInput is the body of a poll request (RFC 8936 §2.4).
@@ -388,10 +448,13 @@ type pollInput struct {
 	ReturnImmediately bool `json:"returnImmediately"`
 }
 
-// Poll limits: events per answer by default and at most.
+// Poll limits: events per answer by default and at most; the long polls
+// a token, and the node, hold waiting at once (more answer at once).
 const (
 	defaultPollEvents = 100
 	maxPollEvents     = 1000
+	maxPollsPerToken  = 4
+	maxPollsPerNode   = 64
 )
 
 // pollStream is POST /v1/ssf/poll/{streamId} (RFC 8936): it records the
@@ -443,6 +506,7 @@ func (s *Server) recordAcks(r *http.Request, id string, in *pollInput) error {
 		return withCode(newProblem(ProblemInvalidField, "ack", "at most %d acknowledgements per poll", fsm.MaxPollAcks), "invalid")
 	}
 	c := &fsm.StreamDelivery{StreamID: id}
+	first := "" // the smallest jti with an error: the one recorded
 	add := func(field, jti string) error {
 		seq, ok := strings.CutPrefix(jti, id+"-")
 		n, err := strconv.ParseUint(seq, 10, 64)
@@ -461,8 +525,8 @@ func (s *Server) recordAcks(r *http.Request, id string, in *pollInput) error {
 		if err := add("setErrs", jti); err != nil {
 			return err
 		}
-		if c.Error == "" || jti < c.Error {
-			c.Error = clipText(e.Err + ": " + e.Description)
+		if first == "" || jti < first {
+			first, c.Error = jti, clipError(e.Err+": "+e.Description)
 		}
 	}
 	if len(c.Acks) == 0 {
@@ -480,33 +544,29 @@ func (s *Server) recordAcks(r *http.Request, id string, in *pollInput) error {
 // pollEvents returns up to limit signed SETs of stream id, waiting for one
 // unless now.
 func (s *Server) pollEvents(r *http.Request, id string, limit int, now bool) (map[string]string, bool, error) {
+	if !now {
+		// A token holds at most a few waiting polls on a node; past them,
+		// polls answer at once instead of holding a connection.
+		release, refused := s.polls.acquire(requestInfoFrom(r.Context()).tokenID())
+		if refused != nil {
+			now = true
+		} else {
+			defer release()
+		}
+	}
 	deadline := time.Now().Add(s.cfg.SSF.PollWait)
-	for {
-		v, ok := s.ledger().Stream(id)
-		if !ok {
-			return nil, false, withCode(newProblem(ProblemNotFound, "streamId", "no stream %q", id), "not_found")
-		}
-		var evs []fsm.OutEvent
-		more := false
-		if v.Status == fsm.StreamEnabled {
-			evs, _, more = s.ledger().PendingEvents(id, limit)
-		}
-		if len(evs) > 0 || now || v.Status != fsm.StreamEnabled || !time.Now().Before(deadline) {
-			sets := map[string]string{}
-			if len(evs) > 0 {
-				// Every key a SET names is at jwks_uri before the SET is.
-				if err := s.tx.publishKeys(r.Context()); err != nil {
-					return nil, false, err
-				}
+	seen := uint64(0)
+	for first := true; ; first = false {
+		// The outbox is scanned again only when it has something new.
+		if seq := s.ledger().OutboxSequence(); first || seq != seen {
+			seen = seq
+			sets, more, done, err := s.pollScan(r, id, limit)
+			if err != nil || done || len(sets) > 0 || now {
+				return sets, more, err
 			}
-			for _, e := range evs {
-				set, err := s.signSET(e, v)
-				if err != nil {
-					return nil, false, err
-				}
-				sets[e.JTI] = set
-			}
-			return sets, more, nil
+		}
+		if !time.Now().Before(deadline) {
+			return map[string]string{}, false, nil
 		}
 		select {
 		case <-r.Context().Done():
@@ -516,4 +576,40 @@ func (s *Server) pollEvents(r *http.Request, id string, limit int, now bool) (ma
 		case <-time.After(s.cfg.SSF.Tick):
 		}
 	}
+}
+
+// pollScan signs the stream's next SETs; done says that waiting is of no
+// use (the stream is not enabled).
+func (s *Server) pollScan(r *http.Request, id string, limit int) (sets map[string]string, more, done bool, err error) {
+	t, ok := s.ledger().StreamTarget(id)
+	if !ok {
+		return nil, false, true, withCode(newProblem(ProblemNotFound, "streamId", "no stream %q", id), "not_found")
+	}
+	sets = map[string]string{}
+	if t.Status != fsm.StreamEnabled {
+		return sets, false, true, nil
+	}
+	evs, through, more := s.ledger().PendingEvents(id, limit)
+	if len(evs) == 0 {
+		if through > t.Cursor+1023 {
+			// Only events for other streams since: pass them, so that the
+			// outbox can let them go.
+			if _, err := s.proposeChecked(r, &fsm.StreamDelivery{StreamID: id, Through: through}); err != nil {
+				s.log.Info("ssf: could not pass a poll stream over events not for it", "stream", id, "error", err)
+			}
+		}
+		return sets, false, false, nil
+	}
+	// Every key a SET names is at jwks_uri before the SET is.
+	if err := s.tx.publishKeys(r.Context()); err != nil {
+		return nil, false, true, err
+	}
+	for _, e := range evs {
+		set, err := s.signSET(e, id, t.Aud)
+		if err != nil {
+			return nil, false, true, err
+		}
+		sets[e.JTI] = set
+	}
+	return sets, more, true, nil
 }

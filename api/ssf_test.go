@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/trustledger/trustledger/api/client"
 	"github.com/trustledger/trustledger/fsm"
 )
 
@@ -224,6 +225,11 @@ func TestSSFPushDelivery(t *testing.T) {
 	id, _ := stream["stream_id"].(string)
 	if id == "" || stream["aud"] == nil || stream["delivery"].(map[string]any)["authorization_header"] != nil {
 		t.Fatalf("created %v", stream)
+	}
+	// The receiver's credential is in the ledger sealed: neither the
+	// entries auditors read nor their leaves carry it.
+	if h.ledgerShows("put_stream", "receiver-secret") {
+		t.Fatal("the ledger shows the push credential")
 	}
 	h.registerTrusted("alice")
 	h.violate("alice", 60)
@@ -444,4 +450,24 @@ func (h *harness) otherToken(role string) string {
 	}
 	h.mustJSON("POST", "/v1/tokens", h.admin, map[string]any{"role": role, "description": "another " + role}, http.StatusCreated, &out)
 	return out.Token
+}
+
+// ledgerShows reports whether the ledger's entries, as an auditor reads
+// them (commands and the leaves' bytes), contain secret; it fails the test
+// when no entry of kind is there to look at.
+func (h *harness) ledgerShows(kind, secret string) bool {
+	h.t.Helper()
+	var page struct {
+		Entries []client.LedgerEntry `json:"entries"`
+	}
+	h.mustJSON("GET", "/v1/ledger?limit=1000", h.token("auditor"), nil, http.StatusOK, &page)
+	found, shows := false, false
+	for _, e := range page.Entries {
+		found = found || e.Kind == kind
+		shows = shows || strings.Contains(string(e.Leaf), secret) || strings.Contains(string(e.Command), secret)
+	}
+	if !found {
+		h.t.Fatalf("no %s entry in the ledger", kind)
+	}
+	return shows
 }

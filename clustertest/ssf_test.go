@@ -113,6 +113,19 @@ func TestSSFFederationSurvivesLeaderKill(t *testing.T) {
 	a := newCluster(t)
 	a.ssf = ssfTimings(lb.srv.URL)
 	threeOf(t, a, nil)
+	// Every voter holds the checkpoint key, as trustd's voters fetch it
+	// from the leader: any of them may lead and open the credentials
+	// sealed with it.
+	first := a.nodes["n1"].node
+	for _, id := range []string{"n2", "n3"} {
+		skey, err := first.CheckpointKeyFor(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.nodes[id].node.InstallCheckpointKey(skey); err != nil {
+			t.Fatal(err)
+		}
+	}
 	lb.set(a.nodes["n1"].url(), a.nodes["n2"].url(), a.nodes["n3"].url())
 	b := newCluster(t)
 	b.ssf = ssfTimings("")

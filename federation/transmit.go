@@ -57,7 +57,9 @@ func SETClaims(e fsm.OutEvent, issuer, aud, streamID, principalType string) map[
 	case fsm.EventSessionRevoked:
 		payload = map[string]any{"event_timestamp": iat, "reason_admin": map[string]string{"en": e.Reason}}
 	case fsm.EventAccountDisabled:
-		payload = map[string]any{"reason": "trustledger: the principal is inactive"}
+		// RISC's reason is an enumeration (hijacking, bulk-account) neither
+		// of which an inactive principal is: left out.
+		payload = map[string]any{}
 	case fsm.EventAccountEnabled:
 		payload = map[string]any{}
 	case fsm.EventVerification:

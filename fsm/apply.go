@@ -99,9 +99,6 @@ func (l *Ledger) Apply(index uint64, data []byte) (res *Result) {
 		l.raised = nil
 		l.model = entry.Model
 		err = l.applyEntry(entry, res)
-		if err == nil && l.transmitting() {
-			l.deriveEvents(res.Subjects)
-		}
 		l.model = ModelVersion
 		// Every detection raised, in the order raised (the order of
 		// their ids).
@@ -158,6 +155,11 @@ func (l *Ledger) safeApply(spec *commandSpec, cmd Command, actor string, res *Re
 		return err
 	}
 	spec.apply(l, cmd, actor, res)
+	if l.transmitting() {
+		// Inside the recover: a bug here fails the entry on every node
+		// alike rather than crash them.
+		l.deriveEvents(res.Subjects)
+	}
 	return nil
 }
 

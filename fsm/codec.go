@@ -356,8 +356,16 @@ func (c *UpsertPartner) fields() []any {
 		&c.SSF, &c.Aliases}
 }
 
-// EncodeMsgpack implements msgpack.CustomEncoder.
-func (c UpsertPartner) EncodeMsgpack(e *msgpack.Encoder) error { return encodeFields(e, c.fields()) }
+// EncodeMsgpack implements msgpack.CustomEncoder. A partner registered by
+// hand is written as before SSF registration (8 fields), which nodes of the
+// release before read too.
+func (c UpsertPartner) EncodeMsgpack(e *msgpack.Encoder) error {
+	fields := c.fields()
+	if c.SSF == (PartnerSSF{}) && len(c.Aliases) == 0 {
+		fields = fields[:8]
+	}
+	return encodeFields(e, fields)
+}
 
 // DecodeMsgpack implements msgpack.CustomDecoder.
 func (c *UpsertPartner) DecodeMsgpack(dec *msgpack.Decoder) error {
@@ -371,8 +379,16 @@ func (p *partner) fields() []any {
 		&p.SSF, &p.Aliases, &p.Verification, &p.VerifiedAt, &p.StreamStatus, &p.StreamReason, &p.StreamStatusAt}
 }
 
-// EncodeMsgpack implements msgpack.CustomEncoder.
-func (p partner) EncodeMsgpack(e *msgpack.Encoder) error { return encodeFields(e, p.fields()) }
+// EncodeMsgpack implements msgpack.CustomEncoder: as UpsertPartner, the
+// older 9 fields when the others are zero.
+func (p partner) EncodeMsgpack(e *msgpack.Encoder) error {
+	fields := p.fields()
+	if p.SSF == (PartnerSSF{}) && len(p.Aliases) == 0 && p.Verification == "" && p.VerifiedAt == 0 && p.StreamStatus == "" &&
+		p.StreamReason == "" && p.StreamStatusAt == 0 {
+		fields = fields[:9]
+	}
+	return encodeFields(e, fields)
+}
 
 // DecodeMsgpack implements msgpack.CustomDecoder.
 func (p *partner) DecodeMsgpack(dec *msgpack.Decoder) error {

@@ -414,6 +414,7 @@ func (n *Ledger) readRecords(dec *snapshotReader, m *snapshotMeta) error {
 		return err
 	}
 	n.tx.outSeq = m.OutSeq
+	n.tx.recount()
 	if err := readEach(dec, m.NodeKeys, "node keys", func(k *nodeKeys) { n.tx.keys[k.NodeID] = k }); err != nil {
 		return err
 	}

@@ -197,6 +197,18 @@ type transmitter struct {
 	// told is what the streams were last told of each principal.
 	told toldTable
 	keys map[string]*nodeKeys
+	// live counts the streams not disabled (derived: recount).
+	live int
+}
+
+// recount recounts the streams that take events.
+func (t *transmitter) recount() {
+	t.live = 0
+	for _, s := range t.streams {
+		if s.Status != StreamDisabled {
+			t.live++
+		}
+	}
 }
 
 func newTransmitter() transmitter {
@@ -562,11 +574,13 @@ func (l *Ledger) applyPutStream(c *PutStream, actor string, res *Result) {
 	}
 	s.UpdatedAt = l.now
 	l.tx.streams[s.ID] = s
+	l.tx.recount()
 	res.ID = s.ID
 }
 
 func (l *Ledger) applyDeleteStream(c *DeleteStream, _ *Result) {
 	delete(l.tx.streams, c.StreamID)
+	l.tx.recount()
 	if len(l.tx.streams) == 0 {
 		// Nobody listens: nothing more is derived, nothing kept.
 		l.tx.outbox, l.tx.told = nil, newToldTable()
@@ -591,6 +605,7 @@ func (l *Ledger) applySetStreamStatus(c *SetStreamStatus, actor string, _ *Resul
 		s.Failures = 0
 	}
 	l.tx.streams[s.ID] = s
+	l.tx.recount()
 	if s.Owner != actor && c.Status != StreamDisabled {
 		// Changed by someone else than its receiver (an admin): the
 		// receiver is told (SSF §8.1.5).
@@ -610,6 +625,7 @@ func (l *Ledger) disableStreamsOf(owner string) {
 			l.tx.streams[id] = &cp
 		}
 	}
+	l.tx.recount()
 	l.trimOutbox()
 }
 
@@ -700,9 +716,9 @@ func (l *Ledger) applyPublishKeys(c *PublishKeys, _ *Result) {
 
 // ---- deriving events --------------------------------------------------
 
-// transmitting says whether any stream exists: events are derived only
-// then.
-func (l *Ledger) transmitting() bool { return len(l.tx.streams) > 0 }
+// transmitting says whether a stream takes events (one not disabled):
+// events are derived only then.
+func (l *Ledger) transmitting() bool { return l.tx.live > 0 }
 
 // emit appends an event to the outbox under the next sequence.
 func (l *Ledger) emit(e outEvent) {
@@ -797,6 +813,7 @@ func (l *Ledger) deriveEvents(subjects []string) {
 			l.deriveFor(p)
 		}
 	}
+	l.trimOutbox()
 }
 
 func (l *Ledger) deriveFor(p *principal) {
@@ -1050,6 +1067,27 @@ func (l *Ledger) StreamCount() int {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	return len(l.tx.streams)
+}
+
+// StreamTarget is where a push delivery sends a stream's SETs: read at
+// once, so that an endpoint never gets the header another was given with.
+type StreamTarget struct {
+	Method, Status, Endpoint, Aud string
+	// AuthHeader is the Authorization header value as the ledger holds
+	// it (sealed by the API).
+	AuthHeader string
+	Cursor     uint64
+}
+
+// StreamTarget returns stream id's delivery target.
+func (l *Ledger) StreamTarget(id string) (StreamTarget, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	s := l.tx.streams[id]
+	if s == nil {
+		return StreamTarget{}, false
+	}
+	return StreamTarget{Method: s.Method, Status: s.Status, Endpoint: s.Endpoint, Aud: s.Aud, AuthHeader: s.AuthHeader, Cursor: s.Cursor}, true
 }
 
 // StreamAuthorization returns the Authorization header value a push

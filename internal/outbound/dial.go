@@ -14,6 +14,11 @@ import (
 // time because the address it would connect to is not a loopback address.
 var ErrNotLoopback = errors.New("plain http may connect only to a loopback address")
 
+// ErrForbiddenAddress is the refusal to connect to a link-local,
+// multicast or unspecified address — where cloud metadata services answer
+// (169.254.169.254) — whatever the scheme.
+var ErrForbiddenAddress = errors.New("refused to connect to a link-local, multicast or unspecified address")
+
 // Resolver looks up the IP addresses of a host name. Options.Resolver
 // replaces the system resolver with one (tests use it to point a name at a
 // local server).
@@ -26,7 +31,7 @@ type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 // address it connects to is checked, after resolution and just before the
 // connection is made, to be a loopback address.
 func newDial(timeout time.Duration, resolve Resolver, loopbackOnly bool) dialFunc {
-	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second, Control: checkForbiddenDial}
 	if loopbackOnly {
 		d.Control = checkLoopbackDial
 	}
@@ -48,6 +53,20 @@ func checkLoopbackDial(network, address string, _ syscall.RawConn) error {
 	}
 	if !isLoopbackAddr(ap.Addr()) {
 		return fmt.Errorf("%w: refused to connect to %s over %s", ErrNotLoopback, address, network)
+	}
+	return nil
+}
+
+// checkForbiddenDial is a net.Dialer Control function: it refuses
+// link-local, multicast and unspecified addresses.
+func checkForbiddenDial(network, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("%w: cannot read the address %q: %v", ErrForbiddenAddress, address, err)
+	}
+	if a := ap.Addr().Unmap(); a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast() ||
+		a.IsMulticast() || a.IsUnspecified() {
+		return fmt.Errorf("%w: %s over %s", ErrForbiddenAddress, address, network)
 	}
 	return nil
 }

@@ -638,3 +638,23 @@ func TestBearerRefused(t *testing.T) {
 	}
 	noToken(t, err)
 }
+
+// Link-local (cloud metadata), multicast and unspecified addresses are
+// refused at dial time, over https as over http.
+func TestForbiddenAddresses(t *testing.T) {
+	for _, addr := range []string{"169.254.169.254:443", "[fe80::1]:443", "224.0.0.1:443", "0.0.0.0:443", "[::ffff:169.254.169.254]:443"} {
+		if err := checkForbiddenDial("tcp", addr, nil); !errors.Is(err, ErrForbiddenAddress) {
+			t.Errorf("%s: %v, want ErrForbiddenAddress", addr, err)
+		}
+	}
+	for _, addr := range []string{"10.0.0.1:443", "127.0.0.1:443", "[2001:db8::1]:443"} {
+		if err := checkForbiddenDial("tcp", addr, nil); err != nil {
+			t.Errorf("%s: %v", addr, err)
+		}
+	}
+	c := New(Policy{}, Options{Timeout: 500 * time.Millisecond})
+	err := c.GetJSON(context.Background(), "https://169.254.169.254/latest/meta-data", "", nil)
+	if !errors.Is(err, ErrForbiddenAddress) {
+		t.Fatalf("https to the metadata address: %v", err)
+	}
+}
