@@ -865,6 +865,8 @@ func TestOpenAPIExchanges(t *testing.T) {
 	call("POST", "/v1/ssf/poll/"+stream.ID, rcv, map[string]any{"returnImmediately": true}, 200)
 	call("POST", "/v1/ssf/poll/"+stream.ID, rcv, map[string]any{"ack": []string{"x"}}, 400)
 	call("POST", "/v1/ssf/poll/"+pushed.ID, rcv, map[string]any{"returnImmediately": true}, 409)
+	call("POST", "/v1/ssf/keys/rotate", operator, nil, 200)
+	call("POST", "/v1/ssf/keys/rotate", rcv, nil, 403)
 	call("DELETE", "/v1/ssf/streams?stream_id="+pushed.ID, rcv, nil, 204)
 	call("DELETE", "/v1/ssf/streams?stream_id="+pushed.ID, rcv, nil, 404)
 

@@ -109,6 +109,7 @@ func routeTable() []Route {
 		{Method: post, Pattern: ssfAddPath, Role: fsm.RoleReceiver, Summary: "add a subject to an SSF stream", handle: (*Server).addSubject},
 		{Method: post, Pattern: ssfRemovePath, Role: fsm.RoleReceiver, Summary: "remove a subject from an SSF stream", handle: (*Server).removeSubject},
 		{Method: post, Pattern: ssfVerifyPath, Role: fsm.RoleReceiver, Summary: "ask for an SSF verification event", handle: (*Server).verifyStream},
+		{Method: post, Pattern: "/v1/ssf/keys/rotate", Role: "operator", Summary: "rotate the leader's SET signing keys (the pair before stays published, retired)", handle: (*Server).rotateTransmitterKeys},
 		{Method: post, Pattern: ssfPollPathStart + "{streamId}", Role: fsm.RoleReceiver, Summary: "poll an SSF stream's SETs (RFC 8936), acknowledging those received", handle: (*Server).pollStream},
 
 		{Method: get, Pattern: "/v1/ledger", Role: "auditor", AlsoRoles: []string{RoleNode}, Read: true, Query: []string{"after", "limit"}, Summary: "ledger entries", handle: (*Server).ledgerEntries},

@@ -521,3 +521,35 @@ func (s *Server) verifyStream(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) outboundPolicy() outbound.Policy {
 	return outbound.Policy{AllowInsecure: s.cfg.SSF.AllowInsecureHTTP}
 }
+
+// rotateTransmitterKeys is POST /v1/ssf/keys/rotate (operator), answered
+// by the leader: it makes the leader a new SET signing key pair, keeps the
+// pair before as retired (still published, so SETs signed with it verify),
+// drops the one retired before, and publishes the new public keys (once a
+// stream exists) before any SET is signed with them.
+func (s *Server) rotateTransmitterKeys(w http.ResponseWriter, r *http.Request) error {
+	if err := s.requireLeader(); err != nil {
+		return err
+	}
+	keys, ok := s.transmitterKeys().(interface{ RotateTransmitterKeys() error })
+	if !ok {
+		return newProblem(ProblemUnavailable, "", "this node has no SET signing keys")
+	}
+	if err := keys.RotateTransmitterKeys(); err != nil {
+		return err
+	}
+	if s.ledger().StreamCount() > 0 { // keys are published once there is a stream to sign for
+		if err := s.tx.publishKeys(r.Context()); err != nil {
+			return err
+		}
+	}
+	var jwks struct {
+		Keys []struct {
+			Kid string `json:"kid"`
+			Alg string `json:"alg"`
+		} `json:"keys"`
+	}
+	_ = json.Unmarshal(s.transmitterKeys().TransmitterPublicJWKS(), &jwks)
+	writeJSON(w, http.StatusOK, map[string]any{"nodeId": s.node.NodeID(), "keys": jwks.Keys})
+	return nil
+}

@@ -199,6 +199,20 @@ func TestSSFConfigurationAndJWKS(t *testing.T) {
 	if !algs["RS256"] || !algs["ES256"] {
 		t.Fatalf("the JWKS offers %v, want RS256 and ES256", algs)
 	}
+	// Rotated: the new pair is published, the pair before stays, retired.
+	var rotated struct {
+		Keys []struct{ Kid string } `json:"keys"`
+	}
+	h.mustJSON("POST", "/v1/ssf/keys/rotate", h.token("operator"), nil, http.StatusOK, &rotated)
+	h.mustJSON("GET", "/v1/ssf/jwks", "", nil, http.StatusOK, &jwks)
+	if len(rotated.Keys) != 4 || len(jwks.Keys) != 4 {
+		t.Fatalf("after a rotation: %d keys of the node, %d published; want 4 (current and retired pairs)", len(rotated.Keys), len(jwks.Keys))
+	}
+	for _, k := range rotated.Keys {
+		if len(jwks.Key(k.Kid)) != 1 {
+			t.Fatalf("key %s is not published", k.Kid)
+		}
+	}
 	raw := h.do("GET", "/v1/ssf/jwks", "", nil)
 	for _, private := range []string{`"d"`, `"p"`, `"q"`, `"dp"`} {
 		if strings.Contains(string(raw.body), private+":") {

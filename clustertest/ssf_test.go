@@ -109,6 +109,17 @@ func httpJSON(t *testing.T, method, url, token string, body any, want int, out a
 // each applied exactly once, and its records follow A's.
 func TestSSFFederationSurvivesLeaderKill(t *testing.T) {
 	t.Parallel()
+	for _, delivery := range []string{"push", "poll"} {
+		t.Run(delivery, func(t *testing.T) {
+			t.Parallel()
+			federateAcrossLeaderKill(t, delivery)
+		})
+	}
+}
+
+// federateAcrossLeaderKill is TestSSFFederationSurvivesLeaderKill for one
+// delivery method.
+func federateAcrossLeaderKill(t *testing.T, delivery string) {
 	lb := newBalancer(t)
 	a := newCluster(t)
 	a.ssf = ssfTimings(lb.srv.URL)
@@ -156,7 +167,7 @@ func TestSSFFederationSurvivesLeaderKill(t *testing.T) {
 		Partner fsm.PartnerView `json:"partner"`
 	}
 	httpJSON(t, "PUT", b.nodes["b1"].url()+"/v1/federation/partners/cluster-a", b.token, map[string]any{
-		"ssf":    map[string]any{"configurationUrl": lb.srv.URL + "/.well-known/ssf-configuration", "token": rcv.Secret, "delivery": "push"},
+		"ssf":    map[string]any{"configurationUrl": lb.srv.URL + "/.well-known/ssf-configuration", "token": rcv.Secret, "delivery": delivery},
 		"weight": 0.5, "maxInfluence": 50}, http.StatusCreated, &reg)
 	stream := reg.Partner.SSF.StreamID
 
@@ -185,9 +196,19 @@ func TestSSFFederationSurvivesLeaderKill(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
+	// A first violation reaches B's record within 2 s.
+	start := time.Now()
+	bl := b.nodes["b1"].node.Ledger()
+	p0Before, _ := bl.Record("p0", time.Now().UnixMilli())
+	send("p0")
+	waitFor(t, 2*time.Second, func() bool {
+		rec, _ := bl.Record("p0", time.Now().UnixMilli())
+		return rec.TrustScore < p0Before.TrustScore
+	}, "the violation in A moves p0's score in B")
+	t.Logf("%s: p0's score moved in B %s after the violation was written in A", delivery, time.Since(start).Round(time.Millisecond))
 	leader := a.leader()
 	var atKill uint64
-	for i, p := range principals {
+	for i, p := range principals[1:] {
 		if i == len(principals)/3 {
 			atKill = leader.node.Ledger().OutboxSequence()
 			t.Logf("killing A's leader %s at outbox sequence %d", leader.spec.id, atKill)
@@ -205,7 +226,6 @@ func TestSSFFederationSurvivesLeaderKill(t *testing.T) {
 		outSeq = live.node.Ledger().OutboxSequence()
 		return ok && v.Cursor == outSeq && v.Pending == 0
 	}, "A delivers the whole outbox to B")
-	bl := b.nodes["b1"].node.Ledger()
 	for seq := uint64(1); seq <= outSeq; seq++ {
 		if !bl.FederatedEventSeen("cluster-a", fsm.JTI(stream, seq)) {
 			t.Errorf("B never got SET %s", fsm.JTI(stream, seq))
@@ -237,7 +257,7 @@ func TestSSFFederationSurvivesLeaderKill(t *testing.T) {
 	if levelChanges == 0 || uint64(len(applied)) > outSeq {
 		t.Fatalf("%d SETs applied in B for %d events in A's outbox", len(applied), outSeq)
 	}
-	t.Logf("A's outbox: %d events for the stream; B applied %d SETs, each once, across the kill of %s", outSeq, len(applied), leader.spec.id)
+	t.Logf("%s: A's outbox: %d events for the stream; B applied %d SETs, each once, across the kill of %s", delivery, outSeq, len(applied), leader.spec.id)
 	// B's records carry A's last assessment of each principal.
 	for _, p := range principals {
 		recA, _ := live.node.Ledger().Record(p, time.Now().UnixMilli())
