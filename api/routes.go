@@ -97,21 +97,6 @@ func routeTable() []Route {
 		{Method: del, Pattern: "/v1/federation/partners/{partnerId}", Role: "admin", Summary: "remove a partner", handle: (*Server).deletePartner},
 		{Method: post, Pattern: "/v1/federation/events", Role: "partner", Summary: "Security Event Token push delivery", handle: (*Server).pushSecurityEvent},
 
-		{Method: get, Pattern: ssfWellKnown, Role: RoleNone, Summary: "SSF transmitter configuration metadata", handle: (*Server).ssfConfiguration},
-		{Method: get, Pattern: ssfJWKSPath, Role: RoleNone, Summary: "the keys SETs are signed with (every node's)", handle: (*Server).ssfJWKS},
-		{Method: post, Pattern: ssfStreamsPath, Role: fsm.RoleReceiver, Summary: "create an SSF stream", handle: (*Server).createStream},
-		{Method: get, Pattern: ssfStreamsPath, Role: fsm.RoleReceiver, Read: true, Query: []string{"stream_id"}, Summary: "an SSF stream's configuration, or the token's streams", handle: (*Server).getStreams},
-		{Method: patch, Pattern: ssfStreamsPath, Role: fsm.RoleReceiver, Summary: "update an SSF stream", handle: (*Server).updateStream},
-		{Method: put, Pattern: ssfStreamsPath, Role: fsm.RoleReceiver, Summary: "replace an SSF stream's configuration", handle: (*Server).updateStream},
-		{Method: del, Pattern: ssfStreamsPath, Role: fsm.RoleReceiver, Query: []string{"stream_id"}, Summary: "delete an SSF stream", handle: (*Server).deleteStream},
-		{Method: get, Pattern: ssfStatusPath, Role: fsm.RoleReceiver, Read: true, Query: []string{"stream_id"}, Summary: "an SSF stream's status and delivery", handle: (*Server).streamStatus},
-		{Method: post, Pattern: ssfStatusPath, Role: fsm.RoleReceiver, Summary: "enable, pause or disable an SSF stream", handle: (*Server).setStreamStatus},
-		{Method: post, Pattern: ssfAddPath, Role: fsm.RoleReceiver, Summary: "add a subject to an SSF stream", handle: (*Server).addSubject},
-		{Method: post, Pattern: ssfRemovePath, Role: fsm.RoleReceiver, Summary: "remove a subject from an SSF stream", handle: (*Server).removeSubject},
-		{Method: post, Pattern: ssfVerifyPath, Role: fsm.RoleReceiver, Summary: "ask for an SSF verification event", handle: (*Server).verifyStream},
-		{Method: post, Pattern: "/v1/ssf/keys/rotate", Role: "operator", Summary: "rotate the leader's SET signing keys (the pair before stays published, retired)", handle: (*Server).rotateTransmitterKeys},
-		{Method: post, Pattern: ssfPollPathStart + "{streamId}", Role: fsm.RoleReceiver, Summary: "poll an SSF stream's SETs (RFC 8936), acknowledging those received", handle: (*Server).pollStream},
-
 		{Method: get, Pattern: "/v1/ledger", Role: "auditor", AlsoRoles: []string{RoleNode}, Read: true, Query: []string{"after", "limit"}, Summary: "ledger entries", handle: (*Server).ledgerEntries},
 		{Method: get, Pattern: "/v1/ledger/stream", Role: "auditor", Query: []string{"after"}, Summary: "ledger entries as server-sent events", handle: (*Server).ledgerStream},
 		{Method: get, Pattern: "/v1/audit/stream", Role: "auditor", Summary: "this node's audit events (OCSF) as server-sent events", handle: (*Server).auditStream},
@@ -129,7 +114,28 @@ func routeTable() []Route {
 		{Method: post, Pattern: "/v1/tokens", Role: "admin", Summary: "create a token", handle: (*Server).createToken},
 		{Method: get, Pattern: "/v1/tokens", Role: "admin", Read: true, Summary: "list tokens", handle: (*Server).listTokens},
 		{Method: del, Pattern: "/v1/tokens/{id}", Role: "admin", Summary: "revoke a token", handle: (*Server).revokeToken},
-	}, clusterRoutes()...)
+	}, append(ssfRoutes(), clusterRoutes()...)...)
+}
+
+// ssfRoutes are the routes of the Shared Signals transmitter.
+func ssfRoutes() []Route {
+	get, post, put, patch, del := http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete
+	return []Route{
+		{Method: get, Pattern: ssfWellKnown, Role: RoleNone, Summary: "SSF transmitter configuration metadata", handle: (*Server).ssfConfiguration},
+		{Method: get, Pattern: ssfJWKSPath, Role: RoleNone, Summary: "the keys SETs are signed with (every node's)", handle: (*Server).ssfJWKS},
+		{Method: post, Pattern: ssfStreamsPath, Role: fsm.RoleReceiver, Summary: "create an SSF stream", handle: (*Server).createStream},
+		{Method: get, Pattern: ssfStreamsPath, Role: fsm.RoleReceiver, Read: true, Query: []string{"stream_id"}, Summary: "an SSF stream's configuration, or the token's streams", handle: (*Server).getStreams},
+		{Method: patch, Pattern: ssfStreamsPath, Role: fsm.RoleReceiver, Summary: "update an SSF stream", handle: (*Server).updateStream},
+		{Method: put, Pattern: ssfStreamsPath, Role: fsm.RoleReceiver, Summary: "replace an SSF stream's configuration", handle: (*Server).updateStream},
+		{Method: del, Pattern: ssfStreamsPath, Role: fsm.RoleReceiver, Query: []string{"stream_id"}, Summary: "delete an SSF stream", handle: (*Server).deleteStream},
+		{Method: get, Pattern: ssfStatusPath, Role: fsm.RoleReceiver, Read: true, Query: []string{"stream_id"}, Summary: "an SSF stream's status and delivery", handle: (*Server).streamStatus},
+		{Method: post, Pattern: ssfStatusPath, Role: fsm.RoleReceiver, Summary: "enable, pause or disable an SSF stream", handle: (*Server).setStreamStatus},
+		{Method: post, Pattern: ssfAddPath, Role: fsm.RoleReceiver, Summary: "add a subject to an SSF stream", handle: (*Server).addSubject},
+		{Method: post, Pattern: ssfRemovePath, Role: fsm.RoleReceiver, Summary: "remove a subject from an SSF stream", handle: (*Server).removeSubject},
+		{Method: post, Pattern: ssfVerifyPath, Role: fsm.RoleReceiver, Summary: "ask for an SSF verification event", handle: (*Server).verifyStream},
+		{Method: post, Pattern: "/v1/ssf/keys/rotate", Role: "operator", Summary: "rotate the leader's SET signing keys (the pair before stays published, retired)", handle: (*Server).rotateTransmitterKeys},
+		{Method: post, Pattern: ssfPollPathStart + "{streamId}", Role: fsm.RoleReceiver, Summary: "poll an SSF stream's SETs (RFC 8936), acknowledging those received", handle: (*Server).pollStream},
+	}
 }
 
 // clusterRoutes are the routes of cluster membership and operations.
