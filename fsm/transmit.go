@@ -105,6 +105,9 @@ const (
 	// DefaultMinVerification is the least time between two verification
 	// requests of a stream (SSF min_verification_interval), in ms.
 	DefaultMinVerification = 60_000
+	// MinVerification is the least time between two verifications of a
+	// stream, whatever its min_verification_interval says.
+	MinVerification = 10_000
 )
 
 // CAEPLevels maps the trust levels, in Levels order, onto CAEP's risk
@@ -497,6 +500,9 @@ func (r *rules) verifyStream(c *VerifyStream) error {
 	if interval == 0 {
 		interval = DefaultMinVerification
 	}
+	// Verification events fill the outbox every stream shares: however
+	// short a stream asks, not more than one per MinVerification.
+	interval = max(interval, MinVerification)
 	if s.VerifiedAt != 0 && r.now < s.VerifiedAt+interval {
 		return reject("stream_id", "rate_limited", "verification was requested at %s; the stream's min_verification_interval is %d s",
 			FormatTime(s.VerifiedAt), interval/1000)
