@@ -21,8 +21,12 @@ import (
 // jwks_uri when a SET names a key the ledger does not have (rotation).
 // Only the leader polls and refreshes: it is where SETs are applied.
 
-// partnerPollInterval is how long a poller waits after an empty answer.
-const partnerPollInterval = 250 * time.Millisecond
+// partnerPollInterval is how long a poller waits after an empty answer;
+// pollMaxEvents is how many SETs a poll asks for (and takes of an answer).
+const (
+	partnerPollInterval = 250 * time.Millisecond
+	pollMaxEvents       = 100
+)
 
 // keyRefreshInterval is the least time between two key refreshes of one
 // partner that changed its keys.
@@ -98,26 +102,51 @@ func (s *Server) pollPartner(ctx context.Context, id string) {
 			backoff = min(2*backoff, s.cfg.SSF.RetryMax)
 			continue
 		}
-		backoff = s.cfg.SSF.RetryMin
 		acks, setErrs = nil, map[string]any{}
-		for _, jti := range orderedJTIs(sets) {
-			outcome, err := s.applyPolledSET(ctx, []byte(sets[jti]), p)
-			if err != nil {
-				// Not applied, not refused: left unacknowledged, it comes
-				// again.
-				s.log.Info("ssf: a polled SET could not be applied yet", "partner", id, "jti", clipText(jti), "error", err)
-				break
-			}
-			if outcome != nil {
-				setErrs[jti] = outcome
-			} else {
-				acks = append(acks, jti)
-			}
-		}
-		if len(sets) == 0 && !more {
+		wait, stalled := s.applyPolled(ctx, p, sets, &acks, setErrs)
+		switch {
+		case stalled:
+			// A SET could not be applied now: wait, longer each time.
+			sleepCtx(ctx, max(backoff, wait))
+			backoff = min(2*backoff, s.cfg.SSF.RetryMax)
+		case wait > 0:
+			sleepCtx(ctx, wait) // the partner's rate limit
+		case len(sets) == 0 || !more:
+			backoff = s.cfg.SSF.RetryMin
 			sleepCtx(ctx, partnerPollInterval)
+		default:
+			backoff = s.cfg.SSF.RetryMin
 		}
 	}
+}
+
+// applyPolled applies a poll answer's SETs in order, at most the 100 the
+// poll asked for and within the partner's rate limit, noting what to
+// acknowledge. It returns how long to wait before the next poll when the
+// rate limit stopped it, and stalled when a SET could not be applied now
+// (it stays unacknowledged and comes again).
+func (s *Server) applyPolled(ctx context.Context, p fsm.PartnerView, sets map[string]string, acks *[]string,
+	setErrs map[string]any) (wait time.Duration, stalled bool) {
+	for i, jti := range orderedJTIs(sets) {
+		if i == pollMaxEvents {
+			break // more than asked for: the rest is not taken
+		}
+		if ok, w := s.setLimiter.Allow(p.PartnerID, p.RateLimit, s.cfg.Now()); !ok {
+			s.metrics.rateLimited.WithLabelValues("partner_sets").Inc()
+			return max(w, partnerPollInterval), false
+		}
+		outcome, err := s.applyPolledSET(ctx, []byte(sets[jti]), p)
+		if err != nil {
+			s.log.Info("ssf: a polled SET could not be applied yet", "partner", p.PartnerID, "jti", clipText(jti), "error", err)
+			return 0, true
+		}
+		if outcome != nil {
+			setErrs[jti] = outcome
+		} else {
+			*acks = append(*acks, jti)
+		}
+	}
+	return 0, false
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
@@ -132,7 +161,7 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 // pollOnce sends one poll request with the acknowledgements of the last
 // answer and returns the SETs of this one.
 func (s *Server) pollOnce(ctx context.Context, p fsm.PartnerView, acks []string, setErrs map[string]any) (map[string]string, bool, error) {
-	body := map[string]any{"maxEvents": 100, "returnImmediately": true}
+	body := map[string]any{"maxEvents": pollMaxEvents, "returnImmediately": true}
 	if len(acks) > 0 {
 		body["ack"] = acks
 	}

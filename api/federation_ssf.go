@@ -202,12 +202,32 @@ func (s *Server) fetchTransmitter(ctx context.Context, cfgURL string) (*transmit
 		return nil, transmitterFailure("ssf.configurationUrl", "the configuration of issuer %q is at %s, not %s (SSF 1.0 §7.2)",
 			clipText(meta.Issuer), clipText(want), clipText(cfgURL))
 	}
-	for _, u := range []struct{ name, v string }{{"jwks_uri", meta.JWKSURI}, {"configuration_endpoint", meta.ConfigurationURL}} {
-		if _, err := s.outboundPolicy().CheckURL(u.v); err != nil {
+	for _, u := range []struct{ name, v string }{{"jwks_uri", meta.JWKSURI}, {"configuration_endpoint", meta.ConfigurationURL},
+		{"verification_endpoint", meta.VerificationEndpoint}} {
+		if u.v == "" && u.name == "verification_endpoint" {
+			continue
+		}
+		if err := s.transmitterURL(meta.Issuer, u.v); err != nil {
 			return nil, transmitterFailure("ssf.configurationUrl", "the transmitter's %s: %v", u.name, err)
 		}
 	}
 	return &meta, nil
+}
+
+// transmitterURL checks a URL a transmitter gives: the outbound policy,
+// and the issuer's own origin (scheme, host and port), so that a
+// transmitter cannot have the node call another host — a service of the
+// node's own network, say — with the credential it was given.
+func (s *Server) transmitterURL(issuer, raw string) error {
+	u, err := s.outboundPolicy().CheckURL(raw)
+	if err != nil {
+		return err
+	}
+	iss, err := url.Parse(issuer)
+	if err != nil || !strings.EqualFold(iss.Scheme, u.Scheme) || !strings.EqualFold(iss.Host, u.Host) {
+		return fmt.Errorf("%s is not on the issuer's origin %s://%s", clipText(raw), iss.Scheme, iss.Host)
+	}
+	return nil
 }
 
 // fetchJWKS reads a transmitter's keys and keeps the public keys of the
@@ -279,6 +299,7 @@ func (s *Server) createPartnerStream(ctx context.Context, id string, meta *trans
 	aud := firstAudience(created.Aud)
 	switch {
 	case created.StreamID == "" || aud == "":
+		s.deletePartnerStream(ctx, reg.ssf, meta.ConfigurationURL) // nothing when there is no stream_id
 		return nil, transmitterFailure("ssf.configurationUrl", "the transmitter's stream has no stream_id or aud")
 	case created.Iss != "" && created.Iss != meta.Issuer:
 		s.deletePartnerStream(ctx, reg.ssf, meta.ConfigurationURL)
@@ -286,7 +307,7 @@ func (s *Server) createPartnerStream(ctx context.Context, id string, meta *trans
 	}
 	reg.aud = aud
 	if method == fsm.DeliveryPoll {
-		if _, err := s.outboundPolicy().CheckURL(created.Delivery.EndpointURL); err != nil {
+		if err := s.transmitterURL(meta.Issuer, created.Delivery.EndpointURL); err != nil {
 			s.deletePartnerStream(ctx, reg.ssf, meta.ConfigurationURL)
 			return nil, transmitterFailure("ssf.delivery", "the transmitter's poll endpoint: %v", err)
 		}
@@ -373,7 +394,8 @@ func (s *Server) forgetSSFPartner(r *http.Request, p *fsm.PartnerSSFView) {
 			s.log.Warn("ssf: could not reach a removed partner's transmitter to delete its stream", "stream", reg.StreamID, "error", err)
 			return
 		}
-		if _, err := s.outboundPolicy().CheckURL(meta.ConfigurationURL); err == nil {
+		wk, _ := wellKnownURL(meta.Issuer)
+		if err := s.transmitterURL(meta.Issuer, meta.ConfigurationURL); err == nil && wk == reg.ConfigURL {
 			s.deletePartnerStream(ctx, reg, meta.ConfigurationURL)
 		}
 	}()
