@@ -79,6 +79,11 @@ func (s *Server) registerSSFPartner(w http.ResponseWriter, r *http.Request, id s
 		return err
 	}
 	undo := func() { s.deletePartnerStream(context.WithoutCancel(ctx), reg.ssf, meta.ConfigurationURL) }
+	if meta.VerificationEndpoint != "" {
+		state := make([]byte, 12)
+		_, _ = rand.Read(state)
+		reg.ssf.VerifyState = hex.EncodeToString(state)
+	}
 	res, err := s.recordSSFPartner(ctx, r, base, meta, reg)
 	if err != nil {
 		undo()
@@ -177,7 +182,7 @@ func (s *Server) recordSSFPartner(ctx context.Context, r *http.Request, base *fs
 
 func partnerSSFOf(v *fsm.PartnerSSFView) fsm.PartnerSSF {
 	return fsm.PartnerSSF{ConfigURL: v.ConfigurationURL, JWKSURI: v.JWKSURI, StreamID: v.StreamID, Delivery: v.Delivery,
-		PollURL: v.PollURL, Auth: v.Auth, TokenID: v.TokenID}
+		PollURL: v.PollURL, Auth: v.Auth, TokenID: v.TokenID, VerifyState: v.VerifyState}
 }
 
 // transmitterFailure is the problem of a transmitter that could not be
@@ -354,15 +359,14 @@ func errOrStatus(err error, resp *outbound.Response) string {
 	return fmt.Sprintf("status %d", resp.StatusCode)
 }
 
-// requestVerification asks the transmitter for a verification event; the
-// event, when it comes, is recorded on the partner.
+// requestVerification asks the transmitter for a verification event with
+// the partner's VerifyState; the event, when it comes back with it, is
+// recorded on the partner.
 func (s *Server) requestVerification(ctx context.Context, endpoint string, p fsm.PartnerSSF) {
-	b := make([]byte, 12)
-	_, _ = rand.Read(b)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	token := strings.TrimPrefix(p.Auth, "Bearer ")
-	if _, err := s.tx.client.PostJSON(ctx, endpoint, token, map[string]any{"stream_id": p.StreamID, "state": hex.EncodeToString(b)}, nil); err != nil {
+	if _, err := s.tx.client.PostJSON(ctx, endpoint, token, map[string]any{"stream_id": p.StreamID, "state": p.VerifyState}, nil); err != nil {
 		s.log.Info("ssf: the transmitter did not take the verification request", "stream", p.StreamID, "error", err)
 	}
 }

@@ -71,6 +71,9 @@ func TestSSFFederationBetweenClusters(t *testing.T) {
 	for {
 		v, _ := b.node.Ledger().Partner("cluster-a")
 		if v.SSF != nil && v.SSF.Verification != "" {
+			if v.SSF.Verification != v.SSF.VerifyState {
+				t.Fatalf("recorded verification %q, asked for %q", v.SSF.Verification, v.SSF.VerifyState)
+			}
 			break
 		}
 		if time.Now().After(deadline) {

@@ -411,6 +411,9 @@ type PartnerSSF struct {
 	Auth string `view:"auth,redacted"`
 	// TokenID names the partner token minted for the partner's pushes.
 	TokenID string
+	// VerifyState is the state of the verification this cluster asked the
+	// transmitter for: only a verification event echoing it is recorded.
+	VerifyState string
 }
 
 // SubjectAlias maps a subject of a partner's SETs — "email:<address>" or

@@ -175,7 +175,7 @@ func checkPartnerSSF(s *PartnerSSF, aliases []SubjectAlias) error {
 		}
 	}
 	switch {
-	case len(s.StreamID) > MaxTextLen || len(s.Auth) > 4*MaxTextLen || len(s.TokenID) > MaxIDLen:
+	case len(s.StreamID) > MaxTextLen || len(s.Auth) > 4*MaxTextLen || len(s.TokenID) > MaxIDLen || len(s.VerifyState) > MaxTextLen:
 		return reject("ssf", "invalid", "stream id, credential or token id too long")
 	case s.Delivery != "" && s.Delivery != "push" && s.Delivery != "poll":
 		return reject("ssf.delivery", "invalid", "must be push or poll")
@@ -234,7 +234,11 @@ func (l *Ledger) applyPartnerStream(c *PartnerStreamEvent, res *Result) {
 	l.remember(k)
 	cp := *l.partners[c.PartnerID]
 	if c.Type == "verification" {
-		cp.Verification, cp.VerifiedAt = c.State, l.now
+		// Recorded when it answers the verification asked for (or when
+		// none was asked: a partner registered by hand).
+		if cp.SSF.VerifyState == "" || c.State == cp.SSF.VerifyState {
+			cp.Verification, cp.VerifiedAt = c.State, l.now
+		}
 	} else {
 		cp.StreamStatus, cp.StreamReason, cp.StreamStatusAt = c.Status, c.Reason, l.now
 	}

@@ -519,8 +519,10 @@ type PartnerSSFView struct {
 	StreamReason     string `json:"streamReason,omitempty"`
 	StreamStatusAt   string `json:"streamStatusAt,omitempty"`
 	// Auth is the credential for the transmitter's endpoints, for the
-	// node's own calls; never encoded.
-	Auth string `json:"-"`
+	// node's own calls; never encoded. VerifyState is the state of the
+	// verification asked for.
+	Auth        string `json:"-"`
+	VerifyState string `json:"-"`
 }
 
 func partnerView(p *partner) PartnerView {
@@ -541,7 +543,7 @@ func partnerView(p *partner) PartnerView {
 		s := p.SSF
 		v.SSF = &PartnerSSFView{ConfigurationURL: s.ConfigURL, JWKSURI: s.JWKSURI, StreamID: s.StreamID, Delivery: s.Delivery,
 			PollURL: s.PollURL, TokenID: s.TokenID, Verification: p.Verification, StreamStatus: p.StreamStatus,
-			StreamReason: p.StreamReason, Auth: s.Auth}
+			StreamReason: p.StreamReason, Auth: s.Auth, VerifyState: s.VerifyState}
 		if p.VerifiedAt != 0 {
 			v.SSF.VerifiedAt = FormatTime(p.VerifiedAt)
 		}

@@ -374,3 +374,19 @@ func TestRevokedReceiverStreamsStop(t *testing.T) {
 		t.Fatalf("a revoked receiver's stream is %s", v.Status)
 	}
 }
+
+// A verification event is recorded on a partner only when it echoes the
+// state this cluster asked for.
+func TestPartnerVerificationMustEchoTheState(t *testing.T) {
+	w := newWorld(t, 9)
+	w.mustAs("admin", &UpsertPartner{PartnerID: "tx", Issuer: "https://tx.example", Audience: "s1", JWKS: []byte(`{"keys":[]}`),
+		SSF: PartnerSSF{ConfigURL: "https://tx.example/.well-known/ssf-configuration", StreamID: "s1", Delivery: "push", VerifyState: "abc"}})
+	w.mustAs("tx", &PartnerStreamEvent{EventID: "v1", PartnerID: "tx", Type: "verification", State: "forged"})
+	if v, _ := w.l.Partner("tx"); v.SSF.Verification != "" {
+		t.Fatalf("a verification with another state was recorded: %+v", v.SSF)
+	}
+	w.mustAs("tx", &PartnerStreamEvent{EventID: "v2", PartnerID: "tx", Type: "verification", State: "abc"})
+	if v, _ := w.l.Partner("tx"); v.SSF.Verification != "abc" || v.SSF.VerifiedAt == "" {
+		t.Fatalf("the answering verification was not recorded: %+v", v.SSF)
+	}
+}
