@@ -221,17 +221,26 @@ func (s *Server) createStream(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	return s.putStream(w, r, cmd, http.StatusCreated)
+}
+
+// putStream writes a stream's configuration, its credential sealed, and
+// answers with the stream as it is then.
+func (s *Server) putStream(w http.ResponseWriter, r *http.Request, cmd *fsm.PutStream, status int) error {
+	var err error
 	if cmd.AuthHeader, err = s.sealCredential(cmd.AuthHeader); err != nil {
 		return err
 	}
 	if _, err := s.proposeChecked(r, cmd); err != nil {
 		return err
 	}
-	// The receiver fetches the keys next: they are there before it does.
-	if err := s.tx.publishKeys(r.Context()); err != nil {
-		s.log.Warn("ssf: could not publish this node's SET keys", "error", err)
+	if cmd.Op == "create" {
+		// The receiver fetches the keys next: they are there before it does.
+		if err := s.tx.publishKeys(r.Context()); err != nil {
+			s.log.Warn("ssf: could not publish this node's SET keys", "error", err)
+		}
 	}
-	return s.writeStream(w, http.StatusCreated, cmd.StreamID)
+	return s.writeStream(w, status, cmd.StreamID)
 }
 
 // updateStream is PATCH (update: the members given) and PUT (replace: every
@@ -249,13 +258,7 @@ func (s *Server) updateStream(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if cmd.AuthHeader, err = s.sealCredential(cmd.AuthHeader); err != nil {
-		return err
-	}
-	if _, err := s.proposeChecked(r, cmd); err != nil {
-		return err
-	}
-	return s.writeStream(w, http.StatusOK, id)
+	return s.putStream(w, r, cmd, http.StatusOK)
 }
 
 // streamBody is a request body that names a stream.

@@ -280,10 +280,9 @@ func lastIndex(list []string, name string) int {
 	return idx
 }
 
-// setSession sets the required assurance level — the stronger of what the
-// sensitivity and the trust level demand — and the session limits, capped by
-// that level's reauthentication limits and halved for critical actions.
-func (d *Decision) setSession(dp *DecisionPolicy, sens, level int) int {
+// requiredAAL is the assurance level (0-2: aal1-aal3) a sensitivity and a
+// trust level demand: the stronger of the two.
+func requiredAAL(sens, level int) int {
 	aal := [4]int{0, 0, 1, 2}[sens]
 	switch {
 	case level <= 1:
@@ -291,6 +290,14 @@ func (d *Decision) setSession(dp *DecisionPolicy, sens, level int) int {
 	case level == 2:
 		aal = max(aal, 1)
 	}
+	return aal
+}
+
+// setSession sets the required assurance level — the stronger of what the
+// sensitivity and the trust level demand — and the session limits, capped by
+// that level's reauthentication limits and halved for critical actions.
+func (d *Decision) setSession(dp *DecisionPolicy, sens, level int) int {
+	aal := requiredAAL(sens, level)
 	d.RequiredAuthentication = "aal" + strconv.Itoa(aal+1)
 	d.SessionMaxDuration = min(dp.SessionMax[level], aalLimits[aal].session) / 1000
 	d.IdleTimeout = min(dp.IdleTimeout[level], aalLimits[aal].idle) / 1000

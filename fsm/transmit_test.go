@@ -252,7 +252,7 @@ func TestStreamDelivery(t *testing.T) {
 			t.Fatalf("stream %s differs after restore:\n%+v\n%+v", id, a, b)
 		}
 	}
-	if r.StreamAuthorization("push") != "Bearer secret" {
+	if tg, _ := r.StreamTarget("push"); tg.AuthHeader != "Bearer secret" {
 		t.Fatal("the push stream's authorization header was not restored")
 	}
 
